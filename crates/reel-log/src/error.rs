@@ -1,0 +1,153 @@
+//! The engine's one error type.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the log engine.
+///
+/// Variants carry what a person needs to act on the problem: which file, which byte,
+/// which limit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system call failed.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        /// What reel was doing, as a verb phrase ("open", "write to", ...).
+        op: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Stored bytes fail their checksum or are otherwise impossible. Never returned as data.
+    #[error("corrupt data in {path} at byte {offset}: {reason}")]
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// Byte offset of the damaged structure inside the file.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The directory exists but holds no log.
+    #[error("{path} is not a reel spool (no valid reel.meta); create one with `reel init`")]
+    NotALog {
+        /// The directory.
+        path: PathBuf,
+    },
+
+    /// The directory holds a log written by an unknown format version.
+    #[error("{path}: on-disk format version {found} is not supported (this build reads {supported})")]
+    UnsupportedVersion {
+        /// The file carrying the version.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+        /// The version this build understands.
+        supported: u32,
+    },
+
+    /// A single record exceeds the configured maximum record size.
+    #[error("record of {size} bytes exceeds the maximum record size of {max} bytes")]
+    RecordTooLarge {
+        /// The record's size (key + value).
+        size: u64,
+        /// The configured maximum.
+        max: u64,
+    },
+
+    /// The append does not fit and the when-full policy forbids dropping what it would take.
+    #[error(
+        "spool is full: {used} of {capacity} bytes used, {needed} more needed, and the \
+         when-full policy is `reject` (records not yet consumed by every reader are kept); \
+         let readers advance or raise the capacity with `reel init --size`"
+    )]
+    Full {
+        /// Bytes currently used by segments.
+        used: u64,
+        /// Configured capacity in bytes.
+        capacity: u64,
+        /// Bytes the refused append needed.
+        needed: u64,
+    },
+
+    /// The file system ran out of space; nothing of the failed append was stored.
+    #[error("disk full while writing {path}; the append was not stored and the spool is intact")]
+    DiskFull {
+        /// The file being written.
+        path: PathBuf,
+    },
+
+    /// An earlier write or sync failed in a way that leaves the file state unknown.
+    #[error("writer refuses appends after an earlier I/O failure ({cause}); reopen the spool")]
+    Poisoned {
+        /// The original failure.
+        cause: String,
+    },
+
+    /// The caller may not write to the directory.
+    #[error("permission denied: cannot write to {path}")]
+    ReadOnly {
+        /// The path that could not be written.
+        path: PathBuf,
+    },
+
+    /// Another process holds an exclusive lock on the resource.
+    #[error("{path} is locked by another process")]
+    Locked {
+        /// The locked file.
+        path: PathBuf,
+    },
+
+    /// A caller-supplied argument is out of range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+/// Shorthand used throughout the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with what was being done and to which path, mapping the
+    /// kinds that deserve their own variant.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        let path = path.into();
+        match source.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => Error::DiskFull { path },
+            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+                if op_writes(op) =>
+            {
+                Error::ReadOnly { path }
+            }
+            _ => Error::Io { op, path, source },
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
+        Error::Corrupt { path: path.into(), offset, reason: reason.into() }
+    }
+
+    /// True when the error says the stored bytes are damaged.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, Error::Corrupt { .. })
+    }
+}
+
+fn op_writes(op: &str) -> bool {
+    !matches!(op, "read" | "open for reading" | "list")
+}
+
+/// Attaches an operation and path to `io::Result`s.
+pub(crate) trait IoContext<T> {
+    fn ctx(self, op: &'static str, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, op: &'static str, path: &std::path::Path) -> Result<T> {
+        self.map_err(|e| Error::io(op, path, e))
+    }
+}

@@ -1,0 +1,46 @@
+//! reel's log engine: a directory holding a segmented, checksummed, append-only log.
+//!
+//! This crate knows records only as bytes with a seq, a timestamp, an optional key and
+//! nonce; it knows nothing of cursors, views or the network (those live in `reel`).
+//! It owns the on-disk format (documented byte by byte in `docs/FORMAT.md`), the commit
+//! and recovery protocols, retention, durability and cross-process wake-up.
+//!
+//! ```
+//! # let tmp = tempfile::tempdir().unwrap();
+//! use reel_log::{Config, Entry, Log};
+//! let log = Log::create(tmp.path(), Config::default())?;
+//! log.append(&[Entry { value: b"one", ..Default::default() }])?;
+//! let mut reader = log.reader(0);
+//! let batch = reader.read_batch(100)?;
+//! assert_eq!(batch.iter().next().unwrap().value, b"one");
+//! # Ok::<(), reel_log::Error>(())
+//! ```
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod error;
+pub mod frame;
+mod head;
+pub mod index;
+mod log;
+pub mod meta;
+mod reader;
+mod recovery;
+pub mod scan;
+pub mod segment;
+pub mod storage;
+mod sync;
+mod verify;
+mod wake;
+mod writer;
+
+pub use error::{Error, Result};
+pub use frame::{Entry, RecordRef};
+pub use head::HEAD_FILE;
+pub use log::{now_micros, Log, LogOptions, RetentionGuard, SegmentInfo, LOCK_FILE};
+pub use meta::{Config, WhenFull, DEFAULT_CAPACITY, DEFAULT_MAX_RECORD_SIZE, META_FILE, MIN_CAPACITY};
+pub use reader::{Batch, LogReader};
+pub use recovery::{CutTail, RecoveryReport};
+pub use sync::Durability;
+pub use verify::{Damage, VerifyReport};
+pub use writer::BATCH_INTERVAL;

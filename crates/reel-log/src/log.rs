@@ -1,0 +1,441 @@
+//! [`Log`]: one log directory, opened by this process. Owns opening, creation,
+//! configuration and the shared head; appending lives in `writer.rs`, reading in
+//! `reader.rs`, crash repair in `recovery.rs`.
+
+use crate::error::{Error, IoContext, Result};
+use crate::frame;
+use crate::head::{Head, HEAD_FILE, HEAD_LEN};
+use crate::index;
+use crate::meta::{Config, Meta, WhenFull};
+use crate::recovery::{self, RecoveryReport};
+use crate::segment::{self, SEGMENT_HEADER_LEN};
+use crate::storage::{DiskStorage, FileLock, HeapRegion, OpenMode, SharedRegion, Storage};
+use crate::sync::{Durability, SyncedFile};
+use crate::wake;
+use crate::writer::WriterState;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Name of the writer lock file inside a log directory.
+pub const LOCK_FILE: &str = "reel.lock";
+
+/// Decides which records the `reject` policy must keep: the lowest seq some reader
+/// still needs. Implemented by the layer that owns reader cursors.
+pub trait RetentionGuard: Send + Sync + std::fmt::Debug {
+    /// The smallest seq not yet consumed by every reader, or `None` when no reader is
+    /// registered (then nothing may be dropped).
+    fn protected_from(&self) -> Result<Option<u64>>;
+}
+
+/// How to open a log.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    storage: Arc<dyn Storage>,
+    create: Option<Config>,
+    read_only: bool,
+    durability: Durability,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions { storage: Arc::new(DiskStorage), create: None, read_only: false, durability: Durability::None }
+    }
+}
+
+impl LogOptions {
+    /// Defaults: real disk, open an existing log, read-write, durability `none`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses another storage backend (tests use [`SimStorage`](crate::storage::sim::SimStorage)).
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// Creates the log with `config` when the directory holds none.
+    pub fn create(mut self, config: Config) -> Self {
+        self.create = Some(config);
+        self
+    }
+
+    /// Opens without ever writing to the directory.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Durability of appends made through this handle.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Opens (or creates) the log in `dir`.
+    pub fn open(self, dir: impl AsRef<Path>) -> Result<Log> {
+        Log::open_with(dir.as_ref(), self)
+    }
+}
+
+/// An open log. Cheap to clone; every clone shares one writer and one head mapping.
+#[derive(Debug, Clone)]
+pub struct Log {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) head: Head,
+    pub(crate) lock: Box<dyn FileLock>,
+    pub(crate) writable: bool,
+    pub(crate) durability: Durability,
+    pub(crate) meta: RwLock<(u64, Meta)>,
+    pub(crate) writer: Mutex<WriterState>,
+    pub(crate) poisoned: Mutex<Option<String>>,
+    pub(crate) guard: RwLock<Option<Arc<dyn RetentionGuard>>>,
+    /// The tail file this process last wrote to, and where its writes ended.
+    pub(crate) last_written: Mutex<Option<(Arc<SyncedFile>, u64)>>,
+    pub(crate) flusher_started: std::sync::Once,
+    pub(crate) recovery: Mutex<Option<RecoveryReport>>,
+}
+
+/// One segment as listed by [`Log::segments`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// First seq (the file's name).
+    pub first_seq: u64,
+    /// File path.
+    pub path: PathBuf,
+    /// File size in bytes.
+    pub bytes: u64,
+}
+
+/// Holds the writer lock until dropped.
+pub(crate) struct LockGuard<'a>(&'a dyn FileLock);
+
+impl<'a> LockGuard<'a> {
+    pub(crate) fn acquire(lock: &'a dyn FileLock, path: &Path) -> Result<Self> {
+        lock.lock().ctx("lock", path)?;
+        Ok(LockGuard(lock))
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_micros() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+}
+
+/// A random 64-bit value from the process's randomly keyed hasher.
+pub(crate) fn random_u64() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id()));
+    h.finish()
+}
+
+impl Log {
+    /// Opens the existing log in `dir` read-write with durability `none`.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// use reel_log::{Config, Entry, Log};
+    /// let log = Log::create(tmp.path(), Config::default())?;
+    /// log.append(&[Entry { value: b"hello", ..Default::default() }])?;
+    /// let again = Log::open(tmp.path())?;
+    /// assert_eq!(again.next_seq(), 1);
+    /// # Ok::<(), reel_log::Error>(())
+    /// ```
+    pub fn open(dir: impl AsRef<Path>) -> Result<Log> {
+        LogOptions::new().open(dir)
+    }
+
+    /// Opens the log in `dir`, creating it with `config` if the directory holds none.
+    /// An existing log keeps its configuration (see [`Log::reconfigure`]).
+    pub fn create(dir: impl AsRef<Path>, config: Config) -> Result<Log> {
+        LogOptions::new().create(config).open(dir)
+    }
+
+    fn open_with(dir: &Path, opts: LogOptions) -> Result<Log> {
+        let storage = opts.storage;
+        let meta_path = Meta::path(dir);
+        if let Some(config) = opts.create {
+            config.validate()?;
+            if !storage.exists(&meta_path) {
+                initialize(&*storage, dir, &config)?;
+            }
+        } else if !storage.exists(dir) {
+            return Err(Error::NotALog { path: dir.into() });
+        }
+        let meta = Meta::read(&*storage, dir)?;
+        let lock_path = dir.join(LOCK_FILE);
+        let head_path = dir.join(HEAD_FILE);
+        let mut writable = !opts.read_only;
+        let lock = match storage.lock_file(&lock_path) {
+            Ok(l) => l,
+            Err(e) if !writable || e.kind() == io::ErrorKind::PermissionDenied => {
+                writable = false;
+                Box::new(NoLock)
+            }
+            Err(e) => return Err(Error::io("open", lock_path, e)),
+        };
+        let region = if writable {
+            match storage.map_shared(&head_path, HEAD_LEN, true) {
+                Ok(r) => Some(r),
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    writable = false;
+                    None
+                }
+                Err(e) => return Err(Error::io("map", head_path, e)),
+            }
+        } else {
+            None
+        };
+        let region = match region {
+            Some(r) => r,
+            None => storage
+                .map_shared(&head_path, HEAD_LEN, false)
+                .unwrap_or_else(|_| SharedRegion::Heap(Arc::new(HeapRegion::new(HEAD_LEN)))),
+        };
+        let mut head = Head::new(region);
+        let boot = storage.boot_id();
+        let file_id = storage.file_id(&head_path).unwrap_or(0);
+        let mut report = None;
+        if !head.is_trusted(boot, file_id) {
+            if writable {
+                let _g = LockGuard::acquire(&*lock, &lock_path)?;
+                if !head.is_trusted(boot, file_id) {
+                    report = Some(recovery::recover(&*storage, dir, &head, &meta.config, true, true)?);
+                    head.stamp(boot, file_id);
+                }
+            } else {
+                // Nobody may repair this directory: derive the state privately.
+                head = Head::new(SharedRegion::Heap(Arc::new(HeapRegion::new(HEAD_LEN))));
+                report = Some(recovery::recover(&*storage, dir, &head, &meta.config, false, true)?);
+            }
+        }
+        if let Some(r) = &report {
+            r.log_warnings(dir);
+        }
+        let config_gen = head.words().config_gen.load(std::sync::atomic::Ordering::Acquire);
+        Ok(Log {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                storage,
+                head,
+                lock,
+                writable,
+                durability: opts.durability,
+                meta: RwLock::new((config_gen, meta)),
+                writer: Mutex::new(WriterState::default()),
+                poisoned: Mutex::new(None),
+                guard: RwLock::new(None),
+                last_written: Mutex::new(None),
+                flusher_started: std::sync::Once::new(),
+                recovery: Mutex::new(report),
+            }),
+        })
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The storage backend.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// True when this handle may append.
+    pub fn is_writable(&self) -> bool {
+        self.inner.writable
+    }
+
+    /// Durability of appends through this handle.
+    pub fn durability(&self) -> Durability {
+        self.inner.durability
+    }
+
+    /// The current configuration (re-read when another process changed it).
+    pub fn config(&self) -> Config {
+        self.meta().config
+    }
+
+    /// The random identity of this log.
+    pub fn log_id(&self) -> u128 {
+        self.meta().log_id
+    }
+
+    pub(crate) fn meta(&self) -> Meta {
+        let current = self.inner.head.words().config_gen.load(std::sync::atomic::Ordering::Acquire);
+        {
+            let m = self.inner.meta.read().unwrap_or_else(|e| e.into_inner());
+            if m.0 == current {
+                return m.1;
+            }
+        }
+        match Meta::read(&*self.inner.storage, &self.inner.dir) {
+            Ok(meta) => {
+                *self.inner.meta.write().unwrap_or_else(|e| e.into_inner()) = (current, meta);
+                meta
+            }
+            Err(_) => self.inner.meta.read().unwrap_or_else(|e| e.into_inner()).1,
+        }
+    }
+
+    /// Largest frame the decoder accepts: anything longer is corruption.
+    pub(crate) fn max_frame_len(&self) -> usize {
+        max_frame_len(&self.config())
+    }
+
+    /// One past the last committed record: the seq the next append gets.
+    pub fn next_seq(&self) -> u64 {
+        self.inner.head.next_seq()
+    }
+
+    /// First seq of the oldest retained segment.
+    pub fn oldest_seq(&self) -> u64 {
+        self.inner.head.words().oldest_seq.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Bytes used by segment files.
+    pub fn used_bytes(&self) -> u64 {
+        self.inner.head.words().used_bytes.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// What recovery repaired when this handle opened the log, if anything.
+    pub fn recovery_report(&self) -> Option<RecoveryReport> {
+        self.inner.recovery.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Lists the segments, oldest first.
+    pub fn segments(&self) -> Result<Vec<SegmentInfo>> {
+        let storage = &*self.inner.storage;
+        let mut out = Vec::new();
+        for first_seq in segment::list_segments(storage, &self.inner.dir)? {
+            let path = segment::segment_path(&self.inner.dir, first_seq);
+            let bytes = match storage.open(&path, OpenMode::Read) {
+                Ok(f) => f.len().ctx("read", &path)?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("open", path, e)),
+            };
+            out.push(SegmentInfo { first_seq, path, bytes });
+        }
+        Ok(out)
+    }
+
+    /// Blocks until a record with seq `seq` is committed or `deadline` passes; true when
+    /// it is there. Wakes within microseconds of an append by any process on this machine.
+    pub fn wait_for(&self, seq: u64, deadline: Option<Instant>) -> bool {
+        wake::wait_for(&self.inner.head, seq, deadline)
+    }
+
+    /// Installs the guard consulted by the `reject` policy.
+    pub fn set_retention_guard(&self, guard: Arc<dyn RetentionGuard>) {
+        *self.inner.guard.write().unwrap_or_else(|e| e.into_inner()) = Some(guard);
+    }
+
+    /// Changes capacity and when-full policy of the log, keeping its data. Shrinking a
+    /// `drop-oldest` log deletes its oldest segments until it fits.
+    pub fn reconfigure(&self, capacity: u64, when_full: WhenFull) -> Result<()> {
+        self.check_writable()?;
+        let mut meta = self.meta();
+        let mut config = Config::with_capacity(capacity, when_full);
+        config.max_record_size = meta.config.max_record_size;
+        config.validate()?;
+        let mut ws = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = LockGuard::acquire(&*self.inner.lock, &self.inner.dir.join(LOCK_FILE))?;
+        meta = Meta::read(&*self.inner.storage, &self.inner.dir)?;
+        if meta.config == config {
+            return Ok(());
+        }
+        meta.config = config;
+        meta.write(&*self.inner.storage, &self.inner.dir)?;
+        self.inner.head.words().config_gen.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.prepare_tail(&mut ws)?;
+        let mut tail = self.inner.head.tail();
+        self.make_room(&mut ws, &mut tail, 0, config.when_full == WhenFull::DropOldest)?;
+        self.inner.head.publish(&tail);
+        Ok(())
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.inner.writable {
+            Ok(())
+        } else {
+            Err(Error::ReadOnly { path: self.inner.dir.clone() })
+        }
+    }
+
+    /// Index entries of the segment starting at `first_seq` (empty when unreadable).
+    pub(crate) fn load_index(&self, first_seq: u64) -> Vec<index::IndexEntry> {
+        let path = segment::index_path(&self.inner.dir, first_seq);
+        match self.inner.storage.open(&path, OpenMode::Read) {
+            Ok(f) => index::load(&*f, first_seq, &path).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// Largest frame a log with `config` may contain.
+pub(crate) fn max_frame_len(config: &Config) -> usize {
+    frame::HEADER_LEN + frame::NONCE_LEN + frame::MAX_KEY_LEN + config.max_record_size as usize
+}
+
+/// Creates the directory structure, the first segment and, last, the metadata file
+/// (whose presence marks the log as complete).
+fn initialize(storage: &dyn Storage, dir: &Path, config: &Config) -> Result<()> {
+    storage.create_dir_all(dir).ctx("create directory", dir)?;
+    let lock_path = dir.join(LOCK_FILE);
+    let lock = storage.lock_file(&lock_path).ctx("create", &lock_path)?;
+    let _g = LockGuard::acquire(&*lock, &lock_path)?;
+    if storage.exists(&Meta::path(dir)) {
+        return Ok(());
+    }
+    let segs = segment::segments_dir(dir);
+    storage.create_dir_all(&segs).ctx("create directory", &segs)?;
+    if segment::list_segments(storage, dir)?.is_empty() {
+        let seg = segment::segment_path(dir, 0);
+        let f = storage.open(&seg, OpenMode::CreateTruncate).ctx("create", &seg)?;
+        f.write_all_at(&segment::encode_header(0, 0), 0).ctx("write", &seg)?;
+        f.sync_data().ctx("sync", &seg)?;
+        debug_assert_eq!(f.len().ok(), Some(SEGMENT_HEADER_LEN));
+        let idx = segment::index_path(dir, 0);
+        let f = storage.open(&idx, OpenMode::CreateTruncate).ctx("create", &idx)?;
+        f.write_all_at(&index::encode_header(0), 0).ctx("write", &idx)?;
+        f.sync_data().ctx("sync", &idx)?;
+        storage.sync_dir(&segs).ctx("sync", &segs)?;
+    }
+    let log_id = (u128::from(random_u64()) << 64) | u128::from(random_u64());
+    Meta { config: *config, log_id, created: now_micros() }.write(storage, dir)?;
+    storage.sync_dir(dir).ctx("sync", dir)?;
+    Ok(())
+}
+
+/// Stand-in lock for read-only opens, which never take the writer lock.
+#[derive(Debug)]
+struct NoLock;
+
+impl FileLock for NoLock {
+    fn lock(&self) -> io::Result<()> {
+        Err(io::Error::new(io::ErrorKind::PermissionDenied, "log opened read-only"))
+    }
+    fn try_lock(&self) -> io::Result<bool> {
+        Ok(false)
+    }
+    fn unlock(&self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,272 @@
+//! Crash repair of the tail: run on open when the head is not trusted (new boot, copied
+//! directory), when a writer died mid-append, and once per writer handle.
+//!
+//! Only the tail segment can be damaged by a crash: sealed segments were synced before
+//! their successor was created. The tail is scanned from its last verified index entry
+//! (or, when the head is untrusted and pages may have reached the disk out of order,
+//! from its first frame) up to the first frame that is torn, damaged or out of sequence;
+//! everything from there on is cut, and said so in the [`RecoveryReport`]. Frames that
+//! are complete and valid are kept even if their writer died before publishing them:
+//! they were never acknowledged, so keeping or dropping them are both correct, and
+//! keeping them loses nothing.
+
+use crate::error::{Error, IoContext, Result};
+use crate::head::{Head, TailState};
+use crate::index::{self, IndexEntry, INDEX_INTERVAL};
+use crate::log::max_frame_len;
+use crate::meta::Config;
+use crate::scan::{self, ScanEnd};
+use crate::segment::{self, FLAG_COMPACTED, SEGMENT_HEADER_LEN};
+use crate::storage::{OpenMode, Storage};
+use crate::frame::{self, Frame};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+/// What recovery repaired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// A torn or damaged tail that was cut off.
+    pub cut: Option<CutTail>,
+    /// Segment files removed because they were never completely created.
+    pub removed_segments: Vec<PathBuf>,
+    /// Index entries rebuilt from the segment.
+    pub rebuilt_index_entries: u64,
+}
+
+/// A cut tail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutTail {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Where the kept data ends.
+    pub offset: u64,
+    /// Bytes removed.
+    pub bytes: u64,
+    /// Why the bytes at `offset` were not kept.
+    pub reason: String,
+}
+
+impl RecoveryReport {
+    /// True when nothing had to be cut or removed.
+    pub fn is_clean(&self) -> bool {
+        self.cut.is_none() && self.removed_segments.is_empty()
+    }
+
+    /// One line per repair, for people.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(c) = &self.cut {
+            out.push(format!(
+                "recovery cut {} unacknowledged or torn bytes from {} at offset {} ({})",
+                c.bytes,
+                c.path.display(),
+                c.offset,
+                c.reason
+            ));
+        }
+        for p in &self.removed_segments {
+            out.push(format!("recovery removed incompletely created segment {}", p.display()));
+        }
+        out
+    }
+
+    pub(crate) fn log_warnings(&self, dir: &Path) {
+        for line in self.describe() {
+            tracing::warn!(dir = %dir.display(), "{line}");
+        }
+    }
+}
+
+/// Repairs the tail and republishes the head from the segments. With `mutate` false,
+/// nothing on disk changes (read-only opens) and only `head` is filled in.
+///
+/// `full_scan` distrusts the index and scans the whole tail: after a power cut, pages
+/// may have reached the disk out of order, so an index entry can point past a hole.
+pub(crate) fn recover(
+    storage: &dyn Storage,
+    dir: &Path,
+    head: &Head,
+    config: &Config,
+    mutate: bool,
+    full_scan: bool,
+) -> Result<RecoveryReport> {
+    let mut report = RecoveryReport::default();
+    let segs_dir = segment::segments_dir(dir);
+    if mutate {
+        storage.create_dir_all(&segs_dir).ctx("create directory", &segs_dir)?;
+    }
+    let max_frame = max_frame_len(config);
+    let mut segs = segment::list_segments(storage, dir)?;
+    let (first, file, flags) = loop {
+        let Some(&first) = segs.last() else {
+            // Every segment is gone: start over after the last seq anyone was told of.
+            let start = head.next_seq();
+            if !mutate {
+                return Err(Error::corrupt(&segs_dir, 0, "the log has no segments"));
+            }
+            create_segment(storage, dir, start)?;
+            segs.push(start);
+            continue;
+        };
+        let path = segment::segment_path(dir, first);
+        let mode = if mutate { OpenMode::ReadWrite } else { OpenMode::Read };
+        let file = storage.open(&path, mode).ctx("open", &path)?;
+        let mut hdr = [0u8; SEGMENT_HEADER_LEN as usize];
+        let n = file.read_full_at(&mut hdr, 0).ctx("read", &path)?;
+        match segment::decode_header(&hdr[..n], &path) {
+            Ok(h) if h.first_seq == first => break (first, file, h.flags),
+            Err(e @ Error::UnsupportedVersion { .. }) => return Err(e),
+            Ok(_) | Err(_) => {
+                let holds_frames = scan::resync(&*file, 0, 0, max_frame).ctx("read", &path)?.is_some();
+                if holds_frames || !mutate {
+                    return Err(Error::corrupt(&path, 0, "segment header is damaged"));
+                }
+                if segs.len() == 1 {
+                    file.set_len(0).ctx("truncate", &path)?;
+                    file.write_all_at(&segment::encode_header(first, 0), 0).ctx("write to", &path)?;
+                    file.sync_data().ctx("sync", &path)?;
+                    break (first, file, 0);
+                }
+                storage.remove_file(&path).ctx("remove", &path)?;
+                let _ = storage.remove_file(&segment::index_path(dir, first));
+                storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
+                report.removed_segments.push(path);
+                segs.pop();
+            }
+        }
+    };
+    let path = segment::segment_path(dir, first);
+    let compacted = flags & FLAG_COMPACTED != 0;
+
+    // Where to start scanning: the last index entry that points at the frame it names.
+    let idx_path = segment::index_path(dir, first);
+    let idx_file = if mutate {
+        Some(storage.open(&idx_path, OpenMode::CreateOrOpen).ctx("open", &idx_path)?)
+    } else {
+        storage.open(&idx_path, OpenMode::Read).ok()
+    };
+    let mut entries = match (&idx_file, full_scan) {
+        (Some(f), false) => index::load(&**f, first, &idx_path)?,
+        _ => Vec::new(),
+    };
+    while let Some(e) = entries.last() {
+        if e.offset >= SEGMENT_HEADER_LEN && frame_seq_at(&*file, e.offset, max_frame) == Some(e.seq) {
+            break;
+        }
+        entries.pop();
+    }
+    let kept_entries = entries.len() as u64;
+    let (start_offset, mut expected, mut ts_max) = match entries.last() {
+        Some(e) => (e.offset, e.seq, e.ts_max_before),
+        None => (SEGMENT_HEADER_LEN, first, i64::MIN),
+    };
+    let mut last_index_offset = entries.last().map_or(0, |e| e.offset);
+    let mut records = expected - first;
+    let mut new_entries: Vec<IndexEntry> = Vec::new();
+    // The frame an index entry names is already indexed and must carry exactly its seq.
+    let mut at_indexed_frame = !entries.is_empty();
+    let end = scan::scan(&*file, start_offset, max_frame, |offset, r| {
+        let in_order = if compacted && !at_indexed_frame { r.seq >= expected } else { r.seq == expected };
+        if !in_order {
+            return ControlFlow::Break(());
+        }
+        if !at_indexed_frame && (records == 0 || offset >= last_index_offset + INDEX_INTERVAL) {
+            new_entries.push(IndexEntry { seq: r.seq, offset, ts_max_before: ts_max });
+            last_index_offset = offset;
+        }
+        at_indexed_frame = false;
+        ts_max = ts_max.max(r.ts);
+        expected = r.seq + 1;
+        records += 1;
+        ControlFlow::Continue(())
+    })
+    .ctx("read", &path)?;
+    let (valid_end, reason) = match end {
+        ScanEnd::Eof { offset } => (offset, None),
+        ScanEnd::Seal { offset, .. } => (offset, Some("seal of a segment whose successor was never created".to_string())),
+        ScanEnd::Bad { offset, reason, .. } => (offset, Some(reason)),
+        ScanEnd::Stopped { offset } => (offset, Some(format!("frame out of sequence (expected seq {expected})"))),
+    };
+    let file_len = file.len().ctx("read", &path)?;
+    if file_len > valid_end {
+        report.cut = Some(CutTail {
+            path: path.clone(),
+            offset: valid_end,
+            bytes: file_len - valid_end,
+            reason: reason.unwrap_or_else(|| "unknown".into()),
+        });
+        if mutate {
+            file.set_len(valid_end).ctx("truncate", &path)?;
+        }
+    }
+    report.rebuilt_index_entries = new_entries.len() as u64;
+    if let (true, Some(idx)) = (mutate, &idx_file) {
+        let (at, mut bytes) = if kept_entries == 0 {
+            (0, index::encode_header(first).to_vec())
+        } else {
+            (index::entry_pos(kept_entries), Vec::new())
+        };
+        for e in &new_entries {
+            index::encode_entry(&mut bytes, e);
+        }
+        idx.set_len(at).ctx("truncate", &idx_path)?;
+        idx.write_all_at(&bytes, at).ctx("write to", &idx_path)?;
+    }
+
+    let mut used = 0;
+    for &s in &segs {
+        let p = segment::segment_path(dir, s);
+        if s == first {
+            used += valid_end;
+        } else if let Ok(f) = storage.open(&p, OpenMode::Read) {
+            used += f.len().ctx("read", &p)?;
+        }
+    }
+    let t = TailState {
+        next_seq: expected,
+        first_seq: first,
+        offset: valid_end,
+        ts_max,
+        index_entries: kept_entries + new_entries.len() as u64,
+        last_index_offset,
+        records,
+        used_bytes: used,
+        oldest_seq: segs.first().copied().unwrap_or(first),
+    };
+    let w = head.words();
+    w.config_gen.fetch_add(1, Ordering::AcqRel);
+    w.layout_gen.fetch_add(1, Ordering::AcqRel);
+    head.publish(&t);
+    Ok(report)
+}
+
+/// The seq of the record frame at `offset`, if one decodes there.
+fn frame_seq_at(file: &dyn crate::storage::StorageFile, offset: u64, max_frame: usize) -> Option<u64> {
+    let mut hdr = [0u8; frame::HEADER_LEN];
+    file.read_exact_at(&mut hdr, offset).ok()?;
+    let len = frame::peek_len(&hdr)?;
+    if len > max_frame || len < frame::HEADER_LEN {
+        return None;
+    }
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, offset).ok()?;
+    match frame::decode(&buf, max_frame) {
+        Ok((Frame::Record(r), _)) => Some(r.seq),
+        _ => None,
+    }
+}
+
+/// Creates an empty segment (and index) starting at `first`.
+pub(crate) fn create_segment(storage: &dyn Storage, dir: &Path, first: u64) -> Result<()> {
+    let seg = segment::segment_path(dir, first);
+    let f = storage.open(&seg, OpenMode::CreateTruncate).ctx("create", &seg)?;
+    f.write_all_at(&segment::encode_header(first, 0), 0).ctx("write to", &seg)?;
+    f.sync_data().ctx("sync", &seg)?;
+    let idx = segment::index_path(dir, first);
+    let f = storage.open(&idx, OpenMode::CreateTruncate).ctx("create", &idx)?;
+    f.write_all_at(&index::encode_header(first), 0).ctx("write to", &idx)?;
+    let segs = segment::segments_dir(dir);
+    storage.sync_dir(&segs).ctx("sync", &segs)?;
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! [`Storage`] on the real file system.
+
+use super::{FileLock, OpenMode, SharedRegion, Storage, StorageFile};
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+/// The real file system: `pread`/`pwrite`, `fdatasync`, `flock` and `mmap`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DiskStorage;
+
+impl Storage for DiskStorage {
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        fs::create_dir_all(path)
+    }
+
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
+        let mut o = OpenOptions::new();
+        match mode {
+            OpenMode::Read => o.read(true),
+            OpenMode::ReadWrite => o.read(true).write(true),
+            OpenMode::CreateTruncate => o.read(true).write(true).create(true).truncate(true),
+            OpenMode::CreateOrOpen => o.read(true).write(true).create(true).truncate(false),
+        };
+        Ok(Arc::new(DiskFile(o.open(path)?)))
+    }
+
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
+        fs::read_dir(path)?.map(|e| e.map(|e| e.file_name())).collect()
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        File::open(path)?.sync_all()
+    }
+
+    fn map_shared(&self, path: &Path, len: usize, writable: bool) -> io::Result<SharedRegion> {
+        if writable {
+            let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+            if file.metadata()?.len() < len as u64 {
+                file.set_len(len as u64)?;
+            }
+            // SAFETY: the head file is only ever accessed through atomics (see head.rs), so
+            // concurrent modification by other processes is not a data race; its length is
+            // never reduced by reel, and the mapping keeps its own reference to the inode.
+            let map = unsafe { memmap2::MmapOptions::new().len(len).map_mut(&file)? };
+            Ok(SharedRegion::Mapped(map))
+        } else {
+            let file = File::open(path)?;
+            if file.metadata()?.len() < len as u64 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "head file too short"));
+            }
+            // SAFETY: as above; a read-only mapping is only loaded from.
+            let map = unsafe { memmap2::MmapOptions::new().len(len).map(&file)? };
+            Ok(SharedRegion::MappedReadOnly(map))
+        }
+    }
+
+    fn lock_file(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
+        let file = match OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path) {
+            Ok(f) => f,
+            // A read-only spool can still be locked through a read-only descriptor.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => File::open(path)?,
+            Err(e) => return Err(e),
+        };
+        Ok(Box::new(DiskLock(file)))
+    }
+
+    fn boot_id(&self) -> u64 {
+        static BOOT: OnceLock<u64> = OnceLock::new();
+        *BOOT.get_or_init(|| {
+            // Changes at every boot: memory-mapped state from an earlier boot is stale.
+            let text = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+            fnv1a(text.trim().as_bytes()) | 1
+        })
+    }
+
+    fn file_id(&self, path: &Path) -> io::Result<u64> {
+        let m = fs::metadata(path)?;
+        Ok(m.dev().rotate_left(32) ^ m.ino())
+    }
+}
+
+/// 64-bit FNV-1a: a tiny stable hash for identifiers (not for integrity).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[derive(Debug)]
+struct DiskFile(File);
+
+impl StorageFile for DiskFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.0.read_at(buf, offset)
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.0.write_all_at(buf, offset)
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+}
+
+#[derive(Debug)]
+struct DiskLock(File);
+
+impl FileLock for DiskLock {
+    fn lock(&self) -> io::Result<()> {
+        self.0.lock()
+    }
+
+    fn try_lock(&self) -> io::Result<bool> {
+        match self.0.try_lock() {
+            Ok(()) => Ok(true),
+            Err(fs::TryLockError::WouldBlock) => Ok(false),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    fn unlock(&self) -> io::Result<()> {
+        self.0.unlock()
+    }
+}

@@ -1,0 +1,404 @@
+//! Appending: frames are encoded under the in-process writer mutex and the cross-process
+//! writer lock, written with one `pwrite` per batch and segment, and published through
+//! the head. Also owns segment rolling, retention (making room) and durability.
+//!
+//! Commit protocol of one append batch:
+//! 1. take the writer lock; repair the tail if the previous holder died mid-append;
+//! 2. make room under the when-full policy (delete oldest segments or refuse);
+//! 3. set `writing`, write the frames after the published end, then their index entries;
+//! 4. publish the new tail and `next_seq` in the head (readers may now see the records),
+//!    clear `writing`, wake sleepers; release the lock;
+//! 5. for `always`, wait for an `fdatasync` covering the batch (group commit).
+//!
+//! A full segment is sealed first: seal frame, `fdatasync` of segment and index (in every
+//! durability mode, so a later segment never survives a power cut that an earlier one did
+//! not), creation of the next segment, directory sync, publish.
+
+use crate::error::{Error, IoContext, Result};
+use crate::frame::{self, Entry, Seal};
+use crate::head::TailState;
+use crate::index::{self, IndexEntry, INDEX_INTERVAL};
+use crate::log::{max_frame_len, now_micros, Log, LockGuard, LOCK_FILE};
+use crate::meta::WhenFull;
+use crate::recovery;
+use crate::segment::{self, SEGMENT_HEADER_LEN};
+use crate::storage::{OpenMode, StorageFile};
+use crate::sync::{Durability, SyncedFile};
+use std::ops::Range;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// How long a `batch` append may stay unsynced.
+pub const BATCH_INTERVAL: Duration = Duration::from_millis(10);
+/// Encoded bytes buffered before a `pwrite` inside one large batch.
+const WRITE_CHUNK: usize = 1 << 20;
+
+/// This process's view of the tail: open files and reusable buffers.
+#[derive(Debug, Default)]
+pub(crate) struct WriterState {
+    tail: Option<TailFiles>,
+    buf: Vec<u8>,
+    idx_buf: Vec<u8>,
+    verified: bool,
+}
+
+#[derive(Debug)]
+struct TailFiles {
+    first_seq: u64,
+    seg: Arc<SyncedFile>,
+    idx: Arc<dyn StorageFile>,
+}
+
+impl Log {
+    /// Appends records as one batch with this handle's durability; returns their seqs.
+    /// Safe to call from many threads and processes at once: seqs are dense and each
+    /// batch is contiguous.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// use reel_log::{Config, Entry, Log};
+    /// let log = Log::create(tmp.path(), Config::default())?;
+    /// let seqs = log.append(&[
+    ///     Entry { key: Some("a"), value: b"1", ..Default::default() },
+    ///     Entry { value: b"2", ..Default::default() },
+    /// ])?;
+    /// assert_eq!(seqs, 0..2);
+    /// # Ok::<(), reel_log::Error>(())
+    /// ```
+    pub fn append(&self, entries: &[Entry<'_>]) -> Result<Range<u64>> {
+        self.append_with(entries, self.inner.durability)
+    }
+
+    /// Appends with an explicit durability.
+    pub fn append_with(&self, entries: &[Entry<'_>], durability: Durability) -> Result<Range<u64>> {
+        self.check_writable()?;
+        let config = self.config();
+        let max_frame = max_frame_len(&config);
+        let mut total = 0u64;
+        for e in entries {
+            let size = e.payload_len() as u64;
+            if size > config.max_record_size || e.frame_len() as u64 > config.capacity {
+                return Err(Error::RecordTooLarge { size, max: config.max_record_size.min(config.capacity) });
+            }
+            if e.key.is_some_and(|k| k.len() > frame::MAX_KEY_LEN) {
+                return Err(Error::InvalidArgument(format!("key longer than {} bytes", frame::MAX_KEY_LEN)));
+            }
+            if e.encoding > 15 {
+                return Err(Error::InvalidArgument(format!("value encoding {} above 15", e.encoding)));
+            }
+            debug_assert!(e.frame_len() <= max_frame);
+            total += e.frame_len() as u64;
+        }
+        let (range, file, end) = {
+            let mut ws = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+            self.check_poisoned()?;
+            let _g = LockGuard::acquire(&*self.inner.lock, &self.inner.dir.join(LOCK_FILE))?;
+            self.prepare_tail(&mut ws)?;
+            let mut t = self.inner.head.tail();
+            if entries.is_empty() {
+                return Ok(t.next_seq..t.next_seq);
+            }
+            let published = t;
+            self.make_room(&mut ws, &mut t, total, true)?;
+            self.inner.head.words().writing.store(1, Ordering::Release);
+            let start = t.next_seq;
+            match self.write_entries(&mut ws, &mut t, entries) {
+                Ok(()) => self.inner.head.publish(&t),
+                Err(e) => return Err(self.fail_append(&mut ws, &published, e)),
+            }
+            let tail = ws.tail.as_ref().map(|tf| tf.seg.clone());
+            let Some(file) = tail else {
+                return Err(Error::Poisoned { cause: "tail segment vanished".into() });
+            };
+            file.written_end.fetch_max(t.offset, Ordering::AcqRel);
+            *self.inner.last_written.lock().unwrap_or_else(|e| e.into_inner()) = Some((file.clone(), t.offset));
+            (start..t.next_seq, file, t.offset)
+        };
+        match durability {
+            Durability::None => {}
+            Durability::Batch => self.start_flusher(),
+            Durability::Always => {
+                if let Err(e) = file.sync_to(end) {
+                    self.poison(&e.to_string());
+                    return Err(e);
+                }
+            }
+        }
+        Ok(range)
+    }
+
+    /// Makes every record this handle appended durable.
+    pub fn sync(&self) -> Result<()> {
+        let last = self.inner.last_written.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some((file, end)) = last {
+            if let Err(e) = file.sync_to(end) {
+                self.poison(&e.to_string());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn start_flusher(&self) {
+        self.inner.flusher_started.call_once(|| {
+            let weak: Weak<_> = Arc::downgrade(&self.inner);
+            let spawned = std::thread::Builder::new().name("reel-flusher".into()).spawn(move || {
+                loop {
+                    std::thread::sleep(BATCH_INTERVAL);
+                    let Some(inner) = weak.upgrade() else { return };
+                    let log = Log { inner };
+                    let pending = log.inner.last_written.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    if let Some((file, end)) = pending {
+                        if !file.is_synced(end) && log.sync().is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+            if spawned.is_err() {
+                self.poison("cannot start the batch flusher thread");
+            }
+        });
+    }
+
+    pub(crate) fn check_poisoned(&self) -> Result<()> {
+        match &*self.inner.poisoned.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&self, cause: &str) {
+        let mut p = self.inner.poisoned.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_none() {
+            tracing::error!(dir = %self.inner.dir.display(), cause, "reel writer poisoned");
+            *p = Some(cause.to_string());
+        }
+    }
+
+    /// Brings this process's writer state in line with the head (under the writer lock):
+    /// repairs after a writer that died mid-append, reloads the configuration, opens the
+    /// tail files. The first call per handle also verifies the tail from its last index
+    /// entry.
+    pub(crate) fn prepare_tail(&self, ws: &mut WriterState) -> Result<()> {
+        let head = &self.inner.head;
+        let storage = &*self.inner.storage;
+        let dir = &self.inner.dir;
+        let boot = storage.boot_id();
+        let file_id = storage.file_id(&dir.join(crate::head::HEAD_FILE)).unwrap_or(0);
+        let crashed = head.words().writing.load(Ordering::Acquire) != 0;
+        let trusted = head.is_trusted(boot, file_id);
+        if crashed || !ws.verified || !trusted {
+            let config = self.config();
+            let report = recovery::recover(storage, dir, head, &config, true, !trusted)?;
+            report.log_warnings(dir);
+            head.stamp(boot, file_id);
+            if !report.is_clean() {
+                *self.inner.recovery.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+            }
+            ws.tail = None;
+            ws.verified = true;
+        }
+        let t = head.tail();
+        if ws.tail.as_ref().is_none_or(|tf| tf.first_seq != t.first_seq) {
+            let seg_path = segment::segment_path(dir, t.first_seq);
+            let idx_path = segment::index_path(dir, t.first_seq);
+            let seg = storage.open(&seg_path, OpenMode::ReadWrite).ctx("open", &seg_path)?;
+            let idx = storage.open(&idx_path, OpenMode::CreateOrOpen).ctx("open", &idx_path)?;
+            ws.tail = Some(TailFiles { first_seq: t.first_seq, seg: SyncedFile::new(seg, seg_path, t.offset), idx });
+        }
+        Ok(())
+    }
+
+    /// Frees space for `needed` more bytes under the when-full policy. `allow_over` lets a
+    /// drop-oldest log exceed its capacity by the tail segment when nothing else is left.
+    pub(crate) fn make_room(&self, _ws: &mut WriterState, t: &mut TailState, needed: u64, allow_over: bool) -> Result<()> {
+        let config = self.config();
+        let storage = &*self.inner.storage;
+        let dir = &self.inner.dir;
+        let mut floor: Option<Option<u64>> = None;
+        while t.used_bytes + needed > config.capacity {
+            let segs = segment::list_segments(storage, dir)?;
+            let (Some(&oldest), Some(&next_first)) = (segs.first(), segs.get(1)) else { break };
+            let may_drop = match config.when_full {
+                WhenFull::DropOldest => true,
+                WhenFull::Reject | WhenFull::Compact => {
+                    if floor.is_none() {
+                        let guard = self.inner.guard.read().unwrap_or_else(|e| e.into_inner()).clone();
+                        floor = Some(match guard {
+                            Some(g) => g.protected_from()?,
+                            None => None,
+                        });
+                    }
+                    floor.flatten().is_some_and(|f| next_first <= f)
+                }
+            };
+            if !may_drop {
+                break;
+            }
+            let seg_path = segment::segment_path(dir, oldest);
+            let size = storage.open(&seg_path, OpenMode::Read).and_then(|f| f.len()).ctx("open", &seg_path)?;
+            storage.remove_file(&seg_path).ctx("remove", &seg_path)?;
+            let idx_path = segment::index_path(dir, oldest);
+            if let Err(e) = storage.remove_file(&idx_path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(Error::io("remove", idx_path, e));
+                }
+            }
+            let segs_dir = segment::segments_dir(dir);
+            storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
+            t.used_bytes = t.used_bytes.saturating_sub(size);
+            t.oldest_seq = next_first;
+            self.inner.head.words().oldest_seq.store(next_first, Ordering::Release);
+            self.inner.head.words().layout_gen.fetch_add(1, Ordering::AcqRel);
+            tracing::debug!(segment = oldest, bytes = size, "dropped oldest segment");
+        }
+        let over = t.used_bytes + needed > config.capacity;
+        if over && needed > 0 && !(allow_over && config.when_full == WhenFull::DropOldest) {
+            return Err(Error::Full { used: t.used_bytes, capacity: config.capacity, needed });
+        }
+        Ok(())
+    }
+
+    fn write_entries(&self, ws: &mut WriterState, t: &mut TailState, entries: &[Entry<'_>]) -> Result<()> {
+        let config = self.config();
+        let now = now_micros();
+        ws.buf.clear();
+        ws.idx_buf.clear();
+        let mut buf_start = t.offset;
+        let mut idx_start = t.index_entries;
+        for e in entries {
+            let len = e.frame_len() as u64;
+            if t.records > 0 && t.offset + len + frame::SEAL_LEN as u64 > config.segment_size {
+                self.flush(ws, buf_start, idx_start)?;
+                self.roll(ws, t)?;
+                buf_start = t.offset;
+                idx_start = t.index_entries;
+            }
+            if t.records == 0 || t.offset >= t.last_index_offset + INDEX_INTERVAL {
+                index::encode_entry(
+                    &mut ws.idx_buf,
+                    &IndexEntry { seq: t.next_seq, offset: t.offset, ts_max_before: t.ts_max },
+                );
+                t.index_entries += 1;
+                t.last_index_offset = t.offset;
+            }
+            let ts = e.ts.unwrap_or(now);
+            frame::encode_record(&mut ws.buf, t.next_seq, ts, e);
+            t.offset += len;
+            t.used_bytes += len;
+            t.next_seq += 1;
+            t.records += 1;
+            t.ts_max = t.ts_max.max(ts);
+            if ws.buf.len() >= WRITE_CHUNK {
+                self.flush(ws, buf_start, idx_start)?;
+                buf_start = t.offset;
+                idx_start = t.index_entries;
+            }
+        }
+        self.flush(ws, buf_start, idx_start)
+    }
+
+    /// Writes buffered frames at `at` and buffered index entries at entry `idx_at`.
+    fn flush(&self, ws: &mut WriterState, at: u64, idx_at: u64) -> Result<()> {
+        let Some(tf) = ws.tail.as_ref() else {
+            return Err(Error::Poisoned { cause: "no tail segment open".into() });
+        };
+        if !ws.buf.is_empty() {
+            tf.seg.file.write_all_at(&ws.buf, at).ctx("write to", &tf.seg.path)?;
+            ws.buf.clear();
+        }
+        if !ws.idx_buf.is_empty() {
+            let idx_path = segment::index_path(&self.inner.dir, tf.first_seq);
+            tf.idx.write_all_at(&ws.idx_buf, index::entry_pos(idx_at)).ctx("write to", &idx_path)?;
+            ws.idx_buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Seals the tail segment and starts the next one, publishing what was written so far.
+    fn roll(&self, ws: &mut WriterState, t: &mut TailState) -> Result<()> {
+        let storage = &*self.inner.storage;
+        let dir = &self.inner.dir;
+        let Some(tf) = ws.tail.as_ref() else {
+            return Err(Error::Poisoned { cause: "no tail segment open".into() });
+        };
+        let mut seal = Vec::with_capacity(frame::SEAL_LEN);
+        frame::encode_seal(&mut seal, &Seal { next_seq: t.next_seq, ts_max: t.ts_max, records: t.records });
+        tf.seg.file.write_all_at(&seal, t.offset).ctx("write to", &tf.seg.path)?;
+        tf.seg.written_end.fetch_max(t.offset + seal.len() as u64, Ordering::AcqRel);
+        tf.seg.sync_to(t.offset + seal.len() as u64)?;
+        let idx_path = segment::index_path(dir, tf.first_seq);
+        tf.idx.sync_data().ctx("sync", &idx_path)?;
+        t.offset += seal.len() as u64;
+        t.used_bytes += seal.len() as u64;
+
+        let first = t.next_seq;
+        let seg_path = segment::segment_path(dir, first);
+        let idx_path = segment::index_path(dir, first);
+        let seg = storage.open(&seg_path, OpenMode::CreateTruncate).ctx("create", &seg_path)?;
+        seg.write_all_at(&segment::encode_header(first, 0), 0).ctx("write to", &seg_path)?;
+        let idx = storage.open(&idx_path, OpenMode::CreateTruncate).ctx("create", &idx_path)?;
+        idx.write_all_at(&index::encode_header(first), 0).ctx("write to", &idx_path)?;
+        let segs_dir = segment::segments_dir(dir);
+        storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
+
+        *t = TailState {
+            next_seq: first,
+            first_seq: first,
+            offset: SEGMENT_HEADER_LEN,
+            ts_max: i64::MIN,
+            index_entries: 0,
+            last_index_offset: 0,
+            records: 0,
+            used_bytes: t.used_bytes + SEGMENT_HEADER_LEN,
+            oldest_seq: t.oldest_seq,
+        };
+        ws.tail = Some(TailFiles { first_seq: first, seg: SyncedFile::new(seg, seg_path, SEGMENT_HEADER_LEN), idx });
+        self.inner.head.publish(t);
+        self.inner.head.words().writing.store(1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Undoes a failed append back to the published state. A full disk whose partial
+    /// write could be undone leaves the writer usable; anything else poisons it.
+    fn fail_append(&self, ws: &mut WriterState, published: &TailState, err: Error) -> Error {
+        let now = self.inner.head.tail();
+        // A roll inside the failed batch may have published part of it already.
+        let target = if now.first_seq != published.first_seq || now.next_seq != published.next_seq { now } else { *published };
+        let undone = self.truncate_to(target);
+        ws.tail = None;
+        self.inner.head.words().writing.store(0, Ordering::Release);
+        match (&err, undone) {
+            (Error::DiskFull { .. }, Ok(())) => err,
+            (_, Ok(())) => {
+                self.poison(&err.to_string());
+                err
+            }
+            (_, Err(undo)) => {
+                self.poison(&format!("{err}; undoing it failed: {undo}"));
+                err
+            }
+        }
+    }
+
+    fn truncate_to(&self, t: TailState) -> Result<()> {
+        let storage = &*self.inner.storage;
+        let dir = &self.inner.dir;
+        let seg_path = segment::segment_path(dir, t.first_seq);
+        let seg = storage.open(&seg_path, OpenMode::ReadWrite).ctx("open", &seg_path)?;
+        seg.set_len(t.offset).ctx("truncate", &seg_path)?;
+        let idx_path = segment::index_path(dir, t.first_seq);
+        let idx = storage.open(&idx_path, OpenMode::CreateOrOpen).ctx("open", &idx_path)?;
+        idx.set_len(index::entry_pos(t.index_entries)).ctx("truncate", &idx_path)?;
+        for first in segment::list_segments(storage, dir)? {
+            if first > t.first_seq {
+                let p = segment::segment_path(dir, first);
+                storage.remove_file(&p).ctx("remove", &p)?;
+                let _ = storage.remove_file(&segment::index_path(dir, first));
+            }
+        }
+        Ok(())
+    }
+}
