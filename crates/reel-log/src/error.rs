@@ -41,7 +41,9 @@ pub enum Error {
     },
 
     /// The directory holds a log written by an unknown format version.
-    #[error("{path}: on-disk format version {found} is not supported (this build reads {supported})")]
+    #[error(
+        "{path}: on-disk format version {found} is not supported (this build reads {supported})"
+    )]
     UnsupportedVersion {
         /// The file carrying the version.
         path: PathBuf,
@@ -127,8 +129,16 @@ impl Error {
         }
     }
 
-    pub(crate) fn corrupt(path: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
-        Error::Corrupt { path: path.into(), offset, reason: reason.into() }
+    pub(crate) fn corrupt(
+        path: impl Into<PathBuf>,
+        offset: u64,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Corrupt {
+            path: path.into(),
+            offset,
+            reason: reason.into(),
+        }
     }
 
     /// True when the error says the stored bytes are damaged.

@@ -82,7 +82,13 @@ pub struct RecordRef<'a> {
 impl RecordRef<'_> {
     /// Re-borrows this record as an [`Entry`] that keeps its timestamp.
     pub fn as_entry(&self) -> Entry<'_> {
-        Entry { ts: Some(self.ts), key: self.key, nonce: self.nonce, encoding: self.encoding, value: self.value }
+        Entry {
+            ts: Some(self.ts),
+            key: self.key,
+            nonce: self.nonce,
+            encoding: self.encoding,
+            value: self.value,
+        }
     }
 }
 
@@ -182,7 +188,11 @@ pub(crate) fn decode_verified(buf: &[u8]) -> Result<(Frame<'_>, usize), DecodeEr
     decode_inner(buf, usize::MAX, false)
 }
 
-fn decode_inner(buf: &[u8], max_len: usize, check_crc: bool) -> Result<(Frame<'_>, usize), DecodeError> {
+fn decode_inner(
+    buf: &[u8],
+    max_len: usize,
+    check_crc: bool,
+) -> Result<(Frame<'_>, usize), DecodeError> {
     let Some(len) = peek_len(buf) else {
         return Err(DecodeError::Incomplete { needed: HEADER_LEN });
     };
@@ -211,13 +221,15 @@ fn decode_inner(buf: &[u8], max_len: usize, check_crc: bool) -> Result<(Frame<'_
     match kind {
         KIND_RECORD => {
             if flags & FLAGS_RESERVED != 0 {
-                return Err(DecodeError::Corrupt(format!("reserved flag bits set ({flags:#04x})")));
+                return Err(DecodeError::Corrupt(format!(
+                    "reserved flag bits set ({flags:#04x})"
+                )));
             }
             let mut at = HEADER_LEN;
             let nonce = if flags & FLAG_NONCE != 0 {
-                let bytes = frame.get(at..at + NONCE_LEN).ok_or_else(|| {
-                    DecodeError::Corrupt("nonce extends past frame end".into())
-                })?;
+                let bytes = frame
+                    .get(at..at + NONCE_LEN)
+                    .ok_or_else(|| DecodeError::Corrupt("nonce extends past frame end".into()))?;
                 at += NONCE_LEN;
                 Some(u128::from_le_bytes(bytes.try_into().unwrap_or_default()))
             } else {
@@ -238,14 +250,32 @@ fn decode_inner(buf: &[u8], max_len: usize, check_crc: bool) -> Result<(Frame<'_
                 None
             };
             let value = &frame[at..];
-            Ok((Frame::Record(RecordRef { seq, ts, key, nonce, encoding: flags >> 4, value }), len))
+            Ok((
+                Frame::Record(RecordRef {
+                    seq,
+                    ts,
+                    key,
+                    nonce,
+                    encoding: flags >> 4,
+                    value,
+                }),
+                len,
+            ))
         }
         KIND_SEAL => {
             if len != SEAL_LEN || flags != 0 || key_len != 0 {
                 return Err(DecodeError::Corrupt("malformed seal frame".into()));
             }
-            let records = u64::from_le_bytes(frame[HEADER_LEN..SEAL_LEN].try_into().unwrap_or_default());
-            Ok((Frame::Seal(Seal { next_seq: seq, ts_max: ts, records }), len))
+            let records =
+                u64::from_le_bytes(frame[HEADER_LEN..SEAL_LEN].try_into().unwrap_or_default());
+            Ok((
+                Frame::Seal(Seal {
+                    next_seq: seq,
+                    ts_max: ts,
+                    records,
+                }),
+                len,
+            ))
         }
         other => Err(DecodeError::Corrupt(format!("unknown frame kind {other}"))),
     }
@@ -258,19 +288,34 @@ mod tests {
 
     #[test]
     fn record_round_trips() {
-        let e = Entry { ts: None, key: Some("k"), nonce: Some(7), encoding: 3, value: b"hello" };
+        let e = Entry {
+            ts: None,
+            key: Some("k"),
+            nonce: Some(7),
+            encoding: 3,
+            value: b"hello",
+        };
         let mut buf = Vec::new();
         encode_record(&mut buf, 42, -5, &e);
         assert_eq!(buf.len(), e.frame_len());
         let (f, n) = decode(&buf, 1 << 20).unwrap();
         assert_eq!(n, buf.len());
-        let Frame::Record(r) = f else { panic!("not a record") };
-        assert_eq!((r.seq, r.ts, r.key, r.nonce, r.encoding, r.value), (42, -5, Some("k"), Some(7), 3, &b"hello"[..]));
+        let Frame::Record(r) = f else {
+            panic!("not a record")
+        };
+        assert_eq!(
+            (r.seq, r.ts, r.key, r.nonce, r.encoding, r.value),
+            (42, -5, Some("k"), Some(7), 3, &b"hello"[..])
+        );
     }
 
     #[test]
     fn seal_round_trips() {
-        let s = Seal { next_seq: 9, ts_max: 100, records: 4 };
+        let s = Seal {
+            next_seq: 9,
+            ts_max: 100,
+            records: 4,
+        };
         let mut buf = Vec::new();
         encode_seal(&mut buf, &s);
         assert_eq!(decode(&buf, 1 << 20).unwrap(), (Frame::Seal(s), SEAL_LEN));
@@ -278,11 +323,25 @@ mod tests {
 
     #[test]
     fn zeroes_and_truncation_are_not_frames() {
-        assert!(matches!(decode(&[0u8; 64], 1 << 20), Err(DecodeError::Corrupt(_))));
+        assert!(matches!(
+            decode(&[0u8; 64], 1 << 20),
+            Err(DecodeError::Corrupt(_))
+        ));
         let mut buf = Vec::new();
-        encode_record(&mut buf, 1, 1, &Entry { value: &[1; 100], ..Default::default() });
+        encode_record(
+            &mut buf,
+            1,
+            1,
+            &Entry {
+                value: &[1; 100],
+                ..Default::default()
+            },
+        );
         for cut in 0..buf.len() {
-            assert!(matches!(decode(&buf[..cut], 1 << 20), Err(DecodeError::Incomplete { .. })));
+            assert!(matches!(
+                decode(&buf[..cut], 1 << 20),
+                Err(DecodeError::Incomplete { .. })
+            ));
         }
     }
 

@@ -91,10 +91,12 @@ pub fn load(file: &dyn StorageFile, first_seq: u64, path: &Path) -> Result<Vec<I
     let mut entries: Vec<IndexEntry> = Vec::with_capacity(buf.len() / ENTRY_LEN as usize);
     for chunk in buf[INDEX_HEADER_LEN as usize..].chunks_exact(ENTRY_LEN as usize) {
         let Some(e) = decode_entry(chunk) else { break };
-        if let Some(prev) = entries.last() {
-            if e.seq <= prev.seq || e.offset <= prev.offset || e.ts_max_before < prev.ts_max_before {
-                break;
-            }
+        if let Some(prev) = entries.last()
+            && (e.seq <= prev.seq
+                || e.offset <= prev.offset
+                || e.ts_max_before < prev.ts_max_before)
+        {
+            break;
         }
         entries.push(e);
     }
@@ -125,7 +127,11 @@ mod tests {
 
     #[test]
     fn entry_round_trips_and_rejects_damage() {
-        let e = IndexEntry { seq: 5, offset: 4096, ts_max_before: -3 };
+        let e = IndexEntry {
+            seq: 5,
+            offset: 4096,
+            ts_max_before: -3,
+        };
         let mut b = Vec::new();
         encode_entry(&mut b, &e);
         assert_eq!(decode_entry(&b), Some(e));
@@ -136,9 +142,21 @@ mod tests {
     #[test]
     fn floors() {
         let es = [
-            IndexEntry { seq: 0, offset: 32, ts_max_before: i64::MIN },
-            IndexEntry { seq: 10, offset: 5000, ts_max_before: 100 },
-            IndexEntry { seq: 20, offset: 9000, ts_max_before: 200 },
+            IndexEntry {
+                seq: 0,
+                offset: 32,
+                ts_max_before: i64::MIN,
+            },
+            IndexEntry {
+                seq: 10,
+                offset: 5000,
+                ts_max_before: 100,
+            },
+            IndexEntry {
+                seq: 20,
+                offset: 9000,
+                ts_max_before: 200,
+            },
         ];
         assert_eq!(floor_by_seq(&es, 15).unwrap().seq, 10);
         assert_eq!(floor_by_seq(&es, 20).unwrap().seq, 20);

@@ -37,8 +37,10 @@ mod writer;
 pub use error::{Error, Result};
 pub use frame::{Entry, RecordRef};
 pub use head::HEAD_FILE;
-pub use log::{now_micros, Log, LogOptions, RetentionGuard, SegmentInfo, LOCK_FILE};
-pub use meta::{Config, WhenFull, DEFAULT_CAPACITY, DEFAULT_MAX_RECORD_SIZE, META_FILE, MIN_CAPACITY};
+pub use log::{LOCK_FILE, Log, LogOptions, RetentionGuard, SegmentInfo, now_micros};
+pub use meta::{
+    Config, DEFAULT_CAPACITY, DEFAULT_MAX_RECORD_SIZE, META_FILE, MIN_CAPACITY, WhenFull,
+};
 pub use reader::{Batch, LogReader};
 pub use recovery::{CutTail, RecoveryReport};
 pub use sync::Durability;

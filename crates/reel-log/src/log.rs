@@ -4,7 +4,7 @@
 
 use crate::error::{Error, IoContext, Result};
 use crate::frame;
-use crate::head::{Head, HEAD_FILE, HEAD_LEN};
+use crate::head::{HEAD_FILE, HEAD_LEN, Head};
 use crate::index;
 use crate::meta::{Config, Meta, WhenFull};
 use crate::recovery::{self, RecoveryReport};
@@ -42,7 +42,12 @@ pub struct LogOptions {
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { storage: Arc::new(DiskStorage), create: None, read_only: false, durability: Durability::None }
+        LogOptions {
+            storage: Arc::new(DiskStorage),
+            create: None,
+            read_only: false,
+            durability: Durability::None,
+        }
     }
 }
 
@@ -135,7 +140,9 @@ impl Drop for LockGuard<'_> {
 
 /// Microseconds since the Unix epoch.
 pub fn now_micros() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
 }
 
 /// A random 64-bit value from the process's randomly keyed hasher.
@@ -216,19 +223,36 @@ impl Log {
             if writable {
                 let _g = LockGuard::acquire(&*lock, &lock_path)?;
                 if !head.is_trusted(boot, file_id) {
-                    report = Some(recovery::recover(&*storage, dir, &head, &meta.config, true, true)?);
+                    report = Some(recovery::recover(
+                        &*storage,
+                        dir,
+                        &head,
+                        &meta.config,
+                        true,
+                        true,
+                    )?);
                     head.stamp(boot, file_id);
                 }
             } else {
                 // Nobody may repair this directory: derive the state privately.
                 head = Head::new(SharedRegion::Heap(Arc::new(HeapRegion::new(HEAD_LEN))));
-                report = Some(recovery::recover(&*storage, dir, &head, &meta.config, false, true)?);
+                report = Some(recovery::recover(
+                    &*storage,
+                    dir,
+                    &head,
+                    &meta.config,
+                    false,
+                    true,
+                )?);
             }
         }
         if let Some(r) = &report {
             r.log_warnings(dir);
         }
-        let config_gen = head.words().config_gen.load(std::sync::atomic::Ordering::Acquire);
+        let config_gen = head
+            .words()
+            .config_gen
+            .load(std::sync::atomic::Ordering::Acquire);
         Ok(Log {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
@@ -279,7 +303,12 @@ impl Log {
     }
 
     pub(crate) fn meta(&self) -> Meta {
-        let current = self.inner.head.words().config_gen.load(std::sync::atomic::Ordering::Acquire);
+        let current = self
+            .inner
+            .head
+            .words()
+            .config_gen
+            .load(std::sync::atomic::Ordering::Acquire);
         {
             let m = self.inner.meta.read().unwrap_or_else(|e| e.into_inner());
             if m.0 == current {
@@ -307,17 +336,29 @@ impl Log {
 
     /// First seq of the oldest retained segment.
     pub fn oldest_seq(&self) -> u64 {
-        self.inner.head.words().oldest_seq.load(std::sync::atomic::Ordering::Acquire)
+        self.inner
+            .head
+            .words()
+            .oldest_seq
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Bytes used by segment files.
     pub fn used_bytes(&self) -> u64 {
-        self.inner.head.words().used_bytes.load(std::sync::atomic::Ordering::Acquire)
+        self.inner
+            .head
+            .words()
+            .used_bytes
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// What recovery repaired when this handle opened the log, if anything.
     pub fn recovery_report(&self) -> Option<RecoveryReport> {
-        self.inner.recovery.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner
+            .recovery
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Lists the segments, oldest first.
@@ -331,7 +372,11 @@ impl Log {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(Error::io("open", path, e)),
             };
-            out.push(SegmentInfo { first_seq, path, bytes });
+            out.push(SegmentInfo {
+                first_seq,
+                path,
+                bytes,
+            });
         }
         Ok(out)
     }
@@ -363,19 +408,31 @@ impl Log {
         }
         meta.config = config;
         meta.write(&*self.inner.storage, &self.inner.dir)?;
-        self.inner.head.words().config_gen.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.inner
+            .head
+            .words()
+            .config_gen
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.prepare_tail(&mut ws)?;
         let mut tail = self.inner.head.tail();
-        self.make_room(&mut ws, &mut tail, 0, config.when_full == WhenFull::DropOldest)?;
+        self.make_room(
+            &mut ws,
+            &mut tail,
+            0,
+            config.when_full == WhenFull::DropOldest,
+        )?;
         self.inner.head.publish(&tail);
         Ok(())
     }
 
-    pub(crate) fn check_writable(&self) -> Result<()> {
+    /// Fails with [`Error::ReadOnly`] when this handle may not write.
+    pub fn check_writable(&self) -> Result<()> {
         if self.inner.writable {
             Ok(())
         } else {
-            Err(Error::ReadOnly { path: self.inner.dir.clone() })
+            Err(Error::ReadOnly {
+                path: self.inner.dir.clone(),
+            })
         }
     }
 
@@ -405,21 +462,34 @@ fn initialize(storage: &dyn Storage, dir: &Path, config: &Config) -> Result<()> 
         return Ok(());
     }
     let segs = segment::segments_dir(dir);
-    storage.create_dir_all(&segs).ctx("create directory", &segs)?;
+    storage
+        .create_dir_all(&segs)
+        .ctx("create directory", &segs)?;
     if segment::list_segments(storage, dir)?.is_empty() {
         let seg = segment::segment_path(dir, 0);
-        let f = storage.open(&seg, OpenMode::CreateTruncate).ctx("create", &seg)?;
-        f.write_all_at(&segment::encode_header(0, 0), 0).ctx("write", &seg)?;
+        let f = storage
+            .open(&seg, OpenMode::CreateTruncate)
+            .ctx("create", &seg)?;
+        f.write_all_at(&segment::encode_header(0, 0), 0)
+            .ctx("write", &seg)?;
         f.sync_data().ctx("sync", &seg)?;
         debug_assert_eq!(f.len().ok(), Some(SEGMENT_HEADER_LEN));
         let idx = segment::index_path(dir, 0);
-        let f = storage.open(&idx, OpenMode::CreateTruncate).ctx("create", &idx)?;
-        f.write_all_at(&index::encode_header(0), 0).ctx("write", &idx)?;
+        let f = storage
+            .open(&idx, OpenMode::CreateTruncate)
+            .ctx("create", &idx)?;
+        f.write_all_at(&index::encode_header(0), 0)
+            .ctx("write", &idx)?;
         f.sync_data().ctx("sync", &idx)?;
         storage.sync_dir(&segs).ctx("sync", &segs)?;
     }
     let log_id = (u128::from(random_u64()) << 64) | u128::from(random_u64());
-    Meta { config: *config, log_id, created: now_micros() }.write(storage, dir)?;
+    Meta {
+        config: *config,
+        log_id,
+        created: now_micros(),
+    }
+    .write(storage, dir)?;
     storage.sync_dir(dir).ctx("sync", dir)?;
     Ok(())
 }
@@ -430,7 +500,10 @@ struct NoLock;
 
 impl FileLock for NoLock {
     fn lock(&self) -> io::Result<()> {
-        Err(io::Error::new(io::ErrorKind::PermissionDenied, "log opened read-only"))
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "log opened read-only",
+        ))
     }
     fn try_lock(&self) -> io::Result<bool> {
         Ok(false)

@@ -154,7 +154,9 @@ impl Config {
 
 /// About a tenth of the capacity, within sane bounds.
 pub fn default_segment_size(capacity: u64) -> u64 {
-    (capacity / 10).clamp(MIN_SEGMENT, MAX_SEGMENT).min(capacity)
+    (capacity / 10)
+        .clamp(MIN_SEGMENT, MAX_SEGMENT)
+        .min(capacity)
 }
 
 /// The decoded metadata file.
@@ -196,9 +198,14 @@ impl Meta {
         }
         let version = u32::from_le_bytes(b[8..12].try_into().unwrap_or_default());
         if version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion { path: path.into(), found: version, supported: FORMAT_VERSION });
+            return Err(Error::UnsupportedVersion {
+                path: path.into(),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
-        let when_full = WhenFull::from_code(b[12]).ok_or_else(|| corrupt("unknown when-full policy"))?;
+        let when_full =
+            WhenFull::from_code(b[12]).ok_or_else(|| corrupt("unknown when-full policy"))?;
         let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or_default());
         Ok(Meta {
             config: Config {
@@ -240,7 +247,9 @@ impl Meta {
     pub fn write(&self, storage: &dyn Storage, dir: &Path) -> Result<()> {
         let path = Self::path(dir);
         let tmp = dir.join("reel.meta.tmp");
-        let f = storage.open(&tmp, OpenMode::CreateTruncate).ctx("create", &tmp)?;
+        let f = storage
+            .open(&tmp, OpenMode::CreateTruncate)
+            .ctx("create", &tmp)?;
         f.write_all_at(&self.encode(), 0).ctx("write", &tmp)?;
         f.sync_data().ctx("sync", &tmp)?;
         storage.rename(&tmp, &path).ctx("rename", &path)?;
@@ -255,7 +264,11 @@ mod tests {
 
     #[test]
     fn meta_round_trips_and_detects_damage() {
-        let m = Meta { config: Config::with_capacity(1 << 20, WhenFull::Reject), log_id: 0xfeed, created: 12 };
+        let m = Meta {
+            config: Config::with_capacity(1 << 20, WhenFull::Reject),
+            log_id: 0xfeed,
+            created: 12,
+        };
         let mut b = m.encode();
         assert_eq!(Meta::decode(&b, Path::new("m")).unwrap(), m);
         b[20] ^= 1;

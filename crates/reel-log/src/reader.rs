@@ -6,8 +6,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::frame::{self, DecodeError, Frame, RecordRef};
 use crate::index;
 use crate::log::Log;
+use crate::scan::{self, SCAN_CHUNK, ScanEnd};
 use crate::segment::{self, FLAG_COMPACTED, SEGMENT_HEADER_LEN};
-use crate::scan::{self, ScanEnd, SCAN_CHUNK};
 use crate::storage::{OpenMode, StorageFile};
 use std::io;
 use std::ops::{ControlFlow, Range};
@@ -66,10 +66,12 @@ impl<'a> Batch<'a> {
     /// The records, in seq order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = RecordRef<'a>> + 'a {
         let buf = self.buf;
-        self.frames.iter().filter_map(move |r| match frame::decode_verified(&buf[r.clone()]) {
-            Ok((Frame::Record(rec), _)) => Some(rec),
-            _ => None,
-        })
+        self.frames
+            .iter()
+            .filter_map(move |r| match frame::decode_verified(&buf[r.clone()]) {
+                Ok((Frame::Record(rec), _)) => Some(rec),
+                _ => None,
+            })
     }
 
     /// Calls `f` on every record without collecting them.
@@ -110,10 +112,10 @@ impl Log {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(Error::io("open", path, e)),
             };
-            if let Some(seal) = read_seal(&*file, max_frame) {
-                if seal.ts_max < ts {
-                    continue;
-                }
+            if let Some(seal) = read_seal(&*file, max_frame)
+                && seal.ts_max < ts
+            {
+                continue;
             }
             let entries = self.load_index(first);
             let start = index::floor_by_time(&entries, ts).map_or(SEGMENT_HEADER_LEN, |e| e.offset);
@@ -229,10 +231,14 @@ impl LogReader {
                                 if !self.parsed.is_empty() {
                                     break 'outer;
                                 }
-                                return Err(Error::corrupt(&seg.path, seg.offset, format!(
-                                    "record seq {} is missing or damaged (found seq {} here)",
-                                    self.next, r.seq
-                                )));
+                                return Err(Error::corrupt(
+                                    &seg.path,
+                                    seg.offset,
+                                    format!(
+                                        "record seq {} is missing or damaged (found seq {} here)",
+                                        self.next, r.seq
+                                    ),
+                                ));
                             }
                             self.parsed.push(at..at + len);
                             self.next = r.seq + 1;
@@ -266,7 +272,11 @@ impl LogReader {
                         if fresh_reads == 0 || short {
                             fresh_reads += 1;
                             if fresh_reads > 3 {
-                                return Err(Error::corrupt(&seg.path, offset, "frame cannot be read completely"));
+                                return Err(Error::corrupt(
+                                    &seg.path,
+                                    offset,
+                                    "frame cannot be read completely",
+                                ));
                             }
                             self.refill(offset, needed)?;
                             continue 'outer;
@@ -284,7 +294,11 @@ impl LogReader {
                 }
             }
         }
-        Ok(Batch { buf: &self.buf[..self.buf_len], frames: &self.parsed, lost })
+        Ok(Batch {
+            buf: &self.buf[..self.buf_len],
+            frames: &self.parsed,
+            lost,
+        })
     }
 
     /// Moves this reader past damaged bytes it stopped at, onto the next record that
@@ -294,9 +308,17 @@ impl LogReader {
         if self.seg.is_none() {
             self.locate()?;
         }
-        let Some(seg) = self.seg.as_mut() else { return Ok(from..from) };
+        let Some(seg) = self.seg.as_mut() else {
+            return Ok(from..from);
+        };
         let max_frame = self.log.max_frame_len();
-        let found = scan::resync(&*seg.file, seg.offset + 1, from.saturating_sub(1), max_frame).ctx("read", &seg.path)?;
+        let found = scan::resync(
+            &*seg.file,
+            seg.offset + 1,
+            from.saturating_sub(1),
+            max_frame,
+        )
+        .ctx("read", &seg.path)?;
         match found {
             Some((offset, seq)) => {
                 seg.offset = offset;
@@ -306,7 +328,10 @@ impl LogReader {
             None => {
                 let segs = segment::list_segments(&**self.log.storage(), self.log.dir())?;
                 let first = seg.first_seq;
-                let target = segs.into_iter().find(|&s| s > first).unwrap_or_else(|| self.log.next_seq());
+                let target = segs
+                    .into_iter()
+                    .find(|&s| s > first)
+                    .unwrap_or_else(|| self.log.next_seq());
                 self.seek(target.max(from));
             }
         }
@@ -320,12 +345,19 @@ impl LogReader {
             self.buf.resize(want, 0);
         }
         self.buf_committed = self.log.next_seq();
-        let n = seg.file.read_full_at(&mut self.buf[..want], offset).ctx("read", &seg.path)?;
+        let n = seg
+            .file
+            .read_full_at(&mut self.buf[..want], offset)
+            .ctx("read", &seg.path)?;
         self.buf_off = offset;
         self.buf_len = n;
         if n == 0 {
             // Nothing at the position of a committed record.
-            return Err(Error::corrupt(&seg.path, offset, format!("segment ends before record seq {}", self.next)));
+            return Err(Error::corrupt(
+                &seg.path,
+                offset,
+                format!("segment ends before record seq {}", self.next),
+            ));
         }
         Ok(())
     }
@@ -337,7 +369,13 @@ impl LogReader {
         match self.log.storage().open(&path, OpenMode::Read) {
             Ok(file) => {
                 let compacted = read_flags(&*file, &path)? & FLAG_COMPACTED != 0;
-                self.seg = Some(OpenSegment { first_seq: first, file, path, compacted, offset: SEGMENT_HEADER_LEN });
+                self.seg = Some(OpenSegment {
+                    first_seq: first,
+                    file,
+                    path,
+                    compacted,
+                    offset: SEGMENT_HEADER_LEN,
+                });
                 Ok(())
             }
             // Dropped by retention meanwhile: `locate` finds where the log now starts.
@@ -355,7 +393,11 @@ impl LogReader {
         for _ in 0..16 {
             let segs = segment::list_segments(&*storage, &dir)?;
             let Some(&oldest) = segs.first() else {
-                return Err(Error::corrupt(segment::segments_dir(&dir), 0, "the log has no segments"));
+                return Err(Error::corrupt(
+                    segment::segments_dir(&dir),
+                    0,
+                    "the log has no segments",
+                ));
             };
             if self.next < oldest {
                 lost = Some(self.next..oldest);
@@ -371,20 +413,36 @@ impl LogReader {
             };
             let compacted = read_flags(&*file, &path)? & FLAG_COMPACTED != 0;
             let entries = self.log.load_index(first);
-            let floor = index::floor_by_seq(&entries, self.next).map_or(SEGMENT_HEADER_LEN, |e| e.offset);
+            let floor =
+                index::floor_by_seq(&entries, self.next).map_or(SEGMENT_HEADER_LEN, |e| e.offset);
             let offset = self.position_in(&*file, &path, floor)?;
-            self.seg = Some(OpenSegment { first_seq: first, file, path, compacted, offset });
+            self.seg = Some(OpenSegment {
+                first_seq: first,
+                file,
+                path,
+                compacted,
+                offset,
+            });
             self.buf_len = 0;
             return Ok(lost);
         }
-        Err(Error::corrupt(segment::segments_dir(&dir), 0, "segments keep disappearing while locating a record"))
+        Err(Error::corrupt(
+            segment::segments_dir(&dir),
+            0,
+            "segments keep disappearing while locating a record",
+        ))
     }
 }
 
 impl LogReader {
     /// Offset of the first frame at or after `from` whose seq is at least `self.next`,
     /// stepping over damaged frames on the way (so that seeking past damage works).
-    fn position_in(&self, file: &dyn StorageFile, path: &std::path::Path, mut from: u64) -> Result<u64> {
+    fn position_in(
+        &self,
+        file: &dyn StorageFile,
+        path: &std::path::Path,
+        mut from: u64,
+    ) -> Result<u64> {
         let max_frame = self.log.max_frame_len();
         let committed = self.log.next_seq();
         let mut last_seq = None::<u64>;
@@ -398,7 +456,9 @@ impl LogReader {
             })
             .ctx("read", path)?;
             match end {
-                ScanEnd::Stopped { offset } | ScanEnd::Eof { offset } | ScanEnd::Seal { offset, .. } => return Ok(offset),
+                ScanEnd::Stopped { offset }
+                | ScanEnd::Eof { offset }
+                | ScanEnd::Seal { offset, .. } => return Ok(offset),
                 ScanEnd::Bad { offset, .. } => {
                     let after = last_seq.unwrap_or(0);
                     match scan::resync(file, offset + 1, after, max_frame).ctx("read", path)? {

@@ -11,14 +11,14 @@
 //! keeping them loses nothing.
 
 use crate::error::{Error, IoContext, Result};
+use crate::frame::{self, Frame};
 use crate::head::{Head, TailState};
-use crate::index::{self, IndexEntry, INDEX_INTERVAL};
+use crate::index::{self, INDEX_INTERVAL, IndexEntry};
 use crate::log::max_frame_len;
 use crate::meta::Config;
 use crate::scan::{self, ScanEnd};
 use crate::segment::{self, FLAG_COMPACTED, SEGMENT_HEADER_LEN};
 use crate::storage::{OpenMode, Storage};
-use crate::frame::{self, Frame};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -66,7 +66,10 @@ impl RecoveryReport {
             ));
         }
         for p in &self.removed_segments {
-            out.push(format!("recovery removed incompletely created segment {}", p.display()));
+            out.push(format!(
+                "recovery removed incompletely created segment {}",
+                p.display()
+            ));
         }
         out
     }
@@ -94,7 +97,9 @@ pub(crate) fn recover(
     let mut report = RecoveryReport::default();
     let segs_dir = segment::segments_dir(dir);
     if mutate {
-        storage.create_dir_all(&segs_dir).ctx("create directory", &segs_dir)?;
+        storage
+            .create_dir_all(&segs_dir)
+            .ctx("create directory", &segs_dir)?;
     }
     let max_frame = max_frame_len(config);
     let mut segs = segment::list_segments(storage, dir)?;
@@ -110,7 +115,11 @@ pub(crate) fn recover(
             continue;
         };
         let path = segment::segment_path(dir, first);
-        let mode = if mutate { OpenMode::ReadWrite } else { OpenMode::Read };
+        let mode = if mutate {
+            OpenMode::ReadWrite
+        } else {
+            OpenMode::Read
+        };
         let file = storage.open(&path, mode).ctx("open", &path)?;
         let mut hdr = [0u8; SEGMENT_HEADER_LEN as usize];
         let n = file.read_full_at(&mut hdr, 0).ctx("read", &path)?;
@@ -118,13 +127,17 @@ pub(crate) fn recover(
             Ok(h) if h.first_seq == first => break (first, file, h.flags),
             Err(e @ Error::UnsupportedVersion { .. }) => return Err(e),
             Ok(_) | Err(_) => {
-                let holds_frames = scan::resync(&*file, 0, 0, max_frame).ctx("read", &path)?.is_some();
-                if holds_frames || !mutate {
+                // A header that never reached the disk reads as zeros (or is missing).
+                // The header is a segment's first write, so any sync of the file made it
+                // durable: a segment without one holds nothing that was ever synced.
+                let never_synced = hdr[..n].iter().all(|&b| b == 0);
+                if !never_synced || !mutate {
                     return Err(Error::corrupt(&path, 0, "segment header is damaged"));
                 }
                 if segs.len() == 1 {
                     file.set_len(0).ctx("truncate", &path)?;
-                    file.write_all_at(&segment::encode_header(first, 0), 0).ctx("write to", &path)?;
+                    file.write_all_at(&segment::encode_header(first, 0), 0)
+                        .ctx("write to", &path)?;
                     file.sync_data().ctx("sync", &path)?;
                     break (first, file, 0);
                 }
@@ -142,7 +155,11 @@ pub(crate) fn recover(
     // Where to start scanning: the last index entry that points at the frame it names.
     let idx_path = segment::index_path(dir, first);
     let idx_file = if mutate {
-        Some(storage.open(&idx_path, OpenMode::CreateOrOpen).ctx("open", &idx_path)?)
+        Some(
+            storage
+                .open(&idx_path, OpenMode::CreateOrOpen)
+                .ctx("open", &idx_path)?,
+        )
     } else {
         storage.open(&idx_path, OpenMode::Read).ok()
     };
@@ -151,7 +168,9 @@ pub(crate) fn recover(
         _ => Vec::new(),
     };
     while let Some(e) = entries.last() {
-        if e.offset >= SEGMENT_HEADER_LEN && frame_seq_at(&*file, e.offset, max_frame) == Some(e.seq) {
+        if e.offset >= SEGMENT_HEADER_LEN
+            && frame_seq_at(&*file, e.offset, max_frame) == Some(e.seq)
+        {
             break;
         }
         entries.pop();
@@ -167,12 +186,20 @@ pub(crate) fn recover(
     // The frame an index entry names is already indexed and must carry exactly its seq.
     let mut at_indexed_frame = !entries.is_empty();
     let end = scan::scan(&*file, start_offset, max_frame, |offset, r| {
-        let in_order = if compacted && !at_indexed_frame { r.seq >= expected } else { r.seq == expected };
+        let in_order = if compacted && !at_indexed_frame {
+            r.seq >= expected
+        } else {
+            r.seq == expected
+        };
         if !in_order {
             return ControlFlow::Break(());
         }
         if !at_indexed_frame && (records == 0 || offset >= last_index_offset + INDEX_INTERVAL) {
-            new_entries.push(IndexEntry { seq: r.seq, offset, ts_max_before: ts_max });
+            new_entries.push(IndexEntry {
+                seq: r.seq,
+                offset,
+                ts_max_before: ts_max,
+            });
             last_index_offset = offset;
         }
         at_indexed_frame = false;
@@ -184,9 +211,15 @@ pub(crate) fn recover(
     .ctx("read", &path)?;
     let (valid_end, reason) = match end {
         ScanEnd::Eof { offset } => (offset, None),
-        ScanEnd::Seal { offset, .. } => (offset, Some("seal of a segment whose successor was never created".to_string())),
+        ScanEnd::Seal { offset, .. } => (
+            offset,
+            Some("seal of a segment whose successor was never created".to_string()),
+        ),
         ScanEnd::Bad { offset, reason, .. } => (offset, Some(reason)),
-        ScanEnd::Stopped { offset } => (offset, Some(format!("frame out of sequence (expected seq {expected})"))),
+        ScanEnd::Stopped { offset } => (
+            offset,
+            Some(format!("frame out of sequence (expected seq {expected})")),
+        ),
     };
     let file_len = file.len().ctx("read", &path)?;
     if file_len > valid_end {
@@ -242,7 +275,11 @@ pub(crate) fn recover(
 }
 
 /// The seq of the record frame at `offset`, if one decodes there.
-fn frame_seq_at(file: &dyn crate::storage::StorageFile, offset: u64, max_frame: usize) -> Option<u64> {
+fn frame_seq_at(
+    file: &dyn crate::storage::StorageFile,
+    offset: u64,
+    max_frame: usize,
+) -> Option<u64> {
     let mut hdr = [0u8; frame::HEADER_LEN];
     file.read_exact_at(&mut hdr, offset).ok()?;
     let len = frame::peek_len(&hdr)?;
@@ -260,12 +297,18 @@ fn frame_seq_at(file: &dyn crate::storage::StorageFile, offset: u64, max_frame: 
 /// Creates an empty segment (and index) starting at `first`.
 pub(crate) fn create_segment(storage: &dyn Storage, dir: &Path, first: u64) -> Result<()> {
     let seg = segment::segment_path(dir, first);
-    let f = storage.open(&seg, OpenMode::CreateTruncate).ctx("create", &seg)?;
-    f.write_all_at(&segment::encode_header(first, 0), 0).ctx("write to", &seg)?;
+    let f = storage
+        .open(&seg, OpenMode::CreateTruncate)
+        .ctx("create", &seg)?;
+    f.write_all_at(&segment::encode_header(first, 0), 0)
+        .ctx("write to", &seg)?;
     f.sync_data().ctx("sync", &seg)?;
     let idx = segment::index_path(dir, first);
-    let f = storage.open(&idx, OpenMode::CreateTruncate).ctx("create", &idx)?;
-    f.write_all_at(&index::encode_header(first), 0).ctx("write to", &idx)?;
+    let f = storage
+        .open(&idx, OpenMode::CreateTruncate)
+        .ctx("create", &idx)?;
+    f.write_all_at(&index::encode_header(first), 0)
+        .ctx("write to", &idx)?;
     let segs = segment::segments_dir(dir);
     storage.sync_dir(&segs).ctx("sync", &segs)?;
     Ok(())

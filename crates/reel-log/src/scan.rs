@@ -60,20 +60,32 @@ pub fn scan(
             match frame::decode(&buf[at..n], max_frame) {
                 Ok((Frame::Record(r), len)) => {
                     if visit(pos + at as u64, &r).is_break() {
-                        return Ok(ScanEnd::Stopped { offset: pos + at as u64 });
+                        return Ok(ScanEnd::Stopped {
+                            offset: pos + at as u64,
+                        });
                     }
                     at += len;
                 }
-                Ok((Frame::Seal(seal), _)) => return Ok(ScanEnd::Seal { offset: pos + at as u64, seal }),
+                Ok((Frame::Seal(seal), _)) => {
+                    return Ok(ScanEnd::Seal {
+                        offset: pos + at as u64,
+                        seal,
+                    });
+                }
                 Err(DecodeError::Incomplete { needed }) => {
                     if n < buf.len() {
                         // The file ends here: cleanly or inside a frame.
                         if at == n {
-                            return Ok(ScanEnd::Eof { offset: pos + at as u64 });
+                            return Ok(ScanEnd::Eof {
+                                offset: pos + at as u64,
+                            });
                         }
                         return Ok(ScanEnd::Bad {
                             offset: pos + at as u64,
-                            reason: format!("file ends inside a frame ({} of {needed} bytes present)", n - at),
+                            reason: format!(
+                                "file ends inside a frame ({} of {needed} bytes present)",
+                                n - at
+                            ),
                             incomplete: true,
                         });
                     }
@@ -84,7 +96,11 @@ pub fn scan(
                     break;
                 }
                 Err(DecodeError::Corrupt(reason)) => {
-                    return Ok(ScanEnd::Bad { offset: pos + at as u64, reason, incomplete: false });
+                    return Ok(ScanEnd::Bad {
+                        offset: pos + at as u64,
+                        reason,
+                        incomplete: false,
+                    });
                 }
             }
         }
@@ -95,7 +111,12 @@ pub fn scan(
 /// Finds the first offset at or after `from` where a valid record frame with a seq
 /// greater than `after_seq` starts, by trying every byte position. Used to resume
 /// past damage; `None` when no such frame exists before the end of the file.
-pub fn resync(file: &dyn StorageFile, from: u64, after_seq: u64, max_frame: usize) -> io::Result<Option<(u64, u64)>> {
+pub fn resync(
+    file: &dyn StorageFile,
+    from: u64,
+    after_seq: u64,
+    max_frame: usize,
+) -> io::Result<Option<(u64, u64)>> {
     let len = file.len()?;
     let mut buf = vec![0u8; SCAN_CHUNK.max(max_frame.min(64 << 20))];
     let mut base = from;
@@ -106,8 +127,12 @@ pub fn resync(file: &dyn StorageFile, from: u64, after_seq: u64, max_frame: usiz
         }
         for at in 0..n {
             match frame::decode(&buf[at..n], max_frame) {
-                Ok((Frame::Record(r), _)) if r.seq > after_seq => return Ok(Some((base + at as u64, r.seq))),
-                Ok((Frame::Seal(s), _)) if s.next_seq > after_seq => return Ok(Some((base + at as u64, s.next_seq))),
+                Ok((Frame::Record(r), _)) if r.seq > after_seq => {
+                    return Ok(Some((base + at as u64, r.seq)));
+                }
+                Ok((Frame::Seal(s), _)) if s.next_seq > after_seq => {
+                    return Ok(Some((base + at as u64, s.next_seq)));
+                }
                 _ => {}
             }
         }

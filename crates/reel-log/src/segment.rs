@@ -76,7 +76,11 @@ pub fn decode_header(bytes: &[u8], path: &Path) -> Result<SegmentHeader> {
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap_or_default());
     if version != FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion { path: path.into(), found: version, supported: FORMAT_VERSION });
+        return Err(Error::UnsupportedVersion {
+            path: path.into(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
     }
     Ok(SegmentHeader {
         flags: u32::from_le_bytes(bytes[12..16].try_into().unwrap_or_default()),
@@ -107,7 +111,13 @@ mod tests {
     fn header_round_trips_and_detects_damage() {
         let p = Path::new("x.seg");
         let mut h = encode_header(77, FLAG_COMPACTED);
-        assert_eq!(decode_header(&h, p).unwrap(), SegmentHeader { first_seq: 77, flags: FLAG_COMPACTED });
+        assert_eq!(
+            decode_header(&h, p).unwrap(),
+            SegmentHeader {
+                first_seq: 77,
+                flags: FLAG_COMPACTED
+            }
+        );
         h[17] ^= 1;
         assert!(decode_header(&h, p).unwrap_err().is_corrupt());
     }

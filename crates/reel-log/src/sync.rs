@@ -80,7 +80,10 @@ impl SyncedFile {
 
     /// True when bytes up to `end` are known durable.
     pub(crate) fn is_synced(&self, end: u64) -> bool {
-        self.state.lock().map(|s| s.synced_to >= end).unwrap_or(false)
+        self.state
+            .lock()
+            .map(|s| s.synced_to >= end)
+            .unwrap_or(false)
     }
 
     /// Returns once bytes up to `end` are durable, running the sync itself or waiting
@@ -89,7 +92,9 @@ impl SyncedFile {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(cause) = &st.failed {
-                return Err(Error::Poisoned { cause: cause.clone() });
+                return Err(Error::Poisoned {
+                    cause: cause.clone(),
+                });
             }
             if st.synced_to >= end {
                 return Ok(());

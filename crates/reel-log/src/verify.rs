@@ -66,14 +66,26 @@ impl Log {
             let len = file.len().ctx("read", &path)?;
             report.bytes += len;
             let mut damage = |offset: u64, what: String, resume_seq: Option<u64>| {
-                report.damage.push(Damage { path: path.clone(), offset, what, resume_seq });
+                report.damage.push(Damage {
+                    path: path.clone(),
+                    offset,
+                    what,
+                    resume_seq,
+                });
             };
             let mut hdr = [0u8; SEGMENT_HEADER_LEN as usize];
             let n = file.read_full_at(&mut hdr, 0).ctx("read", &path)?;
             let flags = match segment::decode_header(&hdr[..n], &path) {
                 Ok(h) if h.first_seq == first => h.flags,
                 Ok(h) => {
-                    damage(0, format!("header names seq {} but the file is named {first}", h.first_seq), None);
+                    damage(
+                        0,
+                        format!(
+                            "header names seq {} but the file is named {first}",
+                            h.first_seq
+                        ),
+                        None,
+                    );
                     h.flags
                 }
                 Err(e) => {
@@ -81,10 +93,17 @@ impl Log {
                     0
                 }
             };
-            if let Some(exp) = expected_first {
-                if exp != first && flags & FLAG_COMPACTED == 0 {
-                    damage(0, format!("previous segment ends before seq {exp} but this one starts at {first}"), None);
-                }
+            if let Some(exp) = expected_first
+                && exp != first
+                && flags & FLAG_COMPACTED == 0
+            {
+                damage(
+                    0,
+                    format!(
+                        "previous segment ends before seq {exp} but this one starts at {first}"
+                    ),
+                    None,
+                );
             }
             let compacted = flags & FLAG_COMPACTED != 0;
             let entries = {
@@ -134,22 +153,46 @@ impl Log {
                             damage(at, "bytes after the seal frame".into(), None);
                         }
                         if !compacted && seal.next_seq != expected {
-                            damage(at, format!("seal says next seq {} but records end at {expected}", seal.next_seq), None);
+                            damage(
+                                at,
+                                format!(
+                                    "seal says next seq {} but records end at {expected}",
+                                    seal.next_seq
+                                ),
+                                None,
+                            );
                         }
                         break Some(seal.next_seq);
                     }
                     ScanEnd::Eof { offset: at } => {
                         if !is_tail {
-                            damage(at, "sealed segment has no seal frame (truncated?)".into(), None);
+                            damage(
+                                at,
+                                "sealed segment has no seal frame (truncated?)".into(),
+                                None,
+                            );
                         }
                         break None;
                     }
                     // Past the committed end of the tail: unpublished bytes, not damage.
-                    ScanEnd::Bad { .. } | ScanEnd::Stopped { .. } if is_tail && expected >= committed => break None,
-                    ScanEnd::Bad { offset: at, reason, .. } => {
-                        let resume = scan::resync(&*file, at + 1, expected.saturating_sub(1), max_frame).ctx("read", &path)?;
-                        let resume_seq = resume.map(|(_, s)| s).or_else(|| segs.get(i + 1).copied());
-                        damage(at, format!("{reason} (at or after seq {expected})"), resume_seq);
+                    ScanEnd::Bad { .. } | ScanEnd::Stopped { .. }
+                        if is_tail && expected >= committed =>
+                    {
+                        break None;
+                    }
+                    ScanEnd::Bad {
+                        offset: at, reason, ..
+                    } => {
+                        let resume =
+                            scan::resync(&*file, at + 1, expected.saturating_sub(1), max_frame)
+                                .ctx("read", &path)?;
+                        let resume_seq =
+                            resume.map(|(_, s)| s).or_else(|| segs.get(i + 1).copied());
+                        damage(
+                            at,
+                            format!("{reason} (at or after seq {expected})"),
+                            resume_seq,
+                        );
                         match resume {
                             Some((o, s)) => {
                                 offset = o;
@@ -159,13 +202,22 @@ impl Log {
                         }
                     }
                     ScanEnd::Stopped { offset: at } => {
-                        damage(at, format!("record out of sequence (expected seq {expected})"), None);
+                        damage(
+                            at,
+                            format!("record out of sequence (expected seq {expected})"),
+                            None,
+                        );
                         break None;
                     }
                 }
             };
             if let Some((at, what)) = index_damage {
-                report.damage.push(Damage { path: segment::index_path(dir, first), offset: at, what, resume_seq: None });
+                report.damage.push(Damage {
+                    path: segment::index_path(dir, first),
+                    offset: at,
+                    what,
+                    resume_seq: None,
+                });
             }
             report.records += records;
             expected_first = sealed.or(Some(expected));

@@ -17,7 +17,11 @@ const MAX_SLEEP: Duration = Duration::from_millis(50);
 pub fn wake_all(word: &AtomicU32) {
     #[cfg(target_os = "linux")]
     {
-        let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), i32::MAX as u32);
+        let _ = rustix::thread::futex::wake(
+            word,
+            rustix::thread::futex::Flags::empty(),
+            i32::MAX as u32,
+        );
     }
     #[cfg(not(target_os = "linux"))]
     let _ = word;
@@ -30,7 +34,12 @@ fn sleep_on(word: &AtomicU32, expected: u32, timeout: Duration) {
             tv_sec: timeout.as_secs() as _,
             tv_nsec: timeout.subsec_nanos() as _,
         };
-        let _ = rustix::thread::futex::wait(word, rustix::thread::futex::Flags::empty(), expected, Some(&ts));
+        let _ = rustix::thread::futex::wait(
+            word,
+            rustix::thread::futex::Flags::empty(),
+            expected,
+            Some(&ts),
+        );
     }
     #[cfg(not(target_os = "linux"))]
     {

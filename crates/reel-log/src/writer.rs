@@ -17,8 +17,8 @@
 use crate::error::{Error, IoContext, Result};
 use crate::frame::{self, Entry, Seal};
 use crate::head::TailState;
-use crate::index::{self, IndexEntry, INDEX_INTERVAL};
-use crate::log::{max_frame_len, now_micros, Log, LockGuard, LOCK_FILE};
+use crate::index::{self, INDEX_INTERVAL, IndexEntry};
+use crate::log::{LOCK_FILE, LockGuard, Log, max_frame_len, now_micros};
 use crate::meta::WhenFull;
 use crate::recovery;
 use crate::segment::{self, SEGMENT_HEADER_LEN};
@@ -79,13 +79,22 @@ impl Log {
         for e in entries {
             let size = e.payload_len() as u64;
             if size > config.max_record_size || e.frame_len() as u64 > config.capacity {
-                return Err(Error::RecordTooLarge { size, max: config.max_record_size.min(config.capacity) });
+                return Err(Error::RecordTooLarge {
+                    size,
+                    max: config.max_record_size.min(config.capacity),
+                });
             }
             if e.key.is_some_and(|k| k.len() > frame::MAX_KEY_LEN) {
-                return Err(Error::InvalidArgument(format!("key longer than {} bytes", frame::MAX_KEY_LEN)));
+                return Err(Error::InvalidArgument(format!(
+                    "key longer than {} bytes",
+                    frame::MAX_KEY_LEN
+                )));
             }
             if e.encoding > 15 {
-                return Err(Error::InvalidArgument(format!("value encoding {} above 15", e.encoding)));
+                return Err(Error::InvalidArgument(format!(
+                    "value encoding {} above 15",
+                    e.encoding
+                )));
             }
             debug_assert!(e.frame_len() <= max_frame);
             total += e.frame_len() as u64;
@@ -109,10 +118,16 @@ impl Log {
             }
             let tail = ws.tail.as_ref().map(|tf| tf.seg.clone());
             let Some(file) = tail else {
-                return Err(Error::Poisoned { cause: "tail segment vanished".into() });
+                return Err(Error::Poisoned {
+                    cause: "tail segment vanished".into(),
+                });
             };
             file.written_end.fetch_max(t.offset, Ordering::AcqRel);
-            *self.inner.last_written.lock().unwrap_or_else(|e| e.into_inner()) = Some((file.clone(), t.offset));
+            *self
+                .inner
+                .last_written
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some((file.clone(), t.offset));
             (start..t.next_seq, file, t.offset)
         };
         match durability {
@@ -130,12 +145,17 @@ impl Log {
 
     /// Makes every record this handle appended durable.
     pub fn sync(&self) -> Result<()> {
-        let last = self.inner.last_written.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some((file, end)) = last {
-            if let Err(e) = file.sync_to(end) {
-                self.poison(&e.to_string());
-                return Err(e);
-            }
+        let last = self
+            .inner
+            .last_written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some((file, end)) = last
+            && let Err(e) = file.sync_to(end)
+        {
+            self.poison(&e.to_string());
+            return Err(e);
         }
         Ok(())
     }
@@ -143,19 +163,27 @@ impl Log {
     fn start_flusher(&self) {
         self.inner.flusher_started.call_once(|| {
             let weak: Weak<_> = Arc::downgrade(&self.inner);
-            let spawned = std::thread::Builder::new().name("reel-flusher".into()).spawn(move || {
-                loop {
-                    std::thread::sleep(BATCH_INTERVAL);
-                    let Some(inner) = weak.upgrade() else { return };
-                    let log = Log { inner };
-                    let pending = log.inner.last_written.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                    if let Some((file, end)) = pending {
-                        if !file.is_synced(end) && log.sync().is_err() {
+            let spawned = std::thread::Builder::new()
+                .name("reel-flusher".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(BATCH_INTERVAL);
+                        let Some(inner) = weak.upgrade() else { return };
+                        let log = Log { inner };
+                        let pending = log
+                            .inner
+                            .last_written
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clone();
+                        if let Some((file, end)) = pending
+                            && !file.is_synced(end)
+                            && log.sync().is_err()
+                        {
                             return;
                         }
                     }
-                }
-            });
+                });
             if spawned.is_err() {
                 self.poison("cannot start the batch flusher thread");
             }
@@ -163,14 +191,25 @@ impl Log {
     }
 
     pub(crate) fn check_poisoned(&self) -> Result<()> {
-        match &*self.inner.poisoned.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
+        match &*self
+            .inner
+            .poisoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.clone(),
+            }),
             None => Ok(()),
         }
     }
 
     fn poison(&self, cause: &str) {
-        let mut p = self.inner.poisoned.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = self
+            .inner
+            .poisoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if p.is_none() {
             tracing::error!(dir = %self.inner.dir.display(), cause, "reel writer poisoned");
             *p = Some(cause.to_string());
@@ -186,7 +225,9 @@ impl Log {
         let storage = &*self.inner.storage;
         let dir = &self.inner.dir;
         let boot = storage.boot_id();
-        let file_id = storage.file_id(&dir.join(crate::head::HEAD_FILE)).unwrap_or(0);
+        let file_id = storage
+            .file_id(&dir.join(crate::head::HEAD_FILE))
+            .unwrap_or(0);
         let crashed = head.words().writing.load(Ordering::Acquire) != 0;
         let trusted = head.is_trusted(boot, file_id);
         if crashed || !ws.verified || !trusted {
@@ -195,37 +236,66 @@ impl Log {
             report.log_warnings(dir);
             head.stamp(boot, file_id);
             if !report.is_clean() {
-                *self.inner.recovery.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+                *self
+                    .inner
+                    .recovery
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(report);
             }
             ws.tail = None;
             ws.verified = true;
         }
         let t = head.tail();
-        if ws.tail.as_ref().is_none_or(|tf| tf.first_seq != t.first_seq) {
+        if ws
+            .tail
+            .as_ref()
+            .is_none_or(|tf| tf.first_seq != t.first_seq)
+        {
             let seg_path = segment::segment_path(dir, t.first_seq);
             let idx_path = segment::index_path(dir, t.first_seq);
-            let seg = storage.open(&seg_path, OpenMode::ReadWrite).ctx("open", &seg_path)?;
-            let idx = storage.open(&idx_path, OpenMode::CreateOrOpen).ctx("open", &idx_path)?;
-            ws.tail = Some(TailFiles { first_seq: t.first_seq, seg: SyncedFile::new(seg, seg_path, t.offset), idx });
+            let seg = storage
+                .open(&seg_path, OpenMode::ReadWrite)
+                .ctx("open", &seg_path)?;
+            let idx = storage
+                .open(&idx_path, OpenMode::CreateOrOpen)
+                .ctx("open", &idx_path)?;
+            ws.tail = Some(TailFiles {
+                first_seq: t.first_seq,
+                seg: SyncedFile::new(seg, seg_path, t.offset),
+                idx,
+            });
         }
         Ok(())
     }
 
     /// Frees space for `needed` more bytes under the when-full policy. `allow_over` lets a
     /// drop-oldest log exceed its capacity by the tail segment when nothing else is left.
-    pub(crate) fn make_room(&self, _ws: &mut WriterState, t: &mut TailState, needed: u64, allow_over: bool) -> Result<()> {
+    pub(crate) fn make_room(
+        &self,
+        _ws: &mut WriterState,
+        t: &mut TailState,
+        needed: u64,
+        allow_over: bool,
+    ) -> Result<()> {
         let config = self.config();
         let storage = &*self.inner.storage;
         let dir = &self.inner.dir;
         let mut floor: Option<Option<u64>> = None;
         while t.used_bytes + needed > config.capacity {
             let segs = segment::list_segments(storage, dir)?;
-            let (Some(&oldest), Some(&next_first)) = (segs.first(), segs.get(1)) else { break };
+            let (Some(&oldest), Some(&next_first)) = (segs.first(), segs.get(1)) else {
+                break;
+            };
             let may_drop = match config.when_full {
                 WhenFull::DropOldest => true,
                 WhenFull::Reject | WhenFull::Compact => {
                     if floor.is_none() {
-                        let guard = self.inner.guard.read().unwrap_or_else(|e| e.into_inner()).clone();
+                        let guard = self
+                            .inner
+                            .guard
+                            .read()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clone();
                         floor = Some(match guard {
                             Some(g) => g.protected_from()?,
                             None => None,
@@ -238,30 +308,50 @@ impl Log {
                 break;
             }
             let seg_path = segment::segment_path(dir, oldest);
-            let size = storage.open(&seg_path, OpenMode::Read).and_then(|f| f.len()).ctx("open", &seg_path)?;
+            let size = storage
+                .open(&seg_path, OpenMode::Read)
+                .and_then(|f| f.len())
+                .ctx("open", &seg_path)?;
             storage.remove_file(&seg_path).ctx("remove", &seg_path)?;
             let idx_path = segment::index_path(dir, oldest);
-            if let Err(e) = storage.remove_file(&idx_path) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    return Err(Error::io("remove", idx_path, e));
-                }
+            if let Err(e) = storage.remove_file(&idx_path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(Error::io("remove", idx_path, e));
             }
             let segs_dir = segment::segments_dir(dir);
             storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
             t.used_bytes = t.used_bytes.saturating_sub(size);
             t.oldest_seq = next_first;
-            self.inner.head.words().oldest_seq.store(next_first, Ordering::Release);
-            self.inner.head.words().layout_gen.fetch_add(1, Ordering::AcqRel);
+            self.inner
+                .head
+                .words()
+                .oldest_seq
+                .store(next_first, Ordering::Release);
+            self.inner
+                .head
+                .words()
+                .layout_gen
+                .fetch_add(1, Ordering::AcqRel);
             tracing::debug!(segment = oldest, bytes = size, "dropped oldest segment");
         }
         let over = t.used_bytes + needed > config.capacity;
         if over && needed > 0 && !(allow_over && config.when_full == WhenFull::DropOldest) {
-            return Err(Error::Full { used: t.used_bytes, capacity: config.capacity, needed });
+            return Err(Error::Full {
+                used: t.used_bytes,
+                capacity: config.capacity,
+                needed,
+            });
         }
         Ok(())
     }
 
-    fn write_entries(&self, ws: &mut WriterState, t: &mut TailState, entries: &[Entry<'_>]) -> Result<()> {
+    fn write_entries(
+        &self,
+        ws: &mut WriterState,
+        t: &mut TailState,
+        entries: &[Entry<'_>],
+    ) -> Result<()> {
         let config = self.config();
         let now = now_micros();
         ws.buf.clear();
@@ -279,7 +369,11 @@ impl Log {
             if t.records == 0 || t.offset >= t.last_index_offset + INDEX_INTERVAL {
                 index::encode_entry(
                     &mut ws.idx_buf,
-                    &IndexEntry { seq: t.next_seq, offset: t.offset, ts_max_before: t.ts_max },
+                    &IndexEntry {
+                        seq: t.next_seq,
+                        offset: t.offset,
+                        ts_max_before: t.ts_max,
+                    },
                 );
                 t.index_entries += 1;
                 t.last_index_offset = t.offset;
@@ -303,15 +397,22 @@ impl Log {
     /// Writes buffered frames at `at` and buffered index entries at entry `idx_at`.
     fn flush(&self, ws: &mut WriterState, at: u64, idx_at: u64) -> Result<()> {
         let Some(tf) = ws.tail.as_ref() else {
-            return Err(Error::Poisoned { cause: "no tail segment open".into() });
+            return Err(Error::Poisoned {
+                cause: "no tail segment open".into(),
+            });
         };
         if !ws.buf.is_empty() {
-            tf.seg.file.write_all_at(&ws.buf, at).ctx("write to", &tf.seg.path)?;
+            tf.seg
+                .file
+                .write_all_at(&ws.buf, at)
+                .ctx("write to", &tf.seg.path)?;
             ws.buf.clear();
         }
         if !ws.idx_buf.is_empty() {
             let idx_path = segment::index_path(&self.inner.dir, tf.first_seq);
-            tf.idx.write_all_at(&ws.idx_buf, index::entry_pos(idx_at)).ctx("write to", &idx_path)?;
+            tf.idx
+                .write_all_at(&ws.idx_buf, index::entry_pos(idx_at))
+                .ctx("write to", &idx_path)?;
             ws.idx_buf.clear();
         }
         Ok(())
@@ -322,12 +423,26 @@ impl Log {
         let storage = &*self.inner.storage;
         let dir = &self.inner.dir;
         let Some(tf) = ws.tail.as_ref() else {
-            return Err(Error::Poisoned { cause: "no tail segment open".into() });
+            return Err(Error::Poisoned {
+                cause: "no tail segment open".into(),
+            });
         };
         let mut seal = Vec::with_capacity(frame::SEAL_LEN);
-        frame::encode_seal(&mut seal, &Seal { next_seq: t.next_seq, ts_max: t.ts_max, records: t.records });
-        tf.seg.file.write_all_at(&seal, t.offset).ctx("write to", &tf.seg.path)?;
-        tf.seg.written_end.fetch_max(t.offset + seal.len() as u64, Ordering::AcqRel);
+        frame::encode_seal(
+            &mut seal,
+            &Seal {
+                next_seq: t.next_seq,
+                ts_max: t.ts_max,
+                records: t.records,
+            },
+        );
+        tf.seg
+            .file
+            .write_all_at(&seal, t.offset)
+            .ctx("write to", &tf.seg.path)?;
+        tf.seg
+            .written_end
+            .fetch_max(t.offset + seal.len() as u64, Ordering::AcqRel);
         tf.seg.sync_to(t.offset + seal.len() as u64)?;
         let idx_path = segment::index_path(dir, tf.first_seq);
         tf.idx.sync_data().ctx("sync", &idx_path)?;
@@ -337,10 +452,16 @@ impl Log {
         let first = t.next_seq;
         let seg_path = segment::segment_path(dir, first);
         let idx_path = segment::index_path(dir, first);
-        let seg = storage.open(&seg_path, OpenMode::CreateTruncate).ctx("create", &seg_path)?;
-        seg.write_all_at(&segment::encode_header(first, 0), 0).ctx("write to", &seg_path)?;
-        let idx = storage.open(&idx_path, OpenMode::CreateTruncate).ctx("create", &idx_path)?;
-        idx.write_all_at(&index::encode_header(first), 0).ctx("write to", &idx_path)?;
+        let seg = storage
+            .open(&seg_path, OpenMode::CreateTruncate)
+            .ctx("create", &seg_path)?;
+        seg.write_all_at(&segment::encode_header(first, 0), 0)
+            .ctx("write to", &seg_path)?;
+        let idx = storage
+            .open(&idx_path, OpenMode::CreateTruncate)
+            .ctx("create", &idx_path)?;
+        idx.write_all_at(&index::encode_header(first), 0)
+            .ctx("write to", &idx_path)?;
         let segs_dir = segment::segments_dir(dir);
         storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
 
@@ -355,7 +476,11 @@ impl Log {
             used_bytes: t.used_bytes + SEGMENT_HEADER_LEN,
             oldest_seq: t.oldest_seq,
         };
-        ws.tail = Some(TailFiles { first_seq: first, seg: SyncedFile::new(seg, seg_path, SEGMENT_HEADER_LEN), idx });
+        ws.tail = Some(TailFiles {
+            first_seq: first,
+            seg: SyncedFile::new(seg, seg_path, SEGMENT_HEADER_LEN),
+            idx,
+        });
         self.inner.head.publish(t);
         self.inner.head.words().writing.store(1, Ordering::Release);
         Ok(())
@@ -366,7 +491,11 @@ impl Log {
     fn fail_append(&self, ws: &mut WriterState, published: &TailState, err: Error) -> Error {
         let now = self.inner.head.tail();
         // A roll inside the failed batch may have published part of it already.
-        let target = if now.first_seq != published.first_seq || now.next_seq != published.next_seq { now } else { *published };
+        let target = if now.first_seq != published.first_seq || now.next_seq != published.next_seq {
+            now
+        } else {
+            *published
+        };
         let undone = self.truncate_to(target);
         ws.tail = None;
         self.inner.head.words().writing.store(0, Ordering::Release);
@@ -387,11 +516,16 @@ impl Log {
         let storage = &*self.inner.storage;
         let dir = &self.inner.dir;
         let seg_path = segment::segment_path(dir, t.first_seq);
-        let seg = storage.open(&seg_path, OpenMode::ReadWrite).ctx("open", &seg_path)?;
+        let seg = storage
+            .open(&seg_path, OpenMode::ReadWrite)
+            .ctx("open", &seg_path)?;
         seg.set_len(t.offset).ctx("truncate", &seg_path)?;
         let idx_path = segment::index_path(dir, t.first_seq);
-        let idx = storage.open(&idx_path, OpenMode::CreateOrOpen).ctx("open", &idx_path)?;
-        idx.set_len(index::entry_pos(t.index_entries)).ctx("truncate", &idx_path)?;
+        let idx = storage
+            .open(&idx_path, OpenMode::CreateOrOpen)
+            .ctx("open", &idx_path)?;
+        idx.set_len(index::entry_pos(t.index_entries))
+            .ctx("truncate", &idx_path)?;
         for first in segment::list_segments(storage, dir)? {
             if first > t.first_seq {
                 let p = segment::segment_path(dir, first);

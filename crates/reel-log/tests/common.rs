@@ -10,21 +10,38 @@ pub const DIR: &str = "/spool";
 
 /// A small log on simulated storage: 64 KiB capacity, 16 KiB segments.
 pub fn small_config() -> Config {
-    Config { capacity: 64 << 10, when_full: WhenFull::DropOldest, segment_size: 16 << 10, max_record_size: 8 << 10 }
+    Config {
+        capacity: 64 << 10,
+        when_full: WhenFull::DropOldest,
+        segment_size: 16 << 10,
+        max_record_size: 8 << 10,
+    }
 }
 
 pub fn open_sim(sim: &SimStorage, config: Config) -> Log {
-    LogOptions::new().storage(Arc::new(sim.clone())).create(config).open(DIR).expect("open sim log")
+    LogOptions::new()
+        .storage(Arc::new(sim.clone()))
+        .create(config)
+        .open(DIR)
+        .expect("open sim log")
 }
 
 pub fn value_for(seq: u64, len: usize) -> Vec<u8> {
-    (0..len).map(|i| (seq as usize).wrapping_mul(31).wrapping_add(i) as u8).collect()
+    (0..len)
+        .map(|i| (seq as usize).wrapping_mul(31).wrapping_add(i) as u8)
+        .collect()
 }
 
 pub fn append_n(log: &Log, n: u64, len: usize) -> std::ops::Range<u64> {
     let start = log.next_seq();
     let vals: Vec<Vec<u8>> = (start..start + n).map(|s| value_for(s, len)).collect();
-    let entries: Vec<Entry<'_>> = vals.iter().map(|v| Entry { value: v, ..Default::default() }).collect();
+    let entries: Vec<Entry<'_>> = vals
+        .iter()
+        .map(|v| Entry {
+            value: v,
+            ..Default::default()
+        })
+        .collect();
     log.append(&entries).expect("append")
 }
 

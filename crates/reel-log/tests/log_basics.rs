@@ -12,7 +12,10 @@ fn appended_records_read_back_in_order_across_segments() {
         append_n(&log, 7, 300);
     }
     assert_eq!(log.next_seq(), 140);
-    assert!(log.segments().unwrap().len() > 1, "should have rolled segments");
+    assert!(
+        log.segments().unwrap().len() > 1,
+        "should have rolled segments"
+    );
     let all = read_all(&log, 0);
     let first = all[0].0;
     for (i, (seq, v)) in all.iter().enumerate() {
@@ -31,7 +34,11 @@ fn reopen_keeps_everything_and_continues_seqs() {
     }
     let log = open_sim(&sim, Config::default());
     assert_eq!(log.next_seq(), 500);
-    assert_eq!(log.config().when_full, WhenFull::Reject, "existing config is kept");
+    assert_eq!(
+        log.config().when_full,
+        WhenFull::Reject,
+        "existing config is kept"
+    );
     append_n(&log, 1, 100);
     let all = read_all(&log, 0);
     assert_eq!(all.len(), 501);
@@ -42,16 +49,38 @@ fn reopen_keeps_everything_and_continues_seqs() {
 fn keys_nonces_timestamps_and_empty_values_round_trip() {
     let (_tmp, log) = tmp_log(Config::default());
     log.append(&[
-        Entry { ts: Some(-7), key: Some("k1"), nonce: Some(u128::MAX), encoding: 2, value: b"" },
-        Entry { key: Some(""), value: b"x", ..Default::default() },
+        Entry {
+            ts: Some(-7),
+            key: Some("k1"),
+            nonce: Some(u128::MAX),
+            encoding: 2,
+            value: b"",
+        },
+        Entry {
+            key: Some(""),
+            value: b"x",
+            ..Default::default()
+        },
     ])
     .unwrap();
     let mut r = log.reader(0);
     let b = r.read_batch(10).unwrap();
     let recs: Vec<_> = b.iter().collect();
-    assert_eq!((recs[0].ts, recs[0].key, recs[0].nonce, recs[0].encoding, recs[0].value), (-7, Some("k1"), Some(u128::MAX), 2, &b""[..]));
+    assert_eq!(
+        (
+            recs[0].ts,
+            recs[0].key,
+            recs[0].nonce,
+            recs[0].encoding,
+            recs[0].value
+        ),
+        (-7, Some("k1"), Some(u128::MAX), 2, &b""[..])
+    );
     assert_eq!((recs[1].key, recs[1].nonce), (Some(""), None));
-    assert!(recs[1].ts > 1_600_000_000_000_000, "default ts is now in microseconds");
+    assert!(
+        recs[1].ts > 1_600_000_000_000_000,
+        "default ts is now in microseconds"
+    );
 }
 
 #[test]
@@ -62,11 +91,24 @@ fn records_up_to_the_maximum_size_work_and_larger_ones_are_refused() {
     let big = vec![7u8; 16 << 20];
     let sizes = [0usize, 1, 4095, 4096, 4097, 1 << 20];
     for &n in &sizes {
-        log.append(&[Entry { value: &big[..n], ..Default::default() }]).unwrap();
+        log.append(&[Entry {
+            value: &big[..n],
+            ..Default::default()
+        }])
+        .unwrap();
     }
-    log.append(&[Entry { value: &big, ..Default::default() }]).unwrap();
+    log.append(&[Entry {
+        value: &big,
+        ..Default::default()
+    }])
+    .unwrap();
     let too_big = vec![0u8; (16 << 20) + 1];
-    let err = log.append(&[Entry { value: &too_big, ..Default::default() }]).unwrap_err();
+    let err = log
+        .append(&[Entry {
+            value: &too_big,
+            ..Default::default()
+        }])
+        .unwrap_err();
     assert!(matches!(err, Error::RecordTooLarge { .. }), "{err}");
     let all = read_all(&log, 0);
     let lens: Vec<usize> = all.iter().map(|(_, v)| v.len()).collect();
@@ -82,7 +124,12 @@ fn seek_time_finds_first_record_at_or_after_a_time() {
     for (i, v) in vals.iter().enumerate() {
         // Timestamps mostly increase, with one step back in the middle.
         let ts = if i == 100 { 5 } else { 1000 + i as i64 * 10 };
-        log.append(&[Entry { ts: Some(ts), value: v, ..Default::default() }]).unwrap();
+        log.append(&[Entry {
+            ts: Some(ts),
+            value: v,
+            ..Default::default()
+        }])
+        .unwrap();
     }
     assert_eq!(log.seek_time(0).unwrap(), 0);
     assert_eq!(log.seek_time(1000).unwrap(), 0);
@@ -99,7 +146,11 @@ fn reader_positioned_mid_segment_starts_exactly_there() {
     for from in [0, 1, 17, 63, 64, 99, 149, 150] {
         let got = read_all(&log, from);
         let oldest = log.oldest_seq().max(from);
-        assert_eq!(got.first().map(|g| g.0), if oldest < 150 { Some(oldest) } else { None }, "from {from}");
+        assert_eq!(
+            got.first().map(|g| g.0),
+            if oldest < 150 { Some(oldest) } else { None },
+            "from {from}"
+        );
     }
 }
 
@@ -125,7 +176,11 @@ fn many_threads_append_dense_seqs_and_keep_their_own_order() {
             s.spawn(move || {
                 for i in 0..per {
                     let v = format!("{t}:{i}");
-                    log.append(&[Entry { value: v.as_bytes(), ..Default::default() }]).unwrap();
+                    log.append(&[Entry {
+                        value: v.as_bytes(),
+                        ..Default::default()
+                    }])
+                    .unwrap();
                 }
             });
         }
@@ -150,7 +205,14 @@ fn two_handles_on_one_directory_interleave_safely() {
     for i in 0..300u64 {
         let h = if i % 3 == 0 { &a } else { &b };
         let v = i.to_le_bytes();
-        assert_eq!(h.append(&[Entry { value: &v, ..Default::default() }]).unwrap(), i..i + 1);
+        assert_eq!(
+            h.append(&[Entry {
+                value: &v,
+                ..Default::default()
+            }])
+            .unwrap(),
+            i..i + 1
+        );
     }
     let all = read_all(&b, 0);
     assert_eq!(all.len(), 300);
@@ -163,6 +225,10 @@ fn not_a_log_and_bad_config_are_clear_errors() {
     let err = Log::open(tmp.path()).unwrap_err();
     assert!(matches!(err, Error::NotALog { .. }), "{err}");
     assert!(err.to_string().contains("not a reel spool"));
-    let err = Log::create(tmp.path().join("x"), Config::with_capacity(10, WhenFull::DropOldest)).unwrap_err();
+    let err = Log::create(
+        tmp.path().join("x"),
+        Config::with_capacity(10, WhenFull::DropOldest),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("capacity"), "{err}");
 }

@@ -29,7 +29,9 @@ impl Storage for DiskStorage {
     }
 
     fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
-        fs::read_dir(path)?.map(|e| e.map(|e| e.file_name())).collect()
+        fs::read_dir(path)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect()
     }
 
     fn exists(&self, path: &Path) -> bool {
@@ -50,7 +52,12 @@ impl Storage for DiskStorage {
 
     fn map_shared(&self, path: &Path, len: usize, writable: bool) -> io::Result<SharedRegion> {
         if writable {
-            let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)?;
             if file.metadata()?.len() < len as u64 {
                 file.set_len(len as u64)?;
             }
@@ -62,7 +69,10 @@ impl Storage for DiskStorage {
         } else {
             let file = File::open(path)?;
             if file.metadata()?.len() < len as u64 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "head file too short"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "head file too short",
+                ));
             }
             // SAFETY: as above; a read-only mapping is only loaded from.
             let map = unsafe { memmap2::MmapOptions::new().len(len).map(&file)? };
@@ -71,7 +81,13 @@ impl Storage for DiskStorage {
     }
 
     fn lock_file(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
-        let file = match OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path) {
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+        {
             Ok(f) => f,
             // A read-only spool can still be locked through a read-only descriptor.
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => File::open(path)?,

@@ -60,6 +60,7 @@ pub trait Storage: Send + Sync + Debug + 'static {
 }
 
 /// An open file.
+#[allow(clippy::len_without_is_empty)] // a file length, not a collection
 pub trait StorageFile: Send + Sync + Debug {
     /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (0 at end).
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;

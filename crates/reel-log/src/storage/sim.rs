@@ -72,8 +72,14 @@ impl Default for SimStorage {
 impl SimStorage {
     /// An empty disk.
     pub fn new() -> Self {
-        let state = SimState { boot: 1, next_ino: 1, ..Default::default() };
-        SimStorage { state: Arc::new(Mutex::new(state)) }
+        let state = SimState {
+            boot: 1,
+            next_ino: 1,
+            ..Default::default()
+        };
+        SimStorage {
+            state: Arc::new(Mutex::new(state)),
+        }
     }
 
     fn st(&self) -> MutexGuard<'_, SimState> {
@@ -109,7 +115,11 @@ impl SimStorage {
     pub fn capture_at_sync(&self, n: u64, seed: u64) {
         let mut st = self.st();
         let at_sync = st.syncs + n;
-        st.capture = Some(Capture { at_sync, seed, image: None });
+        st.capture = Some(Capture {
+            at_sync,
+            seed,
+            image: None,
+        });
     }
 
     /// The image taken by [`capture_at_sync`](Self::capture_at_sync), once reached.
@@ -141,7 +151,10 @@ impl SimStorage {
     /// Current length of a file.
     pub fn file_len(&self, path: &Path) -> Option<u64> {
         let st = self.st();
-        st.names.get(path).and_then(|i| st.inodes.get(i)).map(|i| i.data.len() as u64)
+        st.names
+            .get(path)
+            .and_then(|i| st.inodes.get(i))
+            .map(|i| i.data.len() as u64)
     }
 }
 
@@ -166,7 +179,11 @@ impl SimState {
         let mut names = BTreeMap::new();
         for dir in &self.dirs {
             let keep_current = rng.below(2) == 0;
-            let source = if keep_current { &self.names } else { &self.durable_names };
+            let source = if keep_current {
+                &self.names
+            } else {
+                &self.durable_names
+            };
             for (p, &ino) in source {
                 if p.parent() == Some(dir.as_path()) {
                     names.insert(p.clone(), ino);
@@ -175,13 +192,17 @@ impl SimState {
         }
         let mut inodes = HashMap::new();
         for &ino in names.values() {
-            let Some(old) = self.inodes.get(&ino) else { continue };
+            let Some(old) = self.inodes.get(&ino) else {
+                continue;
+            };
             let mut data = old.durable.clone();
             for op in &old.pending {
                 match (op, rng.below(3)) {
                     (_, 0) => {}
                     (PendingOp::SetLen(len), _) => data.resize(*len as usize, 0),
-                    (PendingOp::Write { offset, bytes }, 1) => write_into(&mut data, *offset, bytes),
+                    (PendingOp::Write { offset, bytes }, 1) => {
+                        write_into(&mut data, *offset, bytes)
+                    }
                     (PendingOp::Write { offset, bytes }, _) => {
                         // Torn: a prefix of whole 512-byte sectors, then garbage-free zeros.
                         let keep = (rng.below(bytes.len() as u64 + 1) as usize) / 512 * 512;
@@ -189,7 +210,14 @@ impl SimState {
                     }
                 }
             }
-            inodes.insert(ino, Inode { durable: data.clone(), data, pending: Vec::new() });
+            inodes.insert(
+                ino,
+                Inode {
+                    durable: data.clone(),
+                    data,
+                    pending: Vec::new(),
+                },
+            );
         }
         let state = SimState {
             inodes,
@@ -200,7 +228,9 @@ impl SimState {
             next_ino: self.next_ino,
             ..Default::default()
         };
-        SimStorage { state: Arc::new(Mutex::new(state)) }
+        SimStorage {
+            state: Arc::new(Mutex::new(state)),
+        }
     }
 }
 
@@ -213,7 +243,10 @@ fn write_into(data: &mut Vec<u8>, offset: u64, bytes: &[u8]) {
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("{} not found", path.display()))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{} not found", path.display()),
+    )
 }
 
 /// xorshift64*: deterministic choices for reproducible crash images.
@@ -225,7 +258,11 @@ impl Rng {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
-        if n == 0 { 0 } else { self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n }
+        if n == 0 {
+            0
+        } else {
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+        }
     }
 }
 
@@ -264,7 +301,11 @@ impl Storage for SimStorage {
                 ino
             }
         };
-        Ok(Arc::new(SimFile { storage: self.clone(), ino, path: path.to_path_buf() }))
+        Ok(Arc::new(SimFile {
+            storage: self.clone(),
+            ino,
+            path: path.to_path_buf(),
+        }))
     }
 
     fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
@@ -274,7 +315,10 @@ impl Storage for SimStorage {
         }
         let files = st.names.keys().filter(|p| p.parent() == Some(path));
         let dirs = st.dirs.iter().filter(|p| p.parent() == Some(path));
-        Ok(files.chain(dirs).filter_map(|p| p.file_name().map(|n| n.to_os_string())).collect())
+        Ok(files
+            .chain(dirs)
+            .filter_map(|p| p.file_name().map(|n| n.to_os_string()))
+            .collect())
     }
 
     fn exists(&self, path: &Path) -> bool {
@@ -310,14 +354,20 @@ impl Storage for SimStorage {
 
     fn map_shared(&self, path: &Path, len: usize, _writable: bool) -> io::Result<SharedRegion> {
         let mut st = self.st();
-        let region = st.regions.entry(path.to_path_buf()).or_insert_with(|| Arc::new(HeapRegion::new(len)));
+        let region = st
+            .regions
+            .entry(path.to_path_buf())
+            .or_insert_with(|| Arc::new(HeapRegion::new(len)));
         Ok(SharedRegion::Heap(region.clone()))
     }
 
     fn lock_file(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
         let mut st = self.st();
         let state = st.locks.entry(path.to_path_buf()).or_default().clone();
-        Ok(Box::new(SimLock { state, held: Mutex::new(false) }))
+        Ok(Box::new(SimLock {
+            state,
+            held: Mutex::new(false),
+        }))
     }
 
     fn boot_id(&self) -> u64 {
@@ -325,7 +375,11 @@ impl Storage for SimStorage {
     }
 
     fn file_id(&self, path: &Path) -> io::Result<u64> {
-        self.st().names.get(path).copied().ok_or_else(|| not_found(path))
+        self.st()
+            .names
+            .get(path)
+            .copied()
+            .ok_or_else(|| not_found(path))
     }
 }
 
@@ -362,13 +416,22 @@ impl StorageFile for SimFile {
         self.with_inode(|st, ino| {
             if let Some(left) = st.space_writes_left.as_mut() {
                 if *left == 0 {
-                    return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left on device"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::StorageFull,
+                        "no space left on device",
+                    ));
                 }
                 *left -= 1;
             }
-            let inode = st.inodes.get_mut(&ino).ok_or_else(|| not_found(&self.path))?;
+            let inode = st
+                .inodes
+                .get_mut(&ino)
+                .ok_or_else(|| not_found(&self.path))?;
             write_into(&mut inode.data, offset, buf);
-            inode.pending.push(PendingOp::Write { offset, bytes: buf.to_vec() });
+            inode.pending.push(PendingOp::Write {
+                offset,
+                bytes: buf.to_vec(),
+            });
             Ok(())
         })
     }
@@ -379,7 +442,10 @@ impl StorageFile for SimFile {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.with_inode(|st, ino| {
-            let inode = st.inodes.get_mut(&ino).ok_or_else(|| not_found(&self.path))?;
+            let inode = st
+                .inodes
+                .get_mut(&ino)
+                .ok_or_else(|| not_found(&self.path))?;
             inode.data.resize(len as usize, 0);
             inode.pending.push(PendingOp::SetLen(len));
             Ok(())
@@ -392,7 +458,10 @@ impl StorageFile for SimFile {
             if st.fail_sync {
                 return Err(io::Error::other("simulated fsync failure (EIO)"));
             }
-            let inode = st.inodes.get_mut(&ino).ok_or_else(|| not_found(&self.path))?;
+            let inode = st
+                .inodes
+                .get_mut(&ino)
+                .ok_or_else(|| not_found(&self.path))?;
             inode.durable = inode.data.clone();
             inode.pending.clear();
             Ok(())
@@ -421,7 +490,11 @@ impl FileLock for SimLock {
         }
         let mut held = self.state.held.lock().unwrap_or_else(|e| e.into_inner());
         while *held {
-            held = self.state.freed.wait(held).unwrap_or_else(|e| e.into_inner());
+            held = self
+                .state
+                .freed
+                .wait(held)
+                .unwrap_or_else(|e| e.into_inner());
         }
         *held = true;
         *mine = true;

@@ -1,0 +1,64 @@
+//! The embedded API's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the embedded API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An error of the log engine (I/O, corruption, full spool, ...).
+    #[error(transparent)]
+    Log(#[from] reel_log::Error),
+
+    /// A value could not be encoded.
+    #[error("value cannot be encoded: {0}")]
+    Encode(String),
+
+    /// Stored value bytes could not be decoded as the requested type.
+    #[error("value cannot be decoded: {0}")]
+    Decode(String),
+
+    /// A reader name is not usable as a file name.
+    #[error("invalid reader name `{name}`: {why}")]
+    InvalidName {
+        /// The rejected name.
+        name: String,
+        /// Why.
+        why: &'static str,
+    },
+
+    /// Another process has the named reader open.
+    #[error("reader `{name}` is in use by another process; stop that reader first")]
+    ReaderBusy {
+        /// The reader name.
+        name: String,
+    },
+
+    /// A cursor file fails its checksums.
+    #[error(
+        "cursor file {path} is damaged ({reason}); reset the reader with `reel rewind --reader NAME DIR`"
+    )]
+    CursorCorrupt {
+        /// The cursor file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A caller-supplied argument is out of range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl Error {
+    /// The engine error inside, if this is one.
+    pub fn as_log(&self) -> Option<&reel_log::Error> {
+        match self {
+            Error::Log(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

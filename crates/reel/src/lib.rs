@@ -1,0 +1,37 @@
+//! reel: programs hand data to each other through a directory.
+//!
+//! A [`Spool`] is a directory holding a segmented, checksummed, append-only log of
+//! records (JSON-compatible values with an optional key, nonce and timestamp). Any number
+//! of threads and processes append; named [`Reader`]s consume it with persisted
+//! positions, block when caught up, rewind and replay. Disk use is bounded by the
+//! capacity and the when-full policy. The log engine underneath is the `reel-log` crate.
+//!
+//! ```
+//! # let tmp = tempfile::tempdir().unwrap();
+//! use reel::Spool;
+//! use std::time::Duration;
+//!
+//! let spool = Spool::create(tmp.path())?;          // creates the directory if needed
+//! spool.append(serde_json::json!({"user": "Troy", "day": "Wed"}))?;
+//!
+//! let mut reader = spool.reader("default")?;        // position persisted per name
+//! while let Some(rec) = reader.next_timeout(Duration::from_millis(10))? {
+//!     println!("{} {}", rec.seq, rec.value.to_json()?);
+//! }
+//! reader.commit()?;
+//! # Ok::<(), reel::Error>(())
+//! ```
+
+pub mod cursor;
+mod error;
+mod record;
+mod spool;
+pub mod tee;
+mod value;
+
+pub use cursor::Reader;
+pub use error::{Error, Result};
+pub use record::{NewRecord, Record, meta_json, nonce_json, value_json};
+pub use reel_log::{Config, Durability, Entry, Log, RecordRef, VerifyReport, WhenFull};
+pub use spool::{Iter, ReaderStatus, RevIter, Spool, SpoolBuilder, Status};
+pub use value::{Encoding, Value, json_of};

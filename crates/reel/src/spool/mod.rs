@@ -1,0 +1,362 @@
+//! [`Spool`]: the embedded API over one log directory: appending values, named readers,
+//! range iteration, status and reconfiguration.
+
+mod status;
+
+pub use status::{ReaderStatus, Status};
+
+use crate::cursor::{CursorFloor, Reader};
+use crate::error::{Error, Result};
+use crate::record::{NewRecord, Record};
+use reel_log::storage::Storage;
+use reel_log::{Config, Durability, Entry, Log, LogOptions, LogReader, WhenFull};
+use std::ops::{Bound, Range, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A spool: a directory holding a log of records that any number of threads and
+/// processes append to and read from.
+///
+/// ```
+/// # let tmp = tempfile::tempdir().unwrap();
+/// use reel::{Spool, WhenFull};
+/// let spool = Spool::builder(tmp.path()).capacity(64 << 20).when_full(WhenFull::Reject).open()?;
+/// let seq = spool.append(serde_json::json!({"day": "Wed", "temp": 37}))?;
+/// let back: Vec<_> = spool.iter(seq..).collect::<Result<_, _>>()?;
+/// assert_eq!(back[0].value.to_json()?["temp"], 37);
+/// # Ok::<(), reel::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Spool {
+    log: Log,
+}
+
+/// Options for opening or creating a spool; see [`Spool::builder`].
+#[derive(Debug, Clone)]
+pub struct SpoolBuilder {
+    dir: std::path::PathBuf,
+    config: Config,
+    create: bool,
+    durability: Durability,
+    read_only: bool,
+    storage: Option<Arc<dyn Storage>>,
+}
+
+impl SpoolBuilder {
+    /// Capacity in bytes for a new spool (default 1 GiB). Also sets the segment size to
+    /// a tenth of it.
+    pub fn capacity(mut self, bytes: u64) -> Self {
+        let max = self.config.max_record_size;
+        self.config = Config::with_capacity(bytes, self.config.when_full);
+        self.config.max_record_size = max;
+        self
+    }
+
+    /// When-full policy for a new spool (default drop-oldest).
+    pub fn when_full(mut self, policy: WhenFull) -> Self {
+        self.config.when_full = policy;
+        self
+    }
+
+    /// Largest key + value in bytes for a new spool (default 16 MiB).
+    pub fn max_record_size(mut self, bytes: u64) -> Self {
+        self.config.max_record_size = bytes;
+        self
+    }
+
+    /// Segment size for a new spool (default a tenth of the capacity).
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.config.segment_size = bytes;
+        self
+    }
+
+    /// Create the spool if the directory holds none (default true).
+    pub fn create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
+    /// Durability of this handle's appends (default none).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Never write to the directory.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Storage backend (tests use the simulated disk).
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Opens the spool.
+    pub fn open(self) -> Result<Spool> {
+        let mut opts = LogOptions::new()
+            .durability(self.durability)
+            .read_only(self.read_only);
+        if let Some(s) = self.storage {
+            opts = opts.storage(s);
+        }
+        if self.create && !self.read_only {
+            opts = opts.create(self.config);
+        }
+        let log = opts.open(&self.dir)?;
+        log.set_retention_guard(Arc::new(CursorFloor {
+            storage: log.storage().clone(),
+            dir: self.dir.clone(),
+        }));
+        Ok(Spool { log })
+    }
+}
+
+impl Spool {
+    /// Options for opening or creating a spool in `dir`.
+    pub fn builder(dir: impl AsRef<Path>) -> SpoolBuilder {
+        SpoolBuilder {
+            dir: dir.as_ref().to_path_buf(),
+            config: Config::default(),
+            create: true,
+            durability: Durability::None,
+            read_only: false,
+            storage: None,
+        }
+    }
+
+    /// Opens the spool in `dir`, creating it with default settings if there is none.
+    pub fn create(dir: impl AsRef<Path>) -> Result<Spool> {
+        Spool::builder(dir).open()
+    }
+
+    /// Opens the existing spool in `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Spool> {
+        Spool::builder(dir).create(false).open()
+    }
+
+    /// The engine handle.
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// The spool directory.
+    pub fn dir(&self) -> &Path {
+        self.log.dir()
+    }
+
+    /// Appends one value; returns its seq.
+    pub fn append(&self, value: impl Into<NewRecord>) -> Result<u64> {
+        let rec = value.into();
+        Ok(self.log.append(&[rec.as_entry()])?.start)
+    }
+
+    /// Appends records as one batch (one lock, one write); returns their seqs.
+    pub fn append_batch<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a NewRecord>,
+    ) -> Result<Range<u64>> {
+        let entries: Vec<Entry<'_>> = records.into_iter().map(NewRecord::as_entry).collect();
+        Ok(self.log.append(&entries)?)
+    }
+
+    /// Appends already-borrowed engine entries (no copy): the fastest append path.
+    pub fn append_entries(&self, entries: &[Entry<'_>]) -> Result<Range<u64>> {
+        Ok(self.log.append(entries)?)
+    }
+
+    /// Makes everything this handle appended durable.
+    pub fn sync(&self) -> Result<()> {
+        Ok(self.log.sync()?)
+    }
+
+    /// Opens the named reader (creating it at the oldest record). Fails with
+    /// [`Error::ReaderBusy`] while another process or handle holds it.
+    pub fn reader(&self, name: &str) -> Result<Reader> {
+        Reader::open(self, name)
+    }
+
+    /// Seq the next append gets.
+    pub fn next_seq(&self) -> u64 {
+        self.log.next_seq()
+    }
+
+    /// Seq of the oldest retained record.
+    pub fn oldest_seq(&self) -> u64 {
+        self.log.oldest_seq()
+    }
+
+    /// Blocks until record `seq` exists or `timeout` passes; true when it does.
+    pub fn wait_for(&self, seq: u64, timeout: Option<Duration>) -> bool {
+        self.log.wait_for(seq, timeout.map(|t| Instant::now() + t))
+    }
+
+    /// The record at `seq`, if retained.
+    pub fn get(&self, seq: u64) -> Result<Option<Record>> {
+        Ok(self
+            .iter(seq..=seq)
+            .next()
+            .transpose()?
+            .filter(|r| r.seq == seq))
+    }
+
+    /// Records in `range` (bounded above by the end of the log at the time of the call),
+    /// oldest first.
+    pub fn iter(&self, range: impl RangeBounds<u64>) -> Iter {
+        let (start, end) = self.bounds(range);
+        Iter {
+            reader: self.log.reader(start),
+            end,
+            buf: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+
+    /// Records in `range`, newest first.
+    pub fn iter_rev(&self, range: impl RangeBounds<u64>) -> RevIter {
+        let (start, end) = self.bounds(range);
+        RevIter {
+            spool: self.clone(),
+            start,
+            end,
+            buf: Vec::new(),
+        }
+    }
+
+    fn bounds(&self, range: impl RangeBounds<u64>) -> (u64, u64) {
+        let start = match range.start_bound() {
+            Bound::Included(&s) => s,
+            Bound::Excluded(&s) => s.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let next = self.log.next_seq();
+        let end = match range.end_bound() {
+            Bound::Included(&e) => e.saturating_add(1).min(next),
+            Bound::Excluded(&e) => e.min(next),
+            Bound::Unbounded => next,
+        };
+        (start, end)
+    }
+
+    /// Changes capacity and when-full policy, keeping the data (shrinking a drop-oldest
+    /// spool drops its oldest records to fit).
+    pub fn reconfigure(&self, capacity: u64, when_full: WhenFull) -> Result<()> {
+        Ok(self.log.reconfigure(capacity, when_full)?)
+    }
+
+    /// Checks every checksum in the spool, including the reader cursors.
+    pub fn verify(&self) -> Result<reel_log::VerifyReport> {
+        let mut report = self.log.verify()?;
+        let dir = crate::cursor::readers_dir(self.dir());
+        if let Ok(names) = self.log.storage().list_dir(&dir) {
+            for n in names {
+                let path = dir.join(&n);
+                if path.extension().is_some_and(|e| e == "cursor")
+                    && let Err(Error::CursorCorrupt { reason, .. }) =
+                        crate::cursor::slots::PositionFile::read(
+                            &**self.log.storage(),
+                            &path,
+                            crate::cursor::slots::SlotKind::Cursor,
+                        )
+                {
+                    report.damage.push(reel_log::Damage {
+                        path,
+                        offset: 0,
+                        what: reason,
+                        resume_seq: None,
+                    });
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Forward iterator over a seq range; see [`Spool::iter`].
+#[derive(Debug)]
+pub struct Iter {
+    reader: LogReader,
+    end: u64,
+    buf: std::vec::IntoIter<Record>,
+    done: bool,
+}
+
+impl Iterator for Iter {
+    type Item = Result<Record>;
+    fn next(&mut self) -> Option<Result<Record>> {
+        loop {
+            if let Some(r) = self.buf.next() {
+                return Some(Ok(r));
+            }
+            if self.done || self.reader.position() >= self.end {
+                return None;
+            }
+            let want = (self.end - self.reader.position()).min(1024) as usize;
+            let batch = match self.reader.read_batch(want) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e.into()));
+                }
+            };
+            if batch.is_empty() {
+                self.done = true;
+                return None;
+            }
+            let end = self.end;
+            let recs: Result<Vec<Record>> = batch
+                .iter()
+                .filter(|r| r.seq < end)
+                .map(|r| Record::from_ref(&r))
+                .collect();
+            match recs {
+                Ok(v) => self.buf = v.into_iter(),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+/// Backward iterator over a seq range; see [`Spool::iter_rev`].
+#[derive(Debug)]
+pub struct RevIter {
+    spool: Spool,
+    start: u64,
+    end: u64,
+    buf: Vec<Record>,
+}
+
+impl Iterator for RevIter {
+    type Item = Result<Record>;
+    fn next(&mut self) -> Option<Result<Record>> {
+        loop {
+            if let Some(r) = self.buf.pop() {
+                return Some(Ok(r));
+            }
+            let lo = self.start.max(self.spool.oldest_seq());
+            if self.end <= lo {
+                return None;
+            }
+            // Read the index interval that ends at `end`, then hand it out backwards.
+            let from = match self.spool.log.floor_seq(self.end - 1) {
+                Ok(f) => f.max(lo),
+                Err(e) => {
+                    self.end = lo;
+                    return Some(Err(e.into()));
+                }
+            };
+            let chunk: Result<Vec<Record>> = self.spool.iter(from..self.end).collect();
+            match chunk {
+                Ok(v) => self.buf = v,
+                Err(e) => {
+                    self.end = lo;
+                    return Some(Err(e));
+                }
+            }
+            self.end = from;
+        }
+    }
+}
