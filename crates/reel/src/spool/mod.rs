@@ -241,6 +241,16 @@ impl Spool {
         (start, end)
     }
 
+    /// Where a reader stopped by damaged bytes at `seq` can continue: the next seq that
+    /// decodes (what `reel rewind --to-seq` needs to skip the damage).
+    pub fn resume_after_damage(&self, seq: u64) -> Result<u64> {
+        let mut r = self.log.reader(seq);
+        if r.read_batch(1).is_ok() {
+            return Ok(seq);
+        }
+        Ok(r.skip_damage()?.end)
+    }
+
     /// Changes capacity and when-full policy, keeping the data (shrinking a drop-oldest
     /// spool drops its oldest records to fit).
     pub fn reconfigure(&self, capacity: u64, when_full: WhenFull) -> Result<()> {

@@ -1,0 +1,208 @@
+//! The command-line grammar: every command, flag and help text.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// reel: programs hand data to each other through a directory.
+///
+/// A spool is a directory holding a checksummed, append-only log of JSON records. Writers
+/// append, named readers consume with persisted positions and block when caught up.
+#[derive(Debug, Parser)]
+#[command(name = "reel", version, about, long_about = None, propagate_version = true)]
+#[command(
+    after_help = "Start with:\n  reel init /tmp/spool\n  echo '{\"day\":\"Wed\",\"temp\":37}' | reel write /tmp/spool\n  reel read --no-wait /tmp/spool\n  reel status /tmp/spool"
+)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a spool, or change the capacity and policy of an existing one.
+    #[command(
+        after_help = "Examples:\n  reel init /var/spool/events                 # 1 GiB, drop-oldest\n  reel init --size 10g --when-full reject /var/spool/events   # resize, keep the data"
+    )]
+    Init(InitArgs),
+    /// Append JSON records (arguments, or NDJSON lines on stdin).
+    #[command(
+        after_help = "Examples:\n  reel write /tmp/spool '{\"temp\":37}' '{\"temp\":38}'\n  tail -F app.log.json | reel write --durability batch /tmp/spool"
+    )]
+    Write(WriteArgs),
+    /// Print a reader's next records as NDJSON and remember where it stopped.
+    #[command(
+        after_help = "Examples:\n  reel read /tmp/spool                  # follow forever, like tail -f\n  reel read --no-wait --meta /tmp/spool # what is there now, with seq and time\n  reel read --reader billing --count 100 --timeout 5 /tmp/spool"
+    )]
+    Read(ReadArgs),
+    /// Move a reader back to the oldest record, to a seq, or to a time (replay).
+    #[command(
+        after_help = "Examples:\n  reel rewind /tmp/spool\n  reel rewind --reader billing --to-time 2026-11-21T09:00:00Z /tmp/spool\n  reel rewind --to-seq 1200 /tmp/spool"
+    )]
+    Rewind(RewindArgs),
+    /// Show capacity, usage, and every reader's progress.
+    #[command(
+        after_help = "Examples:\n  reel status /tmp/spool\n  reel status --json /tmp/spool | jq .readers"
+    )]
+    Status(StatusArgs),
+    /// Copy every record of SRC into each DST spool, continuing as records arrive.
+    #[command(
+        after_help = "Examples:\n  reel init /tmp/copy1 && reel init /tmp/copy2\n  reel tee /tmp/spool /tmp/copy1 /tmp/copy2        # runs until interrupted\n  reel tee --no-wait /tmp/spool /tmp/copy1         # copy what is there, then stop"
+    )]
+    Tee(TeeArgs),
+    /// Check every checksum and index; list what is damaged; exit non-zero if anything is.
+    #[command(
+        after_help = "Examples:\n  reel verify /tmp/spool\n\nA damaged record is never returned as data. To skip past one, move the reader with\n`reel rewind --reader NAME --to-seq SEQ DIR` using the next readable seq printed here."
+    )]
+    Verify(VerifyArgs),
+    /// Measure append, read and cross-process wake-up speed next to the raw disk limit.
+    #[command(
+        after_help = "Examples:\n  reel bench\n  reel bench --records 2000000 --value-size 100 --json /mnt/fast/bench"
+    )]
+    Bench(BenchArgs),
+    /// Show reel working: a writer and a reader process exchanging records via a spool.
+    #[command(
+        after_help = "Examples:\n  reel demo              # uses ./reel-demo\n  reel demo /tmp/demo"
+    )]
+    Demo(DemoArgs),
+}
+
+/// `reel init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Capacity: bytes with an optional k, m, g or t suffix (powers of 1024). Default 1g
+    /// for a new spool; an existing spool keeps its capacity unless given.
+    #[arg(long, short = 's', value_name = "SIZE", value_parser = crate::units::parse_size)]
+    pub size: Option<u64>,
+    /// What to do when full: drop-oldest (delete the oldest records) or reject (refuse
+    /// appends while some reader has not consumed them).
+    #[arg(long, value_name = "POLICY", value_parser = ["drop-oldest", "reject", "compact"])]
+    pub when_full: Option<String>,
+    /// Largest record (key + value) for a new spool; default 16m.
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
+    pub max_record_size: Option<u64>,
+    /// The spool directory (created with missing parents).
+    pub dir: PathBuf,
+}
+
+/// `reel write`.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// Key to store with every record.
+    #[arg(long, short = 'k')]
+    pub key: Option<String>,
+    /// none: page cache (survives a crash of reel, not of the machine); batch: synced
+    /// within 10 ms and before exit; always: synced before each append returns.
+    #[arg(long, default_value = "none", value_parser = ["none", "batch", "always"])]
+    pub durability: String,
+    /// The spool directory.
+    pub dir: PathBuf,
+    /// JSON values; none means NDJSON on stdin (one record per line, blank lines skipped).
+    pub json: Vec<String>,
+}
+
+/// `reel read`.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Reader name: each name has its own persisted position.
+    #[arg(long, short = 'r', default_value = "default")]
+    pub reader: String,
+    /// Stop after printing N records.
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<u64>,
+    /// Stop when caught up instead of waiting for more.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// When caught up, wait at most SECS (fractions allowed) for the next record.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Print {"seq":..,"ts":..,"key":..,"value":..} instead of the value alone.
+    #[arg(long)]
+    pub meta: bool,
+    /// The spool directory.
+    pub dir: PathBuf,
+}
+
+/// `reel rewind`.
+#[derive(Debug, Args)]
+pub struct RewindArgs {
+    /// Reader to move.
+    #[arg(long, short = 'r', default_value = "default")]
+    pub reader: String,
+    /// Move to this seq.
+    #[arg(long, value_name = "N", conflicts_with = "to_time")]
+    pub to_seq: Option<u64>,
+    /// Move to the first record at or after this RFC 3339 time.
+    #[arg(long, value_name = "RFC3339", value_parser = crate::units::parse_rfc3339)]
+    pub to_time: Option<i64>,
+    /// The spool directory.
+    pub dir: PathBuf,
+}
+
+/// `reel status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One JSON object (keys documented in README.md).
+    #[arg(long)]
+    pub json: bool,
+    /// The spool directory.
+    pub dir: PathBuf,
+}
+
+/// `reel tee`.
+#[derive(Debug, Args)]
+pub struct TeeArgs {
+    /// Reader name on SRC (its position is the tee's progress).
+    #[arg(long, short = 'r', default_value = "tee")]
+    pub reader: String,
+    /// Stop when caught up instead of following SRC.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Source spool.
+    pub src: PathBuf,
+    /// Destination spools (create them first with `reel init`).
+    #[arg(required = true)]
+    pub dst: Vec<PathBuf>,
+}
+
+/// `reel verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// One JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// The spool directory.
+    pub dir: PathBuf,
+}
+
+/// `reel bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Records per measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Bytes of each record's value (a JSON-like dictionary padded to this size).
+    #[arg(long, default_value_t = 100)]
+    pub value_size: usize,
+    /// Wake-up round trips to time.
+    #[arg(long, default_value_t = 2000)]
+    pub wakeups: u64,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Directory to benchmark in (a temporary directory inside it is used and removed);
+    /// default: the system temporary directory.
+    pub dir: Option<PathBuf>,
+    /// Internal: run as the wake-up echo process.
+    #[arg(long, hide = true)]
+    pub wake_child: Option<PathBuf>,
+}
+
+/// `reel demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Spool directory for the demo.
+    #[arg(default_value = "reel-demo")]
+    pub dir: PathBuf,
+}

@@ -1,0 +1,171 @@
+//! Parsing and printing sizes and times for people.
+
+/// Parses `SIZE`: bytes with an optional suffix k, m, g or t (powers of 1024, either
+/// case, optionally followed by `b`/`ib`): `512`, `64k`, `1g`, `2TiB`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (num, suffix) = lower.split_at(digits_end);
+    if num.is_empty() {
+        return Err(format!(
+            "invalid size `{s}`: expected a number with an optional k, m, g or t suffix"
+        ));
+    }
+    let shift = match suffix.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => {
+            return Err(format!(
+                "invalid size suffix in `{s}`: use k, m, g or t (powers of 1024)"
+            ));
+        }
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("size `{s}` is too large"))?;
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("size `{s}` is too large"))
+}
+
+/// `1.5 GiB`-style rendering.
+pub fn fmt_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Parses an RFC 3339 timestamp (`2026-11-21T18:30:00Z`, `2026-11-21T18:30:00.25+01:00`,
+/// or a date alone, meaning midnight UTC) into microseconds since the Unix epoch.
+pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
+    let bad = || format!("invalid time `{s}`: expected RFC 3339, e.g. 2026-11-21T18:30:00Z");
+    let b = s.trim().as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
+        let part = b.get(r).ok_or_else(bad)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return Err(bad());
+        }
+        std::str::from_utf8(part)
+            .map_err(|_| bad())?
+            .parse()
+            .map_err(|_| bad())
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+    {
+        return Err(bad());
+    }
+    let days = days_from_civil(y, mo, d);
+    if b.len() == 10 {
+        return Ok(days * 86_400_000_000);
+    }
+    if !matches!(b.get(10), Some(b'T' | b't' | b' '))
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+    {
+        return Err(bad());
+    }
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if h > 23 || mi > 59 || sec > 60 {
+        return Err(bad());
+    }
+    let mut i = 19;
+    let mut micros = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return Err(bad());
+        }
+        let frac = &s.trim()[start..i];
+        let padded: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
+        micros = padded.parse().map_err(|_| bad())?;
+    }
+    let offset_secs = match b.get(i) {
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && b.get(i + 3) == Some(&b':') => {
+            let o = num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60;
+            if *sign == b'+' { o } else { -o }
+        }
+        _ => return Err(bad()),
+    };
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_secs;
+    Ok(secs * 1_000_000 + micros)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("64k").unwrap(), 64 << 10);
+        assert_eq!(parse_size("3m").unwrap(), 3 << 20);
+        assert_eq!(parse_size("2t").unwrap(), 2 << 40);
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
+        assert!(parse_size("1x").is_err());
+        assert!(parse_size("g").is_err());
+        assert!(parse_size("99999999999t").is_err());
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z").unwrap(), 0);
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:01.5Z").unwrap(), 1_500_000);
+        assert_eq!(parse_rfc3339("1970-01-01T01:00:00+01:00").unwrap(), 0);
+        assert_eq!(parse_rfc3339("2000-03-01").unwrap(), 951_868_800_000_000);
+        assert_eq!(
+            parse_rfc3339("2026-11-21T18:30:00Z").unwrap(),
+            1_795_285_800_000_000
+        );
+        for bad in [
+            "",
+            "2026-13-01",
+            "2026-11-21T18:30",
+            "2026-11-21T18:30:00",
+            "yesterday",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn byte_rendering() {
+        assert_eq!(fmt_bytes(512), "512 B");
+        assert_eq!(fmt_bytes(1 << 30), "1.0 GiB");
+    }
+}
