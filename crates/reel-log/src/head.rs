@@ -173,7 +173,8 @@ impl Head {
         }
     }
 
-    /// Stamps a freshly recovered head as trusted for this boot and file.
+    /// Stamps a freshly recovered, previously untrusted head as trusted for this boot and
+    /// file. Nobody can be sleeping on an untrusted head, so the waiter count restarts.
     pub fn stamp(&self, boot_id: u64, file_id: u64) {
         let w = self.words();
         w.version.store(FORMAT_VERSION, Relaxed);

@@ -234,7 +234,11 @@ impl Log {
             let config = self.config();
             let report = recovery::recover(storage, dir, head, &config, true, !trusted)?;
             report.log_warnings(dir);
-            head.stamp(boot, file_id);
+            if !trusted {
+                // Only a head nobody trusts may be re-stamped: stamping resets the
+                // waiter count that sleeping readers of a trusted head rely on.
+                head.stamp(boot, file_id);
+            }
             if !report.is_clean() {
                 *self
                     .inner

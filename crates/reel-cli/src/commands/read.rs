@@ -27,10 +27,10 @@ pub fn run(a: ReadArgs) -> CliResult {
         let committed = reader.position();
         let mut failure: Option<CliError> = None;
         let got = reader.read_with(want as usize, |r| {
-            if failure.is_none() {
-                if let Err(e) = print_record(&mut out, &mut line, r, a.meta) {
-                    failure = Some(e);
-                }
+            if failure.is_none()
+                && let Err(e) = print_record(&mut out, &mut line, r, a.meta)
+            {
+                failure = Some(e);
             }
         });
         let n = match got {
@@ -40,10 +40,11 @@ pub fn run(a: ReadArgs) -> CliResult {
                 return Err(damage_hint(e, &spool, &a.reader, reader.position(), &a.dir));
             }
         };
-        if failure.is_none() && n > 0 {
-            if let Err(e) = out.flush() {
-                failure = Some(e.into());
-            }
+        if failure.is_none()
+            && n > 0
+            && let Err(e) = out.flush()
+        {
+            failure = Some(e.into());
         }
         if let Some(e) = failure {
             // Nothing unprinted may be marked as read.

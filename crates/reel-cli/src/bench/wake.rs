@@ -1,0 +1,73 @@
+//! Cross-process wake-up latency: a child `reel` process blocks on a spool; this process
+//! appends one record at a time with pauses (so the child is asleep each time) and the
+//! child reports, per record, the time from the append's timestamp to its delivery.
+
+use crate::error::{CliError, CliResult};
+use reel::Spool;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn parent(dir: &Path, n: u64) -> CliResult<(f64, f64, f64)> {
+    let spool = Spool::builder(dir).capacity(64 << 20).open()?;
+    let exe = std::env::current_exe().map_err(CliError::Output)?;
+    let mut child = Command::new(exe)
+        .args(["bench", "--wakeups", &n.to_string(), "--wake-child"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(CliError::Output)?;
+    let mut out = BufReader::new(
+        child
+            .stdout
+            .take()
+            .ok_or_else(|| CliError::Failed("no child stdout".into()))?,
+    );
+    let mut line = String::new();
+    out.read_line(&mut line).map_err(CliError::Output)?;
+    if line.trim() != "ready" {
+        return Err(CliError::Failed(format!(
+            "wake-up child failed to start: {line}"
+        )));
+    }
+    for i in 0..n {
+        // Give the child time to go back to sleep so that each append measures a wake-up.
+        std::thread::sleep(Duration::from_micros(500));
+        spool.append(serde_json::json!({ "i": i }))?;
+    }
+    line.clear();
+    out.read_line(&mut line).map_err(CliError::Output)?;
+    let _ = child.wait();
+    let mut lat: Vec<f64> = serde_json::from_str(line.trim())
+        .map_err(|e| CliError::Failed(format!("bad child report: {e}")))?;
+    if lat.is_empty() {
+        return Err(CliError::Failed("wake-up child reported nothing".into()));
+    }
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
+    Ok((pct(0.50), pct(0.99), lat[lat.len() - 1]))
+}
+
+pub fn child(dir: &Path, n: u64) -> CliResult {
+    let spool = Spool::open(dir)?;
+    let log = spool.log().clone();
+    let mut reader = log.reader(log.next_seq());
+    let mut lat = Vec::with_capacity(n as usize);
+    println!("ready");
+    std::io::stdout().flush().map_err(CliError::Output)?;
+    let deadline = Instant::now() + Duration::from_secs(60 + n / 100);
+    while (lat.len() as u64) < n {
+        if !reader.wait(Some(deadline)) {
+            break;
+        }
+        let batch = reader.read_batch(1024)?;
+        let now = reel_log::now_micros();
+        batch.for_each(|r| lat.push((now - r.ts) as f64));
+    }
+    println!(
+        "{}",
+        serde_json::to_string(&lat).map_err(std::io::Error::from)?
+    );
+    Ok(())
+}
