@@ -5,10 +5,11 @@
 //! their successor was created. The tail is scanned from its last verified index entry
 //! (or, when the head is untrusted and pages may have reached the disk out of order,
 //! from its first frame) up to the first frame that is torn, damaged or out of sequence;
-//! everything from there on is cut, and said so in the [`RecoveryReport`]. Frames that
-//! are complete and valid are kept even if their writer died before publishing them:
-//! they were never acknowledged, so keeping or dropping them are both correct, and
-//! keeping them loses nothing.
+//! everything from there on is cut, and said so in the [`RecoveryReport`]. While the
+//! head is trusted (same boot, same file), frames past its published end belong to a
+//! writer that died mid-append: never visible, never acknowledged, they are cut too, so
+//! a crashed append never reappears later as a phantom record. After a power cut the
+//! head is not trusted and every complete, valid frame is kept.
 
 use crate::error::{Error, IoContext, Result};
 use crate::frame::{self, Frame};
@@ -103,6 +104,21 @@ pub(crate) fn recover(
     }
     let max_frame = max_frame_len(config);
     let mut segs = segment::list_segments(storage, dir)?;
+    // A trusted head is the published truth: what a writer wrote after it (and died
+    // before publishing) was never visible and never acknowledged, so it is dropped
+    // rather than resurrected. After a power cut nothing says what was published, so
+    // every valid frame is kept.
+    let published = (!full_scan).then(|| head.tail());
+    if let (Some(p), true) = (published, mutate) {
+        while segs.len() > 1 && segs.last().is_some_and(|&s| s > p.first_seq) {
+            let orphan = segs.pop().unwrap_or_default();
+            let path = segment::segment_path(dir, orphan);
+            storage.remove_file(&path).ctx("remove", &path)?;
+            let _ = storage.remove_file(&segment::index_path(dir, orphan));
+            storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
+            report.removed_segments.push(path);
+        }
+    }
     let (first, file, flags) = loop {
         let Some(&first) = segs.last() else {
             // Every segment is gone: start over after the last seq anyone was told of.
@@ -185,7 +201,13 @@ pub(crate) fn recover(
     let mut new_entries: Vec<IndexEntry> = Vec::new();
     // The frame an index entry names is already indexed and must carry exactly its seq.
     let mut at_indexed_frame = !entries.is_empty();
+    let published_end = published
+        .filter(|p| p.first_seq == first)
+        .map(|p| p.next_seq);
     let end = scan::scan(&*file, start_offset, max_frame, |offset, r| {
+        if published_end.is_some_and(|end| r.seq >= end) {
+            return ControlFlow::Break(());
+        }
         let in_order = if compacted && !at_indexed_frame {
             r.seq >= expected
         } else {
