@@ -141,6 +141,30 @@ impl Error {
         }
     }
 
+    /// A copy of this error for another caller that shared the failed operation (one
+    /// group append fails for every append in the group). I/O errors keep kind and text.
+    pub fn duplicate(&self) -> Error {
+        match self {
+            Error::Io { op, path, source } => Error::Io {
+                op,
+                path: path.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Corrupt { path, offset, reason } => Error::Corrupt { path: path.clone(), offset: *offset, reason: reason.clone() },
+            Error::NotALog { path } => Error::NotALog { path: path.clone() },
+            Error::UnsupportedVersion { path, found, supported } => {
+                Error::UnsupportedVersion { path: path.clone(), found: *found, supported: *supported }
+            }
+            Error::RecordTooLarge { size, max } => Error::RecordTooLarge { size: *size, max: *max },
+            Error::Full { used, capacity, needed } => Error::Full { used: *used, capacity: *capacity, needed: *needed },
+            Error::DiskFull { path } => Error::DiskFull { path: path.clone() },
+            Error::Poisoned { cause } => Error::Poisoned { cause: cause.clone() },
+            Error::ReadOnly { path } => Error::ReadOnly { path: path.clone() },
+            Error::Locked { path } => Error::Locked { path: path.clone() },
+            Error::InvalidArgument(s) => Error::InvalidArgument(s.clone()),
+        }
+    }
+
     /// True when the error says the stored bytes are damaged.
     pub fn is_corrupt(&self) -> bool {
         matches!(self, Error::Corrupt { .. })

@@ -157,6 +157,13 @@ pub fn encode_record(out: &mut Vec<u8>, seq: u64, ts: i64, entry: &Entry<'_>) {
     out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Rewrites the seq of an encoded record frame and its checksum.
+pub fn patch_seq(frame: &mut [u8], seq: u64) {
+    frame[12..20].copy_from_slice(&seq.to_le_bytes());
+    let crc = crc32c::crc32c(&frame[4..]);
+    frame[0..4].copy_from_slice(&crc.to_le_bytes());
+}
+
 /// Appends a seal frame to `out`.
 pub fn encode_seal(out: &mut Vec<u8>, seal: &Seal) {
     let start = out.len();

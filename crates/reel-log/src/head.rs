@@ -8,7 +8,9 @@
 //! The head is never synced and never trusted across a reboot or a copy: it carries the
 //! boot identifier and the head file's own identity, and when either does not match
 //! the state is rebuilt from the segments by recovery. It is a cache of the segments,
-//! never a source of truth about them. Layout (all little-endian, naturally aligned):
+//! never a source of truth about them. The boot identifier comes from Linux's
+//! `/proc/sys/kernel/random/boot_id`; on other systems a reboot is not detected.
+//! Layout (native-endian atomics, naturally aligned):
 //!
 //! ```text
 //!   0 magic u64 ("REELHEAD")    8 version u32           12 writing u32 (1 mid-append)

@@ -12,8 +12,9 @@
 //! starts at least [`INDEX_INTERVAL`] bytes after the previous entry. `ts_max_before` is
 //! the largest timestamp of the segment's records before that frame (`i64::MIN` if none):
 //! it only grows, so it can be binary searched even though timestamps need not.
-//! The index is a cache: it is rebuilt from the segment whenever it is missing, short,
-//! or damaged, and a damaged entry is never trusted.
+//! The index is a cache: recovery rebuilds the tail segment's index from the segment,
+//! and a damaged entry (of any segment) is never trusted: lookups use the entries before
+//! it and scan from there. `reel verify` reports damaged index files.
 
 use crate::error::{IoContext, Result};
 use crate::segment::FORMAT_VERSION;

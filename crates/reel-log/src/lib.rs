@@ -20,6 +20,7 @@
 
 mod error;
 pub mod frame;
+mod group;
 mod head;
 pub mod index;
 mod log;

@@ -103,6 +103,7 @@ pub(crate) struct Inner {
     pub(crate) durability: Durability,
     pub(crate) meta: RwLock<(u64, Meta)>,
     pub(crate) writer: Mutex<WriterState>,
+    pub(crate) queue: crate::group::AppendQueue,
     pub(crate) poisoned: Mutex<Option<String>>,
     pub(crate) guard: RwLock<Option<Arc<dyn RetentionGuard>>>,
     /// The tail file this process last wrote to, and where its writes ended.
@@ -263,6 +264,7 @@ impl Log {
                 durability: opts.durability,
                 meta: RwLock::new((config_gen, meta)),
                 writer: Mutex::new(WriterState::default()),
+                queue: Default::default(),
                 poisoned: Mutex::new(None),
                 guard: RwLock::new(None),
                 last_written: Mutex::new(None),

@@ -186,7 +186,7 @@ impl Meta {
         b
     }
 
-    /// Decodes the metadata file's bytes; `dir` names the log in errors.
+    /// Decodes the metadata file's bytes; `path` names the file in errors.
     pub fn decode(b: &[u8], path: &Path) -> Result<Meta> {
         let corrupt = |reason: &str| Error::corrupt(path, 0, reason);
         if b.len() != META_LEN || &b[0..8] != MAGIC {

@@ -183,8 +183,14 @@ pub(crate) fn recover(
         (Some(f), false) => index::load(&**f, first, &idx_path)?,
         _ => Vec::new(),
     };
+    // Index entries a dead writer added for frames it never published are not trusted.
+    let published_end = published
+        .filter(|p| p.first_seq == first)
+        .map(|p| p.next_seq);
     while let Some(e) = entries.last() {
-        if e.offset >= SEGMENT_HEADER_LEN
+        let unpublished = published_end.is_some_and(|end| e.seq >= end);
+        if !unpublished
+            && e.offset >= SEGMENT_HEADER_LEN
             && frame_seq_at(&*file, e.offset, max_frame) == Some(e.seq)
         {
             break;
@@ -201,9 +207,6 @@ pub(crate) fn recover(
     let mut new_entries: Vec<IndexEntry> = Vec::new();
     // The frame an index entry names is already indexed and must carry exactly its seq.
     let mut at_indexed_frame = !entries.is_empty();
-    let published_end = published
-        .filter(|p| p.first_seq == first)
-        .map(|p| p.next_seq);
     let end = scan::scan(&*file, start_offset, max_frame, |offset, r| {
         if published_end.is_some_and(|end| r.seq >= end) {
             return ControlFlow::Break(());

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-/// Durability of an append, chosen per writer (DESIGN.md §6).
+/// Durability of an append, chosen per writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum Durability {
     /// Written to the page cache before the append returns: survives a process crash,

@@ -106,18 +106,31 @@ impl Log {
                 );
             }
             let compacted = flags & FLAG_COMPACTED != 0;
-            let entries = {
-                let idx_path = segment::index_path(dir, first);
-                match storage.open(&idx_path, OpenMode::Read) {
-                    Ok(f) => index::load(&*f, first, &idx_path)?,
-                    Err(_) => Vec::new(),
-                }
+            let idx_path = segment::index_path(dir, first);
+            let (entries, idx_len) = match storage.open(&idx_path, OpenMode::Read) {
+                Ok(f) => (index::load(&*f, first, &idx_path)?, f.len().ctx("read", &idx_path)?),
+                Err(_) => (Vec::new(), 0),
             };
+            let indexed_len = index::entry_pos(entries.len() as u64);
+            let mut idx_problem = None;
+            if idx_len > indexed_len && (!is_tail || idx_len >= indexed_len + index::ENTRY_LEN) {
+                idx_problem = Some(Damage {
+                    path: idx_path.clone(),
+                    offset: indexed_len,
+                    what: format!(
+                        "index entry {} is damaged (the index is a cache: delete {} to stop using it)",
+                        entries.len(),
+                        idx_path.display()
+                    ),
+                    resume_seq: None,
+                });
+            }
             let mut next_entry = 0usize;
             let mut index_damage: Option<(u64, String)> = None;
             let mut expected = first;
             let mut records = 0u64;
             let mut offset = SEGMENT_HEADER_LEN;
+            let mut frames_damaged = false;
             let sealed = loop {
                 let end = scan::scan(&*file, offset, max_frame, |off, r| {
                     if is_tail && r.seq >= committed {
@@ -151,6 +164,9 @@ impl Log {
                         }
                         if at + crate::frame::SEAL_LEN as u64 != len {
                             damage(at, "bytes after the seal frame".into(), None);
+                        }
+                        if !compacted && !frames_damaged && seal.records != records {
+                            damage(at, format!("seal counts {} records but the segment holds {records}", seal.records), None);
                         }
                         if !compacted && seal.next_seq != expected {
                             damage(
@@ -193,6 +209,7 @@ impl Log {
                             format!("{reason} (at or after seq {expected})"),
                             resume_seq,
                         );
+                        frames_damaged = true;
                         match resume {
                             Some((o, s)) => {
                                 offset = o;
@@ -211,6 +228,7 @@ impl Log {
                     }
                 }
             };
+            report.damage.extend(idx_problem);
             if let Some((at, what)) = index_damage {
                 report.damage.push(Damage {
                     path: segment::index_path(dir, first),

@@ -1,6 +1,6 @@
 //! Appending: frames are encoded under the in-process writer mutex and the cross-process
-//! writer lock, written with one `pwrite` per batch and segment, and published through
-//! the head. Also owns segment rolling, retention (making room) and durability.
+//! writer lock, written with one `pwrite` per MiB of frames (index entries with their
+//! own), and published through the head. Also owns segment rolling, retention (making room) and durability.
 //!
 //! Commit protocol of one append batch:
 //! 1. take the writer lock; repair the tail if the previous holder died mid-append;
@@ -16,6 +16,7 @@
 
 use crate::error::{Error, IoContext, Result};
 use crate::frame::{self, Entry, Seal};
+use crate::group::{Appended, Unit};
 use crate::head::TailState;
 use crate::index::{self, INDEX_INTERVAL, IndexEntry};
 use crate::log::{LOCK_FILE, LockGuard, Log, max_frame_len, now_micros};
@@ -99,37 +100,12 @@ impl Log {
             debug_assert!(e.frame_len() <= max_frame);
             total += e.frame_len() as u64;
         }
-        let (range, file, end) = {
-            let mut ws = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-            self.check_poisoned()?;
-            let _g = LockGuard::acquire(&*self.inner.lock, &self.inner.dir.join(LOCK_FILE))?;
-            self.prepare_tail(&mut ws)?;
-            let mut t = self.inner.head.tail();
-            if entries.is_empty() {
-                return Ok(t.next_seq..t.next_seq);
-            }
-            let published = t;
-            self.make_room(&mut ws, &mut t, total, true)?;
-            self.inner.head.words().writing.store(1, Ordering::Release);
-            let start = t.next_seq;
-            match self.write_entries(&mut ws, &mut t, entries) {
-                Ok(()) => self.inner.head.publish(&t),
-                Err(e) => return Err(self.fail_append(&mut ws, &published, e)),
-            }
-            let tail = ws.tail.as_ref().map(|tf| tf.seg.clone());
-            let Some(file) = tail else {
-                return Err(Error::Poisoned {
-                    cause: "tail segment vanished".into(),
-                });
-            };
-            file.written_end.fetch_max(t.offset, Ordering::AcqRel);
-            *self
-                .inner
-                .last_written
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some((file.clone(), t.offset));
-            (start..t.next_seq, file, t.offset)
-        };
+        if entries.is_empty() {
+            return Ok(self.next_seq()..self.next_seq());
+        }
+        debug_assert!(total > 0);
+        let now = now_micros();
+        let (range, file, end) = self.inner.queue.append(entries, now, |units| self.write_group(units, now))?;
         match durability {
             Durability::None => {}
             Durability::Batch => self.start_flusher(),
@@ -141,6 +117,67 @@ impl Log {
             }
         }
         Ok(range)
+    }
+
+    /// Writes a group of appends under one lock acquisition and publishes them once.
+    /// Each unit gets its own retention check and outcome.
+    fn write_group(&self, units: &[Unit<'_>], now: i64) -> Vec<Result<Appended>> {
+        let mut ws = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let prepared = self.check_poisoned().and_then(|()| {
+            let g = LockGuard::acquire(&*self.inner.lock, &self.inner.dir.join(LOCK_FILE))?;
+            self.prepare_tail(&mut ws)?;
+            Ok(g)
+        });
+        let _guard = match prepared {
+            Ok(g) => g,
+            Err(e) => return units.iter().map(|_| Err(e.duplicate())).collect(),
+        };
+        let mut t = self.inner.head.tail();
+        let mut good = t;
+        let mut ranges: Vec<Result<Range<u64>>> = Vec::with_capacity(units.len());
+        let mut failure: Option<Error> = None;
+        for unit in units {
+            if let Some(e) = &failure {
+                ranges.push(Err(e.duplicate()));
+                continue;
+            }
+            let bytes = match unit {
+                Unit::Entries(es) => es.iter().map(|e| e.frame_len() as u64).sum(),
+                Unit::Encoded(r) => r.bytes,
+            };
+            if let Err(e) = self.make_room(&mut ws, &mut t, bytes, true) {
+                ranges.push(Err(e));
+                continue;
+            }
+            self.inner.head.words().writing.store(1, Ordering::Release);
+            let start = t.next_seq;
+            match self.write_unit(&mut ws, &mut t, unit, now) {
+                Ok(()) => {
+                    ranges.push(Ok(start..t.next_seq));
+                    good = t;
+                }
+                Err(e) => {
+                    let e = self.fail_append(&mut ws, &good, e);
+                    failure = Some(e.duplicate());
+                    ranges.push(Err(e));
+                    t = self.inner.head.tail();
+                }
+            }
+        }
+        if failure.is_none() {
+            self.inner.head.publish(&t);
+        }
+        if ws.tail.is_none() && failure.is_some() {
+            // A failed unit closed the tail; reopen it for the units that succeeded.
+            let _ = self.prepare_tail(&mut ws);
+        }
+        let t = self.inner.head.tail();
+        let Some(file) = ws.tail.as_ref().map(|tf| tf.seg.clone()) else {
+            return ranges.into_iter().map(|r| r.and(Err(Error::Poisoned { cause: "tail segment vanished".into() }))).collect();
+        };
+        file.written_end.fetch_max(t.offset, Ordering::AcqRel);
+        *self.inner.last_written.lock().unwrap_or_else(|e| e.into_inner()) = Some((file.clone(), t.offset));
+        ranges.into_iter().map(|r| r.map(|range| (range, file.clone(), t.offset))).collect()
     }
 
     /// Makes every record this handle appended durable.
@@ -350,20 +387,25 @@ impl Log {
         Ok(())
     }
 
-    fn write_entries(
-        &self,
-        ws: &mut WriterState,
-        t: &mut TailState,
-        entries: &[Entry<'_>],
-    ) -> Result<()> {
+    fn write_unit(&self, ws: &mut WriterState, t: &mut TailState, unit: &Unit<'_>, now: i64) -> Result<()> {
         let config = self.config();
-        let now = now_micros();
         ws.buf.clear();
         ws.idx_buf.clear();
         let mut buf_start = t.offset;
         let mut idx_start = t.index_entries;
-        for e in entries {
-            let len = e.frame_len() as u64;
+        let count = match unit {
+            Unit::Entries(es) => es.len(),
+            Unit::Encoded(_) => usize::MAX,
+        };
+        let mut at = 0usize;
+        for i in 0..count {
+            let (len, ts) = match unit {
+                Unit::Entries(es) => (es[i].frame_len() as u64, es[i].ts.unwrap_or(now)),
+                Unit::Encoded(r) => match frame::peek_len(&r.frames[at..]) {
+                    Some(len) => (len as u64, i64::from_le_bytes(r.frames[at + 20..at + 28].try_into().unwrap_or_default())),
+                    None => break,
+                },
+            };
             if t.records > 0 && t.offset + len + frame::SEAL_LEN as u64 > config.segment_size {
                 self.flush(ws, buf_start, idx_start)?;
                 self.roll(ws, t)?;
@@ -371,19 +413,19 @@ impl Log {
                 idx_start = t.index_entries;
             }
             if t.records == 0 || t.offset >= t.last_index_offset + INDEX_INTERVAL {
-                index::encode_entry(
-                    &mut ws.idx_buf,
-                    &IndexEntry {
-                        seq: t.next_seq,
-                        offset: t.offset,
-                        ts_max_before: t.ts_max,
-                    },
-                );
+                index::encode_entry(&mut ws.idx_buf, &IndexEntry { seq: t.next_seq, offset: t.offset, ts_max_before: t.ts_max });
                 t.index_entries += 1;
                 t.last_index_offset = t.offset;
             }
-            let ts = e.ts.unwrap_or(now);
-            frame::encode_record(&mut ws.buf, t.next_seq, ts, e);
+            match unit {
+                Unit::Entries(es) => frame::encode_record(&mut ws.buf, t.next_seq, ts, &es[i]),
+                Unit::Encoded(r) => {
+                    let start = ws.buf.len();
+                    ws.buf.extend_from_slice(&r.frames[at..at + len as usize]);
+                    frame::patch_seq(&mut ws.buf[start..], t.next_seq);
+                    at += len as usize;
+                }
+            }
             t.offset += len;
             t.used_bytes += len;
             t.next_seq += 1;
@@ -492,17 +534,20 @@ impl Log {
 
     /// Undoes a failed append back to the published state. A full disk whose partial
     /// write could be undone leaves the writer usable; anything else poisons it.
-    fn fail_append(&self, ws: &mut WriterState, published: &TailState, err: Error) -> Error {
-        let now = self.inner.head.tail();
-        // A roll inside the failed batch may have published part of it already.
-        let target = if now.first_seq != published.first_seq || now.next_seq != published.next_seq {
-            now
-        } else {
-            *published
-        };
+    /// Undoes a failed append back to the last good state (the last fully written
+    /// unit of the group, or what a roll inside the failed unit already published) and
+    /// publishes that state. A full disk whose partial write could be undone leaves the
+    /// writer usable; anything else poisons it.
+    fn fail_append(&self, ws: &mut WriterState, good: &TailState, err: Error) -> Error {
+        let published = self.inner.head.tail();
+        let target = if published.next_seq > good.next_seq { published } else { *good };
         let undone = self.truncate_to(target);
         ws.tail = None;
-        self.inner.head.words().writing.store(0, Ordering::Release);
+        if undone.is_ok() {
+            self.inner.head.publish(&target);
+        } else {
+            self.inner.head.words().writing.store(0, Ordering::Release);
+        }
         match (&err, undone) {
             (Error::DiskFull { .. }, Ok(())) => err,
             (_, Ok(())) => {

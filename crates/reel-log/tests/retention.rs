@@ -117,3 +117,39 @@ fn shrinking_a_drop_oldest_log_drops_oldest_records_to_fit() {
     assert_eq!(log.next_seq(), next);
     assert_eq!(log.config().when_full, WhenFull::Reject);
 }
+
+#[test]
+fn grouped_appends_from_many_threads_each_get_their_own_outcome_when_full() {
+    let sim = SimStorage::new();
+    let mut cfg = small_config();
+    cfg.when_full = WhenFull::Reject;
+    let log = open_sim(&sim, cfg);
+    let ok_count = std::sync::atomic::AtomicU64::new(0);
+    let full_count = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for t in 0..8u8 {
+            let (log, ok_count, full_count) = (&log, &ok_count, &full_count);
+            s.spawn(move || {
+                for i in 0..200u32 {
+                    let v = [t; 100];
+                    let _ = i;
+                    match log.append(&[Entry { value: &v, ..Default::default() }]) {
+                        Ok(r) => {
+                            assert_eq!(r.end - r.start, 1);
+                            ok_count.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(Error::Full { .. }) => {
+                            full_count.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) => panic!("unexpected {e}"),
+                    }
+                }
+            });
+        }
+    });
+    let stored = read_all(&log, 0);
+    assert_eq!(stored.len() as u64, ok_count.load(Ordering::SeqCst), "every acknowledged append stored, nothing else");
+    assert!(full_count.load(Ordering::SeqCst) > 0, "the spool filled up");
+    assert!(stored.iter().enumerate().all(|(i, (s, _))| *s == i as u64));
+    assert!(log.verify().unwrap().is_ok());
+}

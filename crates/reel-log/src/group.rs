@@ -1,0 +1,140 @@
+//! Write combining: appends that arrive while another thread of this process is writing
+//! queue up, and one thread (the leader) writes the whole group under a single lock
+//! acquisition with a single `pwrite`, then hands leadership to the oldest waiter.
+//!
+//! Each leader writes exactly one group, so no thread serves others forever; a lone
+//! thread pays two uncontended mutex operations for the queue and nothing else.
+//! Followers hand their records over already encoded (with a placeholder seq the leader
+//! patches), because the leader cannot borrow a follower's data across threads.
+
+use crate::error::{Error, Result};
+use crate::frame::{self, Entry};
+use crate::sync::SyncedFile;
+use std::ops::Range;
+use std::sync::{Arc, Condvar, Mutex};
+
+/// What an append got: its seqs, and the file and offset a sync must cover.
+pub(crate) type Appended = (Range<u64>, Arc<SyncedFile>, u64);
+
+/// Appends waiting for a leader.
+#[derive(Debug, Default)]
+pub(crate) struct AppendQueue {
+    state: Mutex<QueueState>,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    leader: bool,
+    waiting: Vec<Arc<Request>>,
+}
+
+/// A follower's append, encoded.
+#[derive(Debug)]
+pub(crate) struct Request {
+    /// Frames with seq 0 and final timestamps; the leader patches seq and checksum.
+    pub(crate) frames: Vec<u8>,
+    /// Sum of frame lengths (equals `frames.len()`).
+    pub(crate) bytes: u64,
+    slot: Mutex<Slot>,
+    ready: Condvar,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Pending,
+    Done(Result<Appended>),
+    Lead,
+}
+
+impl Request {
+    fn new(entries: &[Entry<'_>], now: i64) -> Request {
+        let mut frames = Vec::with_capacity(entries.iter().map(Entry::frame_len).sum());
+        for e in entries {
+            frame::encode_record(&mut frames, 0, e.ts.unwrap_or(now), e);
+        }
+        Request { bytes: frames.len() as u64, frames, slot: Mutex::new(Slot::Pending), ready: Condvar::new() }
+    }
+
+    /// Delivers the outcome to the waiting follower.
+    pub(crate) fn finish(&self, outcome: Result<Appended>) {
+        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Slot::Done(outcome);
+        self.ready.notify_one();
+    }
+
+    fn promote(&self) {
+        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Slot::Lead;
+        self.ready.notify_one();
+    }
+}
+
+/// One unit of a group: the leader's own entries or a follower's encoded frames.
+pub(crate) enum Unit<'a> {
+    Entries(&'a [Entry<'a>]),
+    Encoded(&'a Request),
+}
+
+impl AppendQueue {
+    /// Runs `write_group` for `entries` either as leader or by queueing behind the
+    /// current leader; returns this append's outcome.
+    pub(crate) fn append(
+        &self,
+        entries: &[Entry<'_>],
+        now: i64,
+        write_group: impl Fn(&[Unit<'_>]) -> Vec<Result<Appended>>,
+    ) -> Result<Appended> {
+        let mut q = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !q.leader {
+            q.leader = true;
+            let waiting = std::mem::take(&mut q.waiting);
+            drop(q);
+            let mut units = Vec::with_capacity(waiting.len() + 1);
+            units.push(Unit::Entries(entries));
+            units.extend(waiting.iter().map(|r| Unit::Encoded(r)));
+            let mut outcomes = write_group(&units).into_iter();
+            let mine = outcomes.next().unwrap_or_else(|| Err(group_lost()));
+            for r in &waiting {
+                r.finish(outcomes.next().unwrap_or_else(|| Err(group_lost())));
+            }
+            self.hand_off();
+            return mine;
+        }
+        let req = Arc::new(Request::new(entries, now));
+        q.waiting.push(req.clone());
+        drop(q);
+        let mut slot = req.slot.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match std::mem::replace(&mut *slot, Slot::Pending) {
+                Slot::Done(outcome) => return outcome,
+                Slot::Lead => break,
+                Slot::Pending => slot = req.ready.wait(slot).unwrap_or_else(|e| e.into_inner()),
+            }
+        }
+        drop(slot);
+        // Promoted: write everything queued, this request included (it is still queued).
+        let waiting = std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).waiting);
+        let units: Vec<Unit<'_>> = waiting.iter().map(|r| Unit::Encoded(r)).collect();
+        let mut outcomes = write_group(&units).into_iter();
+        for r in &waiting {
+            r.finish(outcomes.next().unwrap_or_else(|| Err(group_lost())));
+        }
+        self.hand_off();
+        let mut slot = req.slot.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *slot, Slot::Pending) {
+            Slot::Done(outcome) => outcome,
+            _ => Err(group_lost()),
+        }
+    }
+
+    /// Passes leadership to the oldest waiting append, or gives it up.
+    fn hand_off(&self) {
+        let mut q = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match q.waiting.first() {
+            Some(next) => next.promote(),
+            None => q.leader = false,
+        }
+    }
+}
+
+fn group_lost() -> Error {
+    Error::Poisoned { cause: "a group append lost track of a request (bug)".into() }
+}
