@@ -413,3 +413,38 @@ fn a_read_only_directory_is_a_clear_error() {
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&d, perms).unwrap();
 }
+
+#[test]
+fn bench_reports_the_documented_json_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ok(&[
+        "bench",
+        "--records",
+        "2000",
+        "--wakeups",
+        "20",
+        "--json",
+        s(tmp.path()),
+    ]);
+    let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    for k in [
+        "append_per_s",
+        "read_per_s",
+        "raw_append_per_s",
+        "wake_p50_us",
+        "wake_p99_us",
+        "batch8_per_s",
+        "raw_sync100_per_s",
+        "open_ms",
+    ] {
+        assert!(
+            r[k].as_f64().is_some_and(|v| v > 0.0),
+            "{k} missing or zero in {r}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "bench cleans up after itself"
+    );
+}

@@ -150,15 +150,42 @@ impl Error {
                 path: path.clone(),
                 source: io::Error::new(source.kind(), source.to_string()),
             },
-            Error::Corrupt { path, offset, reason } => Error::Corrupt { path: path.clone(), offset: *offset, reason: reason.clone() },
+            Error::Corrupt {
+                path,
+                offset,
+                reason,
+            } => Error::Corrupt {
+                path: path.clone(),
+                offset: *offset,
+                reason: reason.clone(),
+            },
             Error::NotALog { path } => Error::NotALog { path: path.clone() },
-            Error::UnsupportedVersion { path, found, supported } => {
-                Error::UnsupportedVersion { path: path.clone(), found: *found, supported: *supported }
-            }
-            Error::RecordTooLarge { size, max } => Error::RecordTooLarge { size: *size, max: *max },
-            Error::Full { used, capacity, needed } => Error::Full { used: *used, capacity: *capacity, needed: *needed },
+            Error::UnsupportedVersion {
+                path,
+                found,
+                supported,
+            } => Error::UnsupportedVersion {
+                path: path.clone(),
+                found: *found,
+                supported: *supported,
+            },
+            Error::RecordTooLarge { size, max } => Error::RecordTooLarge {
+                size: *size,
+                max: *max,
+            },
+            Error::Full {
+                used,
+                capacity,
+                needed,
+            } => Error::Full {
+                used: *used,
+                capacity: *capacity,
+                needed: *needed,
+            },
             Error::DiskFull { path } => Error::DiskFull { path: path.clone() },
-            Error::Poisoned { cause } => Error::Poisoned { cause: cause.clone() },
+            Error::Poisoned { cause } => Error::Poisoned {
+                cause: cause.clone(),
+            },
             Error::ReadOnly { path } => Error::ReadOnly { path: path.clone() },
             Error::Locked { path } => Error::Locked { path: path.clone() },
             Error::InvalidArgument(s) => Error::InvalidArgument(s.clone()),

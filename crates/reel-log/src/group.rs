@@ -52,7 +52,12 @@ impl Request {
         for e in entries {
             frame::encode_record(&mut frames, 0, e.ts.unwrap_or(now), e);
         }
-        Request { bytes: frames.len() as u64, frames, slot: Mutex::new(Slot::Pending), ready: Condvar::new() }
+        Request {
+            bytes: frames.len() as u64,
+            frames,
+            slot: Mutex::new(Slot::Pending),
+            ready: Condvar::new(),
+        }
     }
 
     /// Delivers the outcome to the waiting follower.
@@ -111,7 +116,8 @@ impl AppendQueue {
         }
         drop(slot);
         // Promoted: write everything queued, this request included (it is still queued).
-        let waiting = std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).waiting);
+        let waiting =
+            std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).waiting);
         let units: Vec<Unit<'_>> = waiting.iter().map(|r| Unit::Encoded(r)).collect();
         let mut outcomes = write_group(&units).into_iter();
         for r in &waiting {
@@ -136,5 +142,7 @@ impl AppendQueue {
 }
 
 fn group_lost() -> Error {
-    Error::Poisoned { cause: "a group append lost track of a request (bug)".into() }
+    Error::Poisoned {
+        cause: "a group append lost track of a request (bug)".into(),
+    }
 }

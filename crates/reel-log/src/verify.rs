@@ -108,7 +108,10 @@ impl Log {
             let compacted = flags & FLAG_COMPACTED != 0;
             let idx_path = segment::index_path(dir, first);
             let (entries, idx_len) = match storage.open(&idx_path, OpenMode::Read) {
-                Ok(f) => (index::load(&*f, first, &idx_path)?, f.len().ctx("read", &idx_path)?),
+                Ok(f) => (
+                    index::load(&*f, first, &idx_path)?,
+                    f.len().ctx("read", &idx_path)?,
+                ),
                 Err(_) => (Vec::new(), 0),
             };
             let indexed_len = index::entry_pos(entries.len() as u64);
@@ -166,7 +169,14 @@ impl Log {
                             damage(at, "bytes after the seal frame".into(), None);
                         }
                         if !compacted && !frames_damaged && seal.records != records {
-                            damage(at, format!("seal counts {} records but the segment holds {records}", seal.records), None);
+                            damage(
+                                at,
+                                format!(
+                                    "seal counts {} records but the segment holds {records}",
+                                    seal.records
+                                ),
+                                None,
+                            );
                         }
                         if !compacted && seal.next_seq != expected {
                             damage(

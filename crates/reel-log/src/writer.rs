@@ -105,7 +105,10 @@ impl Log {
         }
         debug_assert!(total > 0);
         let now = now_micros();
-        let (range, file, end) = self.inner.queue.append(entries, now, |units| self.write_group(units, now))?;
+        let (range, file, end) = self
+            .inner
+            .queue
+            .append(entries, now, |units| self.write_group(units, now))?;
         match durability {
             Durability::None => {}
             Durability::Batch => self.start_flusher(),
@@ -173,11 +176,25 @@ impl Log {
         }
         let t = self.inner.head.tail();
         let Some(file) = ws.tail.as_ref().map(|tf| tf.seg.clone()) else {
-            return ranges.into_iter().map(|r| r.and(Err(Error::Poisoned { cause: "tail segment vanished".into() }))).collect();
+            return ranges
+                .into_iter()
+                .map(|r| {
+                    r.and(Err(Error::Poisoned {
+                        cause: "tail segment vanished".into(),
+                    }))
+                })
+                .collect();
         };
         file.written_end.fetch_max(t.offset, Ordering::AcqRel);
-        *self.inner.last_written.lock().unwrap_or_else(|e| e.into_inner()) = Some((file.clone(), t.offset));
-        ranges.into_iter().map(|r| r.map(|range| (range, file.clone(), t.offset))).collect()
+        *self
+            .inner
+            .last_written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((file.clone(), t.offset));
+        ranges
+            .into_iter()
+            .map(|r| r.map(|range| (range, file.clone(), t.offset)))
+            .collect()
     }
 
     /// Makes every record this handle appended durable.
@@ -387,7 +404,13 @@ impl Log {
         Ok(())
     }
 
-    fn write_unit(&self, ws: &mut WriterState, t: &mut TailState, unit: &Unit<'_>, now: i64) -> Result<()> {
+    fn write_unit(
+        &self,
+        ws: &mut WriterState,
+        t: &mut TailState,
+        unit: &Unit<'_>,
+        now: i64,
+    ) -> Result<()> {
         let config = self.config();
         ws.buf.clear();
         ws.idx_buf.clear();
@@ -402,7 +425,12 @@ impl Log {
             let (len, ts) = match unit {
                 Unit::Entries(es) => (es[i].frame_len() as u64, es[i].ts.unwrap_or(now)),
                 Unit::Encoded(r) => match frame::peek_len(&r.frames[at..]) {
-                    Some(len) => (len as u64, i64::from_le_bytes(r.frames[at + 20..at + 28].try_into().unwrap_or_default())),
+                    Some(len) => (
+                        len as u64,
+                        i64::from_le_bytes(
+                            r.frames[at + 20..at + 28].try_into().unwrap_or_default(),
+                        ),
+                    ),
                     None => break,
                 },
             };
@@ -413,7 +441,14 @@ impl Log {
                 idx_start = t.index_entries;
             }
             if t.records == 0 || t.offset >= t.last_index_offset + INDEX_INTERVAL {
-                index::encode_entry(&mut ws.idx_buf, &IndexEntry { seq: t.next_seq, offset: t.offset, ts_max_before: t.ts_max });
+                index::encode_entry(
+                    &mut ws.idx_buf,
+                    &IndexEntry {
+                        seq: t.next_seq,
+                        offset: t.offset,
+                        ts_max_before: t.ts_max,
+                    },
+                );
                 t.index_entries += 1;
                 t.last_index_offset = t.offset;
             }
@@ -540,7 +575,11 @@ impl Log {
     /// writer usable; anything else poisons it.
     fn fail_append(&self, ws: &mut WriterState, good: &TailState, err: Error) -> Error {
         let published = self.inner.head.tail();
-        let target = if published.next_seq > good.next_seq { published } else { *good };
+        let target = if published.next_seq > good.next_seq {
+            published
+        } else {
+            *good
+        };
         let undone = self.truncate_to(target);
         ws.tail = None;
         if undone.is_ok() {

@@ -111,10 +111,25 @@ fn frames_a_dead_writer_never_published_do_not_come_back_even_past_an_index_entr
     let mut idx_entry = Vec::new();
     for s in 10..30u64 {
         if s == 20 {
-            reel_log::index::encode_entry(&mut idx_entry, &reel_log::index::IndexEntry { seq: s, offset: at + frames.len() as u64, ts_max_before: 0 });
+            reel_log::index::encode_entry(
+                &mut idx_entry,
+                &reel_log::index::IndexEntry {
+                    seq: s,
+                    offset: at + frames.len() as u64,
+                    ts_max_before: 0,
+                },
+            );
         }
         let v = value_for(s, 300);
-        reel_log::frame::encode_record(&mut frames, s, 1, &reel_log::Entry { value: &v, ..Default::default() });
+        reel_log::frame::encode_record(
+            &mut frames,
+            s,
+            1,
+            &reel_log::Entry {
+                value: &v,
+                ..Default::default()
+            },
+        );
     }
     seg.write_all_at(&frames, at).unwrap();
     at += frames.len() as u64;
@@ -122,8 +137,15 @@ fn frames_a_dead_writer_never_published_do_not_come_back_even_past_an_index_entr
     let idx = sim.open(&idx_path, OpenMode::ReadWrite).unwrap();
     let idx_len = idx.len().unwrap();
     idx.write_all_at(&idx_entry, idx_len).unwrap();
-    let log = LogOptions::new().storage(Arc::new(sim.clone())).open(DIR).unwrap();
-    assert_eq!(append_n(&log, 1, 100), 10..11, "the unpublished frames are not resurrected");
+    let log = LogOptions::new()
+        .storage(Arc::new(sim.clone()))
+        .open(DIR)
+        .unwrap();
+    assert_eq!(
+        append_n(&log, 1, 100),
+        10..11,
+        "the unpublished frames are not resurrected"
+    );
     let all = read_all(&log, 0);
     assert_eq!(all.len(), 11);
     assert_eq!(all[10].1, value_for(10, 100));

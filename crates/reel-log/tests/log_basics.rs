@@ -232,3 +232,44 @@ fn not_a_log_and_bad_config_are_clear_errors() {
     .unwrap_err();
     assert!(err.to_string().contains("capacity"), "{err}");
 }
+
+#[test]
+fn opening_reads_a_bounded_amount_whatever_the_log_size() {
+    // Fast open is a property of the work done, not a timing: opening must not read the
+    // records. (`reel bench` reports the time it takes.)
+    let mut cost = Vec::new();
+    for rounds in [10u64, 200] {
+        let sim = SimStorage::new();
+        let log = open_sim(
+            &sim,
+            Config {
+                capacity: 64 << 20,
+                when_full: WhenFull::DropOldest,
+                segment_size: 256 << 10,
+                max_record_size: 4096,
+            },
+        );
+        for _ in 0..rounds {
+            append_n(&log, 500, 100);
+        }
+        drop(log);
+        let before = sim.bytes_read();
+        let log = open_sim(&sim, Config::default());
+        let open_bytes = sim.bytes_read() - before;
+        assert_eq!(log.next_seq(), rounds * 500);
+        // The first append verifies the tail from its last index entry.
+        let before = sim.bytes_read();
+        append_n(&log, 1, 100);
+        let first_append_bytes = sim.bytes_read() - before;
+        cost.push((open_bytes, first_append_bytes));
+    }
+    let (small, large) = (cost[0], cost[1]);
+    assert!(
+        large.0 <= small.0 + 64 && large.0 < 1024,
+        "open reads {large:?} vs {small:?}"
+    );
+    assert!(
+        large.1 < 64 << 10,
+        "first append verifies a bounded tail: {large:?}"
+    );
+}

@@ -133,7 +133,10 @@ fn grouped_appends_from_many_threads_each_get_their_own_outcome_when_full() {
                 for i in 0..200u32 {
                     let v = [t; 100];
                     let _ = i;
-                    match log.append(&[Entry { value: &v, ..Default::default() }]) {
+                    match log.append(&[Entry {
+                        value: &v,
+                        ..Default::default()
+                    }]) {
                         Ok(r) => {
                             assert_eq!(r.end - r.start, 1);
                             ok_count.fetch_add(1, Ordering::SeqCst);
@@ -148,7 +151,11 @@ fn grouped_appends_from_many_threads_each_get_their_own_outcome_when_full() {
         }
     });
     let stored = read_all(&log, 0);
-    assert_eq!(stored.len() as u64, ok_count.load(Ordering::SeqCst), "every acknowledged append stored, nothing else");
+    assert_eq!(
+        stored.len() as u64,
+        ok_count.load(Ordering::SeqCst),
+        "every acknowledged append stored, nothing else"
+    );
     assert!(full_count.load(Ordering::SeqCst) > 0, "the spool filled up");
     assert!(stored.iter().enumerate().all(|(i, (s, _))| *s == i as u64));
     assert!(log.verify().unwrap().is_ok());
