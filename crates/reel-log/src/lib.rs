@@ -46,4 +46,4 @@ pub use reader::{Batch, LogReader};
 pub use recovery::{CutTail, RecoveryReport};
 pub use sync::Durability;
 pub use verify::{Damage, VerifyReport};
-pub use writer::BATCH_INTERVAL;
+pub use writer::{BATCH_INTERVAL, OwnedEntry};

@@ -19,7 +19,7 @@ use crate::frame::{self, Entry, Seal};
 use crate::group::{Appended, Unit};
 use crate::head::TailState;
 use crate::index::{self, INDEX_INTERVAL, IndexEntry};
-use crate::log::{LOCK_FILE, LockGuard, Log, max_frame_len, now_micros};
+use crate::log::{LOCK_FILE, LockGuard, Log, now_micros};
 use crate::meta::WhenFull;
 use crate::recovery;
 use crate::segment::{self, SEGMENT_HEADER_LEN};
@@ -34,6 +34,63 @@ use std::time::Duration;
 pub const BATCH_INTERVAL: Duration = Duration::from_millis(10);
 /// Encoded bytes buffered before a `pwrite` inside one large batch.
 const WRITE_CHUNK: usize = 1 << 20;
+
+/// Checks entries against the limits; returns the bytes their frames take.
+fn validate(entries: &[Entry<'_>], config: &crate::meta::Config) -> Result<u64> {
+    let mut total = 0u64;
+    for e in entries {
+        let size = e.payload_len() as u64;
+        if size > config.max_record_size || e.frame_len() as u64 > config.capacity {
+            return Err(Error::RecordTooLarge {
+                size,
+                max: config.max_record_size.min(config.capacity),
+            });
+        }
+        if e.key.is_some_and(|k| k.len() > frame::MAX_KEY_LEN) {
+            return Err(Error::InvalidArgument(format!(
+                "key longer than {} bytes",
+                frame::MAX_KEY_LEN
+            )));
+        }
+        if e.encoding > 15 {
+            return Err(Error::InvalidArgument(format!(
+                "value encoding {} above 15",
+                e.encoding
+            )));
+        }
+        total += e.frame_len() as u64;
+    }
+    Ok(total)
+}
+
+/// A record to append that owns its bytes (built under the writer lock by
+/// [`Log::append_guarded`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnedEntry {
+    /// Timestamp; `None` means now.
+    pub ts: Option<i64>,
+    /// Optional key.
+    pub key: Option<String>,
+    /// Optional nonce.
+    pub nonce: Option<u128>,
+    /// Value encoding tag, 0..=15.
+    pub encoding: u8,
+    /// Value bytes.
+    pub value: Vec<u8>,
+}
+
+impl OwnedEntry {
+    /// Borrows as an [`Entry`].
+    pub fn as_entry(&self) -> Entry<'_> {
+        Entry {
+            ts: self.ts,
+            key: self.key.as_deref(),
+            nonce: self.nonce,
+            encoding: self.encoding,
+            value: &self.value,
+        }
+    }
+}
 
 /// This process's view of the tail: open files and reusable buffers.
 #[derive(Debug, Default)]
@@ -74,52 +131,83 @@ impl Log {
     /// Appends with an explicit durability.
     pub fn append_with(&self, entries: &[Entry<'_>], durability: Durability) -> Result<Range<u64>> {
         self.check_writable()?;
-        let config = self.config();
-        let max_frame = max_frame_len(&config);
-        let mut total = 0u64;
-        for e in entries {
-            let size = e.payload_len() as u64;
-            if size > config.max_record_size || e.frame_len() as u64 > config.capacity {
-                return Err(Error::RecordTooLarge {
-                    size,
-                    max: config.max_record_size.min(config.capacity),
-                });
-            }
-            if e.key.is_some_and(|k| k.len() > frame::MAX_KEY_LEN) {
-                return Err(Error::InvalidArgument(format!(
-                    "key longer than {} bytes",
-                    frame::MAX_KEY_LEN
-                )));
-            }
-            if e.encoding > 15 {
-                return Err(Error::InvalidArgument(format!(
-                    "value encoding {} above 15",
-                    e.encoding
-                )));
-            }
-            debug_assert!(e.frame_len() <= max_frame);
-            total += e.frame_len() as u64;
-        }
+        validate(entries, &self.config())?;
         if entries.is_empty() {
             return Ok(self.next_seq()..self.next_seq());
         }
-        debug_assert!(total > 0);
         let now = now_micros();
         let (range, file, end) = self
             .inner
             .queue
             .append(entries, now, |units| self.write_group(units, now))?;
-        match durability {
-            Durability::None => {}
-            Durability::Batch => self.start_flusher(),
-            Durability::Always => {
-                if let Err(e) = file.sync_to(end) {
-                    self.poison(&e.to_string());
-                    return Err(e);
-                }
-            }
-        }
+        self.make_durable(durability, &file, end)?;
         Ok(range)
+    }
+
+    /// Appends what `decide` returns, deciding under the writer lock: `decide` gets the
+    /// committed end (every record below it is readable and no other writer can append
+    /// until it returns), so it can catch up on the log and check a condition that must
+    /// hold at the moment of the append (compare-and-set, exactly-once nonces). An
+    /// empty list appends nothing. Returns the seqs appended and what `decide` returned.
+    pub fn append_guarded<T, E>(
+        &self,
+        durability: Durability,
+        decide: impl FnOnce(u64) -> std::result::Result<(Vec<OwnedEntry>, T), E>,
+    ) -> std::result::Result<(Range<u64>, T), E>
+    where
+        E: From<Error>,
+    {
+        self.check_writable()?;
+        let (range, file, end, extra) = {
+            let mut ws = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+            self.check_poisoned()?;
+            let _g = LockGuard::acquire(&*self.inner.lock, &self.inner.dir.join(LOCK_FILE))?;
+            self.prepare_tail(&mut ws)?;
+            let mut t = self.inner.head.tail();
+            let (owned, extra) = decide(t.next_seq)?;
+            let entries: Vec<Entry<'_>> = owned.iter().map(OwnedEntry::as_entry).collect();
+            let total = validate(&entries, &self.config())?;
+            if entries.is_empty() {
+                return Ok((t.next_seq..t.next_seq, extra));
+            }
+            let good = t;
+            self.make_room(&mut ws, &mut t, total, true)?;
+            self.inner.head.words().writing.store(1, Ordering::Release);
+            let start = t.next_seq;
+            if let Err(e) = self.write_unit(&mut ws, &mut t, &Unit::Entries(&entries), now_micros())
+            {
+                return Err(self.fail_append(&mut ws, &good, e).into());
+            }
+            self.inner.head.publish(&t);
+            let Some(file) = ws.tail.as_ref().map(|tf| tf.seg.clone()) else {
+                return Err(Error::Poisoned {
+                    cause: "tail segment vanished".into(),
+                }
+                .into());
+            };
+            file.written_end.fetch_max(t.offset, Ordering::AcqRel);
+            *self
+                .inner
+                .last_written
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some((file.clone(), t.offset));
+            (start..t.next_seq, file, t.offset, extra)
+        };
+        self.make_durable(durability, &file, end)?;
+        Ok((range, extra))
+    }
+
+    fn make_durable(&self, durability: Durability, file: &SyncedFile, end: u64) -> Result<()> {
+        match durability {
+            Durability::None => Ok(()),
+            Durability::Batch => {
+                self.start_flusher();
+                Ok(())
+            }
+            Durability::Always => file
+                .sync_to(end)
+                .inspect_err(|e| self.poison(&e.to_string())),
+        }
     }
 
     /// Writes a group of appends under one lock acquisition and publishes them once.
