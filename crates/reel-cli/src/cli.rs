@@ -56,6 +56,11 @@ pub enum Command {
         after_help = "Examples:\n  reel verify /tmp/spool\n\nA damaged record is never returned as data. To skip past one, move the reader with\n`reel rewind --reader NAME --to-seq SEQ DIR` using the next readable seq printed here."
     )]
     Verify(VerifyArgs),
+    /// Print records by seq range as NDJSON, forwards or backwards, optionally following.
+    #[command(
+        after_help = "Examples:\n  reel stream /tmp/spool                      # every retained record\n  reel stream --gte 100 --lt 200 --meta /tmp/spool\n  reel stream --reverse --limit 10 /tmp/spool # the ten newest\n  reel stream --gt 41 --live /tmp/spool       # from seq 42, then follow\n\nUnlike `reel read`, stream keeps no position."
+    )]
+    Stream(StreamArgs),
     /// Measure append, read and cross-process wake-up speed next to the raw disk limit.
     #[command(
         after_help = "Examples:\n  reel bench\n  reel bench --records 2000000 --value-size 100 --json /mnt/fast/bench"
@@ -172,6 +177,37 @@ pub struct VerifyArgs {
     /// One JSON object.
     #[arg(long)]
     pub json: bool,
+    /// The spool directory.
+    pub dir: PathBuf,
+}
+
+/// `reel stream`.
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// Only seqs greater than N.
+    #[arg(long, value_name = "N")]
+    pub gt: Option<u64>,
+    /// Only seqs at least N.
+    #[arg(long, value_name = "N")]
+    pub gte: Option<u64>,
+    /// Only seqs less than N.
+    #[arg(long, value_name = "N")]
+    pub lt: Option<u64>,
+    /// Only seqs at most N.
+    #[arg(long, value_name = "N")]
+    pub lte: Option<u64>,
+    /// Newest first.
+    #[arg(long, conflicts_with = "live")]
+    pub reverse: bool,
+    /// At most N records.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Keep going as records arrive.
+    #[arg(long)]
+    pub live: bool,
+    /// Print {"seq":..,"ts":..,"key":..,"value":..} instead of the value alone.
+    #[arg(long)]
+    pub meta: bool,
     /// The spool directory.
     pub dir: PathBuf,
 }

@@ -4,6 +4,7 @@ mod demo;
 mod init;
 mod read;
 mod status;
+mod stream;
 mod tee;
 mod verify;
 mod write;
@@ -23,6 +24,7 @@ pub fn run(cmd: Command) -> CliResult {
         Command::Status(a) => status::run(a),
         Command::Tee(a) => tee::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Stream(a) => stream::run(a),
         Command::Bench(a) => crate::bench::run(a),
         Command::Demo(a) => demo::run(a),
     }

@@ -2,8 +2,10 @@
 //! range iteration, status and reconfiguration.
 
 mod status;
+mod stream;
 
 pub use status::{ReaderStatus, Status};
+pub use stream::{Stream, StreamOptions};
 
 use crate::cursor::{CursorFloor, Reader};
 use crate::error::{Error, Result};
