@@ -138,10 +138,10 @@ impl Iterator for Stream {
                 }
             },
         };
-        if item.is_some() {
-            if let Some(l) = self.left.as_mut() {
-                *l -= 1;
-            }
+        if item.is_some()
+            && let Some(l) = self.left.as_mut()
+        {
+            *l -= 1;
         }
         item
     }

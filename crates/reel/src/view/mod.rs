@@ -314,20 +314,21 @@ impl<V: View> Drop for Shared<V> {
     fn drop(&mut self) {
         // Save progress for the next opener; failures only cost a longer catch-up.
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        if st.applied_to > st.checkpointed_at && self.spool.log().is_writable() {
-            if let Ok(state) = st.view.save() {
-                let cp = Checkpoint {
-                    version: st.view.version(),
-                    applied_to: st.applied_to,
-                    log_id: self.spool.log().log_id(),
-                    state,
-                };
-                let _ = cp.write(
-                    &**self.spool.log().storage(),
-                    self.spool.dir(),
-                    st.view.name(),
-                );
-            }
+        if st.applied_to > st.checkpointed_at
+            && self.spool.log().is_writable()
+            && let Ok(state) = st.view.save()
+        {
+            let cp = Checkpoint {
+                version: st.view.version(),
+                applied_to: st.applied_to,
+                log_id: self.spool.log().log_id(),
+                state,
+            };
+            let _ = cp.write(
+                &**self.spool.log().storage(),
+                self.spool.dir(),
+                st.view.name(),
+            );
         }
     }
 }
