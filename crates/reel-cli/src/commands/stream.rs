@@ -17,13 +17,8 @@ pub fn run(a: StreamArgs) -> CliResult {
         live: a.live,
     };
     let mut out = BufWriter::with_capacity(256 << 10, std::io::stdout().lock());
-    let mut stream = spool.stream(&opts)?;
-    loop {
-        // Flush before a live stream may block, so followers see records promptly.
-        let rec = match stream.next() {
-            Some(r) => r?,
-            None => break,
-        };
+    for rec in spool.stream(&opts)? {
+        let rec = rec?;
         let value = rec.value.to_json()?;
         let line = if a.meta {
             meta_json(rec.seq, rec.ts, rec.key.as_deref(), rec.nonce, &value)?
@@ -33,6 +28,7 @@ pub fn run(a: StreamArgs) -> CliResult {
         let written = serde_json::to_writer(&mut out, &line)
             .map_err(std::io::Error::from)
             .and_then(|()| out.write_all(b"\n"))
+            // A live stream may block next: followers must see this record now.
             .and_then(|()| if a.live { out.flush() } else { Ok(()) });
         match written {
             Ok(()) => {}
