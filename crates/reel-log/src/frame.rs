@@ -26,6 +26,11 @@ pub const MAX_KEY_LEN: usize = u16::MAX as usize;
 /// Length of a seal frame.
 pub const SEAL_LEN: usize = HEADER_LEN + 8;
 
+/// Encoding tag of a deletion marker (a tombstone): the `compact` policy drops every
+/// record superseded by a later one with the same key, and drops tombstones themselves
+/// once they are older than the grace period.
+pub const TOMBSTONE: u8 = 15;
+
 const KIND_RECORD: u8 = 1;
 const KIND_SEAL: u8 = 2;
 const FLAG_KEY: u8 = 1;

@@ -45,6 +45,33 @@ pub enum Error {
         reason: String,
     },
 
+    /// A compare-and-set condition did not hold; nothing was stored.
+    #[error("condition failed for {path}: expected {expected}, but {}", actual.map_or("the path is absent".to_string(), |r| format!("its revision is {r}")))]
+    Conflict {
+        /// The path (text form).
+        path: String,
+        /// What was expected ("revision 12", "absent").
+        expected: String,
+        /// The actual revision, if the path exists.
+        actual: Option<u64>,
+    },
+
+    /// No value at the path (or no such list key).
+    #[error("not found: {0}")]
+    NotFound(String),
+
+    /// A watch read past revisions that compaction removed: it cannot deliver every
+    /// change, so it stops rather than skip silently.
+    #[error(
+        "watch fell behind compaction: revisions {from} to {to} were compacted away; restart the watch with a fresh snapshot (--fetch)"
+    )]
+    WatchBehind {
+        /// First revision missing.
+        from: u64,
+        /// Last revision missing.
+        to: u64,
+    },
+
     /// A caller-supplied argument is out of range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

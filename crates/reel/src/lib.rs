@@ -24,6 +24,7 @@
 
 pub mod cursor;
 mod error;
+pub mod kv;
 mod record;
 mod spool;
 pub mod tee;

@@ -1,11 +1,18 @@
 //! Record values: JSON-compatible data stored as MessagePack, or raw bytes.
 //!
 //! The engine stores a 4-bit encoding tag with every record; this module owns the tags:
-//! `0` raw bytes, `1` MessagePack (any JSON-compatible value, maps with string keys).
+//! `0` raw bytes, `1` MessagePack (any JSON-compatible value, maps with string keys),
+//! `2` keyed-list item (a u64 list offset, then MessagePack), `15` tombstone (a kv
+//! deletion, no value; the engine's compaction knows this tag).
 
 use crate::error::{Error, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// Tag of a keyed-list item: 8 bytes of list offset, then the MessagePack value.
+pub const TAG_LIST_ITEM: u8 = 2;
+/// Tag of a kv deletion.
+pub const TAG_TOMBSTONE: u8 = reel_log::frame::TOMBSTONE;
 
 /// How a value's bytes are to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -14,6 +21,10 @@ pub enum Encoding {
     Bytes,
     /// MessagePack of a JSON-compatible value.
     MsgPack,
+    /// A keyed-list item: 8 bytes of list offset, then MessagePack.
+    ListItem,
+    /// A kv deletion; no value (shown as JSON `null`).
+    Tombstone,
 }
 
 impl Encoding {
@@ -22,6 +33,8 @@ impl Encoding {
         match self {
             Encoding::Bytes => 0,
             Encoding::MsgPack => 1,
+            Encoding::ListItem => TAG_LIST_ITEM,
+            Encoding::Tombstone => TAG_TOMBSTONE,
         }
     }
 
@@ -30,6 +43,8 @@ impl Encoding {
         match tag {
             0 => Ok(Encoding::Bytes),
             1 => Ok(Encoding::MsgPack),
+            TAG_LIST_ITEM => Ok(Encoding::ListItem),
+            TAG_TOMBSTONE => Ok(Encoding::Tombstone),
             other => Err(Error::Decode(format!("unknown value encoding tag {other}"))),
         }
     }
@@ -109,11 +124,11 @@ impl Value {
 
     /// Decodes into any deserializable type.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
+        let msgpack = |b: &[u8]| rmp_serde::from_slice(b).map_err(|e| Error::Decode(e.to_string()));
         match self.encoding {
-            Encoding::MsgPack => {
-                rmp_serde::from_slice(&self.bytes).map_err(|e| Error::Decode(e.to_string()))
-            }
-            Encoding::Bytes => {
+            Encoding::MsgPack => msgpack(&self.bytes),
+            Encoding::ListItem => msgpack(self.bytes.get(8..).unwrap_or_default()),
+            Encoding::Bytes | Encoding::Tombstone => {
                 serde_json::from_value(self.to_json()?).map_err(|e| Error::Decode(e.to_string()))
             }
         }
@@ -122,8 +137,11 @@ impl Value {
 
 /// Converts stored value bytes to JSON without copying them into a [`Value`] first.
 pub fn json_of(encoding: Encoding, bytes: &[u8]) -> Result<serde_json::Value> {
+    let msgpack = |b: &[u8]| rmp_serde::from_slice(b).map_err(|e| Error::Decode(e.to_string()));
     match encoding {
-        Encoding::MsgPack => rmp_serde::from_slice(bytes).map_err(|e| Error::Decode(e.to_string())),
+        Encoding::MsgPack => msgpack(bytes),
+        Encoding::ListItem => msgpack(bytes.get(8..).unwrap_or_default()),
+        Encoding::Tombstone => Ok(serde_json::Value::Null),
         Encoding::Bytes => {
             let mut hex = String::with_capacity(bytes.len() * 2);
             for b in bytes {

@@ -1,0 +1,332 @@
+//! The kv store: the latest value per hierarchical path, as a view over a spool whose
+//! records are writes (key = the path's canonical text, value = the new value) and
+//! deletions (tombstones). Revisions are seqs. Compare-and-set decides under the writer
+//! lock on the view caught up to that very moment, so of two processes racing on one
+//! revision exactly one wins. Watches read the log itself, so they never drop events.
+
+pub mod path;
+mod state;
+mod watch;
+
+pub use path::{Element, Path};
+pub use state::{KV_VIEW, KvEntry, KvState};
+pub use watch::{Watch, WatchEvent, WatchOptions};
+
+use crate::error::{Error, Result};
+use crate::record::NewRecord;
+use crate::spool::Spool;
+use crate::value::{TAG_TOMBSTONE, Value};
+use crate::view::ViewHandle;
+use reel_log::storage::Storage;
+use reel_log::{Durability, OwnedEntry, WhenFull};
+use std::sync::Arc;
+
+/// The condition of a compare-and-set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// The path currently has this revision.
+    Rev(u64),
+    /// The path has no value.
+    Absent,
+}
+
+/// A kv store in a directory. Cheap to clone.
+///
+/// ```
+/// # let tmp = tempfile::tempdir().unwrap();
+/// use reel::kv::{Condition, KvStore, Path};
+/// let kv = KvStore::open(tmp.path())?;
+/// let p: Path = "config.db:.host".parse()?;
+/// let rev = kv.set(&p, serde_json::json!("db1"))?;
+/// assert_eq!(kv.get(&p)?.unwrap().json()?, "db1");
+/// // Compare-and-set: only if nobody changed it since.
+/// kv.compare_and_set(&p, serde_json::json!("db2"), Condition::Rev(rev))?;
+/// assert!(kv.compare_and_set(&p, serde_json::json!("db3"), Condition::Rev(rev)).is_err());
+/// # Ok::<(), reel::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct KvStore {
+    spool: Spool,
+    view: ViewHandle<KvState>,
+}
+
+/// Options for opening a kv store; see [`KvStore::builder`].
+#[derive(Debug, Clone)]
+pub struct KvBuilder {
+    dir: std::path::PathBuf,
+    create: bool,
+    read_only: bool,
+    durability: Durability,
+    capacity: Option<u64>,
+    storage: Option<Arc<dyn Storage>>,
+}
+
+impl KvBuilder {
+    /// Create the store (with the `compact` policy) when the directory holds none
+    /// (default true).
+    pub fn create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+    /// Never write to the directory (works on directories the user may not write).
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+    /// Durability of writes (default none).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+    /// Capacity of a new store in bytes (default 1 GiB).
+    pub fn capacity(mut self, bytes: u64) -> Self {
+        self.capacity = Some(bytes);
+        self
+    }
+    /// Storage backend (tests).
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+    /// Opens the store.
+    pub fn open(self) -> Result<KvStore> {
+        let mut b = Spool::builder(&self.dir)
+            .capacity(self.capacity.unwrap_or(reel_log::DEFAULT_CAPACITY))
+            .when_full(WhenFull::Compact)
+            .create(self.create && !self.read_only)
+            .read_only(self.read_only)
+            .durability(self.durability);
+        if let Some(s) = self.storage {
+            b = b.storage(s);
+        }
+        KvStore::on_spool(&b.open()?)
+    }
+}
+
+impl KvStore {
+    /// Opens the store in `dir`, creating it (with the `compact` policy) if needed.
+    pub fn open(dir: impl AsRef<std::path::Path>) -> Result<KvStore> {
+        Self::builder(dir).open()
+    }
+
+    /// Options for opening a store.
+    pub fn builder(dir: impl AsRef<std::path::Path>) -> KvBuilder {
+        KvBuilder {
+            dir: dir.as_ref().to_path_buf(),
+            create: true,
+            read_only: false,
+            durability: Durability::None,
+            capacity: None,
+            storage: None,
+        }
+    }
+
+    /// A kv store over an already open spool.
+    pub fn on_spool(spool: &Spool) -> Result<KvStore> {
+        Ok(KvStore {
+            spool: spool.clone(),
+            view: ViewHandle::open(spool, KvState::default())?,
+        })
+    }
+
+    /// The spool underneath.
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    /// The view (for checkpoints and rebuilds).
+    pub fn view(&self) -> &ViewHandle<KvState> {
+        &self.view
+    }
+
+    /// The entry at `path`, after catching up with every committed write.
+    pub fn get(&self, path: &Path) -> Result<Option<KvEntry>> {
+        let key = path.to_string();
+        self.view.read(|s| s.get(&key).cloned())
+    }
+
+    /// Calls `f` on the entry at a canonical path without copying it.
+    pub fn get_with<R>(&self, key: &str, f: impl FnOnce(Option<&KvEntry>) -> R) -> Result<R> {
+        self.view.read(|s| f(s.get(key)))
+    }
+
+    /// True when `path` holds a value.
+    pub fn contains(&self, path: &Path) -> Result<bool> {
+        let key = path.to_string();
+        self.view.read(|s| s.get(&key).is_some())
+    }
+
+    /// Stores `value` at `path`; returns the new revision.
+    pub fn set(&self, path: &Path, value: impl Into<Value>) -> Result<u64> {
+        self.spool
+            .append(NewRecord::new(value).key(path.to_string()))
+    }
+
+    /// Stores `value` at `path` only if `cond` holds at that moment; otherwise fails with
+    /// [`Error::Conflict`] and stores nothing.
+    pub fn compare_and_set(
+        &self,
+        path: &Path,
+        value: impl Into<Value>,
+        cond: Condition,
+    ) -> Result<u64> {
+        let key = path.to_string();
+        let value = value.into();
+        let entry = OwnedEntry {
+            key: Some(key.clone()),
+            encoding: value.encoding().tag(),
+            value: value.as_bytes().to_vec(),
+            ..Default::default()
+        };
+        self.guarded(&key, Some(cond), vec![entry])
+    }
+
+    /// Deletes the value at `path` (a tombstone in the log); [`Error::NotFound`] if absent.
+    pub fn delete(&self, path: &Path) -> Result<u64> {
+        let key = path.to_string();
+        self.guarded(&key, None, vec![tombstone(&key)])
+    }
+
+    /// Deletes only if `path` has revision `rev`.
+    pub fn delete_if(&self, path: &Path, rev: u64) -> Result<u64> {
+        let key = path.to_string();
+        self.guarded(&key, Some(Condition::Rev(rev)), vec![tombstone(&key)])
+    }
+
+    /// Deletes `path` and everything below it, atomically; returns how many values.
+    pub fn delete_tree(&self, path: &Path) -> Result<usize> {
+        let key = path.to_string();
+        let view = &self.view;
+        let (_, n) = self
+            .spool
+            .log()
+            .append_guarded(self.spool.log().durability(), |end| {
+                let st = view.lock_at(end)?;
+                let doomed: Vec<OwnedEntry> =
+                    st.view().subtree(&key).map(|(k, _)| tombstone(k)).collect();
+                if doomed.is_empty() {
+                    return Err(Error::NotFound(key.clone()));
+                }
+                let n = doomed.len();
+                Ok((doomed, n))
+            })?;
+        Ok(n)
+    }
+
+    /// Deletes every value; returns how many.
+    pub fn clear(&self) -> Result<usize> {
+        match self.delete_tree(&Path::root()) {
+            Err(Error::NotFound(_)) => Ok(0),
+            other => other,
+        }
+    }
+
+    fn guarded(&self, key: &str, cond: Option<Condition>, entries: Vec<OwnedEntry>) -> Result<u64> {
+        let view = &self.view;
+        let deleting = entries.first().is_some_and(|e| e.encoding == TAG_TOMBSTONE);
+        let (range, ()) =
+            self.spool
+                .log()
+                .append_guarded(self.spool.log().durability(), |end| {
+                    let st = view.lock_at(end)?;
+                    let actual = st.view().get(key).map(|e| e.rev);
+                    let ok = match cond {
+                        Some(Condition::Rev(r)) => actual == Some(r),
+                        Some(Condition::Absent) => actual.is_none(),
+                        None => !deleting || actual.is_some(),
+                    };
+                    if !ok {
+                        return Err(match cond {
+                            None => Error::NotFound(key.to_string()),
+                            Some(Condition::Rev(r)) => Error::Conflict {
+                                path: key.into(),
+                                expected: format!("revision {r}"),
+                                actual,
+                            },
+                            Some(Condition::Absent) => Error::Conflict {
+                                path: key.into(),
+                                expected: "the path to be absent".into(),
+                                actual,
+                            },
+                        });
+                    }
+                    Ok((entries, ()))
+                })?;
+        Ok(range.start)
+    }
+
+    /// Paths holding values below `path` (all depths), sorted.
+    pub fn descendants(&self, path: &Path) -> Result<Vec<Path>> {
+        let key = path.to_string();
+        let mut out: Vec<Path> = self.view.read(|s| {
+            s.subtree(&key)
+                .filter(|(k, _)| **k != key)
+                .filter_map(|(k, _)| k.parse().ok())
+                .collect()
+        })?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// The children of `path` (one level down, whether they hold a value or only have
+    /// descendants), sorted.
+    pub fn children(&self, path: &Path) -> Result<Vec<Path>> {
+        let depth = path.elements().len();
+        let mut out: Vec<Path> = self
+            .descendants(path)?
+            .into_iter()
+            .map(|p| Path(p.0[..=depth].to_vec()))
+            .collect();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// `path` and its descendants with their entries, sorted by path.
+    pub fn entries(&self, path: &Path) -> Result<Vec<(Path, KvEntry)>> {
+        let key = path.to_string();
+        let mut out: Vec<(Path, KvEntry)> = self.view.read(|s| {
+            s.subtree(&key)
+                .filter_map(|(k, e)| Some((k.parse().ok()?, e.clone())))
+                .collect()
+        })?;
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// The subtree at `path` as nested JSON objects keyed by element (text form), each
+    /// node's own value under `"_"` (DistKV's `get -rd_` shape); `None` when empty.
+    pub fn tree_json(&self, path: &Path) -> Result<Option<serde_json::Value>> {
+        let entries = self.entries(path)?;
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        let depth = path.elements().len();
+        let mut root = serde_json::Map::new();
+        for (p, e) in entries {
+            let mut node = &mut root;
+            for el in &p.elements()[depth..] {
+                let child = node
+                    .entry(el.to_string())
+                    .or_insert_with(|| serde_json::Value::Object(Default::default()));
+                node = child
+                    .as_object_mut()
+                    .ok_or_else(|| Error::Decode("tree node is not an object".into()))?;
+            }
+            node.insert("_".into(), e.json()?);
+        }
+        Ok(Some(serde_json::Value::Object(root)))
+    }
+
+    /// Watches `path` and everything under it; see [`Watch`].
+    pub fn watch(&self, path: &Path, opts: WatchOptions) -> Result<Watch> {
+        Watch::start(self, path, opts)
+    }
+}
+
+fn tombstone(key: &str) -> OwnedEntry {
+    OwnedEntry {
+        key: Some(key.to_string()),
+        encoding: TAG_TOMBSTONE,
+        ..Default::default()
+    }
+}

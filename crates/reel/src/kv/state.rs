@@ -1,0 +1,183 @@
+//! The kv view: the latest value and revision of every path, applied from the log.
+
+use crate::error::{Error, Result};
+use crate::value::{Encoding, TAG_TOMBSTONE};
+use crate::view::View;
+use reel_log::RecordRef;
+use std::collections::BTreeMap;
+
+/// Name of the kv view (`views/kv/`).
+pub const KV_VIEW: &str = "kv";
+const KV_VERSION: u32 = 1;
+
+/// The stored state of one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvEntry {
+    /// The value's encoding.
+    pub encoding: Encoding,
+    /// The value bytes.
+    pub bytes: Vec<u8>,
+    /// Revision: the seq of the write.
+    pub rev: u64,
+    /// Time of the write (µs since the epoch).
+    pub ts: i64,
+}
+
+impl KvEntry {
+    /// The value.
+    pub fn value(&self) -> crate::Value {
+        crate::Value::from_parts(self.encoding, self.bytes.clone())
+    }
+
+    /// The value as JSON.
+    pub fn json(&self) -> Result<serde_json::Value> {
+        crate::json_of(self.encoding, &self.bytes)
+    }
+}
+
+/// Latest entry per canonical path text. Keys are the canonical text form, whose
+/// prefixes follow the hierarchy: the descendants of `a.b` are exactly the keys that
+/// start with `a.b.` (a dot inside an element is always escaped).
+#[derive(Debug, Default)]
+pub struct KvState {
+    pub(crate) map: BTreeMap<String, KvEntry>,
+}
+
+impl KvState {
+    /// Applies a set or a deletion of `key` at `rev`.
+    pub(crate) fn apply_parts(&mut self, key: &str, tag: u8, value: &[u8], rev: u64, ts: i64) {
+        if tag == TAG_TOMBSTONE {
+            self.map.remove(key);
+            return;
+        }
+        let encoding = match Encoding::from_tag(tag) {
+            Ok(e @ (Encoding::MsgPack | Encoding::Bytes)) => e,
+            _ => return,
+        };
+        match self.map.get_mut(key) {
+            Some(e) => {
+                e.encoding = encoding;
+                e.bytes.clear();
+                e.bytes.extend_from_slice(value);
+                e.rev = rev;
+                e.ts = ts;
+            }
+            None => {
+                self.map.insert(
+                    key.to_string(),
+                    KvEntry {
+                        encoding,
+                        bytes: value.to_vec(),
+                        rev,
+                        ts,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Number of live paths.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when no path holds a value.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The entry at a canonical path.
+    pub fn get(&self, key: &str) -> Option<&KvEntry> {
+        self.map.get(key)
+    }
+
+    /// Entries at and below a canonical path (`":"`: everything), in key order.
+    pub fn subtree<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a KvEntry)> + 'a {
+        let (prefix, own) = if key == ":" {
+            (String::new(), None)
+        } else {
+            (format!("{key}."), Some(key))
+        };
+        let own_entry = own.and_then(|k| self.map.get_key_value(k));
+        let below = self
+            .map
+            .range(prefix.clone()..)
+            .take_while(move |(k, _)| k.starts_with(&prefix));
+        own_entry.into_iter().chain(below)
+    }
+}
+
+impl View for KvState {
+    fn name(&self) -> &str {
+        KV_VIEW
+    }
+
+    fn version(&self) -> u32 {
+        KV_VERSION
+    }
+
+    fn apply(&mut self, r: &RecordRef<'_>) -> Result<()> {
+        if let Some(key) = r.key {
+            self.apply_parts(key, r.encoding, r.value, r.seq, r.ts);
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.map.clear();
+    }
+
+    /// `count u64`, then per entry: key length u32, key, rev u64, ts i64, tag u8,
+    /// value length u32, value.
+    fn save(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(8 + self.map.len() * 64);
+        out.extend_from_slice(&(self.map.len() as u64).to_le_bytes());
+        for (k, e) in &self.map {
+            out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(&e.rev.to_le_bytes());
+            out.extend_from_slice(&e.ts.to_le_bytes());
+            out.push(e.encoding.tag());
+            out.extend_from_slice(&(e.bytes.len() as u32).to_le_bytes());
+            out.extend_from_slice(&e.bytes);
+        }
+        Ok(out)
+    }
+
+    fn load(&mut self, b: &[u8]) -> Result<()> {
+        let bad = || Error::Decode("kv checkpoint is malformed".into());
+        let mut at = 0usize;
+        let mut take = |n: usize| -> Result<&[u8]> {
+            let s = b.get(at..at + n).ok_or_else(bad)?;
+            at += n;
+            Ok(s)
+        };
+        let count = u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
+        let mut map = BTreeMap::new();
+        for _ in 0..count {
+            let klen = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad())?) as usize;
+            let key = std::str::from_utf8(take(klen)?)
+                .map_err(|_| bad())?
+                .to_string();
+            let rev = u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
+            let ts = i64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
+            let encoding = Encoding::from_tag(take(1)?[0])?;
+            let vlen = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad())?) as usize;
+            let bytes = take(vlen)?.to_vec();
+            map.insert(
+                key,
+                KvEntry {
+                    encoding,
+                    bytes,
+                    rev,
+                    ts,
+                },
+            );
+        }
+        self.map = map;
+        Ok(())
+    }
+}
