@@ -61,6 +61,9 @@ pub enum Command {
         after_help = "Examples:\n  reel stream /tmp/spool                      # every retained record\n  reel stream --gte 100 --lt 200 --meta /tmp/spool\n  reel stream --reverse --limit 10 /tmp/spool # the ten newest\n  reel stream --gt 41 --live /tmp/spool       # from seq 42, then follow\n\nUnlike `reel read`, stream keeps no position."
     )]
     Stream(StreamArgs),
+    /// A key-value store of hierarchical paths (a view over a compacted spool).
+    #[command(subcommand)]
+    Kv(KvCommand),
     /// Measure append, read and cross-process wake-up speed next to the raw disk limit.
     #[command(
         after_help = "Examples:\n  reel bench\n  reel bench --records 2000000 --value-size 100 --json /mnt/fast/bench"
@@ -210,6 +213,97 @@ pub struct StreamArgs {
     pub meta: bool,
     /// The spool directory.
     pub dir: PathBuf,
+}
+
+/// `reel kv ...`.
+#[derive(Debug, Subcommand)]
+pub enum KvCommand {
+    /// Store VALUE at PATH and print the new revision.
+    #[command(
+        after_help = "Paths: elements joined by `.`; inside one `:.` is a dot, `::` a colon, `:_` a space;\n`:e` empty string, `:t` `:f` `:n` true false null, `:12` `:-3` `:x1f` `:b101` integers, `:` the root.\n\nExamples:\n  reel kv set /tmp/kv config.db:.host db1.example\n  reel kv set -e /tmp/kv config.port 5432\n  reel kv set --if-rev 7 -e /tmp/kv config.port 5433   # exit status 3 if the revision changed\n  reel kv set --if-absent /tmp/kv lock.owner me\n\nA directory that holds no store yet is created, with the `compact` when-full policy."
+    )]
+    Set {
+        /// Parse VALUE as JSON (default: VALUE is a string).
+        #[arg(short = 'e', long = "eval")]
+        eval: bool,
+        /// Only if PATH currently has revision REV (exit status 3 otherwise).
+        #[arg(long, value_name = "REV", conflicts_with = "if_absent")]
+        if_rev: Option<u64>,
+        /// Only if PATH has no value (exit status 3 otherwise).
+        #[arg(long)]
+        if_absent: bool,
+        /// The store directory.
+        dir: PathBuf,
+        /// The path.
+        path: String,
+        /// The value.
+        value: String,
+    },
+    /// Print the JSON value at PATH (or its subtree with -r).
+    #[command(
+        after_help = "Examples:\n  reel kv get /tmp/kv config.port\n  reel kv get --meta /tmp/kv config.port      # {\"value\":..,\"rev\":..,\"ts\":..}\n  reel kv get -r /tmp/kv config                # nested objects, own values under \"_\""
+    )]
+    Get {
+        /// Print {"value":..,"rev":..,"ts":..}.
+        #[arg(long)]
+        meta: bool,
+        /// The whole subtree as nested objects, each node's own value under "_".
+        #[arg(short, long)]
+        recursive: bool,
+        /// The store directory.
+        dir: PathBuf,
+        /// The path.
+        path: String,
+    },
+    /// Delete the value at PATH (a tombstone in the log); print the revision.
+    #[command(
+        after_help = "Examples:\n  reel kv del /tmp/kv config.port\n  reel kv del -r /tmp/kv config               # the whole subtree; prints how many\n  reel kv del --if-rev 9 /tmp/kv lock.owner"
+    )]
+    Del {
+        /// Delete PATH and everything below it.
+        #[arg(short, long, conflicts_with = "if_rev")]
+        recursive: bool,
+        /// Only if PATH currently has revision REV (exit status 3 otherwise).
+        #[arg(long, value_name = "REV")]
+        if_rev: Option<u64>,
+        /// The store directory.
+        dir: PathBuf,
+        /// The path.
+        path: String,
+    },
+    /// List the children of PATH (all descendants with -r), one path per line, sorted.
+    #[command(
+        after_help = "Examples:\n  reel kv keys /tmp/kv              # top level\n  reel kv keys -r /tmp/kv config    # every path below config holding a value"
+    )]
+    Keys {
+        /// Every descendant holding a value, not just the children.
+        #[arg(short, long)]
+        recursive: bool,
+        /// The store directory.
+        dir: PathBuf,
+        /// The path (default: the root).
+        #[arg(default_value = ":")]
+        path: String,
+    },
+    /// Print changes to PATH and below as NDJSON events, as they happen.
+    #[command(
+        after_help = "Events: {\"path\":..,\"value\":..,\"rev\":..}, {\"path\":..,\"deleted\":true,\"rev\":..},\nand with --fetch, after the current state: {\"synced\":true}.\n\nExamples:\n  reel kv watch --fetch /tmp/kv config\n  reel kv watch --from-rev 41 --count 10 /tmp/kv :"
+    )]
+    Watch {
+        /// First print the current state of the subtree, then {"synced":true}.
+        #[arg(long, conflicts_with = "from_rev")]
+        fetch: bool,
+        /// Resume after this revision.
+        #[arg(long, value_name = "REV")]
+        from_rev: Option<u64>,
+        /// Stop after N events (the synced marker not counted).
+        #[arg(long, short = 'n', value_name = "N")]
+        count: Option<u64>,
+        /// The store directory.
+        dir: PathBuf,
+        /// The path (`:` for everything).
+        path: String,
+    },
 }
 
 /// `reel bench`.

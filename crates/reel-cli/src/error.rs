@@ -2,6 +2,8 @@
 
 /// Exit status for a failed command.
 pub const EXIT_FAILURE: i32 = 1;
+/// Exit status when a compare-and-set condition does not hold.
+pub const EXIT_CONFLICT: i32 = 3;
 
 /// Everything a command can fail with; printed as one line on stderr.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +31,10 @@ impl From<reel_log::Error> for CliError {
 impl CliError {
     /// The process exit status for this error.
     pub fn exit_code(&self) -> i32 {
-        EXIT_FAILURE
+        match self {
+            CliError::Reel(reel::Error::Conflict { .. }) => EXIT_CONFLICT,
+            _ => EXIT_FAILURE,
+        }
     }
 }
 

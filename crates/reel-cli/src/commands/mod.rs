@@ -2,6 +2,7 @@
 
 mod demo;
 mod init;
+mod kv;
 mod read;
 mod status;
 mod stream;
@@ -25,6 +26,7 @@ pub fn run(cmd: Command) -> CliResult {
         Command::Tee(a) => tee::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Stream(a) => stream::run(a),
+        Command::Kv(c) => kv::run(c),
         Command::Bench(a) => crate::bench::run(a),
         Command::Demo(a) => demo::run(a),
     }
