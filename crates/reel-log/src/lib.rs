@@ -42,7 +42,7 @@ pub use log::{LOCK_FILE, Log, LogOptions, RetentionGuard, SegmentInfo, now_micro
 pub use meta::{
     Config, DEFAULT_CAPACITY, DEFAULT_MAX_RECORD_SIZE, META_FILE, MIN_CAPACITY, WhenFull,
 };
-pub use reader::{Batch, LogReader};
+pub use reader::{Batch, FramePos, LogReader};
 pub use recovery::{CutTail, RecoveryReport};
 pub use sync::Durability;
 pub use verify::{Damage, VerifyReport};

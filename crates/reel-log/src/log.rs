@@ -110,6 +110,9 @@ pub(crate) struct Inner {
     pub(crate) last_written: Mutex<Option<(Arc<SyncedFile>, u64)>>,
     pub(crate) flusher_started: std::sync::Once,
     pub(crate) recovery: Mutex<Option<RecoveryReport>>,
+    /// Segment files opened for direct record reads.
+    pub(crate) segment_files:
+        Mutex<std::collections::HashMap<u64, Arc<dyn crate::storage::StorageFile>>>,
 }
 
 /// One segment as listed by [`Log::segments`].
@@ -270,6 +273,7 @@ impl Log {
                 last_written: Mutex::new(None),
                 flusher_started: std::sync::Once::new(),
                 recovery: Mutex::new(report),
+                segment_files: Mutex::new(Default::default()),
             }),
         })
     }

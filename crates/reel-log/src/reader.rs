@@ -45,6 +45,19 @@ pub struct Batch<'a> {
     buf: &'a [u8],
     frames: &'a [Range<usize>],
     lost: Option<Range<u64>>,
+    /// The segment every frame of the batch is in, and the file offset of `buf[0]`.
+    segment: u64,
+    buf_off: u64,
+}
+
+/// Where a record's frame is stored: for reading it again directly with
+/// [`Log::read_record_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FramePos {
+    /// First seq (name) of the segment file.
+    pub segment: u64,
+    /// Byte offset of the frame in that file.
+    pub offset: u64,
 }
 
 impl<'a> Batch<'a> {
@@ -79,6 +92,21 @@ impl<'a> Batch<'a> {
         for r in self.frames {
             if let Ok((Frame::Record(rec), _)) = frame::decode_verified(&self.buf[r.clone()]) {
                 f(rec);
+            }
+        }
+    }
+
+    /// Calls `f` on every record with where it is stored.
+    pub fn for_each_at(&self, mut f: impl FnMut(RecordRef<'a>, FramePos)) {
+        for r in self.frames {
+            if let Ok((Frame::Record(rec), _)) = frame::decode_verified(&self.buf[r.clone()]) {
+                f(
+                    rec,
+                    FramePos {
+                        segment: self.segment,
+                        offset: self.buf_off + r.start as u64,
+                    },
+                );
             }
         }
     }
@@ -136,6 +164,64 @@ impl Log {
             }
         }
         Ok(committed)
+    }
+
+    /// Reads the record `seq` stored at `pos` (from [`Batch::for_each_at`]) with one or
+    /// two `pread`s, verifying its checksum and seq; calls `f` on it. Returns false when
+    /// the record is no longer there (its segment was dropped or rewritten).
+    pub fn read_record_at<R>(
+        &self,
+        pos: FramePos,
+        seq: u64,
+        f: impl FnOnce(&RecordRef<'_>) -> R,
+    ) -> Result<Option<R>> {
+        let file = match self.segment_file(pos.segment)? {
+            Some(f) => f,
+            None => return Ok(None),
+        };
+        let path = segment::segment_path(&self.inner.dir, pos.segment);
+        let max_frame = self.max_frame_len();
+        let mut buf = vec![0u8; 512];
+        let n = file.read_full_at(&mut buf, pos.offset).ctx("read", &path)?;
+        buf.truncate(n);
+        match frame::peek_len(&buf) {
+            Some(len) if len > buf.len() && len <= max_frame => {
+                buf.resize(len, 0);
+                let n = file.read_full_at(&mut buf, pos.offset).ctx("read", &path)?;
+                buf.truncate(n);
+            }
+            _ => {}
+        }
+        match frame::decode(&buf, max_frame) {
+            Ok((Frame::Record(r), _)) if r.seq == seq => Ok(Some(f(&r))),
+            Ok(_) => Ok(None),
+            Err(DecodeError::Incomplete { .. }) => Ok(None),
+            Err(DecodeError::Corrupt(reason)) => Err(Error::corrupt(&path, pos.offset, reason)),
+        }
+    }
+
+    /// An open handle on a segment, cached per log handle; `None` if it is gone.
+    fn segment_file(&self, first: u64) -> Result<Option<Arc<dyn StorageFile>>> {
+        let mut cache = self
+            .inner
+            .segment_files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = cache.get(&first) {
+            return Ok(Some(f.clone()));
+        }
+        let path = segment::segment_path(&self.inner.dir, first);
+        match self.inner.storage.open(&path, OpenMode::Read) {
+            Ok(f) => {
+                if cache.len() >= 64 {
+                    cache.clear();
+                }
+                cache.insert(first, f.clone());
+                Ok(Some(f))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("open", path, e)),
+        }
     }
 
     /// The seq of the index entry at or before `seq` in the segment holding `seq`: a
@@ -298,6 +384,8 @@ impl LogReader {
             buf: &self.buf[..self.buf_len],
             frames: &self.parsed,
             lost,
+            segment: self.seg.as_ref().map_or(0, |s| s.first_seq),
+            buf_off: self.buf_off,
         })
     }
 
@@ -378,8 +466,21 @@ impl LogReader {
                 });
                 Ok(())
             }
-            // Dropped by retention meanwhile: `locate` finds where the log now starts.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            // Dropped by retention meanwhile: `locate` finds where the log now starts. A
+            // missing segment after the oldest one is damage, not retention.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let segs = segment::list_segments(&**self.log.storage(), self.log.dir())?;
+                if segs.first().is_some_and(|&oldest| first > oldest) {
+                    return Err(Error::corrupt(
+                        &path,
+                        0,
+                        format!(
+                            "segment file missing: the previous segment's seal says records continue at seq {first}"
+                        ),
+                    ));
+                }
+                Ok(())
+            }
             Err(e) => Err(Error::io("open", path, e)),
         }
     }

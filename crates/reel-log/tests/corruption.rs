@@ -152,3 +152,26 @@ fn frames_a_dead_writer_never_published_do_not_come_back_even_past_an_index_entr
     assert!(log.verify().unwrap().is_ok());
     let _ = at;
 }
+
+#[test]
+fn a_missing_middle_segment_is_an_error_not_a_hang() {
+    use reel_log::storage::Storage;
+    let sim = SimStorage::new();
+    let mut cfg = small_config();
+    cfg.capacity = 1 << 20;
+    let log = open_sim(&sim, cfg);
+    append_n(&log, 200, 300);
+    let segs = log.segments().unwrap();
+    assert!(segs.len() >= 3);
+    sim.remove_file(&segs[1].path).unwrap();
+    let mut r = log.reader(0);
+    let err = loop {
+        match r.read_batch(1000) {
+            Ok(b) if b.is_empty() => panic!("reader passed a missing segment silently"),
+            Ok(_) => {}
+            Err(e) => break e,
+        }
+    };
+    assert!(err.to_string().contains("missing"), "{err}");
+    assert!(!log.verify().unwrap().is_ok());
+}

@@ -25,6 +25,7 @@
 pub mod cursor;
 mod error;
 pub mod kv;
+pub mod list;
 mod record;
 mod spool;
 pub mod tee;

@@ -15,7 +15,7 @@ pub use reduce::Reduce;
 
 use crate::error::Result;
 use crate::spool::Spool;
-use reel_log::{LogReader, RecordRef};
+use reel_log::{FramePos, LogReader, RecordRef};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,12 @@ pub trait View: Send + 'static {
     fn version(&self) -> u32;
     /// Applies one record. Called in seq order, exactly once per record per state.
     fn apply(&mut self, record: &RecordRef<'_>) -> Result<()>;
+    /// Like `apply`, also told where the record is stored, for views that keep
+    /// positions to read records again directly ([`reel_log::Log::read_record_at`]).
+    fn apply_at(&mut self, record: &RecordRef<'_>, pos: FramePos) -> Result<()> {
+        let _ = pos;
+        self.apply(record)
+    }
     /// Forgets everything (before a rebuild).
     fn reset(&mut self);
     /// Serializes the state for a checkpoint.
@@ -234,9 +240,9 @@ impl<V: View> ViewHandle<V> {
                 break;
             }
             let mut failed = None;
-            batch.for_each(|r| {
+            batch.for_each_at(|r, pos| {
                 if failed.is_none() && r.seq < end {
-                    match view.apply(&r) {
+                    match view.apply_at(&r, pos) {
                         Ok(()) => *applied_to = r.seq + 1,
                         Err(e) => failed = Some(e),
                     }

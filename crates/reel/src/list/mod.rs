@@ -1,0 +1,370 @@
+//! Keyed lists (klstore's model, made safe): every key has its own list with offsets
+//! from 0; items carry a time and an optional nonce; an item whose nonce is not greater
+//! than the last one accepted for its key is a duplicate and is skipped, decided under
+//! the writer lock, so retries after a crash never store anything twice. Readers page
+//! forwards and backwards from an offset, a time or a nonce with continuation tokens.
+//!
+//! An item is a record with the list's key, the item's nonce and time, and value tag 2:
+//! its list offset (u64) followed by the MessagePack value. The offset is stored rather
+//! than derived so that it survives retention and rebuilds unchanged.
+
+mod index;
+pub mod token;
+
+pub use index::{ItemMeta, KeyList, LISTS_VIEW, ListIndex};
+
+use crate::error::{Error, Result};
+use crate::spool::Spool;
+use crate::value::{Encoding, TAG_LIST_ITEM, Value, json_of};
+use crate::view::ViewHandle;
+use reel_log::{Durability, OwnedEntry};
+use serde::Serialize;
+use token::Token;
+
+/// Items per page when no limit is given.
+pub const DEFAULT_PAGE: usize = 100;
+
+/// An item to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewItem {
+    /// The value.
+    pub value: serde_json::Value,
+    /// Nonce for exactly-once appends.
+    pub nonce: Option<u128>,
+    /// Time (µs since the epoch); `None` means now.
+    pub ts: Option<i64>,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Appended {
+    /// Items stored.
+    pub appended: u64,
+    /// Items skipped as duplicates (nonce not above the last accepted).
+    pub duplicates: u64,
+    /// The offset the next item will get.
+    pub next_offset: u64,
+}
+
+/// One item read back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    /// Offset in its list.
+    pub offset: u64,
+    /// Time (µs since the epoch).
+    pub ts: i64,
+    /// Nonce, if any (a decimal string when above 2^64).
+    #[serde(serialize_with = "ser_nonce")]
+    pub nonce: Option<u128>,
+    /// The value.
+    pub value: serde_json::Value,
+}
+
+fn ser_nonce<S: serde::Serializer>(n: &Option<u128>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    n.map(crate::nonce_json).serialize(s)
+}
+
+/// Where a page starts (without a continuation token).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Start {
+    /// The first item (the last with `reverse`).
+    #[default]
+    End,
+    /// The item at this offset (forward: at or after; reverse: at or before).
+    Offset(u64),
+    /// Forward: the first item at or after this time; reverse: the last item up to it.
+    Time(i64),
+    /// Forward: the first item whose nonce is at least this; reverse: the last up to it.
+    Nonce(u128),
+}
+
+/// A page request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Newest first.
+    pub reverse: bool,
+    /// Items per page (default 100).
+    pub limit: Option<usize>,
+    /// Where to start, unless `continuation` is given.
+    pub start: Start,
+    /// A token from a previous page: continue exactly after its last item.
+    pub continuation: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page {
+    /// The list's key.
+    pub key: String,
+    /// The items.
+    pub items: Vec<Item>,
+    /// Where the next page starts; `null` when a reverse read reached the first item.
+    /// Forward pages always have one, so that readers can continue once more items
+    /// are appended.
+    pub continuation: Option<String>,
+}
+
+/// Summary of one list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ListInfo {
+    /// The key.
+    pub key: String,
+    /// Items retained.
+    pub count: u64,
+    /// Offset of the first retained item (the next offset when none).
+    pub first_offset: u64,
+    /// Offset the next item gets.
+    pub next_offset: u64,
+    /// Time of the first retained item.
+    pub first_ts: Option<i64>,
+    /// Time of the last item.
+    pub last_ts: Option<i64>,
+    /// Largest nonce accepted.
+    #[serde(serialize_with = "ser_nonce")]
+    pub last_nonce: Option<u128>,
+}
+
+/// Keyed lists in a spool directory. Cheap to clone.
+///
+/// ```
+/// # let tmp = tempfile::tempdir().unwrap();
+/// use reel::list::{ListStore, NewItem, PageRequest};
+/// let lists = ListStore::open(tmp.path())?;
+/// let item = |n: u64| NewItem { value: serde_json::json!(n), nonce: Some(n.into()), ts: None };
+/// let r = lists.append("orders", &[item(1), item(2)])?;
+/// assert_eq!((r.appended, r.duplicates), (2, 0));
+/// // A retry of the same batch stores nothing twice.
+/// assert_eq!(lists.append("orders", &[item(2)])?.duplicates, 1);
+/// let page = lists.read("orders", &PageRequest { limit: Some(1), ..Default::default() })?;
+/// let next = lists.read("orders", &PageRequest { continuation: page.continuation, ..Default::default() })?;
+/// assert_eq!(next.items[0].offset, 1);
+/// # Ok::<(), reel::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ListStore {
+    spool: Spool,
+    view: ViewHandle<ListIndex>,
+}
+
+impl ListStore {
+    /// Opens the lists in `dir`, creating a spool with default settings if needed.
+    pub fn open(dir: impl AsRef<std::path::Path>) -> Result<ListStore> {
+        ListStore::on_spool(&Spool::create(dir)?)
+    }
+
+    /// Lists over an open spool.
+    pub fn on_spool(spool: &Spool) -> Result<ListStore> {
+        Ok(ListStore {
+            spool: spool.clone(),
+            view: ViewHandle::open(spool, ListIndex::default())?,
+        })
+    }
+
+    /// The spool underneath.
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    /// The view (for checkpoints and rebuilds).
+    pub fn view(&self) -> &ViewHandle<ListIndex> {
+        &self.view
+    }
+
+    /// Appends items to `key`'s list, skipping those whose nonce is not greater than the
+    /// last accepted for the key (including earlier items of this same call).
+    pub fn append(&self, key: &str, items: &[NewItem]) -> Result<Appended> {
+        self.append_with(key, items, self.spool.log().durability())
+    }
+
+    /// Appends with an explicit durability.
+    pub fn append_with(
+        &self,
+        key: &str,
+        items: &[NewItem],
+        durability: Durability,
+    ) -> Result<Appended> {
+        if key.is_empty() {
+            return Err(Error::InvalidArgument("a list key cannot be empty".into()));
+        }
+        let encoded: Vec<Vec<u8>> = items
+            .iter()
+            .map(|i| Value::json(&i.value).as_bytes().to_vec())
+            .collect();
+        let view = &self.view;
+        let (_, appended) = self.spool.log().append_guarded(durability, |end| {
+            let st = view.lock_at(end)?;
+            let list = st.view().get(key);
+            let mut next = list.map_or(0, |l| l.next_offset);
+            let mut last_nonce = list.and_then(|l| l.last_nonce);
+            let mut entries = Vec::with_capacity(items.len());
+            let mut duplicates = 0;
+            for (item, bytes) in items.iter().zip(&encoded) {
+                if let Some(n) = item.nonce {
+                    if last_nonce.is_some_and(|last| n <= last) {
+                        duplicates += 1;
+                        continue;
+                    }
+                    last_nonce = Some(n);
+                }
+                let mut value = Vec::with_capacity(8 + bytes.len());
+                value.extend_from_slice(&next.to_le_bytes());
+                value.extend_from_slice(bytes);
+                entries.push(OwnedEntry {
+                    ts: item.ts,
+                    key: Some(key.to_string()),
+                    nonce: item.nonce,
+                    encoding: TAG_LIST_ITEM,
+                    value,
+                });
+                next += 1;
+            }
+            let appended = Appended {
+                appended: entries.len() as u64,
+                duplicates,
+                next_offset: next,
+            };
+            Ok::<_, Error>((entries, appended))
+        })?;
+        Ok(appended)
+    }
+
+    /// Reads one page of `key`'s list. O(log n) to find the start, then one direct read
+    /// per item.
+    pub fn read(&self, key: &str, req: &PageRequest) -> Result<Page> {
+        let limit = req.limit.unwrap_or(DEFAULT_PAGE).max(1);
+        let log_id = self.spool.log().log_id();
+        let token = req
+            .continuation
+            .as_deref()
+            .map(|t| Token::decode(t, log_id, key))
+            .transpose()?;
+        let reverse = match token {
+            Some(t) if t.reverse != req.reverse && req.reverse => {
+                return Err(Error::InvalidArgument(
+                    "this continuation token pages forwards; drop --reverse".into(),
+                ));
+            }
+            Some(t) => t.reverse,
+            None => req.reverse,
+        };
+        let oldest = self.spool.oldest_seq();
+        let (metas, next_token) = {
+            let mut st = self.view.lock_at(self.spool.next_seq())?;
+            let Some(list) = st.view_mut().keys.get_mut(key) else {
+                return Ok(Page {
+                    key: key.into(),
+                    items: Vec::new(),
+                    continuation: None,
+                });
+            };
+            list.prune(oldest);
+            let n = list.items.len();
+            // `from` is the index of the first item to return; for reverse pages, one past it.
+            let from = match (token, req.start) {
+                (Some(t), _) if reverse => list.by_offset(t.offset.saturating_add(1)),
+                (Some(t), _) => list.by_offset(t.offset),
+                (None, Start::End) => {
+                    if reverse {
+                        n
+                    } else {
+                        0
+                    }
+                }
+                (None, Start::Offset(o)) => {
+                    if reverse {
+                        list.by_offset(o.saturating_add(1))
+                    } else {
+                        list.by_offset(o)
+                    }
+                }
+                (None, Start::Time(t)) => {
+                    if reverse {
+                        list.items.partition_point(|i| i.ts_max <= t)
+                    } else {
+                        list.by_time(t)
+                    }
+                }
+                (None, Start::Nonce(x)) => {
+                    if reverse {
+                        list.items
+                            .partition_point(|i| i.nonce_max.is_none_or(|m| m <= x))
+                    } else {
+                        list.by_nonce(x)
+                    }
+                }
+            };
+            let (metas, next_token) = if reverse {
+                let lo = from.saturating_sub(limit);
+                let metas: Vec<ItemMeta> = list.items[lo..from].iter().rev().copied().collect();
+                let next = (lo > 0).then(|| Token {
+                    reverse: true,
+                    offset: list.items[lo - 1].offset,
+                });
+                (metas, next)
+            } else {
+                let hi = (from + limit).min(n);
+                let metas: Vec<ItemMeta> = list.items[from..hi].to_vec();
+                let offset = metas.last().map_or_else(
+                    || list.items.get(from).map_or(list.next_offset, |i| i.offset),
+                    |m| m.offset + 1,
+                );
+                (
+                    metas,
+                    Some(Token {
+                        reverse: false,
+                        offset,
+                    }),
+                )
+            };
+            (metas, next_token)
+        };
+        let mut items = Vec::with_capacity(metas.len());
+        for m in metas {
+            let value = self
+                .spool
+                .log()
+                .read_record_at(m.pos, m.seq, |r| json_of(Encoding::ListItem, r.value))?;
+            match value {
+                Some(v) => items.push(Item {
+                    offset: m.offset,
+                    ts: m.ts,
+                    nonce: m.nonce,
+                    value: v?,
+                }),
+                // Dropped by retention since the index was consulted.
+                None => continue,
+            }
+        }
+        Ok(Page {
+            key: key.into(),
+            items,
+            continuation: next_token.map(|t| t.encode(log_id, key)),
+        })
+    }
+
+    /// Summary of `key`'s list; `None` if nothing was ever appended to it.
+    pub fn info(&self, key: &str) -> Result<Option<ListInfo>> {
+        let oldest = self.spool.oldest_seq();
+        let mut st = self.view.lock_at(self.spool.next_seq())?;
+        let Some(l) = st.view_mut().keys.get_mut(key) else {
+            return Ok(None);
+        };
+        l.prune(oldest);
+        Ok(Some(ListInfo {
+            key: key.into(),
+            count: l.items.len() as u64,
+            first_offset: l.items.first().map_or(l.next_offset, |i| i.offset),
+            next_offset: l.next_offset,
+            first_ts: l.items.first().map(|i| i.ts),
+            last_ts: l.items.last().map(|i| i.ts),
+            last_nonce: l.last_nonce,
+        }))
+    }
+
+    /// Every key that has a list, sorted.
+    pub fn keys(&self) -> Result<Vec<String>> {
+        let mut keys: Vec<String> = self.view.read(|v| v.keys.keys().cloned().collect())?;
+        keys.sort();
+        Ok(keys)
+    }
+}
