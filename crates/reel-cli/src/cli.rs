@@ -64,6 +64,9 @@ pub enum Command {
     /// A key-value store of hierarchical paths (a view over a compacted spool).
     #[command(subcommand)]
     Kv(KvCommand),
+    /// Keyed lists: per-key offsets, exactly-once appends by nonce, paging with tokens.
+    #[command(subcommand)]
+    List(ListCommand),
     /// Measure append, read and cross-process wake-up speed next to the raw disk limit.
     #[command(
         after_help = "Examples:\n  reel bench\n  reel bench --records 2000000 --value-size 100 --json /mnt/fast/bench"
@@ -303,6 +306,76 @@ pub enum KvCommand {
         dir: PathBuf,
         /// The path (`:` for everything).
         path: String,
+    },
+}
+
+/// `reel list ...`.
+#[derive(Debug, Subcommand)]
+pub enum ListCommand {
+    /// Append JSON values (arguments, or NDJSON lines on stdin) to KEY's list.
+    #[command(
+        after_help = "With --nonce N the values get nonces N, N+1, ...; a value whose nonce is not greater than\nthe last accepted for KEY is a duplicate and is skipped (a retried batch is never stored twice).\nPrints {\"appended\":A,\"duplicates\":D,\"next_offset\":O}.\n\nExamples:\n  reel list append /tmp/lists orders '{\"id\":1}' '{\"id\":2}'\n  reel list append --nonce 1700000000 /tmp/lists orders '{\"id\":3}'\n  producer | reel list append --nonce 1 /tmp/lists events"
+    )]
+    Append {
+        /// Nonce of the first value (u128); the following values get the next ones.
+        #[arg(long, value_name = "N")]
+        nonce: Option<u128>,
+        /// Time of the values in microseconds since the Unix epoch (default: now).
+        #[arg(long, value_name = "MICROS")]
+        ts: Option<i64>,
+        /// The directory (created if needed).
+        dir: PathBuf,
+        /// The list's key.
+        key: String,
+        /// JSON values; none means NDJSON on stdin.
+        json: Vec<String>,
+    },
+    /// Print one page of KEY's list as JSON, with a continuation token.
+    #[command(
+        after_help = "Prints {\"key\":..,\"items\":[{\"offset\":..,\"ts\":..,\"nonce\":..,\"value\":..}],\"continuation\":TOKEN|null}.\n\nExamples:\n  reel list read /tmp/lists orders\n  reel list read --limit 10 --from-time 1700000000000000 /tmp/lists orders\n  reel list read --reverse --limit 5 /tmp/lists orders            # the five newest\n  reel list read --continue 524c0100... /tmp/lists orders         # the next page"
+    )]
+    Read {
+        /// Newest first.
+        #[arg(long)]
+        reverse: bool,
+        /// Items per page (default 100).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Start at this offset.
+        #[arg(long, value_name = "N", group = "start")]
+        from_offset: Option<u64>,
+        /// Start at this time (microseconds since the Unix epoch).
+        #[arg(long, value_name = "MICROS", group = "start")]
+        from_time: Option<i64>,
+        /// Start at this nonce.
+        #[arg(long, value_name = "N", group = "start")]
+        from_nonce: Option<u128>,
+        /// Continue after the page that returned TOKEN.
+        #[arg(long = "continue", value_name = "TOKEN", group = "start")]
+        continuation: Option<String>,
+        /// The directory.
+        dir: PathBuf,
+        /// The list's key.
+        key: String,
+    },
+    /// Show KEY's count, first and next offset, first and last time, last nonce.
+    #[command(
+        after_help = "Examples:\n  reel list info /tmp/lists orders\n  reel list info --json /tmp/lists orders"
+    )]
+    Info {
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+        /// The directory.
+        dir: PathBuf,
+        /// The list's key.
+        key: String,
+    },
+    /// List the keys that have lists, one per line, sorted.
+    #[command(after_help = "Examples:\n  reel list keys /tmp/lists")]
+    Keys {
+        /// The directory.
+        dir: PathBuf,
     },
 }
 

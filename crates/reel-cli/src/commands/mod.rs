@@ -3,6 +3,7 @@
 mod demo;
 mod init;
 mod kv;
+mod list;
 mod read;
 mod status;
 mod stream;
@@ -27,6 +28,7 @@ pub fn run(cmd: Command) -> CliResult {
         Command::Verify(a) => verify::run(a),
         Command::Stream(a) => stream::run(a),
         Command::Kv(c) => kv::run(c),
+        Command::List(c) => list::run(c),
         Command::Bench(a) => crate::bench::run(a),
         Command::Demo(a) => demo::run(a),
     }
