@@ -61,6 +61,14 @@ pub enum Command {
         after_help = "Examples:\n  reel stream /tmp/spool                      # every retained record\n  reel stream --gte 100 --lt 200 --meta /tmp/spool\n  reel stream --reverse --limit 10 /tmp/spool # the ten newest\n  reel stream --gt 41 --live /tmp/spool       # from seq 42, then follow\n\nUnlike `reel read`, stream keeps no position."
     )]
     Stream(StreamArgs),
+    /// Keep only the latest record per key (drops superseded records and old tombstones).
+    #[command(
+        after_help = "Runs automatically when a `--when-full compact` spool is full.\n\nExamples:\n  reel compact /tmp/kv\n  reel compact --grace 0 /tmp/kv      # also drop every tombstone now"
+    )]
+    Compact(CompactArgs),
+    /// List or rebuild the views derived from a spool.
+    #[command(subcommand)]
+    View(ViewCommand),
     /// A key-value store of hierarchical paths (a view over a compacted spool).
     #[command(subcommand)]
     Kv(KvCommand),
@@ -216,6 +224,41 @@ pub struct StreamArgs {
     pub meta: bool,
     /// The spool directory.
     pub dir: PathBuf,
+}
+
+/// `reel compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Keep tombstones younger than SECS seconds (default one day), so that readers
+    /// and watchers less behind than that still see the deletion.
+    #[arg(long, value_name = "SECS", default_value_t = 86_400)]
+    pub grace: u64,
+    /// The spool directory.
+    pub dir: PathBuf,
+}
+
+/// `reel view ...`.
+#[derive(Debug, Subcommand)]
+pub enum ViewCommand {
+    /// Show each view's name, version, since (last seq applied) and lag behind the log.
+    #[command(after_help = "Examples:\n  reel view list /tmp/kv\n  reel view list --json /tmp/kv")]
+    List {
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+        /// The spool directory.
+        dir: PathBuf,
+    },
+    /// Rebuild a view from the oldest record, with a progress bar.
+    #[command(
+        after_help = "Built-in views: kv, lists. An application's own view is reset here and rebuilt\nby the application when it next opens it.\n\nExamples:\n  reel view rebuild /tmp/kv kv"
+    )]
+    Rebuild {
+        /// The spool directory.
+        dir: PathBuf,
+        /// The view's name.
+        name: String,
+    },
 }
 
 /// `reel kv ...`.

@@ -65,8 +65,11 @@ pub enum Error {
     /// The append does not fit and the when-full policy forbids dropping what it would take.
     #[error(
         "spool is full: {used} of {capacity} bytes used, {needed} more needed, and the \
-         when-full policy is `reject` (records not yet consumed by every reader are kept); \
-         let readers advance or raise the capacity with `reel init --size`"
+         when-full policy is `{policy}` ({}); raise the capacity with `reel init --size`",
+        match policy {
+            crate::WhenFull::Compact => "compaction keeps every live value and found too little to drop",
+            _ => "records not yet consumed by every reader are kept; let readers advance",
+        }
     )]
     Full {
         /// Bytes currently used by segments.
@@ -75,6 +78,8 @@ pub enum Error {
         capacity: u64,
         /// Bytes the refused append needed.
         needed: u64,
+        /// The policy that refused.
+        policy: crate::WhenFull,
     },
 
     /// The file system ran out of space; nothing of the failed append was stored.
@@ -177,10 +182,12 @@ impl Error {
                 used,
                 capacity,
                 needed,
+                policy,
             } => Error::Full {
                 used: *used,
                 capacity: *capacity,
                 needed: *needed,
+                policy: *policy,
             },
             Error::DiskFull { path } => Error::DiskFull { path: path.clone() },
             Error::Poisoned { cause } => Error::Poisoned {

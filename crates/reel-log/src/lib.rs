@@ -18,6 +18,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod compaction;
 mod error;
 pub mod frame;
 mod group;
@@ -35,6 +36,7 @@ mod verify;
 mod wake;
 mod writer;
 
+pub use compaction::{CompactReport, DEFAULT_TOMBSTONE_GRACE};
 pub use error::{Error, Result};
 pub use frame::{Entry, RecordRef};
 pub use head::HEAD_FILE;

@@ -110,6 +110,8 @@ pub(crate) struct Inner {
     pub(crate) last_written: Mutex<Option<(Arc<SyncedFile>, u64)>>,
     pub(crate) flusher_started: std::sync::Once,
     pub(crate) recovery: Mutex<Option<RecoveryReport>>,
+    /// Bytes this process appended since it last compacted (gates auto-compaction).
+    pub(crate) appended_since_compaction: std::sync::atomic::AtomicU64,
     /// Segment files opened for direct record reads.
     pub(crate) segment_files:
         Mutex<std::collections::HashMap<u64, Arc<dyn crate::storage::StorageFile>>>,
@@ -274,6 +276,7 @@ impl Log {
                 flusher_started: std::sync::Once::new(),
                 recovery: Mutex::new(report),
                 segment_files: Mutex::new(Default::default()),
+                appended_since_compaction: std::sync::atomic::AtomicU64::new(u64::MAX / 2),
             }),
         })
     }

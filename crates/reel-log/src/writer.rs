@@ -427,7 +427,27 @@ impl Log {
         let storage = &*self.inner.storage;
         let dir = &self.inner.dir;
         let mut floor: Option<Option<u64>> = None;
+        let mut compacted = false;
         while t.used_bytes + needed > config.capacity {
+            if config.when_full == WhenFull::Compact {
+                // Never drop a segment: rewrite them without superseded records, at most
+                // once per append and only after a tenth of the capacity was appended
+                // since this process last compacted (so a store whose live data fills
+                // it does not rescan the log at every append).
+                let since = self.inner.appended_since_compaction.load(Ordering::Acquire);
+                if compacted || since < config.capacity / 10 {
+                    break;
+                }
+                let report = self.compact_locked(crate::compaction::DEFAULT_TOMBSTONE_GRACE)?;
+                self.inner
+                    .appended_since_compaction
+                    .store(0, Ordering::Release);
+                t.used_bytes = t
+                    .used_bytes
+                    .saturating_sub(report.bytes_before - report.bytes_after);
+                compacted = true;
+                continue;
+            }
             let segs = segment::list_segments(storage, dir)?;
             let (Some(&oldest), Some(&next_first)) = (segs.first(), segs.get(1)) else {
                 break;
@@ -487,6 +507,7 @@ impl Log {
                 used: t.used_bytes,
                 capacity: config.capacity,
                 needed,
+                policy: config.when_full,
             });
         }
         Ok(())
@@ -551,6 +572,9 @@ impl Log {
             }
             t.offset += len;
             t.used_bytes += len;
+            self.inner
+                .appended_since_compaction
+                .fetch_add(len, Ordering::Relaxed);
             t.next_seq += 1;
             t.records += 1;
             t.ts_max = t.ts_max.max(ts);

@@ -9,6 +9,7 @@ mod status;
 mod stream;
 mod tee;
 mod verify;
+mod view;
 mod write;
 
 use crate::cli::Command;
@@ -27,6 +28,8 @@ pub fn run(cmd: Command) -> CliResult {
         Command::Tee(a) => tee::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Stream(a) => stream::run(a),
+        Command::Compact(a) => view::compact(a),
+        Command::View(c) => view::run(c),
         Command::Kv(c) => kv::run(c),
         Command::List(c) => list::run(c),
         Command::Bench(a) => crate::bench::run(a),
