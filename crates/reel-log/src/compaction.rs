@@ -86,14 +86,14 @@ impl Log {
                 ControlFlow::Continue(())
             })
             .ctx("read", &path)?;
-            if let ScanEnd::Bad { offset, reason, .. } = end {
-                if first != *segs.last().unwrap_or(&first) {
-                    return Err(Error::corrupt(
-                        &path,
-                        offset,
-                        format!("{reason}; compaction refuses to rewrite around damage"),
-                    ));
-                }
+            if let ScanEnd::Bad { offset, reason, .. } = end
+                && first != *segs.last().unwrap_or(&first)
+            {
+                return Err(Error::corrupt(
+                    &path,
+                    offset,
+                    format!("{reason}; compaction refuses to rewrite around damage"),
+                ));
             }
         }
 
