@@ -54,7 +54,7 @@ pub fn run(cmd: ViewCommand) -> CliResult {
             let tty = std::io::stderr().is_terminal();
             let mut progress = |done: u64, total: u64| {
                 if tty {
-                    let pct = if total == 0 { 100 } else { done * 100 / total };
+                    let pct = (done * 100).checked_div(total).unwrap_or(100);
                     let bar: String = (0..30)
                         .map(|i| if i * 100 / 30 < pct { '#' } else { '.' })
                         .collect();
