@@ -110,6 +110,8 @@ pub(crate) struct Inner {
     pub(crate) last_written: Mutex<Option<(Arc<SyncedFile>, u64)>>,
     pub(crate) flusher_started: std::sync::Once,
     pub(crate) recovery: Mutex<Option<RecoveryReport>>,
+    /// Identity of the head file as mapped at open (its trust stamp names it).
+    pub(crate) head_file_id: u64,
     /// Bytes this process appended since it last compacted (gates auto-compaction).
     pub(crate) appended_since_compaction: std::sync::atomic::AtomicU64,
     /// Segment files opened for direct record reads.
@@ -277,6 +279,7 @@ impl Log {
                 recovery: Mutex::new(report),
                 segment_files: Mutex::new(Default::default()),
                 appended_since_compaction: std::sync::atomic::AtomicU64::new(u64::MAX / 2),
+                head_file_id: file_id,
             }),
         })
     }

@@ -367,9 +367,8 @@ impl Log {
         let storage = &*self.inner.storage;
         let dir = &self.inner.dir;
         let boot = storage.boot_id();
-        let file_id = storage
-            .file_id(&dir.join(crate::head::HEAD_FILE))
-            .unwrap_or(0);
+        // The identity of the head file this handle mapped, read once at open.
+        let file_id = self.inner.head_file_id;
         let crashed = head.words().writing.load(Ordering::Acquire) != 0;
         let trusted = head.is_trusted(boot, file_id);
         if crashed || !ws.verified || !trusted {
