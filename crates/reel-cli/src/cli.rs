@@ -443,6 +443,9 @@ pub struct BenchArgs {
     /// Internal: run as the wake-up echo process.
     #[arg(long, hide = true)]
     pub wake_child: Option<PathBuf>,
+    /// Internal: run as the kv watch process.
+    #[arg(long, hide = true)]
+    pub watch_child: Option<PathBuf>,
 }
 
 /// `reel demo`.

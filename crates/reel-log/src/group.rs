@@ -2,8 +2,9 @@
 //! queue up, and one thread (the leader) writes the whole group under a single lock
 //! acquisition with a single `pwrite`, then hands leadership to the oldest waiter.
 //!
-//! Each leader writes exactly one group, so no thread serves others forever; a lone
-//! thread pays two uncontended mutex operations for the queue and nothing else.
+//! A leader writes at most a few groups before passing leadership to the oldest waiter, so
+//! no thread serves others forever; a lone thread pays two uncontended mutex operations
+//! for the queue and nothing else.
 //! Followers hand their records over already encoded (with a placeholder seq the leader
 //! patches), because the leader cannot borrow a follower's data across threads.
 
@@ -12,6 +13,9 @@ use crate::frame::{self, Entry};
 use crate::sync::SyncedFile;
 use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex};
+
+/// Groups a leader writes before handing leadership on.
+const MAX_ROUNDS: usize = 8;
 
 /// What an append got: its seqs, and the file and offset a sync must cover.
 pub(crate) type Appended = (Range<u64>, Arc<SyncedFile>, u64);
@@ -100,7 +104,7 @@ impl AppendQueue {
             for r in &waiting {
                 r.finish(outcomes.next().unwrap_or_else(|| Err(group_lost())));
             }
-            self.hand_off();
+            self.serve(&write_group);
             return mine;
         }
         let req = Arc::new(Request::new(entries, now));
@@ -115,20 +119,36 @@ impl AppendQueue {
             }
         }
         drop(slot);
-        // Promoted: write everything queued, this request included (it is still queued).
-        let waiting =
-            std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).waiting);
-        let units: Vec<Unit<'_>> = waiting.iter().map(|r| Unit::Encoded(r)).collect();
-        let mut outcomes = write_group(&units).into_iter();
-        for r in &waiting {
-            r.finish(outcomes.next().unwrap_or_else(|| Err(group_lost())));
-        }
-        self.hand_off();
+        // Promoted: serve the queue, this request included (it is still queued).
+        self.serve(&write_group);
         let mut slot = req.slot.lock().unwrap_or_else(|e| e.into_inner());
         match std::mem::replace(&mut *slot, Slot::Pending) {
             Slot::Done(outcome) => outcome,
             _ => Err(group_lost()),
         }
+    }
+
+    /// As leader: writes what is queued, group after group, for a bounded number of
+    /// rounds (so that the leader's own caller is not held up for ever), then hands
+    /// leadership to the oldest waiter or gives it up. Serving several rounds without a
+    /// handoff keeps the writer busy while the served threads are being woken.
+    fn serve(&self, write_group: &impl Fn(&[Unit<'_>]) -> Vec<Result<Appended>>) {
+        for _ in 0..MAX_ROUNDS {
+            let waiting = {
+                let mut q = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if q.waiting.is_empty() {
+                    q.leader = false;
+                    return;
+                }
+                std::mem::take(&mut q.waiting)
+            };
+            let units: Vec<Unit<'_>> = waiting.iter().map(|r| Unit::Encoded(r)).collect();
+            let mut outcomes = write_group(&units).into_iter();
+            for r in &waiting {
+                r.finish(outcomes.next().unwrap_or_else(|| Err(group_lost())));
+            }
+        }
+        self.hand_off();
     }
 
     /// Passes leadership to the oldest waiting append, or gives it up.

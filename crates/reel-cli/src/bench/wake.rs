@@ -9,11 +9,29 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn parent(dir: &Path, n: u64) -> CliResult<(f64, f64, f64)> {
-    let spool = Spool::builder(dir).capacity(64 << 20).open()?;
+/// Which wake-up to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A blocked log reader.
+    Log,
+    /// A kv watch.
+    KvWatch,
+}
+
+pub fn parent(dir: &Path, n: u64, mode: Mode) -> CliResult<(f64, f64, f64)> {
+    let spool = Spool::builder(dir)
+        .capacity(64 << 20)
+        .when_full(reel::WhenFull::Compact)
+        .open()?;
+    let kv = reel::kv::KvStore::on_spool(&spool)?;
+    let path: reel::kv::Path = "bench.wake".parse()?;
     let exe = std::env::current_exe().map_err(CliError::Output)?;
+    let flag = match mode {
+        Mode::Log => "--wake-child",
+        Mode::KvWatch => "--watch-child",
+    };
     let mut child = Command::new(exe)
-        .args(["bench", "--wakeups", &n.to_string(), "--wake-child"])
+        .args(["bench", "--wakeups", &n.to_string(), flag])
         .arg(dir)
         .stdout(Stdio::piped())
         .spawn()
@@ -34,7 +52,17 @@ pub fn parent(dir: &Path, n: u64) -> CliResult<(f64, f64, f64)> {
     for i in 0..n {
         // Give the child time to go back to sleep so that each append measures a wake-up.
         std::thread::sleep(Duration::from_micros(500));
-        spool.append(serde_json::json!({ "i": i }))?;
+        match mode {
+            Mode::Log => {
+                spool.append(serde_json::json!({ "i": i }))?;
+            }
+            Mode::KvWatch => {
+                kv.set(
+                    &path,
+                    serde_json::json!({ "i": i, "sent": reel_log::now_micros() }),
+                )?;
+            }
+        }
     }
     line.clear();
     out.read_line(&mut line).map_err(CliError::Output)?;
@@ -64,6 +92,32 @@ pub fn child(dir: &Path, n: u64) -> CliResult {
         let batch = reader.read_batch(1024)?;
         let now = reel_log::now_micros();
         batch.for_each(|r| lat.push((now - r.ts) as f64));
+    }
+    println!(
+        "{}",
+        serde_json::to_string(&lat).map_err(std::io::Error::from)?
+    );
+    Ok(())
+}
+
+/// The kv watch process: reports, per change, the time from the writer's `sent` stamp to
+/// the event's delivery.
+pub fn watch_child(dir: &Path, n: u64) -> CliResult {
+    let kv = reel::kv::KvStore::builder(dir).create(false).open()?;
+    let mut w = kv.watch(&"bench".parse()?, reel::kv::WatchOptions::default())?;
+    let mut lat = Vec::with_capacity(n as usize);
+    println!("ready");
+    std::io::stdout().flush().map_err(CliError::Output)?;
+    let deadline = Instant::now() + Duration::from_secs(60 + n / 100);
+    while (lat.len() as u64) < n && Instant::now() < deadline {
+        let Some(event) = w.next(Some(Duration::from_secs(1)))? else {
+            continue;
+        };
+        if let reel::kv::WatchEvent::Put { value, .. } = event {
+            let now = reel_log::now_micros();
+            let sent = value.to_json()?["sent"].as_i64().unwrap_or(now);
+            lat.push((now - sent) as f64);
+        }
     }
     println!(
         "{}",
