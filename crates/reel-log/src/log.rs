@@ -8,7 +8,7 @@ use crate::head::{HEAD_FILE, HEAD_LEN, Head};
 use crate::index;
 use crate::meta::{Config, Meta, WhenFull};
 use crate::recovery::{self, RecoveryReport};
-use crate::segment::{self, SEGMENT_HEADER_LEN};
+use crate::segment::{self};
 use crate::storage::{DiskStorage, FileLock, HeapRegion, OpenMode, SharedRegion, Storage};
 use crate::sync::{Durability, SyncedFile};
 use crate::wake;
@@ -478,22 +478,7 @@ fn initialize(storage: &dyn Storage, dir: &Path, config: &Config) -> Result<()> 
         .create_dir_all(&segs)
         .ctx("create directory", &segs)?;
     if segment::list_segments(storage, dir)?.is_empty() {
-        let seg = segment::segment_path(dir, 0);
-        let f = storage
-            .open(&seg, OpenMode::CreateTruncate)
-            .ctx("create", &seg)?;
-        f.write_all_at(&segment::encode_header(0, 0), 0)
-            .ctx("write", &seg)?;
-        f.sync_data().ctx("sync", &seg)?;
-        debug_assert_eq!(f.len().ok(), Some(SEGMENT_HEADER_LEN));
-        let idx = segment::index_path(dir, 0);
-        let f = storage
-            .open(&idx, OpenMode::CreateTruncate)
-            .ctx("create", &idx)?;
-        f.write_all_at(&index::encode_header(0), 0)
-            .ctx("write", &idx)?;
-        f.sync_data().ctx("sync", &idx)?;
-        storage.sync_dir(&segs).ctx("sync", &segs)?;
+        segment::create(storage, dir, 0, true)?;
     }
     let log_id = (u128::from(random_u64()) << 64) | u128::from(random_u64());
     Meta {

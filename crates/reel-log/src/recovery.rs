@@ -321,20 +321,5 @@ fn frame_seq_at(
 
 /// Creates an empty segment (and index) starting at `first`.
 pub(crate) fn create_segment(storage: &dyn Storage, dir: &Path, first: u64) -> Result<()> {
-    let seg = segment::segment_path(dir, first);
-    let f = storage
-        .open(&seg, OpenMode::CreateTruncate)
-        .ctx("create", &seg)?;
-    f.write_all_at(&segment::encode_header(first, 0), 0)
-        .ctx("write to", &seg)?;
-    f.sync_data().ctx("sync", &seg)?;
-    let idx = segment::index_path(dir, first);
-    let f = storage
-        .open(&idx, OpenMode::CreateTruncate)
-        .ctx("create", &idx)?;
-    f.write_all_at(&index::encode_header(first), 0)
-        .ctx("write to", &idx)?;
-    let segs = segment::segments_dir(dir);
-    storage.sync_dir(&segs).ctx("sync", &segs)?;
-    Ok(())
+    segment::create(storage, dir, first, true).map(|_| ())
 }

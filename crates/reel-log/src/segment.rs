@@ -88,6 +88,41 @@ pub fn decode_header(bytes: &[u8], path: &Path) -> Result<SegmentHeader> {
     })
 }
 
+/// Creates the empty segment starting at `first` and its index (headers only), then
+/// syncs the directory so the new names survive a power cut. With `sync_files`, the
+/// files' contents are synced too (a segment that must exist after a crash even if
+/// nothing is ever written to it).
+pub fn create(
+    storage: &dyn Storage,
+    log_dir: &Path,
+    first: u64,
+    sync_files: bool,
+) -> Result<(
+    std::sync::Arc<dyn crate::storage::StorageFile>,
+    std::sync::Arc<dyn crate::storage::StorageFile>,
+)> {
+    use crate::storage::OpenMode;
+    let seg_path = segment_path(log_dir, first);
+    let idx_path = index_path(log_dir, first);
+    let seg = storage
+        .open(&seg_path, OpenMode::CreateTruncate)
+        .ctx("create", &seg_path)?;
+    seg.write_all_at(&encode_header(first, 0), 0)
+        .ctx("write to", &seg_path)?;
+    let idx = storage
+        .open(&idx_path, OpenMode::CreateTruncate)
+        .ctx("create", &idx_path)?;
+    idx.write_all_at(&crate::index::encode_header(first), 0)
+        .ctx("write to", &idx_path)?;
+    if sync_files {
+        seg.sync_data().ctx("sync", &seg_path)?;
+        idx.sync_data().ctx("sync", &idx_path)?;
+    }
+    let dir = segments_dir(log_dir);
+    storage.sync_dir(&dir).ctx("sync", &dir)?;
+    Ok((seg, idx))
+}
+
 /// First seqs of all segments in the log, ascending.
 pub fn list_segments(storage: &dyn Storage, log_dir: &Path) -> Result<Vec<u64>> {
     let dir = segments_dir(log_dir);

@@ -643,19 +643,7 @@ impl Log {
 
         let first = t.next_seq;
         let seg_path = segment::segment_path(dir, first);
-        let idx_path = segment::index_path(dir, first);
-        let seg = storage
-            .open(&seg_path, OpenMode::CreateTruncate)
-            .ctx("create", &seg_path)?;
-        seg.write_all_at(&segment::encode_header(first, 0), 0)
-            .ctx("write to", &seg_path)?;
-        let idx = storage
-            .open(&idx_path, OpenMode::CreateTruncate)
-            .ctx("create", &idx_path)?;
-        idx.write_all_at(&index::encode_header(first), 0)
-            .ctx("write to", &idx_path)?;
-        let segs_dir = segment::segments_dir(dir);
-        storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
+        let (seg, idx) = segment::create(storage, dir, first, false)?;
 
         *t = TailState {
             next_seq: first,

@@ -32,6 +32,18 @@ impl Record {
         })
     }
 
+    /// Borrows as the engine's in-place record.
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            seq: self.seq,
+            ts: self.ts,
+            key: self.key.as_deref(),
+            nonce: self.nonce,
+            encoding: self.value.encoding().tag(),
+            value: self.value.as_bytes(),
+        }
+    }
+
     /// `{"seq":..,"ts":..,"key":..,"value":..}` (and `"nonce"` when set).
     pub fn to_json_meta(&self) -> Result<serde_json::Value> {
         meta_json(

@@ -181,12 +181,12 @@ fn find_copied(src: &Spool, src_next: u64, dst: &Spool, dst_next: u64) -> Result
     let Some(first) = src.get(src_next)? else {
         return Ok((src_next, dst.next_seq()));
     };
-    let first_ref = as_ref(&first);
+    let first_ref = first.as_ref();
     let end = dst.next_seq().min(dst_next + RECOVERY_SCAN_LIMIT);
     let mut start = None;
     for r in dst.iter(dst_next..end) {
         let r = r?;
-        if same(&as_ref(&r), &first_ref) {
+        if same(&r.as_ref(), &first_ref) {
             start = Some(r.seq);
             break;
         }
@@ -199,22 +199,11 @@ fn find_copied(src: &Spool, src_next: u64, dst: &Spool, dst_next: u64) -> Result
     for r in dst.iter(d..) {
         let r = r?;
         match src_iter.next().transpose()? {
-            Some(s) if same(&as_ref(&r), &as_ref(&s)) => {
+            Some(s) if same(&r.as_ref(), &s.as_ref()) => {
                 (src_pos, dst_pos) = (s.seq + 1, r.seq + 1)
             }
             _ => break,
         }
     }
     Ok((src_pos, dst_pos))
-}
-
-fn as_ref(r: &Record) -> RecordRef<'_> {
-    RecordRef {
-        seq: r.seq,
-        ts: r.ts,
-        key: r.key.as_deref(),
-        nonce: r.nonce,
-        encoding: r.value.encoding().tag(),
-        value: r.value.as_bytes(),
-    }
 }

@@ -276,14 +276,7 @@ impl Reader {
             }
             let r = r.clone();
             self.pending.pop_front();
-            f(&RecordRef {
-                seq: r.seq,
-                ts: r.ts,
-                key: r.key.as_deref(),
-                nonce: r.nonce,
-                encoding: r.value.encoding().tag(),
-                value: r.value.as_bytes(),
-            });
+            f(&r.as_ref());
             self.position = r.seq + 1;
             done += 1;
         }
