@@ -97,12 +97,20 @@ impl Log {
             }
         }
 
-        let horizon = now_micros().saturating_sub(grace.as_micros() as i64);
-        let keep = |r: &crate::RecordRef<'_>| match r.key {
+        let expiry = now_micros().saturating_sub(grace.as_micros() as i64);
+        // An expired tombstone is the last trace of its key's deletion: once it is gone,
+        // state derived before it can no longer learn of the deletion (see
+        // `Log::tombstone_horizon`).
+        let mut dropped_tombstone = 0u64;
+        let mut keep = |r: &crate::RecordRef<'_>| match r.key {
             None => true,
             Some(k) => {
-                latest.get(k.as_bytes()) == Some(&r.seq)
-                    && !(r.encoding == TOMBSTONE && r.ts < horizon)
+                let latest_of_key = latest.get(k.as_bytes()) == Some(&r.seq);
+                if latest_of_key && r.encoding == TOMBSTONE && r.ts < expiry {
+                    dropped_tombstone = dropped_tombstone.max(r.seq);
+                    return false;
+                }
+                latest_of_key
             }
         };
         let segs_dir = segment::segments_dir(dir);
@@ -195,6 +203,18 @@ impl Log {
             report.rewritten += 1;
             report.dropped += dropped;
             report.bytes_after += new_size;
+        }
+        if dropped_tombstone > 0 {
+            let mut meta = crate::meta::Meta::read(storage, dir)?;
+            if dropped_tombstone > meta.tombstone_horizon {
+                meta.tombstone_horizon = dropped_tombstone;
+                meta.write(storage, dir)?;
+                self.inner
+                    .head
+                    .words()
+                    .config_gen
+                    .fetch_add(1, Ordering::AcqRel);
+            }
         }
         // Leftovers of a compaction that crashed before its renames.
         for name in storage.list_dir(&segs_dir).ctx("list", &segs_dir)? {

@@ -309,6 +309,13 @@ impl Log {
         self.meta().config
     }
 
+    /// Largest seq of a tombstone compaction dropped (0: none). Derived state that has
+    /// applied records only up to this seq may still hold a deleted value and must be
+    /// rebuilt.
+    pub fn tombstone_horizon(&self) -> u64 {
+        self.meta().tombstone_horizon
+    }
+
     /// The random identity of this log.
     pub fn log_id(&self) -> u128 {
         self.meta().log_id
@@ -485,6 +492,7 @@ fn initialize(storage: &dyn Storage, dir: &Path, config: &Config) -> Result<()> 
         config: *config,
         log_id,
         created: now_micros(),
+        tombstone_horizon: 0,
     }
     .write(storage, dir)?;
     storage.sync_dir(dir).ctx("sync", dir)?;

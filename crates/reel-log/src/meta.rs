@@ -11,7 +11,9 @@
 //!     32    8 max_record_size  largest key + value in bytes
 //!     40   16 log_id           random identity, kept by copies, used by tee and replication
 //!     56    8 created          microseconds since the Unix epoch
-//!     64   28 reserved         0
+//!     64    8 tombstone_horizon largest seq of a tombstone compaction dropped (0: none);
+//!                              derived state older than it must be rebuilt
+//!     72   20 reserved         0
 //!     92    4 crc              CRC32C of bytes 0..92
 //! ```
 //! Updates write `reel.meta.tmp`, sync it, rename it over `reel.meta` and sync the
@@ -168,6 +170,9 @@ pub struct Meta {
     pub log_id: u128,
     /// Creation time, microseconds since the Unix epoch.
     pub created: i64,
+    /// Largest seq of a tombstone that compaction dropped: derived state that applied
+    /// records only up to it may hold a value whose deletion it can no longer see.
+    pub tombstone_horizon: u64,
 }
 
 impl Meta {
@@ -181,6 +186,7 @@ impl Meta {
         b[32..40].copy_from_slice(&self.config.max_record_size.to_le_bytes());
         b[40..56].copy_from_slice(&self.log_id.to_le_bytes());
         b[56..64].copy_from_slice(&self.created.to_le_bytes());
+        b[64..72].copy_from_slice(&self.tombstone_horizon.to_le_bytes());
         let crc = crc32c::crc32c(&b[..92]);
         b[92..96].copy_from_slice(&crc.to_le_bytes());
         b
@@ -216,6 +222,7 @@ impl Meta {
             },
             log_id: u128::from_le_bytes(b[40..56].try_into().unwrap_or_default()),
             created: i64::from_le_bytes(b[56..64].try_into().unwrap_or_default()),
+            tombstone_horizon: u64::from_le_bytes(b[64..72].try_into().unwrap_or_default()),
         })
     }
 
@@ -268,6 +275,7 @@ mod tests {
             config: Config::with_capacity(1 << 20, WhenFull::Reject),
             log_id: 0xfeed,
             created: 12,
+            tombstone_horizon: 3,
         };
         let mut b = m.encode();
         assert_eq!(Meta::decode(&b, Path::new("m")).unwrap(), m);

@@ -294,7 +294,9 @@ impl KvStore {
     }
 
     /// The subtree at `path` as nested JSON objects keyed by element (text form), each
-    /// node's own value under `"_"` (DistKV's `get -rd_` shape); `None` when empty.
+    /// node's own value under `"_"` (DistKV's `get -rd_` shape); `None` when empty. An
+    /// element whose text starts with `_` gets one more `_` in front (`_` becomes `__`),
+    /// so that `"_"` always means the node's own value.
     pub fn tree_json(&self, path: &Path) -> Result<Option<serde_json::Value>> {
         let entries = self.entries(path)?;
         if entries.is_empty() {
@@ -306,7 +308,7 @@ impl KvStore {
             let mut node = &mut root;
             for el in &p.elements()[depth..] {
                 let child = node
-                    .entry(el.to_string())
+                    .entry(tree_key(el))
                     .or_insert_with(|| serde_json::Value::Object(Default::default()));
                 node = child
                     .as_object_mut()
@@ -320,6 +322,16 @@ impl KvStore {
     /// Watches `path` and everything under it; see [`Watch`].
     pub fn watch(&self, path: &Path, opts: WatchOptions) -> Result<Watch> {
         Watch::start(self, path, opts)
+    }
+}
+
+/// An element's key in [`KvStore::tree_json`]: its text form, with a leading `_` doubled.
+fn tree_key(el: &Element) -> String {
+    let text = el.to_string();
+    if text.starts_with('_') {
+        format!("_{text}")
+    } else {
+        text
     }
 }
 

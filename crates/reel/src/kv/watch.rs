@@ -91,7 +91,7 @@ impl Watch {
             end
         } else {
             match opts.from_rev {
-                Some(r) => r + 1,
+                Some(r) => r.saturating_add(1),
                 None => kv.spool().next_seq(),
             }
         };

@@ -116,6 +116,8 @@ pub struct State<V> {
     checkpointed_at: u64,
     reader: LogReader,
     lost: u64,
+    /// The tombstone horizon this state is known to be consistent with.
+    base_horizon: u64,
 }
 
 impl<V> State<V> {
@@ -152,10 +154,12 @@ impl<V: View> ViewHandle<V> {
         let mut applied_to = spool.oldest_seq();
         if let Some(cp) = Checkpoint::read(&*storage, spool.dir(), view.name())? {
             // A checkpoint from another log, version, or from beyond the log's end (a
-            // power cut lost records it had applied) cannot be used.
+            // power cut lost records it had applied) cannot be used; nor one that stops
+            // before a tombstone compaction has since dropped (it would keep the value).
             if cp.version == view.version()
                 && cp.log_id == spool.log().log_id()
                 && cp.applied_to <= next
+                && cp.applied_to > spool.log().tombstone_horizon()
             {
                 view.reset();
                 if view.load(&cp.state).is_ok() {
@@ -172,6 +176,7 @@ impl<V: View> ViewHandle<V> {
             checkpointed_at: applied_to,
             reader,
             lost: 0,
+            base_horizon: spool.log().tombstone_horizon(),
         };
         Ok(ViewHandle {
             shared: Arc::new(Shared {
@@ -223,6 +228,35 @@ impl<V: View> ViewHandle<V> {
 
     /// Applies records up to `end` (exclusive); checkpoints when due.
     fn apply_to(&self, st: &mut State<V>, end: u64) -> Result<()> {
+        let log = self.shared.spool.log();
+        loop {
+            // Compaction dropped a tombstone this state had not applied yet: the
+            // deletion is gone from the log, so only a rebuild can forget the value.
+            let horizon = log.tombstone_horizon();
+            if horizon > st.base_horizon {
+                if st.applied_to <= horizon {
+                    let oldest = self.shared.spool.oldest_seq();
+                    st.view.reset();
+                    st.applied_to = oldest;
+                    st.checkpointed_at = oldest;
+                    st.lost = 0;
+                    st.reader.seek(oldest);
+                }
+                st.base_horizon = horizon;
+            }
+            self.apply_range(st, end)?;
+            // A compaction that ran meanwhile may have hidden a tombstone from this pass.
+            if log.tombstone_horizon() == horizon {
+                break;
+            }
+        }
+        if st.applied_to >= st.checkpointed_at + CHECKPOINT_EVERY && log.is_writable() {
+            self.write_checkpoint(st)?;
+        }
+        Ok(())
+    }
+
+    fn apply_range(&self, st: &mut State<V>, end: u64) -> Result<()> {
         while st.applied_to < end {
             let want = (end - st.applied_to).min(4096) as usize;
             let State {
@@ -253,11 +287,6 @@ impl<V: View> ViewHandle<V> {
             }
             // Compacted gaps: the reader may be past records that no longer exist.
             *applied_to = (*applied_to).max(reader.position().min(end));
-        }
-        if st.applied_to >= st.checkpointed_at + CHECKPOINT_EVERY
-            && self.shared.spool.log().is_writable()
-        {
-            self.write_checkpoint(st)?;
         }
         Ok(())
     }
@@ -298,6 +327,7 @@ impl<V: View> ViewHandle<V> {
         st.applied_to = start;
         st.checkpointed_at = start;
         st.lost = 0;
+        st.base_horizon = spool.log().tombstone_horizon();
         st.reader.seek(start);
         let end = spool.next_seq();
         let total = end - start;
