@@ -347,7 +347,8 @@ pub enum KvCommand {
         count: Option<u64>,
         /// The store directory.
         dir: PathBuf,
-        /// The path (`:` for everything).
+        /// The path (default `:`, everything).
+        #[arg(default_value = ":")]
         path: String,
     },
 }
