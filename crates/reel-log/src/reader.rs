@@ -167,7 +167,7 @@ impl Log {
     }
 
     /// Reads the record `seq` stored at `pos` (from [`Batch::for_each_at`]) with one or
-    /// two `pread`s, verifying its checksum and seq; calls `f` on it. Returns false when
+    /// two `pread`s, verifying its checksum and seq; calls `f` on it. Returns `None` when
     /// the record is no longer there (its segment was dropped or rewritten).
     pub fn read_record_at<R>(
         &self,
@@ -175,29 +175,95 @@ impl Log {
         seq: u64,
         f: impl FnOnce(&RecordRef<'_>) -> R,
     ) -> Result<Option<R>> {
-        let file = match self.segment_file(pos.segment)? {
-            Some(f) => f,
-            None => return Ok(None),
-        };
-        let path = segment::segment_path(&self.inner.dir, pos.segment);
-        let max_frame = self.max_frame_len();
-        let mut buf = vec![0u8; 512];
-        let n = file.read_full_at(&mut buf, pos.offset).ctx("read", &path)?;
-        buf.truncate(n);
-        match frame::peek_len(&buf) {
-            Some(len) if len > buf.len() && len <= max_frame => {
-                buf.resize(len, 0);
-                let n = file.read_full_at(&mut buf, pos.offset).ctx("read", &path)?;
-                buf.truncate(n);
+        let mut f = Some(f);
+        let mut out = None;
+        self.read_records_at(&[(pos, seq)], |_, r| {
+            if let (Some(r), Some(f)) = (r, f.take()) {
+                out = Some(f(r));
             }
-            _ => {}
+        })?;
+        Ok(out)
+    }
+
+    /// Reads many records by position, coalescing nearby frames of one segment into one
+    /// `pread`: `f(i, record)` is called for every `items[i]`, with `None` when that record
+    /// is no longer there. A page of a list written in batches costs one or a few reads.
+    pub fn read_records_at(
+        &self,
+        items: &[(FramePos, u64)],
+        mut f: impl FnMut(usize, Option<&RecordRef<'_>>),
+    ) -> Result<()> {
+        const SPAN: u64 = 256 << 10;
+        const SLACK: u64 = 512;
+        let max_frame = self.max_frame_len();
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by_key(|&i| (items[i].0.segment, items[i].0.offset));
+        let mut buf = Vec::new();
+        let mut i = 0;
+        while i < order.len() {
+            // A run of items in one segment within SPAN bytes of the first.
+            let first = items[order[i]].0;
+            let mut j = i + 1;
+            while j < order.len() {
+                let p = items[order[j]].0;
+                if p.segment != first.segment || p.offset - first.offset > SPAN {
+                    break;
+                }
+                j += 1;
+            }
+            let last = items[order[j - 1]].0;
+            let Some(file) = self.segment_file(first.segment)? else {
+                for &k in &order[i..j] {
+                    f(k, None);
+                }
+                i = j;
+                continue;
+            };
+            let read = |buf: &mut Vec<u8>, at: u64, len: usize| -> Result<usize> {
+                buf.resize(len, 0);
+                let n = file.read_full_at(buf, at).map_err(|e| {
+                    Error::io(
+                        "read",
+                        segment::segment_path(&self.inner.dir, first.segment),
+                        e,
+                    )
+                })?;
+                buf.truncate(n);
+                Ok(n)
+            };
+            read(
+                &mut buf,
+                first.offset,
+                (last.offset - first.offset + SLACK) as usize,
+            )?;
+            for &k in &order[i..j] {
+                let (pos, seq) = items[k];
+                let at = (pos.offset - first.offset) as usize;
+                let mut single = Vec::new();
+                let mut frame_bytes = buf.get(at..).unwrap_or_default();
+                if frame::peek_len(frame_bytes).is_none_or(|len| len > frame_bytes.len()) {
+                    // A frame longer than the slack read: fetch it alone.
+                    let len = frame::peek_len(frame_bytes)
+                        .unwrap_or(frame::HEADER_LEN)
+                        .min(max_frame);
+                    read(&mut single, pos.offset, len)?;
+                    frame_bytes = &single;
+                }
+                match frame::decode(frame_bytes, max_frame) {
+                    Ok((Frame::Record(r), _)) if r.seq == seq => f(k, Some(&r)),
+                    Ok(_) | Err(DecodeError::Incomplete { .. }) => f(k, None),
+                    Err(DecodeError::Corrupt(reason)) => {
+                        return Err(Error::corrupt(
+                            segment::segment_path(&self.inner.dir, pos.segment),
+                            pos.offset,
+                            reason,
+                        ));
+                    }
+                }
+            }
+            i = j;
         }
-        match frame::decode(&buf, max_frame) {
-            Ok((Frame::Record(r), _)) if r.seq == seq => Ok(Some(f(&r))),
-            Ok(_) => Ok(None),
-            Err(DecodeError::Incomplete { .. }) => Ok(None),
-            Err(DecodeError::Corrupt(reason)) => Err(Error::corrupt(&path, pos.offset, reason)),
-        }
+        Ok(())
     }
 
     /// An open handle on a segment, cached per log handle; `None` if it is gone.

@@ -66,7 +66,11 @@ fn each_key_has_its_own_offsets_and_nonces_deduplicate() {
         1
     );
     let page = l.read("a", &PageRequest::default()).unwrap();
-    let vals: Vec<serde_json::Value> = page.items.iter().map(|i| i.value.clone()).collect();
+    let vals: Vec<serde_json::Value> = page
+        .items
+        .iter()
+        .map(|i| i.value.to_json().unwrap())
+        .collect();
     assert_eq!(vals, [json!(1), json!(2), json!(3), json!(4), json!(6)]);
     assert_eq!(offsets(&page), [0, 1, 2, 3, 4]);
     let info = l.info("a").unwrap().unwrap();

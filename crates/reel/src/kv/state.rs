@@ -4,7 +4,9 @@ use crate::error::{Error, Result};
 use crate::value::{Encoding, TAG_TOMBSTONE};
 use crate::view::View;
 use reel_log::RecordRef;
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
 
 /// Name of the kv view (`views/kv/`).
 pub const KV_VIEW: &str = "kv";
@@ -35,26 +37,30 @@ impl KvEntry {
     }
 }
 
-/// Latest entry per canonical path text. Keys are the canonical text form, whose
-/// prefixes follow the hierarchy: the descendants of `a.b` are exactly the keys that
-/// start with `a.b.` (a dot inside an element is always escaped).
+/// Latest entry per canonical path text: a hash map for point lookups and an ordered
+/// set of the same (shared) keys for subtree queries. Keys are the canonical text form,
+/// whose prefixes follow the hierarchy: the descendants of `a.b` are exactly the keys
+/// that start with `a.b.` (a dot inside an element is always escaped).
 #[derive(Debug, Default)]
 pub struct KvState {
-    pub(crate) map: BTreeMap<String, KvEntry>,
+    entries: HashMap<Arc<str>, KvEntry>,
+    order: BTreeSet<Arc<str>>,
 }
 
 impl KvState {
     /// Applies a set or a deletion of `key` at `rev`.
     pub(crate) fn apply_parts(&mut self, key: &str, tag: u8, value: &[u8], rev: u64, ts: i64) {
         if tag == TAG_TOMBSTONE {
-            self.map.remove(key);
+            if let Some((k, _)) = self.entries.remove_entry(key) {
+                self.order.remove(&k);
+            }
             return;
         }
         let encoding = match Encoding::from_tag(tag) {
             Ok(e @ (Encoding::MsgPack | Encoding::Bytes)) => e,
             _ => return,
         };
-        match self.map.get_mut(key) {
+        match self.entries.get_mut(key) {
             Some(e) => {
                 e.encoding = encoding;
                 e.bytes.clear();
@@ -63,8 +69,10 @@ impl KvState {
                 e.ts = ts;
             }
             None => {
-                self.map.insert(
-                    key.to_string(),
+                let k: Arc<str> = Arc::from(key);
+                self.order.insert(k.clone());
+                self.entries.insert(
+                    k,
                     KvEntry {
                         encoding,
                         bytes: value.to_vec(),
@@ -76,36 +84,45 @@ impl KvState {
         }
     }
 
+    fn insert(&mut self, key: &str, entry: KvEntry) {
+        let k: Arc<str> = Arc::from(key);
+        self.order.insert(k.clone());
+        self.entries.insert(k, entry);
+    }
+
     /// Number of live paths.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.entries.len()
     }
 
     /// True when no path holds a value.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.entries.is_empty()
     }
 
     /// The entry at a canonical path.
     pub fn get(&self, key: &str) -> Option<&KvEntry> {
-        self.map.get(key)
+        self.entries.get(key)
     }
 
     /// Entries at and below a canonical path (`":"`: everything), in key order.
     pub fn subtree<'a>(
         &'a self,
         key: &'a str,
-    ) -> impl Iterator<Item = (&'a String, &'a KvEntry)> + 'a {
+    ) -> impl Iterator<Item = (&'a str, &'a KvEntry)> + 'a {
         let (prefix, own) = if key == ":" {
             (String::new(), None)
         } else {
             (format!("{key}."), Some(key))
         };
-        let own_entry = own.and_then(|k| self.map.get_key_value(k));
+        let own_entry = own
+            .and_then(|k| self.entries.get_key_value(k))
+            .map(|(k, e)| (&**k, e));
         let below = self
-            .map
-            .range(prefix.clone()..)
-            .take_while(move |(k, _)| k.starts_with(&prefix));
+            .order
+            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+            .take_while(move |k| k.starts_with(&prefix))
+            .filter_map(|k| self.entries.get_key_value(&**k).map(|(k, e)| (&**k, e)));
         own_entry.into_iter().chain(below)
     }
 }
@@ -127,15 +144,20 @@ impl View for KvState {
     }
 
     fn reset(&mut self) {
-        self.map.clear();
+        self.entries.clear();
+        self.order.clear();
     }
 
     /// `count u64`, then per entry: key length u32, key, rev u64, ts i64, tag u8,
     /// value length u32, value.
     fn save(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(8 + self.map.len() * 64);
-        out.extend_from_slice(&(self.map.len() as u64).to_le_bytes());
-        for (k, e) in &self.map {
+        let mut out = Vec::with_capacity(8 + self.entries.len() * 64);
+        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        for (k, e) in self
+            .order
+            .iter()
+            .filter_map(|k| self.entries.get_key_value(k))
+        {
             out.extend_from_slice(&(k.len() as u32).to_le_bytes());
             out.extend_from_slice(k.as_bytes());
             out.extend_from_slice(&e.rev.to_le_bytes());
@@ -156,7 +178,7 @@ impl View for KvState {
             Ok(s)
         };
         let count = u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
-        let mut map = BTreeMap::new();
+        let mut state = KvState::default();
         for _ in 0..count {
             let klen = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad())?) as usize;
             let key = std::str::from_utf8(take(klen)?)
@@ -167,8 +189,8 @@ impl View for KvState {
             let encoding = Encoding::from_tag(take(1)?[0])?;
             let vlen = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad())?) as usize;
             let bytes = take(vlen)?.to_vec();
-            map.insert(
-                key,
+            state.insert(
+                &key,
                 KvEntry {
                     encoding,
                     bytes,
@@ -177,7 +199,7 @@ impl View for KvState {
                 },
             );
         }
-        self.map = map;
+        *self = state;
         Ok(())
     }
 }

@@ -82,7 +82,7 @@ impl Watch {
             let st = kv.view().lock_at(end)?;
             for (k, e) in st.view().subtree(&key) {
                 queue.push_back(WatchEvent::Put {
-                    path: k.clone(),
+                    path: k.to_string(),
                     value: e.value(),
                     rev: e.rev,
                 });

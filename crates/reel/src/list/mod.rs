@@ -15,7 +15,7 @@ pub use index::{ItemMeta, KeyList, LISTS_VIEW, ListIndex};
 
 use crate::error::{Error, Result};
 use crate::spool::Spool;
-use crate::value::{Encoding, TAG_LIST_ITEM, Value, json_of};
+use crate::value::{Encoding, TAG_LIST_ITEM, Value};
 use crate::view::ViewHandle;
 use reel_log::{Durability, OwnedEntry};
 use serde::Serialize;
@@ -56,8 +56,13 @@ pub struct Item {
     /// Nonce, if any (a decimal string when above 2^64).
     #[serde(serialize_with = "ser_nonce")]
     pub nonce: Option<u128>,
-    /// The value.
-    pub value: serde_json::Value,
+    /// The value (MessagePack as stored; `value.to_json()` for JSON).
+    #[serde(serialize_with = "ser_value")]
+    pub value: Value,
+}
+
+fn ser_value<S: serde::Serializer>(v: &Value, s: S) -> std::result::Result<S::Ok, S::Error> {
+    v.to_json().map_err(serde::ser::Error::custom)?.serialize(s)
 }
 
 fn ser_nonce<S: serde::Serializer>(n: &Option<u128>, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -318,23 +323,29 @@ impl ListStore {
             };
             (metas, next_token)
         };
-        let mut items = Vec::with_capacity(metas.len());
-        for m in metas {
-            let value = self
-                .spool
-                .log()
-                .read_record_at(m.pos, m.seq, |r| json_of(Encoding::ListItem, r.value))?;
-            match value {
-                Some(v) => items.push(Item {
+        let wanted: Vec<(reel_log::FramePos, u64)> = metas.iter().map(|m| (m.pos, m.seq)).collect();
+        let mut values: Vec<Option<Value>> = vec![None; metas.len()];
+        self.spool.log().read_records_at(&wanted, |i, r| {
+            // Records dropped by retention since the index was consulted are left out.
+            values[i] = r.map(|r| {
+                Value::from_parts(
+                    Encoding::MsgPack,
+                    r.value.get(8..).unwrap_or_default().to_vec(),
+                )
+            });
+        })?;
+        let items = metas
+            .iter()
+            .zip(values)
+            .filter_map(|(m, v)| {
+                Some(Item {
                     offset: m.offset,
                     ts: m.ts,
                     nonce: m.nonce,
                     value: v?,
-                }),
-                // Dropped by retention since the index was consulted.
-                None => continue,
-            }
-        }
+                })
+            })
+            .collect();
         Ok(Page {
             key: key.into(),
             items,

@@ -16,11 +16,14 @@ pub use reduce::Reduce;
 use crate::error::Result;
 use crate::spool::Spool;
 use reel_log::{FramePos, LogReader, RecordRef};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-/// Records applied between automatic checkpoints.
+/// Records applied between automatic checkpoints...
 pub const CHECKPOINT_EVERY: u64 = 100_000;
+/// ...and the least time between them: a checkpoint serializes the whole state under the
+/// view's lock, so a large view must not be rewritten at every hundred thousand records.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// State derived from a log.
 ///
@@ -60,7 +63,7 @@ pub const CHECKPOINT_EVERY: u64 = 100_000;
 /// assert_eq!(counts.read(|v| v.0["a"])?, 2);
 /// # Ok::<(), reel::Error>(())
 /// ```
-pub trait View: Send + 'static {
+pub trait View: Send + Sync + 'static {
     /// Stable name; `views/<name>/` holds the checkpoint. Letters, digits, `.`, `_`, `-`.
     fn name(&self) -> &str;
     /// Changing the version discards checkpoints and rebuilds the view from the oldest
@@ -105,7 +108,7 @@ impl<V: View> std::fmt::Debug for ViewHandle<V> {
 
 struct Shared<V: View> {
     spool: Spool,
-    state: Mutex<State<V>>,
+    state: RwLock<State<V>>,
 }
 
 /// A view with its position, locked while applied or read.
@@ -118,6 +121,8 @@ pub struct State<V> {
     lost: u64,
     /// The tombstone horizon this state is known to be consistent with.
     base_horizon: u64,
+    /// When this process last wrote (or loaded) the checkpoint.
+    last_checkpoint: Instant,
 }
 
 impl<V> State<V> {
@@ -177,11 +182,12 @@ impl<V: View> ViewHandle<V> {
             reader,
             lost: 0,
             base_horizon: spool.log().tombstone_horizon(),
+            last_checkpoint: Instant::now(),
         };
         Ok(ViewHandle {
             shared: Arc::new(Shared {
                 spool: spool.clone(),
-                state: Mutex::new(state),
+                state: RwLock::new(state),
             }),
         })
     }
@@ -191,14 +197,22 @@ impl<V: View> ViewHandle<V> {
         &self.shared.spool
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<V>> {
-        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> RwLockWriteGuard<'_, State<V>> {
+        self.shared.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Catches up with everything committed now, then calls `f` on the view.
     pub fn read<R>(&self, f: impl FnOnce(&V) -> R) -> Result<R> {
-        let mut st = self.lock();
         let end = self.shared.spool.next_seq();
+        {
+            // Already caught up: readers share the state (a dropped tombstone is always
+            // below the end of the log, so a caught-up state never needs a rebuild).
+            let st = self.shared.state.read().unwrap_or_else(|e| e.into_inner());
+            if st.applied_to >= end {
+                return Ok(f(&st.view));
+            }
+        }
+        let mut st = self.lock();
         self.apply_to(&mut st, end)?;
         Ok(f(&st.view))
     }
@@ -220,7 +234,7 @@ impl<V: View> ViewHandle<V> {
 
     /// Locks the view caught up to exactly `end` (no further), for callers that must
     /// decide on the state as of a log position, such as under the writer lock.
-    pub fn lock_at(&self, end: u64) -> Result<MutexGuard<'_, State<V>>> {
+    pub fn lock_at(&self, end: u64) -> Result<RwLockWriteGuard<'_, State<V>>> {
         let mut st = self.lock();
         self.apply_to(&mut st, end)?;
         Ok(st)
@@ -250,7 +264,10 @@ impl<V: View> ViewHandle<V> {
                 break;
             }
         }
-        if st.applied_to >= st.checkpointed_at + CHECKPOINT_EVERY && log.is_writable() {
+        if st.applied_to >= st.checkpointed_at + CHECKPOINT_EVERY
+            && st.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL
+            && log.is_writable()
+        {
             self.write_checkpoint(st)?;
         }
         Ok(())
@@ -301,6 +318,7 @@ impl<V: View> ViewHandle<V> {
         };
         cp.write(&**spool.log().storage(), spool.dir(), st.view.name())?;
         st.checkpointed_at = st.applied_to;
+        st.last_checkpoint = Instant::now();
         Ok(())
     }
 

@@ -62,8 +62,8 @@ where
 
 impl<T, F> View for Reduce<T, F>
 where
-    T: Clone + Serialize + DeserializeOwned + Send + 'static,
-    F: FnMut(&mut T, &RecordRef<'_>) -> Result<()> + Send + 'static,
+    T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    F: FnMut(&mut T, &RecordRef<'_>) -> Result<()> + Send + Sync + 'static,
 {
     fn name(&self) -> &str {
         &self.name
