@@ -84,12 +84,6 @@ impl KvState {
         }
     }
 
-    fn insert(&mut self, key: &str, entry: KvEntry) {
-        let k: Arc<str> = Arc::from(key);
-        self.order.insert(k.clone());
-        self.entries.insert(k, entry);
-    }
-
     /// Number of live paths.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -178,19 +172,20 @@ impl View for KvState {
             Ok(s)
         };
         let count = u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
-        let mut state = KvState::default();
+        // Checkpoints list keys in order: the ordered set is built in bulk from them.
+        let mut keys: Vec<Arc<str>> = Vec::with_capacity(count.min(1 << 24) as usize);
+        let mut entries = HashMap::with_capacity(count.min(1 << 24) as usize);
         for _ in 0..count {
             let klen = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad())?) as usize;
-            let key = std::str::from_utf8(take(klen)?)
-                .map_err(|_| bad())?
-                .to_string();
+            let key: Arc<str> = Arc::from(std::str::from_utf8(take(klen)?).map_err(|_| bad())?);
             let rev = u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
             let ts = i64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
             let encoding = Encoding::from_tag(take(1)?[0])?;
             let vlen = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad())?) as usize;
             let bytes = take(vlen)?.to_vec();
-            state.insert(
-                &key,
+            keys.push(key.clone());
+            entries.insert(
+                key,
                 KvEntry {
                     encoding,
                     bytes,
@@ -199,7 +194,8 @@ impl View for KvState {
                 },
             );
         }
-        *self = state;
+        self.order = keys.into_iter().collect();
+        self.entries = entries;
         Ok(())
     }
 }

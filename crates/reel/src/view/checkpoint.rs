@@ -59,6 +59,12 @@ impl Checkpoint {
 
     /// Decodes a checkpoint; `None` when the bytes are not a valid one.
     pub fn decode(b: &[u8]) -> Option<Checkpoint> {
+        Self::decode_owned(b.to_vec())
+    }
+
+    /// Decodes a checkpoint, reusing the buffer for the state (no second copy of a
+    /// possibly large state).
+    pub fn decode_owned(mut b: Vec<u8>) -> Option<Checkpoint> {
         if b.len() < HEADER + 4 || &b[..8] != MAGIC {
             return None;
         }
@@ -70,14 +76,19 @@ impl Checkpoint {
             return None;
         }
         let len = u64::from_le_bytes(b[40..48].try_into().ok()?) as usize;
-        if HEADER + len != body.len() {
+        if HEADER + len + 4 != b.len() {
             return None;
         }
+        let version = u32::from_le_bytes(b[12..16].try_into().ok()?);
+        let applied_to = u64::from_le_bytes(b[16..24].try_into().ok()?);
+        let log_id = u128::from_le_bytes(b[24..40].try_into().ok()?);
+        b.truncate(HEADER + len);
+        b.drain(..HEADER);
         Some(Checkpoint {
-            version: u32::from_le_bytes(b[12..16].try_into().ok()?),
-            applied_to: u64::from_le_bytes(b[16..24].try_into().ok()?),
-            log_id: u128::from_le_bytes(b[24..40].try_into().ok()?),
-            state: body[HEADER..].to_vec(),
+            version,
+            applied_to,
+            log_id,
+            state: b,
         })
     }
 
@@ -96,7 +107,7 @@ impl Checkpoint {
         let mut b = vec![0u8; len as usize];
         file.read_exact_at(&mut b, 0)
             .map_err(|e| reel_log::Error::io("read", &path, e))?;
-        Ok(Checkpoint::decode(&b))
+        Ok(Checkpoint::decode_owned(b))
     }
 
     /// Reads only the header fields (version, applied_to), for listings.
