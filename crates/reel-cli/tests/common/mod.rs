@@ -80,3 +80,5 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+pub mod derived;

@@ -1,0 +1,783 @@
+//! `reel kv` from the command line: the contract of issue #3.
+mod common;
+use common::derived::*;
+use common::*;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+#[test]
+fn kv_set_creates_a_missing_store_with_the_compact_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("a/b/kv");
+    assert_eq!(kv_set(&d, "x", "1"), 0, "the first revision is 0");
+    let st = status(&d);
+    assert_eq!(st["when_full"], "compact", "{st}");
+    assert_eq!(st["next_seq"], 1, "{st}");
+    // Only `kv set` creates: reading commands on a missing directory fail and create
+    // nothing.
+    let other = tmp.path().join("other");
+    for args in [
+        vec!["kv", "get", s(&other), "x"],
+        vec!["kv", "keys", s(&other)],
+        vec!["kv", "del", s(&other), "x"],
+        vec!["kv", "watch", "--count", "1", s(&other), ":"],
+    ] {
+        let (code, _, err) = run(&args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(err.contains("not a reel spool"), "{args:?}: {err}");
+        assert!(!other.exists(), "{args:?} created the directory");
+    }
+}
+
+#[test]
+fn kv_set_prints_revisions_and_get_returns_values_with_meta() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    let before = now_micros();
+    let cases: &[(&str, bool, &str, Value)] = &[
+        ("s", false, "hello world", json!("hello world")),
+        ("num.str", false, "12", json!("12")),
+        ("num.json", true, "12", json!(12)),
+        ("float", true, "1.5e3", json!(1500.0)),
+        (
+            "obj",
+            true,
+            r#"{"a":[1,true,null],"b":{"c":"d"}}"#,
+            json!({"a":[1,true,null],"b":{"c":"d"}}),
+        ),
+        ("arr", true, "[1, 2, 3]", json!([1, 2, 3])),
+        ("null", true, "null", Value::Null),
+        ("bool", true, "false", json!(false)),
+        ("quoted", true, r#""q""#, json!("q")),
+        ("raw.json.text", false, r#"{"a":1}"#, json!(r#"{"a":1}"#)),
+        ("empty", false, "", json!("")),
+    ];
+    let mut revs = Vec::new();
+    for (path, eval, text, _) in cases {
+        let rev = if *eval {
+            kv_set_json(&d, path, text)
+        } else {
+            kv_set(&d, path, text)
+        };
+        revs.push(rev);
+    }
+    assert_eq!(revs, (0..cases.len() as u64).collect::<Vec<_>>());
+    let after = now_micros();
+    for (i, ((path, _, _, want), rev)) in cases.iter().zip(&revs).enumerate() {
+        if i % 2 == 0 {
+            assert_eq!(&kv_get(&d, path), want, "{path}");
+        }
+        let m = kv_meta(&d, path);
+        assert_eq!(&m["value"], want, "{path}: {m}");
+        assert_eq!(m["rev"], *rev, "{path}: {m}");
+        let ts = m["ts"].as_i64().expect("ts");
+        assert!(
+            (before - 1_000_000..=after + 1_000_000).contains(&ts),
+            "{path}: ts {ts}"
+        );
+        assert_eq!(m.as_object().unwrap().len(), 3, "{m}");
+    }
+    // An overwrite gets a new revision; the revision is the record's seq in the log.
+    let rev = kv_set_json(&d, "num.json", "13");
+    assert_eq!(rev, cases.len() as u64);
+    assert_eq!(kv_meta(&d, "num.json")["rev"], rev);
+    let rec = lines(&ok(&["stream", "--meta", "--gte", &rev.to_string(), s(&d)]));
+    assert_eq!(rec.len(), 1);
+    assert_eq!(rec[0]["key"], "num.json");
+    assert_eq!(rec[0]["value"], 13);
+    assert_eq!(kv_get(&d, "num.json"), json!(13));
+    // A negative number after `--`.
+    ok(&["kv", "set", "-e", s(&d), "neg", "--", "-1.5"]);
+    assert_eq!(kv_get(&d, "neg"), json!(-1.5));
+}
+
+#[test]
+fn kv_get_recursive_nests_the_subtree_with_own_values_under_underscore() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    kv_set_json(&d, "a", "1");
+    kv_set(&d, "a.b", "x");
+    kv_set_json(&d, "a.b.c", r#"{"k":[1]}"#);
+    kv_set_json(&d, "a.:12", "true");
+    kv_set(&d, "a.x:.y", "dot");
+    kv_set(&d, "a.only.deep", "d");
+    // Siblings whose text starts like `a` but are not below it.
+    kv_set(&d, "ab", "no");
+    kv_set(&d, "a:.b", "no2");
+    let tree = parse(&ok(&["kv", "get", "-r", s(&d), "a"]));
+    assert_eq!(
+        tree,
+        json!({
+            "_": 1,
+            "b": {"_": "x", "c": {"_": {"k": [1]}}},
+            ":12": {"_": true},
+            "x:.y": {"_": "dot"},
+            "only": {"deep": {"_": "d"}},
+        })
+    );
+    assert_eq!(
+        parse(&ok(&["kv", "get", "--recursive", s(&d), "a.b"])),
+        json!({"_": "x", "c": {"_": {"k": [1]}}})
+    );
+    // A node without its own value has no "_".
+    assert_eq!(
+        parse(&ok(&["kv", "get", "-r", s(&d), "a.only"])),
+        json!({"deep": {"_": "d"}})
+    );
+    let (code, _, err) = run(&["kv", "get", s(&d), "a.only"]);
+    assert_ne!(code, 0, "a.only holds no value of its own");
+    assert!(err.contains("not found"), "{err}");
+    let root = parse(&ok(&["kv", "get", "-r", s(&d), ":"]));
+    assert_eq!(root["a"], tree);
+    assert_eq!(root["ab"], json!({"_": "no"}));
+    assert_eq!(root["a:.b"], json!({"_": "no2"}));
+    assert_eq!(root.as_object().unwrap().len(), 3, "{root}");
+}
+
+#[test]
+fn kv_get_recursive_copes_with_an_element_named_underscore() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    kv_set_json(&d, "a", "1");
+    kv_set_json(&d, "a._", "2");
+    assert_eq!(kv_get(&d, "a._"), json!(2), "`_` is a valid plain element");
+    for path in ["a", ":"] {
+        let (code, out, err) = run(&["kv", "get", "-r", s(&d), path]);
+        assert_eq!(code, 0, "kv get -r {path} failed: {err}");
+        let text = parse(&out).to_string();
+        assert!(text.contains('1') && text.contains('2'), "{text}");
+    }
+    // An element starting with `_` gets one more `_`, so `"_"` is always the own value.
+    let (_, out, _) = run(&["kv", "get", "-r", s(&d), "a"]);
+    assert_eq!(parse(&out), json!({"_": 1, "__": {"_": 2}}));
+}
+
+#[test]
+fn kv_get_of_a_missing_path_fails_with_not_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    kv_set(&d, "here", "v");
+    for args in [
+        vec!["kv", "get", s(&d), "missing.path"],
+        vec!["kv", "get", "--meta", s(&d), "missing.path"],
+        vec!["kv", "get", "-r", s(&d), "missing.path"],
+        // Below a value is not the value.
+        vec!["kv", "get", s(&d), "here.below"],
+        // A prefix of the text is not a parent.
+        vec!["kv", "get", "-r", s(&d), "her"],
+    ] {
+        let (code, out, err) = run(&args);
+        assert_ne!(code, 0, "{args:?}");
+        assert_ne!(code, 3, "not found is not a conflict: {args:?}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert!(err.contains("not found"), "{args:?}: {err}");
+        assert!(err.contains(args[args.len() - 1]), "names the path: {err}");
+    }
+}
+
+#[test]
+fn kv_conditional_set_fails_with_status_3_and_stores_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    let r0 = kv_set(&d, "lock.owner", "alice");
+    kv_set(&d, "other", "x");
+    let before = next_seq(&d);
+    let attempts: [(&[&str], &str); 4] = [
+        (&["--if-absent"], "absent"),
+        (&["--if-rev", "1"], "revision 1"),
+        (&["--if-rev", "99"], "revision 99"),
+        (&["-e", "--if-rev", "7"], "revision 7"),
+    ];
+    for (flags, expect) in attempts {
+        let mut args = vec!["kv", "set"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&[s(&d), "lock.owner", "\"mallory\""]);
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 3, "{args:?}: {err}");
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains("lock.owner"), "names the path: {err}");
+        assert!(err.contains(expect), "says what was expected: {err}");
+        assert!(
+            err.contains(&format!("revision is {r0}")),
+            "says the actual revision: {err}"
+        );
+    }
+    // On an absent path --if-rev fails the same way.
+    let (code, _, err) = run(&["kv", "set", "--if-rev", "0", s(&d), "nobody", "x"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("nobody") && err.contains("absent"), "{err}");
+    assert_eq!(next_seq(&d), before, "a failed condition stores nothing");
+    let m = kv_meta(&d, "lock.owner");
+    assert_eq!(
+        (&m["value"], m["rev"].as_u64()),
+        (&json!("alice"), Some(r0))
+    );
+    let (code, _, _) = run(&["kv", "get", s(&d), "nobody"]);
+    assert_ne!(code, 0);
+    // When the condition holds the value is stored.
+    let r1: u64 = ok(&[
+        "kv",
+        "set",
+        "--if-rev",
+        &r0.to_string(),
+        s(&d),
+        "lock.owner",
+        "bob",
+    ])
+    .trim()
+    .parse()
+    .unwrap();
+    assert_eq!(r1, before);
+    assert_eq!(kv_meta(&d, "lock.owner")["rev"], r1);
+    assert_eq!(kv_get(&d, "lock.owner"), json!("bob"));
+    // The old revision no longer matches.
+    let (code, _, _) = run(&[
+        "kv",
+        "set",
+        "--if-rev",
+        &r0.to_string(),
+        s(&d),
+        "lock.owner",
+        "eve",
+    ]);
+    assert_eq!(code, 3);
+    assert_eq!(kv_get(&d, "lock.owner"), json!("bob"));
+    // --if-absent on a new path, and on a deleted one.
+    let r2: u64 = ok(&["kv", "set", "--if-absent", s(&d), "fresh", "1"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(kv_meta(&d, "fresh")["rev"], r2);
+    ok(&["kv", "del", s(&d), "fresh"]);
+    ok(&["kv", "set", "--if-absent", "-e", s(&d), "fresh", "2"]);
+    assert_eq!(kv_get(&d, "fresh"), json!(2));
+    // The two conditions together are refused by the parser.
+    let (code, _, err) = run(&["kv", "set", "--if-rev", "1", "--if-absent", s(&d), "z", "1"]);
+    assert_ne!(code, 0);
+    assert_ne!(code, 3);
+    assert!(err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
+fn kv_set_eval_with_invalid_json_is_a_clear_error_and_stores_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    kv_set(&d, "p", "keep");
+    let before = next_seq(&d);
+    for bad in ["{bad", "1 2", "", "'single'", "[1,", "tru", "{\"a\":}"] {
+        let (code, out, err) = run(&["kv", "set", "-e", s(&d), "p", bad]);
+        assert_eq!(code, 1, "{bad:?}: {err}");
+        assert!(out.is_empty(), "{bad:?}: {out}");
+        assert!(err.contains("not valid JSON"), "{bad:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    assert_eq!(next_seq(&d), before);
+    assert_eq!(kv_get(&d, "p"), json!("keep"));
+    // Nor is a missing store created for it.
+    let fresh = tmp.path().join("fresh");
+    let (code, _, err) = run(&["kv", "set", "--eval", s(&fresh), "p", "{bad"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!fresh.exists(), "a failed kv set created the store");
+}
+
+#[test]
+fn kv_del_plain_conditional_and_recursive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    for p in ["a", "a.b", "a.b.c", "a.d", "ab", "a:.b", "b"] {
+        kv_set(&d, p, &format!("v-{p}"));
+    }
+    let b_rev = kv_meta(&d, "b")["rev"].as_u64().unwrap();
+    // Plain delete prints the tombstone's revision.
+    let seq = next_seq(&d);
+    assert_eq!(ok(&["kv", "del", s(&d), "ab"]).trim(), seq.to_string());
+    let (code, _, err) = run(&["kv", "get", s(&d), "ab"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not found"), "{err}");
+    // Deleting what is not there fails, storing nothing.
+    let seq = next_seq(&d);
+    let (code, _, err) = run(&["kv", "del", s(&d), "ab"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not found"), "{err}");
+    assert_eq!(next_seq(&d), seq);
+    // Conditional delete: wrong revision is a conflict (3) and keeps the value.
+    let (code, _, err) = run(&[
+        "kv",
+        "del",
+        "--if-rev",
+        &(b_rev + 1).to_string(),
+        s(&d),
+        "b",
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains('b') && err.contains("revision"), "{err}");
+    assert_eq!(kv_get(&d, "b"), json!("v-b"));
+    assert_eq!(next_seq(&d), seq);
+    let (code, _, _) = run(&["kv", "del", "--if-rev", "0", s(&d), "never"]);
+    assert_eq!(code, 3);
+    ok(&["kv", "del", "--if-rev", &b_rev.to_string(), s(&d), "b"]);
+    assert_ne!(run(&["kv", "get", s(&d), "b"]).0, 0);
+    // Recursive: the path and everything below, not textual neighbours; prints how many.
+    assert_eq!(ok(&["kv", "del", "-r", s(&d), "a"]).trim(), "4");
+    for p in ["a", "a.b", "a.b.c", "a.d"] {
+        assert_ne!(run(&["kv", "get", s(&d), p]).0, 0, "{p} survived del -r a");
+    }
+    assert_eq!(kv_get(&d, "a:.b"), json!("v-a:.b"));
+    assert_eq!(text_lines(&ok(&["kv", "keys", "-r", s(&d)])), ["a:.b"]);
+    let (code, _, err) = run(&["kv", "del", "--recursive", s(&d), "a"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not found"), "{err}");
+    // Deleting a subtree with no own value works too.
+    kv_set(&d, "t.x", "1");
+    kv_set(&d, "t.y.z", "2");
+    assert_eq!(ok(&["kv", "del", "-r", s(&d), "t"]).trim(), "2");
+    assert_eq!(text_lines(&ok(&["kv", "keys", "-r", s(&d)])), ["a:.b"]);
+}
+
+#[test]
+fn kv_keys_lists_children_or_descendants_sorted_in_canonical_form() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    for p in [
+        "cfg.db.host",
+        "cfg.db.port",
+        "cfg.app",
+        "cfg.deep.er.est",
+        "cfg",
+        "zoo",
+        "apple",
+        "n.:x10",
+        "n.:2",
+        "n.:-7",
+        "n.:b11",
+        "n.10",
+    ] {
+        kv_set(&d, p, "v");
+    }
+    assert_eq!(
+        text_lines(&ok(&["kv", "keys", s(&d)])),
+        ["apple", "cfg", "n", "zoo"]
+    );
+    assert_eq!(
+        text_lines(&ok(&["kv", "keys", s(&d), ":"])),
+        ["apple", "cfg", "n", "zoo"]
+    );
+    // Children include nodes that only have descendants.
+    assert_eq!(
+        text_lines(&ok(&["kv", "keys", s(&d), "cfg"])),
+        ["cfg.app", "cfg.db", "cfg.deep"]
+    );
+    // -r: every descendant holding a value, not the path itself.
+    assert_eq!(
+        text_lines(&ok(&["kv", "keys", "-r", s(&d), "cfg"])),
+        ["cfg.app", "cfg.db.host", "cfg.db.port", "cfg.deep.er.est"]
+    );
+    assert_eq!(
+        text_lines(&ok(&["kv", "keys", "--recursive", s(&d), "cfg.db"])),
+        ["cfg.db.host", "cfg.db.port"]
+    );
+    // Integers print canonically and sort as numbers; `10` is a string.
+    let n = ok(&["kv", "keys", s(&d), "n"]);
+    let n = text_lines(&n);
+    assert_eq!(
+        n.iter().copied().collect::<BTreeSet<_>>(),
+        ["n.:-7", "n.:2", "n.:3", "n.:16", "n.10"]
+            .into_iter()
+            .collect()
+    );
+    let ints: Vec<&str> = n.iter().copied().filter(|k| k.starts_with("n.:")).collect();
+    assert_eq!(ints, ["n.:-7", "n.:2", "n.:3", "n.:16"]);
+    // Leaves and absent paths have no children.
+    assert_eq!(ok(&["kv", "keys", s(&d), "zoo"]), "");
+    assert_eq!(ok(&["kv", "keys", "-r", s(&d), "nothing.here"]), "");
+    let all = ok(&["kv", "keys", "-r", s(&d)]);
+    assert_eq!(all.lines().count(), 12, "{all}");
+}
+
+/// (an element as given, its canonical text).
+const SYNTAX: &[(&str, &str)] = &[
+    ("a:.b", "a:.b"),
+    ("c::d", "c::d"),
+    ("e:_f", "e:_f"),
+    (":e", ":e"),
+    (":t", ":t"),
+    (":f", ":f"),
+    (":n", ":n"),
+    ("t", "t"),
+    (":12", ":12"),
+    ("12", "12"),
+    (":-3", ":-3"),
+    (":x1f", ":31"),
+    (":b101", ":5"),
+    (":x10", ":16"),
+    (":007", ":7"),
+    (":::.:_", ":::.:_"),
+];
+
+#[test]
+fn kv_path_syntax_escapes_types_and_canonical_forms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    for (i, (given, _)) in SYNTAX.iter().enumerate() {
+        kv_set(&d, &format!("p.{given}"), &format!("v{i}"));
+    }
+    let next = next_seq(&d);
+    assert_eq!(
+        next,
+        SYNTAX.len() as u64,
+        "every given form is a distinct path"
+    );
+    // Both spellings reach the value (the tree below checks every canonical one).
+    for (i, (given, canon)) in SYNTAX.iter().enumerate().filter(|(_, (g, c))| g != c) {
+        let want = json!(format!("v{i}"));
+        assert_eq!(kv_get(&d, &format!("p.{given}")), want, "{given}");
+        assert_eq!(kv_get(&d, &format!("p.{canon}")), want, "{canon}");
+    }
+    // Children print in canonical form, each path once.
+    let keys = ok(&["kv", "keys", s(&d), "p"]);
+    let got: BTreeSet<&str> = keys.lines().collect();
+    let want: BTreeSet<String> = SYNTAX.iter().map(|(_, c)| format!("p.{c}")).collect();
+    assert_eq!(got, want.iter().map(String::as_str).collect());
+    assert_eq!(keys.lines().count(), SYNTAX.len(), "{keys}");
+    // Escaped dots do not split elements: `a:.b` is one child, `a` is not a node.
+    assert_eq!(ok(&["kv", "keys", s(&d), "p.a"]), "");
+    assert_ne!(run(&["kv", "get", "-r", s(&d), "p.a"]).0, 0);
+    // The tree names children by their canonical element text.
+    let tree = parse(&ok(&["kv", "get", "-r", s(&d), "p"]));
+    for (i, (_, canon)) in SYNTAX.iter().enumerate() {
+        assert_eq!(tree[*canon]["_"], json!(format!("v{i}")), "{canon}: {tree}");
+    }
+    // Different spellings of one integer are one path.
+    kv_set(&d, "p.:16", "dec");
+    assert_eq!(kv_get(&d, "p.:x10"), json!("dec"));
+    assert_eq!(kv_get(&d, "p.:b10000"), json!("dec"));
+    assert_eq!(
+        ok(&["kv", "keys", s(&d), "p"]).lines().count(),
+        SYNTAX.len()
+    );
+    // Multi-element paths with typed and empty elements.
+    kv_set(&d, "q.:e.:0.:t.x:_y", "deep");
+    assert_eq!(kv_get(&d, "q.:e.:x0.:t.x:_y"), json!("deep"));
+    assert_eq!(
+        text_lines(&ok(&["kv", "keys", "-r", s(&d), "q"])),
+        ["q.:e.:0.:t.x:_y"]
+    );
+    // The root `:` holds a value like any other path.
+    kv_set(&d, ":", "root");
+    assert_eq!(kv_get(&d, ":"), json!("root"));
+    assert_eq!(parse(&ok(&["kv", "get", "-r", s(&d), ":"]))["_"], "root");
+}
+
+#[test]
+fn kv_bad_path_syntax_is_an_error_naming_the_problem_and_stores_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    kv_set(&d, "ok", "1");
+    let before = next_seq(&d);
+    let bad: &[(&str, &str)] = &[
+        (".a", "leading dot"),
+        ("a.", "trailing dot"),
+        ("a..b", "doubled dot"),
+        (".", "leading dot"),
+        ("", "empty"),
+        ("a:z", "unknown escape `:z`"),
+        (":q", "unknown escape `:q`"),
+        ("a.:y.b", "unknown escape `:y`"),
+        ("a:", "lone `:`"),
+        ("a.:", "`:` alone"),
+        (":x", "hexadecimal"),
+        (":x1g", "hexadecimal"),
+        (":b12", "binary"),
+        (":1a", "decimal"),
+        (":-", "decimal"),
+        (":99999999999999999999", "out of range"),
+    ];
+    for (i, (path, why)) in bad.iter().enumerate() {
+        let (code, out, err) = run(&["kv", "set", s(&d), path, "v"]);
+        assert_eq!(code, 1, "{path:?}: {err}");
+        assert!(out.is_empty(), "{path:?}: {out}");
+        assert!(
+            err.contains("bad path") && err.contains(&format!("`{path}`")),
+            "{path:?}: {err}"
+        );
+        assert!(err.contains(why), "{path:?} should say {why:?}: {err}");
+        // Every other kv command refuses it too.
+        for cmd in [
+            vec!["kv", "get", s(&d), path],
+            vec!["kv", "del", s(&d), path],
+            vec!["kv", "keys", s(&d), path],
+            vec!["kv", "watch", "--count", "1", s(&d), path],
+        ]
+        .into_iter()
+        .take(if i % 5 == 0 { 4 } else { 0 })
+        {
+            let (code, _, err) = run(&cmd);
+            assert_eq!(code, 1, "{cmd:?}: {err}");
+            assert!(err.contains("bad path"), "{cmd:?}: {err}");
+        }
+    }
+    assert_eq!(next_seq(&d), before, "nothing was stored");
+    assert_eq!(text_lines(&ok(&["kv", "keys", "-r", s(&d)])), ["ok"]);
+    // A bad path does not create a store either.
+    let fresh = tmp.path().join("fresh");
+    assert_eq!(run(&["kv", "set", s(&fresh), "a..b", "v"]).0, 1);
+    assert!(!fresh.exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// reel kv watch
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn kv_watch_fetch_prints_the_state_then_live_changes_made_by_other_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    let ra = kv_set(&d, "cfg.a", "1");
+    let rb = kv_set(&d, "cfg.b", "2");
+    kv_set(&d, "other", "x");
+    let ra2 = kv_set(&d, "cfg.a", "3");
+    assert!(ra2 > ra);
+    let t = Instant::now();
+    let w = Proc::spawn(&["kv", "watch", "--fetch", "--count", "5", s(&d), "cfg"]);
+    // The current state of the subtree (latest values only), then the marker.
+    let mut snapshot = vec![w.json_line(), w.json_line()];
+    snapshot.sort_by_key(|e| e["path"].as_str().unwrap().to_string());
+    assert_eq!(
+        snapshot,
+        vec![
+            json!({"path": "cfg.a", "value": "3", "rev": ra2}),
+            json!({"path": "cfg.b", "value": "2", "rev": rb}),
+        ]
+    );
+    assert_eq!(w.json_line(), json!({"synced": true}));
+    // Changes by other processes: inside the subtree, outside it, and at paths whose
+    // text merely starts like `cfg`.
+    let rc = kv_set_json(&d, "cfg.c", "4");
+    kv_set(&d, "other", "y");
+    kv_set(&d, "cfgx", "no");
+    kv_set(&d, "cfg:.x", "no");
+    let del: u64 = ok(&["kv", "del", s(&d), "cfg.b"]).trim().parse().unwrap();
+    assert_eq!(
+        w.json_line(),
+        json!({"path": "cfg.c", "value": 4, "rev": rc})
+    );
+    assert_eq!(
+        w.json_line(),
+        json!({"path": "cfg.b", "deleted": true, "rev": del})
+    );
+    let own = kv_set(&d, "cfg", "self");
+    let (st, rest) = w.finish();
+    assert!(st.success(), "{st:?}");
+    assert_eq!(
+        rest.iter().map(|l| parse(l)).collect::<Vec<_>>(),
+        vec![json!({"path": "cfg", "value": "self", "rev": own})],
+        "--count 5 stops after the fifth event"
+    );
+    assert!(t.elapsed() < PROMPT * 2, "took {:?}", t.elapsed());
+}
+
+#[test]
+fn kv_watch_fetch_seam_loses_and_doubles_nothing_under_concurrent_writers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    let n = 30u64;
+    let (tx, rx) = mpsc::channel();
+    let dir = d.clone();
+    let writer = std::thread::spawn(move || {
+        let mut revs = BTreeMap::new();
+        for i in 0..n {
+            revs.insert(
+                format!("w.p{i}"),
+                kv_set_json(&dir, &format!("w.p{i}"), &i.to_string()),
+            );
+            if i == 8 {
+                tx.send(()).unwrap();
+            }
+        }
+        revs
+    });
+    rx.recv().unwrap();
+    // Starts while the writer keeps going: the seam falls somewhere in the middle.
+    let w = Proc::spawn(&[
+        "kv",
+        "watch",
+        "--fetch",
+        "--count",
+        &n.to_string(),
+        s(&d),
+        "w",
+    ]);
+    let revs = writer.join().unwrap();
+    let (st, out) = w.finish();
+    assert!(st.success(), "{st:?}");
+    let events: Vec<Value> = out.iter().map(|l| parse(l)).collect();
+    let synced: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["synced"] == true)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(synced.len(), 1, "one synced marker: {events:?}");
+    let seam = synced[0];
+    assert!(seam >= 9, "the snapshot holds the first values: {events:?}");
+    let puts: Vec<&Value> = events.iter().filter(|e| e["synced"] != true).collect();
+    assert_eq!(puts.len() as u64, n, "{events:?}");
+    let mut seen = BTreeMap::new();
+    for e in &puts {
+        let path = e["path"].as_str().unwrap().to_string();
+        let i: u64 = path.strip_prefix("w.p").unwrap().parse().unwrap();
+        assert_eq!(e["value"], i, "{e}");
+        assert_eq!(e["rev"], revs[&path], "{e}");
+        assert!(seen.insert(path, ()).is_none(), "doubled: {e}");
+    }
+    assert_eq!(seen.len() as u64, n, "lost events");
+    // Live events come in revision order, all after every snapshot revision.
+    let snap_max = events[..seam]
+        .iter()
+        .map(|e| e["rev"].as_u64().unwrap())
+        .max();
+    let live: Vec<u64> = events[seam + 1..]
+        .iter()
+        .map(|e| e["rev"].as_u64().unwrap())
+        .collect();
+    assert!(live.windows(2).all(|w| w[0] < w[1]), "{live:?}");
+    if let (Some(m), Some(first)) = (snap_max, live.first()) {
+        assert!(*first > m, "live {first} not after snapshot {m}");
+    }
+}
+
+#[test]
+fn kv_watch_from_rev_resumes_after_that_revision() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    let r0 = kv_set(&d, "x.a", "1");
+    let r1 = kv_set(&d, "y", "skip");
+    let r2 = kv_set_json(&d, "x.b", "2");
+    let r3: u64 = ok(&["kv", "del", s(&d), "x.a"]).trim().parse().unwrap();
+    let r4 = kv_set(&d, "x", "own");
+    assert_eq!([r0, r1, r2, r3, r4], [0, 1, 2, 3, 4]);
+    let all = [
+        json!({"path": "x.a", "value": "1", "rev": 0}),
+        json!({"path": "y", "value": "skip", "rev": 1}),
+        json!({"path": "x.b", "value": 2, "rev": 2}),
+        json!({"path": "x.a", "deleted": true, "rev": 3}),
+        json!({"path": "x", "value": "own", "rev": 4}),
+    ];
+    let out = ok(&["kv", "watch", "--from-rev", "0", "--count", "4", s(&d), ":"]);
+    assert_eq!(lines(&out), all[1..].to_vec());
+    let out = ok(&["kv", "watch", "--from-rev", "1", "-n", "3", s(&d), "x"]);
+    assert_eq!(
+        lines(&out),
+        vec![all[2].clone(), all[3].clone(), all[4].clone()]
+    );
+    // A resumed watch also keeps following.
+    let w = Proc::spawn(&["kv", "watch", "--from-rev", "3", "--count", "2", s(&d), "x"]);
+    assert_eq!(w.json_line(), all[4]);
+    let r5 = kv_set(&d, "x.c", "new");
+    let (st, rest) = w.finish();
+    assert!(st.success());
+    assert_eq!(
+        rest.iter().map(|l| parse(l)).collect::<Vec<_>>(),
+        vec![json!({"path": "x.c", "value": "new", "rev": r5})]
+    );
+    // --fetch and --from-rev exclude each other.
+    let (code, _, err) = run(&["kv", "watch", "--fetch", "--from-rev", "1", s(&d), "x"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn kv_watch_from_the_largest_revision_neither_panics_nor_replays() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    kv_set(&d, "a", "1");
+    kv_set(&d, "b", "2");
+    let mut w = Proc::spawn(&[
+        "kv",
+        "watch",
+        "--from-rev",
+        &u64::MAX.to_string(),
+        "--count",
+        "1",
+        s(&d),
+        ":",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    kv_set(&d, "c", "3");
+    // No revision is after u64::MAX: either a clean error or nothing at all.
+    match w.lines.recv_timeout(Duration::from_millis(700)) {
+        Ok(l) => panic!("printed an event after revision u64::MAX: {l}"),
+        Err(RecvTimeoutError::Timeout) => {}
+        Err(RecvTimeoutError::Disconnected) => {
+            let st = w.child.wait().unwrap();
+            let err = w.stderr();
+            assert_eq!(st.code(), Some(1), "{st:?}: {err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Racing compare-and-set across processes
+// ---------------------------------------------------------------------------------------
+
+fn spawn_quiet(args: &[&str]) -> Child {
+    Command::new(bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn reel")
+}
+
+#[test]
+fn racing_conditional_sets_on_one_path_exactly_one_wins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    for round in 0..6 {
+        let path = format!("race.r{round}");
+        let cond: Vec<String> = if round == 5 {
+            vec!["--if-absent".into()]
+        } else {
+            let r = kv_set(&d, &path, "start");
+            vec!["--if-rev".into(), r.to_string()]
+        };
+        let children: Vec<(String, Child)> = ["A", "B"]
+            .iter()
+            .map(|who| {
+                let mut args: Vec<&str> = vec!["kv", "set"];
+                args.extend(cond.iter().map(String::as_str));
+                args.extend([s(&d), path.as_str(), who]);
+                (who.to_string(), spawn_quiet(&args))
+            })
+            .collect();
+        let results: Vec<(String, i32, String, String)> = children
+            .into_iter()
+            .map(|(who, c)| {
+                let out = c.wait_with_output().unwrap();
+                (
+                    who,
+                    out.status.code().unwrap(),
+                    String::from_utf8(out.stdout).unwrap(),
+                    String::from_utf8(out.stderr).unwrap(),
+                )
+            })
+            .collect();
+        let mut codes: Vec<i32> = results.iter().map(|r| r.1).collect();
+        codes.sort();
+        assert_eq!(codes, [0, 3], "round {round}: {results:?}");
+        let winner = results.iter().find(|r| r.1 == 0).unwrap();
+        let loser = results.iter().find(|r| r.1 == 3).unwrap();
+        assert!(loser.2.is_empty(), "{loser:?}");
+        assert!(loser.3.contains(&path), "{loser:?}");
+        let m = kv_meta(&d, &path);
+        assert_eq!(m["value"], winner.0.as_str(), "round {round}");
+        assert_eq!(m["rev"].to_string(), winner.2.trim(), "round {round}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// reel list
+// ---------------------------------------------------------------------------------------

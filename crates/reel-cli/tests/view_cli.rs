@@ -1,0 +1,219 @@
+//! `reel view`, `reel compact` and the compact policy from the command line.
+mod common;
+use common::derived::*;
+use common::*;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[test]
+fn view_list_shows_name_version_since_and_lag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    ok(&["init", s(&d)]);
+    assert_eq!(ok(&["view", "list", "--json", s(&d)]).trim(), "[]");
+    kv_set(&d, "a", "1");
+    kv_set(&d, "b", "2");
+    kv_get(&d, "a"); // the kv view catches up to seq 1 and checkpoints
+    let views = parse(&ok(&["view", "list", "--json", s(&d)]));
+    assert_eq!(
+        views,
+        json!([{"name": "kv", "version": 1, "since": 1, "lag": 0}])
+    );
+    ok(&["write", s(&d), "1", "2", "3"]);
+    let views = parse(&ok(&["view", "list", "--json", s(&d)]));
+    assert_eq!(views[0]["since"], 1);
+    assert_eq!(views[0]["lag"], 3, "{views}");
+    ok(&["list", "append", s(&d), "l", "1"]);
+    ok(&["list", "keys", s(&d)]);
+    let views = parse(&ok(&["view", "list", "--json", s(&d)]));
+    let names: Vec<&str> = views
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names.iter().copied().collect::<BTreeSet<_>>(),
+        ["kv", "lists"].into_iter().collect()
+    );
+    let lists = views
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "lists")
+        .unwrap();
+    assert_eq!(
+        (lists["since"].as_u64(), lists["lag"].as_u64()),
+        (Some(5), Some(0))
+    );
+    let text = ok(&["view", "list", s(&d)]);
+    let header: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "VERSION", "SINCE", "LAG"]);
+    let kv_row: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("kv "))
+        .unwrap_or_else(|| panic!("{text}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(kv_row, ["kv", "1", "1", "4"]);
+}
+
+#[test]
+fn view_rebuild_kv_keeps_answers_and_unknown_views_are_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    kv_set(&d, "a", "1");
+    kv_set(&d, "a", "2");
+    kv_set(&d, "b.c", "3");
+    kv_set(&d, "gone", "x");
+    ok(&["kv", "del", s(&d), "gone"]);
+    ok(&["list", "append", s(&d), "lst", "1", "2"]);
+    let tree = parse(&ok(&["kv", "get", "-r", s(&d), ":"]));
+    let out = ok(&["view", "rebuild", s(&d), "kv"]);
+    assert!(out.contains("rebuilt view kv from 7 records"), "{out}");
+    let views = parse(&ok(&["view", "list", "--json", s(&d)]));
+    let kv = views
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "kv")
+        .unwrap();
+    assert_eq!(
+        (kv["since"].as_u64(), kv["lag"].as_u64()),
+        (Some(6), Some(0)),
+        "{views}"
+    );
+    assert_eq!(parse(&ok(&["kv", "get", "-r", s(&d), ":"])), tree);
+    assert_eq!(kv_get(&d, "a"), json!("2"));
+    assert_eq!(kv_meta(&d, "a")["rev"], 1);
+    assert_ne!(run(&["kv", "get", s(&d), "gone"]).0, 0);
+    // A damaged checkpoint is not trusted, and a rebuild replaces it.
+    std::fs::write(d.join("views/kv/checkpoint"), b"garbage").unwrap();
+    assert_eq!(kv_get(&d, "b.c"), json!("3"));
+    ok(&["view", "rebuild", s(&d), "kv"]);
+    assert_eq!(parse(&ok(&["kv", "get", "-r", s(&d), ":"])), tree);
+    // The lists view rebuilds too.
+    let out = ok(&["view", "rebuild", s(&d), "lists"]);
+    assert!(out.contains("rebuilt view lists"), "{out}");
+    assert_eq!(offsets(&list_read(&d, "lst", &[])), [0, 1]);
+    // Unknown names.
+    let (code, out, err) = run(&["view", "rebuild", s(&d), "nope"]);
+    assert_eq!(code, 1);
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("unknown view `nope`"), "{err}");
+    assert!(err.contains("kv, lists"), "names the built-in views: {err}");
+    assert_eq!(kv_get(&d, "a"), json!("2"));
+    let missing = tmp.path().join("missing");
+    assert_ne!(run(&["view", "rebuild", s(&missing), "kv"]).0, 0);
+    assert!(!missing.exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// Compaction
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn init_when_full_compact_sets_the_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("c");
+    let out = ok(&["init", "--size", "256k", "--when-full", "compact", s(&d)]);
+    assert!(out.contains("compact"), "{out}");
+    let st = status(&d);
+    assert_eq!(st["when_full"], "compact");
+    assert_eq!(st["capacity"], 256 << 10);
+    let (code, _, err) = run(&["init", "--when-full", "squash", s(&d)]);
+    assert_eq!(code, 2);
+    assert!(err.contains("compact"), "lists the policies: {err}");
+    assert_eq!(status(&d)["when_full"], "compact");
+}
+
+#[test]
+fn many_overwrites_on_a_small_compact_store_stay_bounded_and_keep_latest_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    ok(&["init", "--size", "256k", "--when-full", "compact", s(&d)]);
+    let st = status(&d);
+    let bound = st["capacity"].as_u64().unwrap() + st["segment_size"].as_u64().unwrap();
+    let mut latest: BTreeMap<String, String> = BTreeMap::new();
+    kv_set(&d, "static.once", "first");
+    latest.insert("static.once".into(), "first".into());
+    kv_set(&d, "doomed", "soon gone");
+    let mut written = 0usize;
+    let n = 64u64;
+    for i in 0..n {
+        let path = format!("hot.k{}", i % 4);
+        let v = format!("{i}:{}", noise(i, 9000));
+        written += v.len();
+        kv_set(&d, &path, &v);
+        latest.insert(path, v);
+        if i == 20 {
+            ok(&["kv", "del", s(&d), "doomed"]);
+        }
+        if i % 16 == 15 {
+            let used = status(&d)["used_bytes"].as_u64().unwrap();
+            assert!(used <= bound, "after {i} writes: {used} > {bound}");
+        }
+    }
+    assert!(
+        written as u64 > 2 * (256 << 10),
+        "the test must overflow the store"
+    );
+    let st = status(&d);
+    assert!(st["used_bytes"].as_u64().unwrap() <= bound, "{st}");
+    assert_eq!(st["next_seq"], n + 3);
+    let check = |when: &str| {
+        for (path, v) in &latest {
+            assert_eq!(kv_get(&d, path), json!(v), "{when}: {path}");
+        }
+        let (code, _, err) = run(&["kv", "get", s(&d), "doomed"]);
+        assert_ne!(code, 0, "{when}: a deleted path came back");
+        assert!(err.contains("not found"), "{err}");
+        assert_eq!(
+            text_lines(&ok(&["kv", "keys", "-r", s(&d)])),
+            ["hot.k0", "hot.k1", "hot.k2", "hot.k3", "static.once"],
+            "{when}"
+        );
+    };
+    check("after automatic compaction");
+    // The log itself holds few superseded records now.
+    let recs = lines(&ok(&["stream", "--meta", s(&d)]));
+    assert!(recs.len() < 60, "{} records retained", recs.len());
+    assert_eq!(
+        recs[0]["key"], "static.once",
+        "the oldest live value is kept"
+    );
+    // An explicit compaction keeps everything live, too.
+    let out = ok(&["compact", s(&d)]);
+    assert!(out.starts_with("compacted "), "{out}");
+    assert!(status(&d)["used_bytes"].as_u64().unwrap() <= bound);
+    check("after reel compact");
+    ok(&["view", "rebuild", s(&d), "kv"]);
+    check("after view rebuild");
+    assert!(ok(&["verify", s(&d)]).contains("0 problems"));
+}
+
+#[test]
+fn compact_with_zero_grace_does_not_resurrect_a_deleted_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    ok(&["init", "--size", "256k", "--when-full", "compact", s(&d)]);
+    kv_set(&d, "gone", "soon");
+    assert_eq!(kv_get(&d, "gone"), json!("soon"));
+    ok(&["kv", "del", s(&d), "gone"]);
+    // Enough overwrites of another path to seal the segment holding the tombstone.
+    for i in 0..25 {
+        kv_set(&d, "busy", &noise(i, 3000));
+    }
+    let out = ok(&["compact", "--grace", "0", s(&d)]);
+    assert!(out.contains("compacted"), "{out}");
+    let (code, out, err) = run(&["kv", "get", s(&d), "gone"]);
+    assert_ne!(
+        code, 0,
+        "deleted path `gone` is back after compaction: {out}"
+    );
+    assert!(err.contains("not found"), "{err}");
+    assert_eq!(text_lines(&ok(&["kv", "keys", "-r", s(&d)])), ["busy"]);
+    // A rebuilt view agrees.
+    ok(&["view", "rebuild", s(&d), "kv"]);
+    assert_ne!(run(&["kv", "get", s(&d), "gone"]).0, 0);
+}
