@@ -435,10 +435,10 @@ impl Log {
         self.prepare_tail(&mut ws)?;
         let mut tail = self.inner.head.tail();
         self.make_room(
-            &mut ws,
             &mut tail,
             0,
             config.when_full == WhenFull::DropOldest,
+            &config,
         )?;
         self.inner.head.publish(&tail);
         Ok(())

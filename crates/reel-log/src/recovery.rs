@@ -126,7 +126,7 @@ pub(crate) fn recover(
             if !mutate {
                 return Err(Error::corrupt(&segs_dir, 0, "the log has no segments"));
             }
-            create_segment(storage, dir, start)?;
+            segment::create(storage, dir, start, true)?;
             segs.push(start);
             continue;
         };
@@ -317,9 +317,4 @@ fn frame_seq_at(
         Ok((Frame::Record(r), _)) => Some(r.seq),
         _ => None,
     }
-}
-
-/// Creates an empty segment (and index) starting at `first`.
-pub(crate) fn create_segment(storage: &dyn Storage, dir: &Path, first: u64) -> Result<()> {
-    segment::create(storage, dir, first, true).map(|_| ())
 }

@@ -20,7 +20,7 @@ use crate::group::{Appended, Unit};
 use crate::head::TailState;
 use crate::index::{self, INDEX_INTERVAL, IndexEntry};
 use crate::log::{LOCK_FILE, LockGuard, Log, now_micros};
-use crate::meta::WhenFull;
+use crate::meta::{Config, WhenFull};
 use crate::recovery;
 use crate::segment::{self, SEGMENT_HEADER_LEN};
 use crate::storage::{OpenMode, StorageFile};
@@ -166,16 +166,22 @@ impl Log {
             let mut t = self.inner.head.tail();
             let (owned, extra) = decide(t.next_seq)?;
             let entries: Vec<Entry<'_>> = owned.iter().map(OwnedEntry::as_entry).collect();
-            let total = validate(&entries, &self.config())?;
+            let config = self.config();
+            let total = validate(&entries, &config)?;
             if entries.is_empty() {
                 return Ok((t.next_seq..t.next_seq, extra));
             }
             let good = t;
-            self.make_room(&mut ws, &mut t, total, true)?;
+            self.make_room(&mut t, total, true, &config)?;
             self.inner.head.words().writing.store(1, Ordering::Release);
             let start = t.next_seq;
-            if let Err(e) = self.write_unit(&mut ws, &mut t, &Unit::Entries(&entries), now_micros())
-            {
+            if let Err(e) = self.write_unit(
+                &mut ws,
+                &mut t,
+                &Unit::Entries(&entries),
+                now_micros(),
+                &config,
+            ) {
                 return Err(self.fail_append(&mut ws, &good, e).into());
             }
             self.inner.head.publish(&t);
@@ -223,6 +229,8 @@ impl Log {
             Ok(g) => g,
             Err(e) => return units.iter().map(|_| Err(e.duplicate())).collect(),
         };
+        // Read once per group: prepare_tail has just reloaded it if another process changed it.
+        let config = self.config();
         let mut t = self.inner.head.tail();
         let mut good = t;
         let mut ranges: Vec<Result<Range<u64>>> = Vec::with_capacity(units.len());
@@ -236,13 +244,13 @@ impl Log {
                 Unit::Entries(es) => es.iter().map(|e| e.frame_len() as u64).sum(),
                 Unit::Encoded(r) => r.bytes,
             };
-            if let Err(e) = self.make_room(&mut ws, &mut t, bytes, true) {
+            if let Err(e) = self.make_room(&mut t, bytes, true, &config) {
                 ranges.push(Err(e));
                 continue;
             }
             self.inner.head.words().writing.store(1, Ordering::Release);
             let start = t.next_seq;
-            match self.write_unit(&mut ws, &mut t, unit, now) {
+            match self.write_unit(&mut ws, &mut t, unit, now, &config) {
                 Ok(()) => {
                     ranges.push(Ok(start..t.next_seq));
                     good = t;
@@ -417,12 +425,11 @@ impl Log {
     /// drop-oldest log exceed its capacity by the tail segment when nothing else is left.
     pub(crate) fn make_room(
         &self,
-        _ws: &mut WriterState,
         t: &mut TailState,
         needed: u64,
         allow_over: bool,
+        config: &Config,
     ) -> Result<()> {
-        let config = self.config();
         let storage = &*self.inner.storage;
         let dir = &self.inner.dir;
         let mut floor: Option<Option<u64>> = None;
@@ -453,7 +460,9 @@ impl Log {
             };
             let may_drop = match config.when_full {
                 WhenFull::DropOldest => true,
-                WhenFull::Reject | WhenFull::Compact => {
+                // Handled above: compaction never drops a segment.
+                WhenFull::Compact => false,
+                WhenFull::Reject => {
                     if floor.is_none() {
                         let guard = self
                             .inner
@@ -518,8 +527,8 @@ impl Log {
         t: &mut TailState,
         unit: &Unit<'_>,
         now: i64,
+        config: &Config,
     ) -> Result<()> {
-        let config = self.config();
         ws.buf.clear();
         ws.idx_buf.clear();
         let mut buf_start = t.offset;

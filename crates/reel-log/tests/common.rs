@@ -3,7 +3,6 @@
 
 use reel_log::storage::sim::SimStorage;
 use reel_log::{Config, Entry, Log, LogOptions, WhenFull};
-use std::path::Path;
 use std::sync::Arc;
 
 pub const DIR: &str = "/spool";
@@ -64,8 +63,4 @@ pub fn tmp_log(config: Config) -> (tempfile::TempDir, Log) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let log = Log::create(tmp.path(), config).expect("create");
     (tmp, log)
-}
-
-pub fn exists(p: &Path) -> bool {
-    p.exists()
 }

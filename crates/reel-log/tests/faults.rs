@@ -9,11 +9,16 @@ use std::sync::Arc;
 fn a_full_disk_fails_the_append_cleanly_and_the_log_stays_usable() {
     let sim = SimStorage::new();
     let log = open_sim(&sim, small_config());
+    // model[seq] = the value stored at seq.
+    let mut model: Vec<Vec<u8>> = (0..20).map(|s| value_for(s, 100)).collect();
     append_n(&log, 20, 100);
+    let mut failures = 0;
     // Fail at several depths of the append path (frame write, index write, roll).
-    for budget in 0..4 {
+    for budget in 0..6 {
         sim.set_space_limit(Some(budget));
-        let vals: Vec<Vec<u8>> = (0..50).map(|s| value_for(1000 + s, 900)).collect();
+        let vals: Vec<Vec<u8>> = (0..50)
+            .map(|s| value_for(1000 * (budget + 1) + s, 900))
+            .collect();
         let entries: Vec<Entry<'_>> = vals
             .iter()
             .map(|v| Entry {
@@ -21,25 +26,42 @@ fn a_full_disk_fails_the_append_cleanly_and_the_log_stays_usable() {
                 ..Default::default()
             })
             .collect();
-        match log.append(&entries) {
-            Err(Error::DiskFull { path }) => assert!(path.to_string_lossy().contains("segments")),
-            Err(e) => panic!("unexpected error {e}"),
-            Ok(_) => {}
-        }
-        sim.set_space_limit(None);
-        let all = read_all(&log, log.oldest_seq());
-        assert!(all.iter().all(|(s, v)| v.len() == 100
-            || v == &value_for(1000 + (s - all[0].0) % 50, 900)
-            || v.len() == 900));
         let before = log.next_seq();
-        append_n(&log, 2, 100);
-        assert_eq!(
-            log.next_seq(),
-            before + 2,
-            "still appends after a full disk"
-        );
+        let outcome = log.append(&entries);
+        sim.set_space_limit(None);
+        let stored = (log.next_seq() - before) as usize;
+        match outcome {
+            Ok(r) => assert_eq!((r.start, stored), (before, 50)),
+            Err(Error::DiskFull { path }) => {
+                failures += 1;
+                assert!(
+                    path.to_string_lossy().contains("segments"),
+                    "{}",
+                    path.display()
+                );
+                // Only what a segment roll inside the batch already committed remains.
+                assert!(stored < 50);
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+        model.extend(vals[..stored].iter().cloned());
+        // Nothing stored before is lost or changed; nothing half-written is visible.
+        let oldest = log.oldest_seq();
+        let all = read_all(&log, oldest);
+        assert_eq!(all.len(), model.len() - oldest as usize, "budget {budget}");
+        for (seq, v) in &all {
+            assert_eq!(v, &model[*seq as usize], "budget {budget}: seq {seq}");
+        }
+        let r = append_n(&log, 2, 100);
+        assert_eq!(r.end - r.start, 2, "still appends after a full disk");
+        let n = model.len() as u64;
+        model.extend((n..n + 2).map(|s| value_for(s, 100)));
         assert!(log.verify().unwrap().is_ok());
     }
+    assert!(
+        failures >= 4,
+        "the injected faults were hit ({failures} failures)"
+    );
 }
 
 #[test]

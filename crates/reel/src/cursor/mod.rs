@@ -270,15 +270,16 @@ impl Reader {
     /// past every record visited. Fastest way to consume a spool.
     pub fn read_with(&mut self, max: usize, mut f: impl FnMut(&RecordRef<'_>)) -> Result<usize> {
         let mut done = 0;
-        while let Some(r) = self.pending.front() {
-            if done == max {
-                return Ok(done);
-            }
-            let r = r.clone();
-            self.pending.pop_front();
+        while done < max {
+            let Some(r) = self.pending.pop_front() else {
+                break;
+            };
             f(&r.as_ref());
             self.position = r.seq + 1;
             done += 1;
+        }
+        if done == max {
+            return Ok(done);
         }
         let batch = self.log.read_batch(max - done)?;
         if let Some(l) = batch.lost() {
