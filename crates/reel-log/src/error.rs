@@ -62,6 +62,20 @@ pub enum Error {
         max: u64,
     },
 
+    /// One batch holds more bytes than the whole log may: it can never be stored whole.
+    #[error(
+        "batch of {records} records ({bytes} bytes) exceeds the spool's capacity of {capacity} \
+         bytes; append it in smaller batches or raise the capacity with `reel init --size`"
+    )]
+    BatchTooLarge {
+        /// Bytes of the batch's frames.
+        bytes: u64,
+        /// Records in the batch.
+        records: u64,
+        /// Configured capacity in bytes.
+        capacity: u64,
+    },
+
     /// The append does not fit and the when-full policy forbids dropping what it would take.
     #[error(
         "spool is full: {used} of {capacity} bytes used, {needed} more needed, and the \
@@ -177,6 +191,15 @@ impl Error {
             Error::RecordTooLarge { size, max } => Error::RecordTooLarge {
                 size: *size,
                 max: *max,
+            },
+            Error::BatchTooLarge {
+                bytes,
+                records,
+                capacity,
+            } => Error::BatchTooLarge {
+                bytes: *bytes,
+                records: *records,
+                capacity: *capacity,
             },
             Error::Full {
                 used,

@@ -374,7 +374,21 @@ impl LogReader {
                 let avail = &self.buf[at..self.buf_len];
                 match frame::decode(avail, max_frame) {
                     Ok((Frame::Record(r), len)) => {
-                        if r.seq >= committed {
+                        // Only frames below the committed end observed *before* the
+                        // buffer was filled are known to have been complete when read:
+                        // bytes past it may be a dead writer's leftovers or an undone
+                        // batch, later overwritten by the real record with that seq.
+                        let limit = if compacted {
+                            committed
+                        } else {
+                            self.buf_committed
+                        };
+                        if r.seq >= limit {
+                            if r.seq < committed && self.parsed.is_empty() {
+                                let offset = self.buf_off + at as u64;
+                                self.refill(offset, 0)?;
+                                continue 'outer;
+                            }
                             break 'outer;
                         }
                         let seg = self.seg.as_mut().expect("segment open");
@@ -403,6 +417,22 @@ impl LogReader {
                     }
                     Ok((Frame::Seal(s), _)) => {
                         if !self.parsed.is_empty() {
+                            break 'outer;
+                        }
+                        // A seal is followed only once a record after it was committed
+                        // before this buffer was read: until the batch that rolled is
+                        // published, its seal and next segment may still be undone.
+                        let limit = if compacted {
+                            committed
+                        } else {
+                            self.buf_committed
+                        };
+                        if s.next_seq >= limit {
+                            if s.next_seq < committed {
+                                let offset = self.buf_off + at as u64;
+                                self.refill(offset, 0)?;
+                                continue 'outer;
+                            }
                             break 'outer;
                         }
                         self.next = self.next.max(s.next_seq);

@@ -12,7 +12,9 @@
 //!
 //! A full segment is sealed first: seal frame, `fdatasync` of segment and index (in every
 //! durability mode, so a later segment never survives a power cut that an earlier one did
-//! not), creation of the next segment, directory sync, publish.
+//! not), creation of the next segment, directory sync. A roll publishes nothing: a batch
+//! becomes visible as a whole when it ends, and a batch that fails is undone as a whole,
+//! rolls included, so an append error always means that nothing of the batch is stored.
 
 use crate::error::{Error, IoContext, Result};
 use crate::frame::{self, Entry, Seal};
@@ -59,6 +61,16 @@ fn validate(entries: &[Entry<'_>], config: &crate::meta::Config) -> Result<u64> 
             )));
         }
         total += e.frame_len() as u64;
+    }
+    // A batch is stored whole or not at all, so one that cannot fit even in an empty
+    // log must be refused rather than overshoot the capacity (or wait for readers that
+    // could never make room for it).
+    if total > config.capacity {
+        return Err(Error::BatchTooLarge {
+            bytes: total,
+            records: entries.len() as u64,
+            capacity: config.capacity,
+        });
     }
     Ok(total)
 }
@@ -670,28 +682,21 @@ impl Log {
             seg: SyncedFile::new(seg, seg_path, SEGMENT_HEADER_LEN),
             idx,
         });
-        self.inner.head.publish(t);
-        self.inner.head.words().writing.store(1, Ordering::Release);
+        // Not published here: the batch becomes visible as a whole at its end, so that
+        // a failure later in the batch can undo the roll too (see `fail_append`).
         Ok(())
     }
 
-    /// Undoes a failed append back to the published state. A full disk whose partial
-    /// write could be undone leaves the writer usable; anything else poisons it.
-    /// Undoes a failed append back to the last good state (the last fully written
-    /// unit of the group, or what a roll inside the failed unit already published) and
-    /// publishes that state. A full disk whose partial write could be undone leaves the
-    /// writer usable; anything else poisons it.
+    /// Undoes a failed append back to `good`, the state after the last fully written
+    /// unit of the group (the published state when the failed unit was the first), and
+    /// publishes it: the failed unit leaves no trace, even when it rolled segments (the
+    /// new segments are deleted and the old tail loses its seal again). A full disk whose
+    /// partial write could be undone leaves the writer usable; anything else poisons it.
     fn fail_append(&self, ws: &mut WriterState, good: &TailState, err: Error) -> Error {
-        let published = self.inner.head.tail();
-        let target = if published.next_seq > good.next_seq {
-            published
-        } else {
-            *good
-        };
-        let undone = self.truncate_to(target);
+        let undone = self.truncate_to(*good);
         ws.tail = None;
         if undone.is_ok() {
-            self.inner.head.publish(&target);
+            self.inner.head.publish(good);
         } else {
             self.inner.head.words().writing.store(0, Ordering::Release);
         }
@@ -708,9 +713,25 @@ impl Log {
         }
     }
 
+    /// Restores the files to tail state `t`. Segments created after `t`'s tail go first
+    /// (made durable by a directory sync), then the tail is truncated: a crash in between
+    /// leaves at worst a sealed tail without successor, which recovery cuts back.
     fn truncate_to(&self, t: TailState) -> Result<()> {
         let storage = &*self.inner.storage;
         let dir = &self.inner.dir;
+        let mut removed = false;
+        for first in segment::list_segments(storage, dir)? {
+            if first > t.first_seq {
+                let p = segment::segment_path(dir, first);
+                storage.remove_file(&p).ctx("remove", &p)?;
+                let _ = storage.remove_file(&segment::index_path(dir, first));
+                removed = true;
+            }
+        }
+        if removed {
+            let segs_dir = segment::segments_dir(dir);
+            storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
+        }
         let seg_path = segment::segment_path(dir, t.first_seq);
         let seg = storage
             .open(&seg_path, OpenMode::ReadWrite)
@@ -722,13 +743,6 @@ impl Log {
             .ctx("open", &idx_path)?;
         idx.set_len(index::entry_pos(t.index_entries))
             .ctx("truncate", &idx_path)?;
-        for first in segment::list_segments(storage, dir)? {
-            if first > t.first_seq {
-                let p = segment::segment_path(dir, first);
-                storage.remove_file(&p).ctx("remove", &p)?;
-                let _ = storage.remove_file(&segment::index_path(dir, first));
-            }
-        }
         Ok(())
     }
 }

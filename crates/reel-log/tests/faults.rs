@@ -13,8 +13,9 @@ fn a_full_disk_fails_the_append_cleanly_and_the_log_stays_usable() {
     let mut model: Vec<Vec<u8>> = (0..20).map(|s| value_for(s, 100)).collect();
     append_n(&log, 20, 100);
     let mut failures = 0;
-    // Fail at several depths of the append path (frame write, index write, roll).
-    for budget in 0..6 {
+    // Fail at every depth of the append path (frame writes, index writes, the seal and
+    // the new segment's headers of each roll inside the batch).
+    for budget in 0..24 {
         sim.set_space_limit(Some(budget));
         let vals: Vec<Vec<u8>> = (0..50)
             .map(|s| value_for(1000 * (budget + 1) + s, 900))
@@ -39,8 +40,8 @@ fn a_full_disk_fails_the_append_cleanly_and_the_log_stays_usable() {
                     "{}",
                     path.display()
                 );
-                // Only what a segment roll inside the batch already committed remains.
-                assert!(stored < 50);
+                // A batch is all or nothing, even when it rolled segments first.
+                assert_eq!(stored, 0, "budget {budget}: a failed batch left a prefix");
             }
             Err(e) => panic!("unexpected error {e}"),
         }
@@ -59,7 +60,7 @@ fn a_full_disk_fails_the_append_cleanly_and_the_log_stays_usable() {
         assert!(log.verify().unwrap().is_ok());
     }
     assert!(
-        failures >= 4,
+        failures >= 12,
         "the injected faults were hit ({failures} failures)"
     );
 }
