@@ -96,6 +96,7 @@ impl AppendQueue {
             q.leader = true;
             let waiting = std::mem::take(&mut q.waiting);
             drop(q);
+            let mut guard = LeaderGuard::new(self, &waiting);
             let mut units = Vec::with_capacity(waiting.len() + 1);
             units.push(Unit::Entries(entries));
             units.extend(waiting.iter().map(|r| Unit::Encoded(r)));
@@ -104,6 +105,7 @@ impl AppendQueue {
             for r in &waiting {
                 r.finish(outcomes.next().unwrap_or_else(|| Err(group_lost())));
             }
+            guard.disarm();
             self.serve(&write_group);
             return mine;
         }
@@ -142,11 +144,13 @@ impl AppendQueue {
                 }
                 std::mem::take(&mut q.waiting)
             };
+            let mut guard = LeaderGuard::new(self, &waiting);
             let units: Vec<Unit<'_>> = waiting.iter().map(|r| Unit::Encoded(r)).collect();
             let mut outcomes = write_group(&units).into_iter();
             for r in &waiting {
                 r.finish(outcomes.next().unwrap_or_else(|| Err(group_lost())));
             }
+            guard.disarm();
         }
         self.hand_off();
     }
@@ -161,8 +165,115 @@ impl AppendQueue {
     }
 }
 
+/// Keeps a panicking leader from stranding the process's appends: if the group being
+/// written unwinds, every request of that group gets an error and leadership passes to
+/// the oldest waiting append (or is given up), so later appends proceed. The tail itself
+/// is safe: the head still says `writing`, so the next append repairs it first.
+struct LeaderGuard<'a> {
+    queue: &'a AppendQueue,
+    in_flight: &'a [Arc<Request>],
+    armed: bool,
+}
+
+impl<'a> LeaderGuard<'a> {
+    fn new(queue: &'a AppendQueue, in_flight: &'a [Arc<Request>]) -> Self {
+        LeaderGuard {
+            queue,
+            in_flight,
+            armed: true,
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for LeaderGuard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        for r in self.in_flight {
+            r.finish(Err(Error::Poisoned {
+                cause: "the thread writing this append's group panicked".into(),
+            }));
+        }
+        self.queue.hand_off();
+    }
+}
+
 fn group_lost() -> Error {
     Error::Poisoned {
         cause: "a group append lost track of a request (bug)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn ok_outcomes(units: &[Unit<'_>]) -> Vec<Result<Appended>> {
+        let file = SyncedFile::new(Arc::new(NullFile), std::path::PathBuf::from("null"), 0);
+        units.iter().map(|_| Ok((0..1, file.clone(), 0))).collect()
+    }
+
+    #[derive(Debug)]
+    struct NullFile;
+    impl crate::storage::StorageFile for NullFile {
+        fn read_at(&self, _: &mut [u8], _: u64) -> std::io::Result<usize> {
+            Ok(0)
+        }
+        fn write_all_at(&self, _: &[u8], _: u64) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn len(&self) -> std::io::Result<u64> {
+            Ok(0)
+        }
+        fn set_len(&self, _: u64) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_panicking_leader_fails_its_group_and_hands_over() {
+        let queue = Arc::new(AppendQueue::default());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let entered = Arc::new(std::sync::Barrier::new(2));
+        let leader = {
+            let (queue, calls, entered) = (queue.clone(), calls.clone(), entered.clone());
+            std::thread::spawn(move || {
+                let e = [Entry::default()];
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    queue.append(&e, 0, |units| {
+                        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                            entered.wait();
+                            // Let the follower queue up behind this group.
+                            while queue.state.lock().unwrap().waiting.is_empty() {
+                                std::thread::yield_now();
+                            }
+                            panic!("injected leader panic");
+                        }
+                        ok_outcomes(units)
+                    })
+                }));
+            })
+        };
+        entered.wait();
+        let e = [Entry::default()];
+        // Queued behind the panicking leader: it is served (by a promoted leader) or
+        // failed, never left waiting.
+        let follower = queue.append(&e, 0, ok_outcomes);
+        leader.join().unwrap();
+        assert!(follower.is_ok() || matches!(follower, Err(Error::Poisoned { .. })));
+        assert!(
+            queue.append(&e, 0, ok_outcomes).is_ok(),
+            "later appends proceed"
+        );
+        assert!(!queue.state.lock().unwrap().leader);
     }
 }

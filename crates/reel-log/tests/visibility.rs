@@ -42,7 +42,12 @@ fn a_reader_never_returns_a_frame_that_was_uncommitted_when_it_was_read() {
     leave_dead_writers_frame(tmp.path(), 3, b"phantom");
     let mut reader = log.reader(0);
     // This read fills the reader's buffer with seqs 0..3 and the phantom 3.
-    let first: Vec<u64> = reader.read_batch(2).unwrap().iter().map(|r| r.seq).collect();
+    let first: Vec<u64> = reader
+        .read_batch(2)
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
     assert_eq!(first, [0, 1]);
     // The next writer repairs the tail and stores the real seq 3.
     let writer = reel_log::Log::open(tmp.path()).unwrap();
