@@ -24,6 +24,7 @@ pub mod frame;
 mod group;
 mod head;
 pub mod index;
+mod layout;
 mod log;
 pub mod meta;
 mod reader;
@@ -36,7 +37,7 @@ mod verify;
 mod wake;
 mod writer;
 
-pub use compaction::{CompactReport, DEFAULT_TOMBSTONE_GRACE};
+pub use compaction::{COMPACT_LOCK_FILE, CompactReport, DEFAULT_TOMBSTONE_GRACE};
 pub use error::{Error, Result};
 pub use frame::{Entry, RecordRef};
 pub use head::HEAD_FILE;

@@ -114,10 +114,22 @@ pub(crate) struct Inner {
     pub(crate) head_file_id: u64,
     /// Bytes this process appended since it last compacted (gates auto-compaction).
     pub(crate) appended_since_compaction: std::sync::atomic::AtomicU64,
-    /// Segment files opened for direct record reads.
-    pub(crate) segment_files:
-        Mutex<std::collections::HashMap<u64, Arc<dyn crate::storage::StorageFile>>>,
+    /// Segment files opened for direct record reads, valid for one `layout_gen` (so
+    /// that deleted segments are closed and their space freed).
+    pub(crate) segment_files: Mutex<SegmentFiles>,
+    /// Seals of sealed segments, for telling merge leftovers from live segments.
+    pub(crate) layout: Mutex<crate::layout::LayoutCache>,
+    /// Held while this process compacts (the compaction lock file admits one handle).
+    pub(crate) compacting: Mutex<()>,
+    /// A background compaction thread of this handle is running.
+    pub(crate) compactor_running: std::sync::atomic::AtomicBool,
 }
+
+/// Open segment files by first seq, and the `layout_gen` they were opened under.
+pub(crate) type SegmentFiles = (
+    u64,
+    std::collections::HashMap<u64, Arc<dyn crate::storage::StorageFile>>,
+);
 
 /// One segment as listed by [`Log::segments`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,7 +273,7 @@ impl Log {
             .words()
             .config_gen
             .load(std::sync::atomic::Ordering::Acquire);
-        Ok(Log {
+        let log = Log {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
                 storage,
@@ -278,10 +290,47 @@ impl Log {
                 flusher_started: std::sync::Once::new(),
                 recovery: Mutex::new(report),
                 segment_files: Mutex::new(Default::default()),
+                layout: Mutex::new(Default::default()),
+                compacting: Mutex::new(()),
+                compactor_running: std::sync::atomic::AtomicBool::new(false),
                 appended_since_compaction: std::sync::atomic::AtomicU64::new(u64::MAX / 2),
                 head_file_id: file_id,
             }),
-        })
+        };
+        if log.inner.writable {
+            log.remove_leftovers_if_idle();
+        }
+        Ok(log)
+    }
+
+    /// Removes what an interrupted compaction left behind, unless a compaction is
+    /// running right now (then it is that compaction's to finish). Failures only warn:
+    /// leftovers are harmless to readers, they only take space.
+    fn remove_leftovers_if_idle(&self) {
+        let lock_path = self.inner.dir.join(crate::COMPACT_LOCK_FILE);
+        let outcome = self
+            .inner
+            .storage
+            .lock_file(&lock_path)
+            .and_then(|lock| {
+                if !lock.try_lock()? {
+                    return Ok(Ok(()));
+                }
+                let storage = &*self.inner.storage;
+                let r = if crate::compaction::is_running(storage, &lock_path) {
+                    self.remove_compaction_leftovers()
+                        .and_then(|()| crate::compaction::set_idle(storage, &lock_path))
+                } else {
+                    Ok(())
+                };
+                lock.unlock()?;
+                Ok(r)
+            })
+            .map_err(|e| Error::io("lock", lock_path, e))
+            .and_then(|r| r);
+        if let Err(e) = outcome {
+            tracing::warn!(dir = %self.inner.dir.display(), "cannot remove compaction leftovers: {e}");
+        }
     }
 
     /// The log directory.

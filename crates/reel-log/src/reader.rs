@@ -133,7 +133,7 @@ impl Log {
         let committed = self.next_seq();
         let max_frame = self.max_frame_len();
         let storage = &*self.inner.storage;
-        for first in segment::list_segments(storage, &self.inner.dir)? {
+        for first in self.live_segments()? {
             let path = segment::segment_path(&self.inner.dir, first);
             let file = match storage.open(&path, OpenMode::Read) {
                 Ok(f) => f,
@@ -268,11 +268,19 @@ impl Log {
 
     /// An open handle on a segment, cached per log handle; `None` if it is gone.
     fn segment_file(&self, first: u64) -> Result<Option<Arc<dyn StorageFile>>> {
-        let mut cache = self
+        let layout_gen = self.layout_gen();
+        let mut guard = self
             .inner
             .segment_files
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        let (cache_gen, cache) = &mut *guard;
+        if *cache_gen != layout_gen {
+            // Segments were deleted or replaced: close every handle, or a deleted file
+            // would keep its disk space (and a replaced one its old contents).
+            cache.clear();
+            *cache_gen = layout_gen;
+        }
         if let Some(f) = cache.get(&first) {
             return Ok(Some(f.clone()));
         }
@@ -293,7 +301,7 @@ impl Log {
     /// The seq of the index entry at or before `seq` in the segment holding `seq`: a
     /// cheap place to start reading that ends at `seq`. Used for reverse iteration.
     pub fn floor_seq(&self, seq: u64) -> Result<u64> {
-        let segs = segment::list_segments(&*self.inner.storage, &self.inner.dir)?;
+        let segs = self.live_segments()?;
         let i = segs.partition_point(|&s| s <= seq);
         let Some(&first) = i.checked_sub(1).and_then(|i| segs.get(i)) else {
             return Ok(segs.first().copied().unwrap_or(seq));
@@ -304,7 +312,7 @@ impl Log {
 }
 
 /// The seal at the end of a sealed segment.
-fn read_seal(file: &dyn StorageFile, max_frame: usize) -> Option<frame::Seal> {
+pub(crate) fn read_seal(file: &dyn StorageFile, max_frame: usize) -> Option<frame::Seal> {
     let len = file.len().ok()?;
     let at = len.checked_sub(frame::SEAL_LEN as u64)?;
     let mut buf = [0u8; frame::SEAL_LEN];
@@ -510,7 +518,7 @@ impl LogReader {
                 self.buf_len = 0;
             }
             None => {
-                let segs = segment::list_segments(&**self.log.storage(), self.log.dir())?;
+                let segs = self.log.live_segments()?;
                 let first = seg.first_seq;
                 let target = segs
                     .into_iter()
@@ -562,11 +570,22 @@ impl LogReader {
                 });
                 Ok(())
             }
-            // Dropped by retention meanwhile: `locate` finds where the log now starts. A
-            // missing segment after the oldest one is damage, not retention.
+            // Dropped by retention meanwhile, or merged by compaction into an earlier
+            // segment: `locate` finds where the log now holds it. A missing segment that
+            // nothing covers, after the oldest one, is damage.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let segs = segment::list_segments(&**self.log.storage(), self.log.dir())?;
-                if segs.first().is_some_and(|&oldest| first > oldest) {
+                let segs = self.log.live_segments()?;
+                let merged = segs
+                    .iter()
+                    .rev()
+                    .find(|&&s| s < first)
+                    .and_then(|&s| {
+                        let p = segment::segment_path(self.log.dir(), s);
+                        let f = self.log.storage().open(&p, OpenMode::Read).ok()?;
+                        read_seal(&*f, self.log.max_frame_len())
+                    })
+                    .is_some_and(|seal| seal.next_seq > first);
+                if !merged && segs.first().is_some_and(|&oldest| first > oldest) {
                     return Err(Error::corrupt(
                         &path,
                         0,
@@ -588,7 +607,7 @@ impl LogReader {
         let dir = self.log.dir().to_path_buf();
         let mut lost = None;
         for _ in 0..16 {
-            let segs = segment::list_segments(&*storage, &dir)?;
+            let segs = self.log.live_segments()?;
             let Some(&oldest) = segs.first() else {
                 return Err(Error::corrupt(
                     segment::segments_dir(&dir),

@@ -147,12 +147,15 @@ impl Log {
         if entries.is_empty() {
             return Ok(self.next_seq()..self.next_seq());
         }
+        let bytes = entries.iter().map(|e| e.frame_len() as u64).sum();
+        self.relieve_compaction_pressure(bytes)?;
         let now = now_micros();
         let (range, file, end) = self
             .inner
             .queue
             .append(entries, now, |units| self.write_group(units, now))?;
         self.make_durable(durability, &file, end)?;
+        self.maybe_compact_in_background();
         Ok(range)
     }
 
@@ -170,6 +173,8 @@ impl Log {
         E: From<Error>,
     {
         self.check_writable()?;
+        // What `decide` will append is unknown yet: relieve a log that is already full.
+        self.relieve_compaction_pressure(0)?;
         let (range, file, end, extra) = {
             let mut ws = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
             self.check_poisoned()?;
@@ -212,6 +217,7 @@ impl Log {
             (start..t.next_seq, file, t.offset, extra)
         };
         self.make_durable(durability, &file, end)?;
+        self.maybe_compact_in_background();
         Ok((range, extra))
     }
 
@@ -445,26 +451,11 @@ impl Log {
         let storage = &*self.inner.storage;
         let dir = &self.inner.dir;
         let mut floor: Option<Option<u64>> = None;
-        let mut compacted = false;
         while t.used_bytes + needed > config.capacity {
             if config.when_full == WhenFull::Compact {
-                // Never drop a segment: rewrite them without superseded records, at most
-                // once per append and only after a tenth of the capacity was appended
-                // since this process last compacted (so a store whose live data fills
-                // it does not rescan the log at every append).
-                let since = self.inner.appended_since_compaction.load(Ordering::Acquire);
-                if compacted || since < config.capacity / 10 {
-                    break;
-                }
-                let report = self.compact_locked(crate::compaction::DEFAULT_TOMBSTONE_GRACE)?;
-                self.inner
-                    .appended_since_compaction
-                    .store(0, Ordering::Release);
-                t.used_bytes = t
-                    .used_bytes
-                    .saturating_sub(report.bytes_before - report.bytes_after);
-                compacted = true;
-                continue;
+                // Never drop a segment: compaction (beside appends, see
+                // `relieve_compaction_pressure`) is what frees space.
+                break;
             }
             let segs = segment::list_segments(storage, dir)?;
             let (Some(&oldest), Some(&next_first)) = (segs.first(), segs.get(1)) else {

@@ -149,7 +149,7 @@ fn a_power_cut_at_any_point_of_a_compaction_loses_no_live_value() {
     let before = probe.sync_count();
     log.compact(Duration::from_secs(3600)).unwrap();
     let syncs = probe.sync_count() - before;
-    assert!(syncs > 5);
+    assert!(syncs >= 4, "{syncs} syncs");
     for k in 1..=syncs {
         let sim = SimStorage::new();
         let log = build(&sim);
@@ -165,6 +165,129 @@ fn a_power_cut_at_any_point_of_a_compaction_loses_no_live_value() {
         for (key, (_, v)) in &expect {
             assert_eq!(&got[key].1, v, "sync point {k}: key {key}");
         }
-        assert!(log.verify().unwrap().is_ok(), "sync point {k}");
+        let v = log.verify().unwrap();
+        assert!(v.is_ok(), "sync point {k}: {v:?}");
+    }
+}
+
+#[test]
+fn compaction_merges_the_small_segments_it_leaves() {
+    let sim = SimStorage::new();
+    let log = open_sim(
+        &sim,
+        Config {
+            capacity: 4 << 20,
+            ..cfg()
+        },
+    );
+    // 40 keys overwritten across ~60 segments: each compacted alone would stay a file.
+    for i in 0..4000u64 {
+        put(&log, &format!("k{}", i % 40), &value_for(i, 200));
+    }
+    let expect = latest(&log);
+    let before = log.segments().unwrap().len();
+    let r = log.compact(Duration::from_secs(3600)).unwrap();
+    let after = log.segments().unwrap().len();
+    assert!(
+        before > 40 && after <= 3,
+        "{before} -> {after} segments: {r:?}"
+    );
+    assert_eq!(r.merged as usize, before - after, "{r:?}");
+    assert_eq!(latest(&log), expect);
+    assert!(log.verify().unwrap().is_ok());
+    // A reader positioned anywhere, even inside a merged range, reads the merged file.
+    let seq = expect.values().map(|(s, _)| *s).min().unwrap();
+    assert_eq!(
+        log.reader(seq)
+            .read_batch(1)
+            .unwrap()
+            .iter()
+            .next()
+            .unwrap()
+            .seq,
+        seq
+    );
+    // Appends went on, and the merged log keeps taking them.
+    put(&log, "k0", b"later");
+    assert_eq!(latest(&log)["k0"].1, b"later");
+}
+
+/// The ordering invariants of compaction (compaction/mod.rs): the tombstone horizon is
+/// durable before the first rename, and groups are swapped in oldest first, so at no
+/// crash point can a deleted key come back, and a dropped tombstone is always covered by
+/// the horizon.
+#[test]
+fn a_power_cut_while_compaction_drops_tombstones_never_resurrects_a_deleted_key() {
+    let build = |sim: &SimStorage| {
+        // Roomy enough that no background compaction starts on its own.
+        let log = open_sim(
+            sim,
+            Config {
+                capacity: 4 << 20,
+                ..cfg()
+            },
+        );
+        for i in 0..600u64 {
+            put(&log, &format!("k{}", i % 40), &value_for(i, 250));
+        }
+        let mut deleted = Vec::new();
+        for i in 0..20 {
+            let seq = log
+                .append(&[Entry {
+                    key: Some(&format!("k{i}")),
+                    encoding: TOMBSTONE,
+                    ..Default::default()
+                }])
+                .unwrap()
+                .start;
+            deleted.push((format!("k{i}"), seq));
+        }
+        for i in 0..100u64 {
+            put(&log, "filler", &value_for(i, 250));
+        }
+        log.sync().unwrap();
+        (log, deleted)
+    };
+    let probe = SimStorage::new();
+    let (log, deleted) = build(&probe);
+    let expect = latest(&log);
+    let before = probe.sync_count();
+    let r = log.compact(Duration::ZERO).unwrap();
+    assert!(r.dropped >= 20, "{r:?}");
+    let syncs = probe.sync_count() - before;
+    for k in 1..=syncs {
+        for seed in 0..4 {
+            let sim = SimStorage::new();
+            let (log, _) = build(&sim);
+            sim.capture_at_sync(k, k * 31 + seed);
+            log.compact(Duration::ZERO).unwrap();
+            let image = sim.captured().unwrap();
+            let log = LogOptions::new()
+                .storage(Arc::new(image))
+                .open(DIR)
+                .unwrap();
+            assert_eq!(latest(&log), expect, "sync point {k} seed {seed}");
+            let present: Vec<u64> = {
+                let mut r = log.reader(0);
+                let mut seqs = Vec::new();
+                loop {
+                    let b = r.read_batch(1000).unwrap();
+                    if b.is_empty() {
+                        break seqs;
+                    }
+                    seqs.extend(b.iter().map(|r| r.seq));
+                }
+            };
+            for (key, seq) in &deleted {
+                if !present.contains(seq) {
+                    assert!(
+                        log.tombstone_horizon() >= *seq,
+                        "sync point {k} seed {seed}: tombstone of {key} (seq {seq}) gone, horizon {}",
+                        log.tombstone_horizon()
+                    );
+                }
+            }
+            assert!(log.verify().unwrap().is_ok(), "sync point {k}");
+        }
     }
 }

@@ -12,13 +12,17 @@ const MAX_BATCH_BYTES: usize = 4 << 20;
 pub fn run(a: WriteArgs) -> CliResult {
     let durability: Durability = a.durability.parse().map_err(reel::Error::from)?;
     let spool = super::open_spool(&a.dir, durability)?;
+    let config = spool.log().config();
     let mut batch = Batch {
         spool: &spool,
         key: a.key.as_deref(),
         records: Vec::new(),
         bytes: 0,
-        max: spool.log().config().max_record_size,
+        max: config.max_record_size,
     };
+    // A batch is stored whole or refused whole, so it must stay well inside the capacity.
+    let max_batch_bytes =
+        MAX_BATCH_BYTES.min(usize::try_from(config.capacity / 8).unwrap_or(usize::MAX));
     if !a.json.is_empty() {
         for (i, arg) in a.json.iter().enumerate() {
             batch.push(arg, &format!("argument {}", i + 1))?;
@@ -55,7 +59,7 @@ pub fn run(a: WriteArgs) -> CliResult {
             batch.push(text, &format!("line {lineno}"))?;
             // Append now when no more input is waiting: interactive input is not delayed.
             if batch.records.len() >= MAX_BATCH
-                || batch.bytes >= MAX_BATCH_BYTES
+                || batch.bytes >= max_batch_bytes
                 || input.buffer().is_empty()
             {
                 batch.flush()?;
@@ -98,7 +102,8 @@ impl Batch<'_> {
                 self.max
             )));
         }
-        self.bytes += size;
+        // Frame header and optional fields included, as the capacity counts them.
+        self.bytes += size + 44;
         let mut rec = NewRecord::new(value);
         rec.key = self.key.map(str::to_string);
         self.records.push(rec);

@@ -243,12 +243,15 @@ impl<V: View> ViewHandle<V> {
     /// Applies records up to `end` (exclusive); checkpoints when due.
     fn apply_to(&self, st: &mut State<V>, end: u64) -> Result<()> {
         let log = self.shared.spool.log();
+        // Where the state stood before the pass that read the log: a compaction that
+        // raised the horizon during that pass may have hidden a tombstone from it.
+        let mut from = st.applied_to;
         loop {
             // Compaction dropped a tombstone this state had not applied yet: the
             // deletion is gone from the log, so only a rebuild can forget the value.
             let horizon = log.tombstone_horizon();
             if horizon > st.base_horizon {
-                if st.applied_to <= horizon {
+                if from <= horizon {
                     let oldest = self.shared.spool.oldest_seq();
                     st.view.reset();
                     st.applied_to = oldest;
@@ -258,6 +261,7 @@ impl<V: View> ViewHandle<V> {
                 }
                 st.base_horizon = horizon;
             }
+            from = st.applied_to;
             self.apply_range(st, end)?;
             // A compaction that ran meanwhile may have hidden a tombstone from this pass.
             if log.tombstone_horizon() == horizon {
