@@ -46,7 +46,7 @@ pub use meta::{
     Config, DEFAULT_CAPACITY, DEFAULT_MAX_RECORD_SIZE, META_FILE, MIN_CAPACITY, WhenFull,
 };
 pub use reader::{Batch, FramePos, LogReader};
-pub use recovery::{CutTail, RecoveryReport};
+pub use recovery::{CutTail, RecoveryReport, TailDamage};
 pub use sync::Durability;
 pub use verify::{Damage, VerifyReport};
 pub use writer::{BATCH_INTERVAL, OwnedEntry};

@@ -33,6 +33,26 @@ pub struct RecoveryReport {
     pub removed_segments: Vec<PathBuf>,
     /// Index entries rebuilt from the segment.
     pub rebuilt_index_entries: u64,
+    /// Damaged bytes in the tail that valid records follow: kept, not cut, and reported.
+    pub damage: Vec<TailDamage>,
+}
+
+/// Damage found in the tail segment with valid records after it. Readers stop in front
+/// of it as they do for damage in a sealed segment; `reel verify` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailDamage {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Where the damage starts.
+    pub offset: u64,
+    /// Bytes up to the next valid record.
+    pub bytes: u64,
+    /// What is wrong at `offset`.
+    pub reason: String,
+    /// The first seq that cannot be read.
+    pub first_seq: u64,
+    /// The seq of the next valid record (where `reel rewind --to-seq` skips to).
+    pub resume_seq: u64,
 }
 
 /// A cut tail.
@@ -51,7 +71,7 @@ pub struct CutTail {
 impl RecoveryReport {
     /// True when nothing had to be cut or removed.
     pub fn is_clean(&self) -> bool {
-        self.cut.is_none() && self.removed_segments.is_empty()
+        self.cut.is_none() && self.removed_segments.is_empty() && self.damage.is_empty()
     }
 
     /// One line per repair, for people.
@@ -64,6 +84,20 @@ impl RecoveryReport {
                 c.path.display(),
                 c.offset,
                 c.reason
+            ));
+        }
+        for d in &self.damage {
+            out.push(format!(
+                "damaged bytes in {} at offset {} ({}): records from seq {} to {} cannot be read; \
+                 the {} bytes and every record after them were kept, not cut \
+                 (`reel verify` lists the damage, `reel rewind --to-seq {}` skips it)",
+                d.path.display(),
+                d.offset,
+                d.reason,
+                d.first_seq,
+                d.resume_seq.saturating_sub(1),
+                d.bytes,
+                d.resume_seq
             ));
         }
         for p in &self.removed_segments {
@@ -207,44 +241,104 @@ pub(crate) fn recover(
     let mut new_entries: Vec<IndexEntry> = Vec::new();
     // The frame an index entry names is already indexed and must carry exactly its seq.
     let mut at_indexed_frame = !entries.is_empty();
-    let end = scan::scan(&*file, start_offset, max_frame, |offset, r| {
-        if published_end.is_some_and(|end| r.seq >= end) {
-            return ControlFlow::Break(());
-        }
-        let in_order = if compacted && !at_indexed_frame {
-            r.seq >= expected
-        } else {
-            r.seq == expected
-        };
-        if !in_order {
-            return ControlFlow::Break(());
-        }
-        if !at_indexed_frame && (records == 0 || offset >= last_index_offset + INDEX_INTERVAL) {
-            new_entries.push(IndexEntry {
-                seq: r.seq,
+    // A trusted head says where the published frames end: below it every frame was
+    // complete when published, so anything wrong there is damage, never a torn write.
+    let published_offset = published.filter(|p| p.first_seq == first).map(|p| p.offset);
+    let mut pos = start_offset;
+    let mut force_entry = false;
+    let (valid_end, reason) = loop {
+        let mut unpublished = false;
+        let end = scan::scan(&*file, pos, max_frame, |offset, r| {
+            if published_end.is_some_and(|end| r.seq >= end) {
+                unpublished = true;
+                return ControlFlow::Break(());
+            }
+            let in_order = if compacted && !at_indexed_frame {
+                r.seq >= expected
+            } else {
+                r.seq == expected
+            };
+            if !in_order {
+                return ControlFlow::Break(());
+            }
+            if !at_indexed_frame
+                && (records == 0 || force_entry || offset >= last_index_offset + INDEX_INTERVAL)
+            {
+                new_entries.push(IndexEntry {
+                    seq: r.seq,
+                    offset,
+                    ts_max_before: ts_max,
+                });
+                last_index_offset = offset;
+                force_entry = false;
+            }
+            at_indexed_frame = false;
+            ts_max = ts_max.max(r.ts);
+            expected = r.seq + 1;
+            records += 1;
+            ControlFlow::Continue(())
+        })
+        .ctx("read", &path)?;
+        let (bad_at, why, incomplete) = match end {
+            ScanEnd::Eof { offset } => break (offset, None),
+            ScanEnd::Seal { offset, .. } => {
+                break (
+                    offset,
+                    Some("seal of a segment whose successor was never created".to_string()),
+                );
+            }
+            ScanEnd::Stopped { offset } if unpublished => {
+                break (
+                    offset,
+                    Some("written by a writer that died before publishing".to_string()),
+                );
+            }
+            ScanEnd::Stopped { offset } => (
                 offset,
-                ts_max_before: ts_max,
-            });
-            last_index_offset = offset;
+                format!("frame out of sequence (expected seq {expected})"),
+                false,
+            ),
+            ScanEnd::Bad {
+                offset,
+                reason,
+                incomplete,
+            } => (offset, reason, incomplete),
+        };
+        // A torn write is the end of what was written: nothing valid may follow it, and
+        // what follows a hole (bytes that never reached the disk) was never synced
+        // either. Anything else followed by valid frames is damage: kept and reported,
+        // never cut, so that no acknowledged record after it is lost.
+        let below_published = published_offset.is_some_and(|p| bad_at < p);
+        let resume = if incomplete && !below_published {
+            None
+        } else {
+            scan::resync(&*file, bad_at + 1, expected.saturating_sub(1), max_frame)
+                .ctx("read", &path)?
+                .filter(|&(at, _)| published_offset.is_none_or(|p| at < p))
+        };
+        let resume = match (resume, published_offset) {
+            (Some(r), _) => Some(r),
+            // Published frames are gone entirely: the damage reaches the published end.
+            (None, Some(p)) if below_published => Some((p, published_end.unwrap_or(expected))),
+            (None, _) => None,
+        };
+        match resume {
+            Some((at, seq)) if below_published || !looks_unwritten(&*file, &path, bad_at, at)? => {
+                report.damage.push(TailDamage {
+                    path: path.clone(),
+                    offset: bad_at,
+                    bytes: at - bad_at,
+                    reason: why,
+                    first_seq: expected,
+                    resume_seq: seq,
+                });
+                pos = at;
+                expected = seq;
+                at_indexed_frame = false;
+                force_entry = true;
+            }
+            _ => break (bad_at, Some(why)),
         }
-        at_indexed_frame = false;
-        ts_max = ts_max.max(r.ts);
-        expected = r.seq + 1;
-        records += 1;
-        ControlFlow::Continue(())
-    })
-    .ctx("read", &path)?;
-    let (valid_end, reason) = match end {
-        ScanEnd::Eof { offset } => (offset, None),
-        ScanEnd::Seal { offset, .. } => (
-            offset,
-            Some("seal of a segment whose successor was never created".to_string()),
-        ),
-        ScanEnd::Bad { offset, reason, .. } => (offset, Some(reason)),
-        ScanEnd::Stopped { offset } => (
-            offset,
-            Some(format!("frame out of sequence (expected seq {expected})")),
-        ),
     };
     let file_len = file.len().ctx("read", &path)?;
     if file_len > valid_end {
@@ -308,7 +402,10 @@ fn frame_seq_at(
     let mut hdr = [0u8; frame::HEADER_LEN];
     file.read_exact_at(&mut hdr, offset).ok()?;
     let len = frame::peek_len(&hdr)?;
-    if len > max_frame || len < frame::HEADER_LEN {
+    // A damaged index entry may point at any bytes: their claimed length must fit the
+    // file before anything is allocated for it.
+    let file_len = file.len().ok()?;
+    if len > max_frame || len < frame::HEADER_LEN || offset + len as u64 > file_len {
         return None;
     }
     let mut buf = vec![0u8; len];
@@ -317,4 +414,36 @@ fn frame_seq_at(
         Ok((Frame::Record(r), _)) => Some(r.seq),
         _ => None,
     }
+}
+
+/// Sector size assumed for torn writes: a write that did not reach the disk leaves whole
+/// sectors as they were (zeros at the end of an append-only file).
+const SECTOR: u64 = 512;
+
+/// True when the bytes from `from` to `to` look like a write that never (fully) reached
+/// the disk: the frame header at `from` is zeros, or a whole sector-aligned block in the
+/// range is zeros. One flipped or damaged byte does neither (unless the record's own
+/// data holds a zero sector), so it is reported as damage instead of cut as torn.
+fn looks_unwritten(
+    file: &dyn crate::storage::StorageFile,
+    path: &Path,
+    from: u64,
+    to: u64,
+) -> Result<bool> {
+    let len = (to.saturating_sub(from)).min(1 << 20) as usize;
+    let mut buf = vec![0u8; len];
+    let n = file.read_full_at(&mut buf, from).ctx("read", path)?;
+    let bytes = &buf[..n];
+    if bytes.len() >= 8 && bytes[..8].iter().all(|&b| b == 0) {
+        return Ok(true);
+    }
+    let mut block = from.div_ceil(SECTOR) * SECTOR;
+    while block + SECTOR <= from + bytes.len() as u64 {
+        let at = (block - from) as usize;
+        if bytes[at..at + SECTOR as usize].iter().all(|&b| b == 0) {
+            return Ok(true);
+        }
+        block += SECTOR;
+    }
+    Ok(false)
 }

@@ -3,8 +3,9 @@
 //! Every file has its current bytes (what running processes see, i.e. the page cache)
 //! and its durable bytes (what `sync_data` has flushed). Every directory entry is
 //! current or durable (after `sync_dir`). [`SimStorage::power_loss`] builds the disk as
-//! a rebooted machine would find it: durable state plus a random subset of the unsynced
-//! writes, each possibly torn. Faults (full disk, failing fsync) can be injected, and
+//! a rebooted machine would find it: durable state plus a random subset of the pages
+//! dirtied by unsynced writes (whole 4 KiB pages, as the page cache writes them back),
+//! each possibly torn at a 512-byte sector boundary. Faults (full disk, failing fsync) can be injected, and
 //! [`SimStorage::capture_at_sync`] snapshots the power-loss image at the n-th sync call,
 //! so a test can cut the power at every sync point of a workload.
 
@@ -31,8 +32,12 @@ struct Inode {
 
 #[derive(Debug, Clone)]
 enum PendingOp {
-    Write { offset: u64, bytes: Vec<u8> },
-    SetLen(u64),
+    Write {
+        offset: u64,
+        bytes: Vec<u8>,
+    },
+    /// A length change: the length after a power cut is the durable or the current one.
+    SetLen,
 }
 
 #[derive(Debug, Default)]
@@ -195,21 +200,11 @@ impl SimState {
             let Some(old) = self.inodes.get(&ino) else {
                 continue;
             };
-            let mut data = old.durable.clone();
-            for op in &old.pending {
-                match (op, rng.below(3)) {
-                    (_, 0) => {}
-                    (PendingOp::SetLen(len), _) => data.resize(*len as usize, 0),
-                    (PendingOp::Write { offset, bytes }, 1) => {
-                        write_into(&mut data, *offset, bytes)
-                    }
-                    (PendingOp::Write { offset, bytes }, _) => {
-                        // Torn: a prefix of whole 512-byte sectors, then garbage-free zeros.
-                        let keep = (rng.below(bytes.len() as u64 + 1) as usize) / 512 * 512;
-                        write_into(&mut data, *offset, &bytes[..keep]);
-                    }
-                }
-            }
+            let data = if old.pending.is_empty() {
+                old.durable.clone()
+            } else {
+                persist_pages(old, &mut rng)
+            };
             inodes.insert(
                 ino,
                 Inode {
@@ -232,6 +227,47 @@ impl SimState {
             state: Arc::new(Mutex::new(state)),
         }
     }
+}
+
+/// The page cache writes back whole pages, so what reaches the disk of unsynced writes is
+/// decided per dirty 4 KiB page (file-offset aligned): written with its current content,
+/// not written, or torn after a prefix of its 512-byte sectors. The file's length is the
+/// durable one or the current one; bytes past the durable length that no written page
+/// covers read as zeros.
+fn persist_pages(inode: &Inode, rng: &mut Rng) -> Vec<u8> {
+    const PAGE: usize = 4096;
+    const SECTOR: usize = 512;
+    let len = if rng.below(2) == 0 {
+        inode.durable.len()
+    } else {
+        inode.data.len()
+    };
+    let mut out = inode.durable.clone();
+    out.resize(len, 0);
+    let mut dirty = std::collections::BTreeSet::new();
+    for op in &inode.pending {
+        if let PendingOp::Write { offset, bytes } = op
+            && !bytes.is_empty()
+        {
+            let first = *offset as usize / PAGE;
+            let last = (*offset as usize + bytes.len() - 1) / PAGE;
+            dirty.extend(first..=last);
+        }
+    }
+    for page in dirty {
+        let start = page * PAGE;
+        let end = (start + PAGE).min(len).min(inode.data.len());
+        if start >= end {
+            continue;
+        }
+        let upto = match rng.below(3) {
+            0 => start,
+            1 => end,
+            _ => (start + rng.below((PAGE / SECTOR) as u64 + 1) as usize * SECTOR).min(end),
+        };
+        out[start..upto].copy_from_slice(&inode.data[start..upto]);
+    }
+    out
 }
 
 fn write_into(data: &mut Vec<u8>, offset: u64, bytes: &[u8]) {
@@ -288,7 +324,7 @@ impl Storage for SimStorage {
             (Some(ino), OpenMode::CreateTruncate) => {
                 let inode = st.inodes.entry(ino).or_default();
                 inode.data.clear();
-                inode.pending.push(PendingOp::SetLen(0));
+                inode.pending.push(PendingOp::SetLen);
                 ino
             }
             (Some(ino), _) => ino,
@@ -447,7 +483,7 @@ impl StorageFile for SimFile {
                 .get_mut(&ino)
                 .ok_or_else(|| not_found(&self.path))?;
             inode.data.resize(len as usize, 0);
-            inode.pending.push(PendingOp::SetLen(len));
+            inode.pending.push(PendingOp::SetLen);
             Ok(())
         })
     }
