@@ -8,7 +8,9 @@
 //! The head is never synced and never trusted across a reboot or a copy: it carries the
 //! boot identifier and the head file's own identity, and when either does not match
 //! the state is rebuilt from the segments by recovery. It is a cache of the segments,
-//! never a source of truth about them. The boot identifier comes from Linux's
+//! never a source of truth about them. Its state words carry a checksum (`check`),
+//! updated by every change under the writer lock and verified on open and before each
+//! append: a damaged head (a flipped byte in the file) is rebuilt, never trusted. The boot identifier comes from Linux's
 //! `/proc/sys/kernel/random/boot_id`; on other systems a reboot is not detected.
 //! Layout (native-endian atomics, naturally aligned):
 //!
@@ -19,10 +21,9 @@
 //!  56 tail_index_entries u64   64 tail_last_index_offset u64
 //!  72 used_bytes u64           80 oldest_seq u64       88 config_gen u64
 //!  96 layout_gen u64          104 boot_id u64         112 file_id u64
-//! 120 tail_records u64
+//! 120 tail_records u64      128 check u64 (CRC32C of the state words, see `state_check`)
 //! ```
 
-use crate::segment::FORMAT_VERSION;
 use crate::storage::SharedRegion;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::*};
 
@@ -31,6 +32,8 @@ pub const HEAD_FILE: &str = "reel.head";
 /// Bytes mapped.
 pub const HEAD_LEN: usize = 4096;
 const MAGIC: u64 = u64::from_le_bytes(*b"REELHEAD");
+/// Version of the head layout (the segments' format version is separate): 2 added `check`.
+pub const HEAD_VERSION: u32 = 2;
 
 /// The shared words. Only ever accessed through atomics.
 #[repr(C)]
@@ -68,6 +71,8 @@ pub struct HeadWords {
     file_id: AtomicU64,
     /// Records in the tail segment.
     pub tail_records: AtomicU64,
+    /// CRC32C of the state words (see [`Head::state_check`]).
+    check: AtomicU64,
 }
 
 const _: () = assert!(std::mem::size_of::<HeadWords>() <= HEAD_LEN);
@@ -127,9 +132,48 @@ impl Head {
     pub fn is_trusted(&self, boot_id: u64, file_id: u64) -> bool {
         let w = self.words();
         w.magic.load(Acquire) == MAGIC
-            && w.version.load(Relaxed) == FORMAT_VERSION
+            && w.version.load(Relaxed) == HEAD_VERSION
             && w.boot_id.load(Relaxed) == boot_id
             && w.file_id.load(Relaxed) == file_id
+    }
+
+    /// True when the state words match their checksum. Only meaningful while no writer
+    /// is changing them: under the writer lock, or retried by read-only handles.
+    pub fn is_intact(&self) -> bool {
+        let w = self.words();
+        w.check.load(Acquire) == self.state_check(&self.tail())
+    }
+
+    /// The checksum of the identity words and of the state `t`: CRC32C of version, boot
+    /// id, file id and the tail state words, each as 8 little-endian bytes.
+    fn state_check(&self, t: &TailState) -> u64 {
+        let w = self.words();
+        let words = [
+            u64::from(w.version.load(Relaxed)),
+            w.boot_id.load(Relaxed),
+            w.file_id.load(Relaxed),
+            t.next_seq,
+            t.first_seq,
+            t.offset,
+            t.ts_max as u64,
+            t.index_entries,
+            t.last_index_offset,
+            t.records,
+            t.used_bytes,
+            t.oldest_seq,
+        ];
+        let mut bytes = [0u8; 12 * 8];
+        for (chunk, word) in bytes.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        u64::from(crc32c::crc32c(&bytes))
+    }
+
+    /// Recomputes the checksum after `used_bytes` or `oldest_seq` changed outside a
+    /// publish (call under the writer lock).
+    pub fn reseal(&self) {
+        let t = self.tail();
+        self.words().check.store(self.state_check(&t), Release);
     }
 
     /// Committed end: records below this seq are readable.
@@ -165,6 +209,7 @@ impl Head {
         w.tail_records.store(t.records, Relaxed);
         w.used_bytes.store(t.used_bytes, Relaxed);
         w.oldest_seq.store(t.oldest_seq, Relaxed);
+        w.check.store(self.state_check(t), Relaxed);
         // SeqCst on both sides of the waiter handshake (see `wake::wait_for`): either the
         // sleeper sees the new next_seq, or this store sees its waiter registration.
         w.next_seq.store(t.next_seq, SeqCst);
@@ -179,10 +224,11 @@ impl Head {
     /// file. Nobody can be sleeping on an untrusted head, so the waiter count restarts.
     pub fn stamp(&self, boot_id: u64, file_id: u64) {
         let w = self.words();
-        w.version.store(FORMAT_VERSION, Relaxed);
+        w.version.store(HEAD_VERSION, Relaxed);
         w.boot_id.store(boot_id, Relaxed);
         w.file_id.store(file_id, Relaxed);
         w.waiters.store(0, Relaxed);
+        self.reseal();
         w.magic.store(MAGIC, Release);
     }
 }

@@ -239,10 +239,14 @@ impl Log {
         let boot = storage.boot_id();
         let file_id = storage.file_id(&head_path).unwrap_or(0);
         let mut report = None;
-        if !head.is_trusted(boot, file_id) {
-            if writable {
+        let usable = |head: &Head| head.is_trusted(boot, file_id) && head.is_intact();
+        if writable {
+            if !usable(&head) {
                 let _g = LockGuard::acquire(&*lock, &lock_path)?;
-                if !head.is_trusted(boot, file_id) {
+                if !usable(&head) {
+                    if head.is_trusted(boot, file_id) {
+                        tracing::warn!(dir = %dir.display(), "reel.head fails its checksum: rebuilding it from the segments");
+                    }
                     report = Some(recovery::recover(
                         &*storage,
                         dir,
@@ -253,18 +257,18 @@ impl Log {
                     )?);
                     head.stamp(boot, file_id);
                 }
-            } else {
-                // Nobody may repair this directory: derive the state privately.
-                head = Head::new(SharedRegion::Heap(Arc::new(HeapRegion::new(HEAD_LEN))));
-                report = Some(recovery::recover(
-                    &*storage,
-                    dir,
-                    &head,
-                    &meta.config,
-                    false,
-                    true,
-                )?);
             }
+        } else if !head_usable_read_only(&head, boot, file_id) {
+            // Nobody may repair this directory: derive the state privately.
+            head = Head::new(SharedRegion::Heap(Arc::new(HeapRegion::new(HEAD_LEN))));
+            report = Some(recovery::recover(
+                &*storage,
+                dir,
+                &head,
+                &meta.config,
+                false,
+                true,
+            )?);
         }
         if let Some(r) = &report {
             r.log_warnings(dir);
@@ -546,6 +550,33 @@ fn initialize(storage: &dyn Storage, dir: &Path, config: &Config) -> Result<()> 
     .write(storage, dir)?;
     storage.sync_dir(dir).ctx("sync", dir)?;
     Ok(())
+}
+
+/// A read-only handle cannot take the writer lock to look at the head while nobody
+/// changes it: a checksum mismatch is retried for a while (a writer may be mid-update)
+/// before the head is judged damaged.
+fn head_usable_read_only(head: &Head, boot: u64, file_id: u64) -> bool {
+    for attempt in 0..50 {
+        if !head.is_trusted(boot, file_id) {
+            return false;
+        }
+        if head.is_intact() {
+            return true;
+        }
+        // A writer mid-append explains a mismatch for as long as it writes; otherwise
+        // only the instant between two stores does.
+        let writing = head
+            .words()
+            .writing
+            .load(std::sync::atomic::Ordering::Acquire)
+            != 0;
+        if !writing && attempt >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    tracing::warn!("reel.head fails its checksum: reading from a private rebuild of it");
+    false
 }
 
 /// Stand-in lock for read-only opens, which never take the writer lock.

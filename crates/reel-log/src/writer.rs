@@ -396,7 +396,7 @@ impl Log {
         // The identity of the head file this handle mapped, read once at open.
         let file_id = self.inner.head_file_id;
         let crashed = head.words().writing.load(Ordering::Acquire) != 0;
-        let trusted = head.is_trusted(boot, file_id);
+        let trusted = head.is_trusted(boot, file_id) && head.is_intact();
         if crashed || !ws.verified || !trusted {
             let config = self.config();
             let report = recovery::recover(storage, dir, head, &config, true, !trusted)?;
@@ -505,6 +505,7 @@ impl Log {
                 .words()
                 .oldest_seq
                 .store(next_first, Ordering::Release);
+            self.inner.head.reseal();
             self.inner
                 .head
                 .words()

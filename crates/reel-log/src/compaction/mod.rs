@@ -309,6 +309,7 @@ impl Log {
         let old_bytes: u64 = members.iter().map(|m| m.bytes).sum();
         w.used_bytes
             .fetch_sub(old_bytes.saturating_sub(new_bytes), Ordering::AcqRel);
+        self.inner.head.reseal();
         w.layout_gen.fetch_add(1, Ordering::AcqRel);
         Ok(Some(new_bytes))
     }
@@ -349,6 +350,7 @@ impl Log {
             freed.min(w.used_bytes.load(Ordering::Acquire)),
             Ordering::AcqRel,
         );
+        self.inner.head.reseal();
         w.layout_gen.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
