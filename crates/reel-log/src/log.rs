@@ -365,8 +365,8 @@ impl Log {
     /// Largest seq of a tombstone compaction dropped (0: none). Derived state that has
     /// applied records only up to this seq may still hold a deleted value and must be
     /// rebuilt.
-    pub fn tombstone_horizon(&self) -> u64 {
-        self.meta().tombstone_horizon
+    pub fn tombstone_horizon(&self) -> Result<u64> {
+        Ok(self.meta_checked()?.tombstone_horizon)
     }
 
     /// The random identity of this log.
@@ -374,7 +374,22 @@ impl Log {
         self.meta().log_id
     }
 
+    /// The metadata, re-read when another process changed it. When that re-read fails,
+    /// the last good copy is returned and the failure logged: callers that decide
+    /// something durable use [`Log::meta_checked`] instead.
     pub(crate) fn meta(&self) -> Meta {
+        match self.meta_checked() {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(dir = %self.inner.dir.display(), "cannot re-read reel.meta, using the last good copy: {e}");
+                self.inner.meta.read().unwrap_or_else(|e| e.into_inner()).1
+            }
+        }
+    }
+
+    /// The metadata, re-read when another process changed it; an error when it cannot
+    /// be read (never a stale copy).
+    pub(crate) fn meta_checked(&self) -> Result<Meta> {
         let current = self
             .inner
             .head
@@ -384,16 +399,12 @@ impl Log {
         {
             let m = self.inner.meta.read().unwrap_or_else(|e| e.into_inner());
             if m.0 == current {
-                return m.1;
+                return Ok(m.1);
             }
         }
-        match Meta::read(&*self.inner.storage, &self.inner.dir) {
-            Ok(meta) => {
-                *self.inner.meta.write().unwrap_or_else(|e| e.into_inner()) = (current, meta);
-                meta
-            }
-            Err(_) => self.inner.meta.read().unwrap_or_else(|e| e.into_inner()).1,
-        }
+        let meta = Meta::read(&*self.inner.storage, &self.inner.dir)?;
+        *self.inner.meta.write().unwrap_or_else(|e| e.into_inner()) = (current, meta);
+        Ok(meta)
     }
 
     /// Largest frame the decoder accepts: anything longer is corruption.

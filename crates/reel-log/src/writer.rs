@@ -183,7 +183,7 @@ impl Log {
             let mut t = self.inner.head.tail();
             let (owned, extra) = decide(t.next_seq)?;
             let entries: Vec<Entry<'_>> = owned.iter().map(OwnedEntry::as_entry).collect();
-            let config = self.config();
+            let config = self.meta_checked()?.config;
             let total = validate(&entries, &config)?;
             if entries.is_empty() {
                 return Ok((t.next_seq..t.next_seq, extra));
@@ -248,7 +248,10 @@ impl Log {
             Err(e) => return units.iter().map(|_| Err(e.duplicate())).collect(),
         };
         // Read once per group: prepare_tail has just reloaded it if another process changed it.
-        let config = self.config();
+        let config = match self.meta_checked() {
+            Ok(m) => m.config,
+            Err(e) => return units.iter().map(|_| Err(e.duplicate())).collect(),
+        };
         let mut t = self.inner.head.tail();
         let mut good = t;
         let mut ranges: Vec<Result<Range<u64>>> = Vec::with_capacity(units.len());
@@ -398,7 +401,7 @@ impl Log {
         let crashed = head.words().writing.load(Ordering::Acquire) != 0;
         let trusted = head.is_trusted(boot, file_id) && head.is_intact();
         if crashed || !ws.verified || !trusted {
-            let config = self.config();
+            let config = self.meta_checked()?.config;
             let report = recovery::recover(storage, dir, head, &config, true, !trusted)?;
             report.log_warnings(dir);
             if !trusted {

@@ -281,9 +281,9 @@ fn a_power_cut_while_compaction_drops_tombstones_never_resurrects_a_deleted_key(
             for (key, seq) in &deleted {
                 if !present.contains(seq) {
                     assert!(
-                        log.tombstone_horizon() >= *seq,
+                        log.tombstone_horizon().unwrap() >= *seq,
                         "sync point {k} seed {seed}: tombstone of {key} (seq {seq}) gone, horizon {}",
-                        log.tombstone_horizon()
+                        log.tombstone_horizon().unwrap()
                     );
                 }
             }

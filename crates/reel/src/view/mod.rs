@@ -157,6 +157,7 @@ impl<V: View> ViewHandle<V> {
         let storage = spool.log().storage().clone();
         let next = spool.next_seq();
         let mut applied_to = spool.oldest_seq();
+        let horizon = spool.log().tombstone_horizon()?;
         if let Some(cp) = Checkpoint::read(&*storage, spool.dir(), view.name())? {
             // A checkpoint from another log, version, or from beyond the log's end (a
             // power cut lost records it had applied) cannot be used; nor one that stops
@@ -164,7 +165,7 @@ impl<V: View> ViewHandle<V> {
             if cp.version == view.version()
                 && cp.log_id == spool.log().log_id()
                 && cp.applied_to <= next
-                && cp.applied_to > spool.log().tombstone_horizon()
+                && cp.applied_to > horizon
             {
                 view.reset();
                 if view.load(&cp.state).is_ok() {
@@ -181,7 +182,7 @@ impl<V: View> ViewHandle<V> {
             checkpointed_at: applied_to,
             reader,
             lost: 0,
-            base_horizon: spool.log().tombstone_horizon(),
+            base_horizon: horizon,
             last_checkpoint: Instant::now(),
         };
         Ok(ViewHandle {
@@ -249,7 +250,7 @@ impl<V: View> ViewHandle<V> {
         loop {
             // Compaction dropped a tombstone this state had not applied yet: the
             // deletion is gone from the log, so only a rebuild can forget the value.
-            let horizon = log.tombstone_horizon();
+            let horizon = log.tombstone_horizon()?;
             if horizon > st.base_horizon {
                 if from <= horizon {
                     let oldest = self.shared.spool.oldest_seq();
@@ -264,7 +265,7 @@ impl<V: View> ViewHandle<V> {
             from = st.applied_to;
             self.apply_range(st, end)?;
             // A compaction that ran meanwhile may have hidden a tombstone from this pass.
-            if log.tombstone_horizon() == horizon {
+            if log.tombstone_horizon()? == horizon {
                 break;
             }
         }
@@ -349,7 +350,7 @@ impl<V: View> ViewHandle<V> {
         st.applied_to = start;
         st.checkpointed_at = start;
         st.lost = 0;
-        st.base_horizon = spool.log().tombstone_horizon();
+        st.base_horizon = spool.log().tombstone_horizon()?;
         st.reader.seek(start);
         let end = spool.next_seq();
         let total = end - start;
