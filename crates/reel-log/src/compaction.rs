@@ -48,6 +48,7 @@ impl Log {
     /// lock for its whole run: appends wait.
     pub fn compact(&self, grace: Duration) -> Result<CompactReport> {
         self.check_writable()?;
+        self.kind().check_compaction(&self.inner.dir)?;
         let mut ws = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         let _g = LockGuard::acquire(&*self.inner.lock, &self.inner.dir.join(LOCK_FILE))?;
         self.prepare_tail(&mut ws)?;
