@@ -439,6 +439,7 @@ impl Log {
         if meta.kind != StoreKind::Untyped {
             return Ok(meta.kind);
         }
+        let before = meta.config.when_full;
         if let Some(policy) = check(&meta)? {
             meta.config.when_full = policy;
         }
@@ -456,6 +457,7 @@ impl Log {
             dir = %self.inner.dir.display(),
             kind = kind.as_str(),
             when_full = meta.config.when_full.as_str(),
+            was = before.as_str(),
             "a store created before kinds is now a {}",
             kind.name()
         );

@@ -35,6 +35,8 @@ pub mod view;
 pub use cursor::Reader;
 pub use error::{Error, Result};
 pub use record::{NewRecord, Record, meta_json, nonce_json, value_json};
-pub use reel_log::{Config, Durability, Entry, Log, RecordRef, VerifyReport, WhenFull};
+pub use reel_log::{
+    Config, Durability, Entry, KvPathSyntax, Log, RecordRef, StoreKind, VerifyReport, WhenFull,
+};
 pub use spool::{Iter, ReaderStatus, RevIter, Spool, SpoolBuilder, Status, Stream, StreamOptions};
 pub use value::{Encoding, Value, json_of};
