@@ -135,11 +135,11 @@ fn a_lists_store_on_drop_oldest_counts_what_read_pages_through() {
         assert!(first > 0, "{key}: its oldest items expired");
         assert_eq!(items[0]["offset"], first, "{key}");
         assert_eq!(items[0]["ts"], i["first_ts"], "{key}");
-        let offsets: Vec<u64> = items
+        let got: Vec<u64> = items
             .iter()
             .map(|i| i["offset"].as_u64().unwrap())
             .collect();
-        assert_eq!(offsets, (first..600).collect::<Vec<_>>(), "{key}");
+        assert_eq!(got, (first..600).collect::<Vec<_>>(), "{key}");
         // Asking for an expired offset starts at the first item still stored.
         let page = list_read(&d, key, &["--from-offset", "0", "--limit", "1"]);
         assert_eq!(offsets(&page), [first], "{key}");
