@@ -6,6 +6,11 @@
 //! positions, block when caught up, rewind and replay. Disk use is bounded by the
 //! capacity and the when-full policy. The log engine underneath is the `reel-log` crate.
 //!
+//! Every store knows what it holds, its [`StoreKind`], fixed at creation: a spool (raw
+//! records, [`Spool::append`]), a kv store ([`kv::KvStore`], always compacting) or keyed
+//! lists ([`list::ListStore`], never compacting). Each kind is opened only as itself and
+//! gets the retention that is safe for its data; every kind reads as a log.
+//!
 //! ```
 //! # let tmp = tempfile::tempdir().unwrap();
 //! use reel::Spool;

@@ -492,6 +492,39 @@ fn a_failed_creation_removes_what_it_created_and_says_so() {
 }
 
 #[test]
+fn a_failed_creation_on_disk_removes_its_files_and_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("new");
+    // Where reel.meta.tmp goes, a directory: the creation fails after it made the lock,
+    // segments/ and the first segment.
+    std::fs::create_dir_all(dir.join("reel.meta.tmp")).unwrap();
+    let e = KvStore::open(&dir).unwrap_err();
+    assert!(
+        matches!(&e, Error::CreateFailed { left, store_written: false, .. } if left.is_empty()),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "could not create the store in {}: ",
+            dir.display()
+        )) && text.ends_with("; nothing was left behind"),
+        "{text}"
+    );
+    // It failed writing the metadata, which comes after the lock and the first segment.
+    assert!(text.contains("reel.meta.tmp"), "{text}");
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        ["reel.meta.tmp"],
+        "only what was there before is left"
+    );
+}
+
+#[test]
 fn a_failed_creation_keeps_what_was_there_before() {
     const DIR: &str = "/sim/half";
     let sim = SimStorage::new();

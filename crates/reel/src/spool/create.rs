@@ -80,8 +80,14 @@ impl<'a> Attempt<'a> {
         let dir = &self.dir;
         let mut store_written = false;
         if storage.exists(dir) {
-            // Under the writer lock no other creation is half way; if `reel.meta` exists
-            // now, a store exists (perhaps another process's) and nothing is removed.
+            // Ordering: take the writer lock first, so that no other creation is half way
+            // (creation holds it until `reel.meta` is written), then look for
+            // `reel.meta`: if it exists, a store exists (perhaps another process's) and
+            // nothing is removed. Otherwise remove the files, then `segments/`, then
+            // unlock and remove the lock file last: what a creator finds at any point is
+            // a leftover of reel's own names, which it completes. (One that locked the
+            // file just before its removal holds a lock nobody else can see; that only
+            // matters to a third creator racing both, on a disk that just failed.)
             let lock_path = dir.join(LOCK_FILE);
             let lock = storage.lock_file(&lock_path).ok();
             let locked = lock.as_ref().is_some_and(|l| l.lock().is_ok());
