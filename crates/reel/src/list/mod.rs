@@ -340,112 +340,110 @@ impl ListStore {
             Some(t) => t.reverse,
             None => req.reverse,
         };
-        // Retention may drop records between the index lookup and the reads; then the
-        // page is looked up again, so that it never leaves out an item `info` counts.
-        loop {
-            let oldest = self.spool.oldest_seq();
-            let (metas, next_token) = {
-                let mut st = self.view.lock_at(self.spool.next_seq())?;
-                let Some(list) = st.view_mut().keys.get_mut(key) else {
-                    return Ok(Page {
-                        key: key.into(),
-                        items: Vec::new(),
-                        continuation: None,
-                    });
-                };
-                list.prune(oldest);
-                let n = list.items.len();
-                // `from` is the index of the first item to return; for reverse pages, one past it.
-                let from = match (token, req.start) {
-                    (Some(t), _) if reverse => list.by_offset(t.offset.saturating_add(1)),
-                    (Some(t), _) => list.by_offset(t.offset),
-                    (None, Start::End) => {
-                        if reverse {
-                            n
-                        } else {
-                            0
-                        }
-                    }
-                    (None, Start::Offset(o)) => {
-                        if reverse {
-                            list.by_offset(o.saturating_add(1))
-                        } else {
-                            list.by_offset(o)
-                        }
-                    }
-                    (None, Start::Time(t)) => {
-                        if reverse {
-                            list.items.partition_point(|i| i.ts_max <= t)
-                        } else {
-                            list.by_time(t)
-                        }
-                    }
-                    (None, Start::Nonce(x)) => {
-                        if reverse {
-                            list.items
-                                .partition_point(|i| i.nonce_max.is_none_or(|m| m <= x))
-                        } else {
-                            list.by_nonce(x)
-                        }
-                    }
-                };
-                let (metas, next_token) = if reverse {
-                    let lo = from.saturating_sub(limit);
-                    let metas: Vec<ItemMeta> = list.items[lo..from].iter().rev().copied().collect();
-                    let next = (lo > 0).then(|| Token {
-                        reverse: true,
-                        offset: list.items[lo - 1].offset,
-                    });
-                    (metas, next)
-                } else {
-                    let hi = (from + limit).min(n);
-                    let metas: Vec<ItemMeta> = list.items[from..hi].to_vec();
-                    let offset = metas.last().map_or_else(
-                        || list.items.get(from).map_or(list.next_offset, |i| i.offset),
-                        |m| m.offset + 1,
-                    );
-                    (
-                        metas,
-                        Some(Token {
-                            reverse: false,
-                            offset,
-                        }),
-                    )
-                };
-                (metas, next_token)
-            };
-            let wanted: Vec<(reel_log::FramePos, u64)> =
-                metas.iter().map(|m| (m.pos, m.seq)).collect();
-            let mut values: Vec<Option<Value>> = vec![None; metas.len()];
-            self.spool.log().read_records_at(&wanted, |i, r| {
-                values[i] = r.map(|r| {
-                    Value::from_parts(
-                        Encoding::MsgPack,
-                        r.value.get(8..).unwrap_or_default().to_vec(),
-                    )
+        let oldest = self.spool.oldest_seq();
+        let (metas, next_token) = {
+            let mut st = self.view.lock_at(self.spool.next_seq())?;
+            let Some(list) = st.view_mut().keys.get_mut(key) else {
+                return Ok(Page {
+                    key: key.into(),
+                    items: Vec::new(),
+                    continuation: None,
                 });
-            })?;
-            if values.iter().any(Option::is_none) && self.spool.oldest_seq() > oldest {
-                continue;
-            }
-            let items = metas
-                .iter()
-                .zip(values)
-                .filter_map(|(m, v)| {
-                    Some(Item {
-                        offset: m.offset,
-                        ts: m.ts,
-                        nonce: m.nonce,
-                        value: v?,
-                    })
-                })
-                .collect();
-            return Ok(Page {
-                key: key.into(),
-                items,
-                continuation: next_token.map(|t| t.encode(log_id, key)),
+            };
+            list.prune(oldest);
+            let n = list.items.len();
+            // `from` is the index of the first item to return; for reverse pages, one past it.
+            let from = match (token, req.start) {
+                (Some(t), _) if reverse => list.by_offset(t.offset.saturating_add(1)),
+                (Some(t), _) => list.by_offset(t.offset),
+                (None, Start::End) => {
+                    if reverse {
+                        n
+                    } else {
+                        0
+                    }
+                }
+                (None, Start::Offset(o)) => {
+                    if reverse {
+                        list.by_offset(o.saturating_add(1))
+                    } else {
+                        list.by_offset(o)
+                    }
+                }
+                (None, Start::Time(t)) => {
+                    if reverse {
+                        list.items.partition_point(|i| i.ts_max <= t)
+                    } else {
+                        list.by_time(t)
+                    }
+                }
+                (None, Start::Nonce(x)) => {
+                    if reverse {
+                        list.items
+                            .partition_point(|i| i.nonce_max.is_none_or(|m| m <= x))
+                    } else {
+                        list.by_nonce(x)
+                    }
+                }
+            };
+            let (metas, next_token) = if reverse {
+                let lo = from.saturating_sub(limit);
+                let metas: Vec<ItemMeta> = list.items[lo..from].iter().rev().copied().collect();
+                let next = (lo > 0).then(|| Token {
+                    reverse: true,
+                    offset: list.items[lo - 1].offset,
+                });
+                (metas, next)
+            } else {
+                let hi = (from + limit).min(n);
+                let metas: Vec<ItemMeta> = list.items[from..hi].to_vec();
+                let offset = metas.last().map_or_else(
+                    || list.items.get(from).map_or(list.next_offset, |i| i.offset),
+                    |m| m.offset + 1,
+                );
+                (
+                    metas,
+                    Some(Token {
+                        reverse: false,
+                        offset,
+                    }),
+                )
+            };
+            (metas, next_token)
+        };
+        let wanted: Vec<(reel_log::FramePos, u64)> = metas.iter().map(|m| (m.pos, m.seq)).collect();
+        let mut values: Vec<Option<Value>> = vec![None; metas.len()];
+        self.spool.log().read_records_at(&wanted, |i, r| {
+            values[i] = r.map(|r| {
+                Value::from_parts(
+                    Encoding::MsgPack,
+                    r.value.get(8..).unwrap_or_default().to_vec(),
+                )
             });
+        })?;
+        // Retention dropped records between the index lookup and the reads: look the
+        // page up again (this happens at most once per dropped segment), so that a page
+        // never leaves out an item `info` counts.
+        if values.iter().any(Option::is_none) && self.spool.oldest_seq() > oldest {
+            return self.read(key, req);
         }
+        let items = metas
+            .iter()
+            .zip(values)
+            .filter_map(|(m, v)| {
+                Some(Item {
+                    offset: m.offset,
+                    ts: m.ts,
+                    nonce: m.nonce,
+                    value: v?,
+                })
+            })
+            .collect();
+        Ok(Page {
+            key: key.into(),
+            items,
+            continuation: next_token.map(|t| t.encode(log_id, key)),
+        })
     }
 
     /// Summary of `key`'s list; `None` if nothing was ever appended to it.
