@@ -285,7 +285,21 @@ fn stores_from_before_kinds_take_their_kind_on_first_writable_use() {
             && err.contains("reel init --when-full drop-oldest"),
         "{err}"
     );
-    ok(&["init", "--when-full", "drop-oldest", s(&l)]);
+    let err = fails(&["init", "--kind", "kv", "--when-full", "drop-oldest", s(&l)]);
+    assert!(err.contains("always uses the compact"), "{err}");
+    assert_eq!(status(&l)["when_full"], "compact", "nothing changed");
+    let out = ok(&[
+        "init",
+        "--kind",
+        "lists",
+        "--when-full",
+        "drop-oldest",
+        s(&l),
+    ]);
+    assert!(
+        out.contains("when full: compact -> drop-oldest") && out.contains("is now a lists store"),
+        "{out}"
+    );
     assert_eq!(info(&l, "k")["count"], 3);
     assert_eq!(stored_kind(&l), StoreKind::Lists);
 }

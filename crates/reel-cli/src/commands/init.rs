@@ -53,16 +53,10 @@ pub fn run(a: InitArgs) -> CliResult {
         return Ok(());
     }
     let spool = super::open_spool(&a.dir, Default::default())?;
+    let have = spool.kind();
+    // Everything that can be refused is refused before anything changes.
     if let Some(kind) = kind {
-        let have = spool.kind();
-        if have == StoreKind::Untyped {
-            spool.set_kind(kind)?;
-            println!(
-                "{} is now a {} (it was created before stores had kinds)",
-                a.dir.display(),
-                kind.name()
-            );
-        } else if !have.is_same_kind(kind) {
+        if have != StoreKind::Untyped && !have.is_same_kind(kind) {
             return Err(CliError::Input(format!(
                 "{} is a {have}; a store's kind is fixed when it is created (create the {} in a \
                  new directory: reel init --kind {} NEWDIR)",
@@ -71,21 +65,26 @@ pub fn run(a: InitArgs) -> CliResult {
                 kind.as_str()
             )));
         }
+        if let Some(policy) = when_full {
+            kind.check_policy(policy).map_err(reel::Error::from)?;
+        }
     }
-    let name = spool.kind().name();
     let before = spool.log().config();
     if a.max_record_size
         .is_some_and(|m| m != before.max_record_size)
     {
         return Err(CliError::Input(format!(
-            "the maximum record size of an existing {name} cannot be changed"
+            "the maximum record size of an existing {have} cannot be changed"
         )));
     }
+    // The policy first: a store from before kinds may need another one to take its kind
+    // (lists never compact).
     let capacity = a.size.unwrap_or(before.capacity);
     let policy = when_full.unwrap_or(before.when_full);
     let old_oldest = spool.oldest_seq();
     spool.reconfigure(capacity, policy)?;
     let after = spool.log().config();
+    let name = have.name();
     if after == before {
         println!(
             "{name} {} unchanged (capacity {}, when full: {})",
@@ -106,6 +105,15 @@ pub fn run(a: InitArgs) -> CliResult {
         if dropped > 0 {
             println!("dropped the {dropped} oldest records to fit");
         }
+    }
+    if let Some(kind) = kind.filter(|_| have == StoreKind::Untyped) {
+        spool.set_kind(kind)?;
+        println!(
+            "{} is now a {} (it was created before stores had kinds; when full: {})",
+            a.dir.display(),
+            kind.name(),
+            spool.log().config().when_full
+        );
     }
     Ok(())
 }
