@@ -58,7 +58,7 @@ pub enum Condition {
 pub struct KvStore {
     spool: Spool,
     view: ViewHandle<KvState>,
-    /// The oldest seq the view's entries were last checked against (see `current`).
+    /// The oldest seq the view's entries were last checked against (see `KvStore::read`).
     checked_oldest: Arc<AtomicU64>,
 }
 

@@ -2,7 +2,7 @@
 //! range iteration, status and reconfiguration; creating stores (`create.rs`) and
 //! keeping each kind of store to its kind (`kind.rs`).
 
-pub(crate) mod create;
+mod create;
 mod kind;
 mod status;
 mod stream;
