@@ -21,9 +21,9 @@ pub struct Cli {
 /// Every command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a spool, or change the capacity and policy of an existing one.
+    /// Create a store (a spool, a kv store or lists), or change the capacity and policy of one.
     #[command(
-        after_help = "Examples:\n  reel init /var/spool/events                 # 1 GiB, drop-oldest\n  reel init --size 10g --when-full reject /var/spool/events   # resize, keep the data"
+        after_help = "Examples:\n  reel init /var/spool/events                 # a spool: 1 GiB, drop-oldest\n  reel init --size 10g --when-full reject /var/spool/events   # resize, keep the data\n  reel init --kind kv --size 256m /var/lib/app/kv             # always compact\n  reel init --kind lists --size 10g /var/lib/app/orders       # oldest items expire when full"
     )]
     Init(InitArgs),
     /// Append JSON records (arguments, or NDJSON lines on stdin).
@@ -91,17 +91,38 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Capacity: bytes with an optional k, m, g or t suffix (powers of 1024). Default 1g
-    /// for a new spool; an existing spool keeps its capacity unless given.
+    /// for a new store; an existing store keeps its capacity unless given.
     #[arg(long, short = 's', value_name = "SIZE", value_parser = crate::units::parse_size)]
     pub size: Option<u64>,
-    /// What to do when full: drop-oldest (delete the oldest records) or reject (refuse
-    /// appends while some reader has not consumed them).
-    #[arg(long, value_name = "POLICY", value_parser = ["drop-oldest", "reject", "compact"])]
+    /// What the store holds, fixed when it is created: spool (default), kv or lists.
+    ///
+    /// spool: records you write with `reel write` and read with `reel read`; any
+    /// --when-full policy.
+    /// kv: paths and values (`reel kv`); always --when-full compact, so a live value is
+    /// never dropped.
+    /// lists: keyed lists (`reel list`); drop-oldest (the default: the oldest items
+    /// expire when full) or reject (appends fail when full); never compact, which would
+    /// keep only the last item of each list.
+    ///
+    /// Every kind can be read with `reel read`, `stream`, `status` and `verify`; `reel
+    /// write` only writes to a spool. `reel kv set` and `reel list append` create their
+    /// kind themselves in a new directory. On an existing store --kind must name its
+    /// kind; a store created before kinds takes the kind given, if its contents fit.
+    #[arg(long, value_name = "KIND", value_parser = ["spool", "kv", "lists"], verbatim_doc_comment)]
+    pub kind: Option<String>,
+    /// What to do when full: drop-oldest, reject or compact.
+    ///
+    /// drop-oldest: delete the oldest records (default for a spool and lists).
+    /// reject: refuse appends while some reader has not consumed the oldest records.
+    /// compact: keep only the latest record of each key (the only policy of a kv store;
+    /// refused for lists).
+    #[arg(long, value_name = "POLICY", value_parser = ["drop-oldest", "reject", "compact"], verbatim_doc_comment)]
     pub when_full: Option<String>,
-    /// Largest record (key + value) for a new spool; default 16m.
+    /// Largest record (key + value) for a new store; default 16m.
     #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
     pub max_record_size: Option<u64>,
-    /// The spool directory (created with missing parents).
+    /// The store's directory (created with missing parents; an existing one must be
+    /// empty or already a store).
     pub dir: PathBuf,
 }
 

@@ -459,7 +459,7 @@ fn list_info_and_keys() {
         "{err}"
     );
     let empty = tmp.path().join("empty");
-    ok(&["init", s(&empty)]);
+    ok(&["init", "--kind", "lists", s(&empty)]);
     assert_eq!(ok(&["list", "keys", s(&empty)]), "");
     assert_eq!(
         list_read(&empty, "k", &[]),

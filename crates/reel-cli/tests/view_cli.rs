@@ -3,13 +3,13 @@ mod common;
 use common::derived::*;
 use common::*;
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 #[test]
 fn view_list_shows_name_version_since_and_lag() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("kv");
-    ok(&["init", s(&d)]);
+    ok(&["init", "--kind", "kv", s(&d)]);
     assert_eq!(ok(&["view", "list", "--json", s(&d)]).trim(), "[]");
     kv_set(&d, "a", "1");
     kv_set(&d, "b", "2");
@@ -19,33 +19,12 @@ fn view_list_shows_name_version_since_and_lag() {
         views,
         json!([{"name": "kv", "version": 1, "since": 1, "lag": 0}])
     );
-    ok(&["write", s(&d), "1", "2", "3"]);
+    for p in ["c", "d", "e"] {
+        kv_set(&d, p, "3");
+    }
     let views = parse(&ok(&["view", "list", "--json", s(&d)]));
     assert_eq!(views[0]["since"], 1);
     assert_eq!(views[0]["lag"], 3, "{views}");
-    ok(&["list", "append", s(&d), "l", "1"]);
-    ok(&["list", "keys", s(&d)]);
-    let views = parse(&ok(&["view", "list", "--json", s(&d)]));
-    let names: Vec<&str> = views
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names.iter().copied().collect::<BTreeSet<_>>(),
-        ["kv", "lists"].into_iter().collect()
-    );
-    let lists = views
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "lists")
-        .unwrap();
-    assert_eq!(
-        (lists["since"].as_u64(), lists["lag"].as_u64()),
-        (Some(5), Some(0))
-    );
     let text = ok(&["view", "list", s(&d)]);
     let header: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "VERSION", "SINCE", "LAG"]);
@@ -55,7 +34,16 @@ fn view_list_shows_name_version_since_and_lag() {
         .unwrap_or_else(|| panic!("{text}"))
         .split_whitespace()
         .collect();
-    assert_eq!(kv_row, ["kv", "1", "1", "4"]);
+    assert_eq!(kv_row, ["kv", "1", "1", "3"]);
+    // Lists live in a lists store, with their own view.
+    let l = tmp.path().join("lists");
+    ok(&["list", "append", s(&l), "l", "1", "2"]);
+    ok(&["list", "keys", s(&l)]);
+    let views = parse(&ok(&["view", "list", "--json", s(&l)]));
+    assert_eq!(
+        views,
+        json!([{"name": "lists", "version": 1, "since": 1, "lag": 0}])
+    );
 }
 
 #[test]
@@ -67,10 +55,9 @@ fn view_rebuild_kv_keeps_answers_and_unknown_views_are_an_error() {
     kv_set(&d, "b.c", "3");
     kv_set(&d, "gone", "x");
     ok(&["kv", "del", s(&d), "gone"]);
-    ok(&["list", "append", s(&d), "lst", "1", "2"]);
     let tree = parse(&ok(&["kv", "get", "-r", s(&d), ":"]));
     let out = ok(&["view", "rebuild", s(&d), "kv"]);
-    assert!(out.contains("rebuilt view kv from 7 records"), "{out}");
+    assert!(out.contains("rebuilt view kv from 5 records"), "{out}");
     let views = parse(&ok(&["view", "list", "--json", s(&d)]));
     let kv = views
         .as_array()
@@ -80,7 +67,7 @@ fn view_rebuild_kv_keeps_answers_and_unknown_views_are_an_error() {
         .unwrap();
     assert_eq!(
         (kv["since"].as_u64(), kv["lag"].as_u64()),
-        (Some(6), Some(0)),
+        (Some(4), Some(0)),
         "{views}"
     );
     assert_eq!(parse(&ok(&["kv", "get", "-r", s(&d), ":"])), tree);
@@ -92,10 +79,15 @@ fn view_rebuild_kv_keeps_answers_and_unknown_views_are_an_error() {
     assert_eq!(kv_get(&d, "b.c"), json!("3"));
     ok(&["view", "rebuild", s(&d), "kv"]);
     assert_eq!(parse(&ok(&["kv", "get", "-r", s(&d), ":"])), tree);
-    // The lists view rebuilds too.
-    let out = ok(&["view", "rebuild", s(&d), "lists"]);
+    // The lists view rebuilds too, in a lists store; a kv store has none.
+    let l = tmp.path().join("lists");
+    ok(&["list", "append", s(&l), "lst", "1", "2"]);
+    let out = ok(&["view", "rebuild", s(&l), "lists"]);
     assert!(out.contains("rebuilt view lists"), "{out}");
-    assert_eq!(offsets(&list_read(&d, "lst", &[])), [0, 1]);
+    assert_eq!(offsets(&list_read(&l, "lst", &[])), [0, 1]);
+    let (code, _, err) = run(&["view", "rebuild", s(&d), "lists"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is a kv store, not a lists store"), "{err}");
     // Unknown names.
     let (code, out, err) = run(&["view", "rebuild", s(&d), "nope"]);
     assert_eq!(code, 1);
@@ -131,7 +123,7 @@ fn init_when_full_compact_sets_the_policy() {
 fn many_overwrites_on_a_small_compact_store_stay_bounded_and_keep_latest_values() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("kv");
-    ok(&["init", "--size", "256k", "--when-full", "compact", s(&d)]);
+    ok(&["init", "--size", "256k", "--kind", "kv", s(&d)]);
     let st = status(&d);
     let bound = st["capacity"].as_u64().unwrap() + st["segment_size"].as_u64().unwrap();
     let mut latest: BTreeMap<String, String> = BTreeMap::new();
@@ -196,7 +188,7 @@ fn many_overwrites_on_a_small_compact_store_stay_bounded_and_keep_latest_values(
 fn compact_with_zero_grace_does_not_resurrect_a_deleted_path() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("kv");
-    ok(&["init", "--size", "256k", "--when-full", "compact", s(&d)]);
+    ok(&["init", "--size", "256k", "--kind", "kv", s(&d)]);
     kv_set(&d, "gone", "soon");
     assert_eq!(kv_get(&d, "gone"), json!("soon"));
     ok(&["kv", "del", s(&d), "gone"]);

@@ -43,7 +43,8 @@ pub use frame::{Entry, RecordRef};
 pub use head::HEAD_FILE;
 pub use log::{LOCK_FILE, Log, LogOptions, RetentionGuard, SegmentInfo, now_micros};
 pub use meta::{
-    Config, DEFAULT_CAPACITY, DEFAULT_MAX_RECORD_SIZE, META_FILE, MIN_CAPACITY, WhenFull,
+    Config, DEFAULT_CAPACITY, DEFAULT_MAX_RECORD_SIZE, KvPathSyntax, META_FILE, MIN_CAPACITY,
+    StoreKind, WhenFull,
 };
 pub use reader::{Batch, FramePos, LogReader};
 pub use recovery::{CutTail, RecoveryReport, TailDamage};

@@ -6,7 +6,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::frame;
 use crate::head::{HEAD_FILE, HEAD_LEN, Head};
 use crate::index;
-use crate::meta::{Config, Meta, WhenFull};
+use crate::meta::{Config, Meta, StoreKind, WhenFull};
 use crate::recovery::{self, RecoveryReport};
 use crate::segment::{self};
 use crate::storage::{DiskStorage, FileLock, HeapRegion, OpenMode, SharedRegion, Storage};
@@ -36,6 +36,7 @@ pub trait RetentionGuard: Send + Sync + std::fmt::Debug {
 pub struct LogOptions {
     storage: Arc<dyn Storage>,
     create: Option<Config>,
+    kind: StoreKind,
     read_only: bool,
     durability: Durability,
 }
@@ -45,6 +46,7 @@ impl Default for LogOptions {
         LogOptions {
             storage: Arc::new(DiskStorage),
             create: None,
+            kind: StoreKind::Untyped,
             read_only: false,
             durability: Durability::None,
         }
@@ -66,6 +68,12 @@ impl LogOptions {
     /// Creates the log with `config` when the directory holds none.
     pub fn create(mut self, config: Config) -> Self {
         self.create = Some(config);
+        self
+    }
+
+    /// The kind recorded in a log this open creates (default untyped).
+    pub fn kind(mut self, kind: StoreKind) -> Self {
+        self.kind = kind;
         self
     }
 
@@ -199,8 +207,9 @@ impl Log {
         let meta_path = Meta::path(dir);
         if let Some(config) = opts.create {
             config.validate()?;
+            opts.kind.check_policy(config.when_full)?;
             if !storage.exists(&meta_path) {
-                initialize(&*storage, dir, &config)?;
+                initialize(&*storage, dir, &config, opts.kind)?;
             }
         } else if !storage.exists(dir) {
             return Err(Error::NotALog { path: dir.into() });
@@ -536,7 +545,7 @@ pub(crate) fn max_frame_len(config: &Config) -> usize {
 
 /// Creates the directory structure, the first segment and, last, the metadata file
 /// (whose presence marks the log as complete).
-fn initialize(storage: &dyn Storage, dir: &Path, config: &Config) -> Result<()> {
+fn initialize(storage: &dyn Storage, dir: &Path, config: &Config, kind: StoreKind) -> Result<()> {
     storage.create_dir_all(dir).ctx("create directory", dir)?;
     let lock_path = dir.join(LOCK_FILE);
     let lock = storage.lock_file(&lock_path).ctx("create", &lock_path)?;
@@ -557,6 +566,7 @@ fn initialize(storage: &dyn Storage, dir: &Path, config: &Config) -> Result<()> 
         log_id,
         created: now_micros(),
         tombstone_horizon: 0,
+        kind,
     }
     .write(storage, dir)?;
     storage.sync_dir(dir).ctx("sync", dir)?;

@@ -5,7 +5,11 @@
 //!      0    8 magic            "REELMETA"
 //!      8    4 version          format version (1)
 //!     12    1 when_full        0 = drop-oldest, 1 = reject, 2 = compact
-//!     13    3 reserved         0
+//!     13    1 kind             what the store holds: 0 = untyped (created before kinds),
+//!                              1 = spool, 2 = kv, 3 = lists; fixed at creation
+//!     14    1 kv_path_syntax   kv stores: 0 = legacy dotted text, 1 = DistKV text;
+//!                              0 for every other kind
+//!     15    1 reserved         0
 //!     16    8 capacity         bytes of segments the log may hold
 //!     24    8 segment_size     target size of new segments in bytes
 //!     32    8 max_record_size  largest key + value in bytes
@@ -18,8 +22,17 @@
 //! ```
 //! Updates write `reel.meta.tmp`, sync it, rename it over `reel.meta` and sync the
 //! directory, so a crash leaves either the old or the new file.
+//!
+//! The kind is the one thing the engine knows about what the records mean: which
+//! retention is safe for them. A kv store must compact (dropping whole segments would
+//! drop live values), a lists store must never compact (keeping only the latest record
+//! per key destroys a list). [`Meta::write`] refuses a kind with a policy that would
+//! silently destroy its data, and [`Log::compact`] refuses a lists store. This module
+//! also holds [`Log::adopt_kind`], the one change of kind there is: a store created
+//! before kinds taking the kind it is used as.
 
 use crate::error::{Error, IoContext, Result};
+use crate::log::{LOCK_FILE, LockGuard, Log};
 use crate::segment::FORMAT_VERSION;
 use crate::storage::{OpenMode, Storage};
 use std::path::{Path, PathBuf};
@@ -87,6 +100,133 @@ impl FromStr for WhenFull {
                 "unknown when-full policy `{other}` (expected drop-oldest, reject or compact)"
             ))),
         }
+    }
+}
+
+/// What a store holds, fixed when it is created (`reel.meta` bytes 13 and 14).
+///
+/// Every kind is a log and can be read as one; the kind decides which writes and which
+/// retention are safe. The engine enforces only the retention part (see the module
+/// documentation); the `reel` crate refuses operations of another kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum StoreKind {
+    /// Created before stores had kinds (or directly through the engine): anything goes,
+    /// as before. The first writable open as a kv store or as lists records that kind
+    /// if the store's contents and policy allow it ([`Log::adopt_kind`]).
+    #[default]
+    Untyped,
+    /// A spool of records appended and read as they are; any when-full policy.
+    Spool,
+    /// A kv store: records are writes and tombstones of paths, always `compact`.
+    Kv(KvPathSyntax),
+    /// Keyed lists: records are list items; never `compact`.
+    Lists,
+}
+
+/// How a kv store writes paths as record keys (`reel.meta` byte 14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum KvPathSyntax {
+    /// The dotted text of stores created before the syntax was recorded.
+    #[default]
+    Legacy,
+    /// DistKV's path text.
+    DistKv,
+}
+
+impl StoreKind {
+    /// What a person calls it: "spool", "kv store", "lists store", "untyped store".
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::Untyped => "untyped store",
+            StoreKind::Spool => "spool",
+            StoreKind::Kv(_) => "kv store",
+            StoreKind::Lists => "lists store",
+        }
+    }
+
+    /// The CLI spelling (`reel init --kind`): "untyped", "spool", "kv", "lists".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Untyped => "untyped",
+            StoreKind::Spool => "spool",
+            StoreKind::Kv(_) => "kv",
+            StoreKind::Lists => "lists",
+        }
+    }
+
+    /// True when both are the same kind, whatever a kv store's path syntax.
+    pub fn is_same_kind(self, other: StoreKind) -> bool {
+        std::mem::discriminant(&self) == std::mem::discriminant(&other)
+    }
+
+    /// Refuses a when-full policy that would silently destroy this kind's data.
+    pub fn check_policy(self, when_full: WhenFull) -> Result<()> {
+        match (self, when_full) {
+            (StoreKind::Kv(_), WhenFull::DropOldest | WhenFull::Reject) => {
+                Err(Error::InvalidArgument(format!(
+                    "a kv store always uses the compact when-full policy, not {when_full}: \
+                     dropping or refusing by segment would lose values that reads still return"
+                )))
+            }
+            (StoreKind::Lists, WhenFull::Compact) => Err(Error::InvalidArgument(
+                "a lists store cannot use the compact when-full policy: compaction keeps \
+                 only the latest record of each key and would destroy the items of every \
+                 list; use drop-oldest (the oldest items expire) or reject (appends fail \
+                 when full)"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses compaction of a lists store in `dir`.
+    pub fn check_compaction(self, dir: &Path) -> Result<()> {
+        if self == StoreKind::Lists {
+            return Err(Error::InvalidArgument(format!(
+                "{} is a lists store: compaction keeps only the latest record of each key \
+                 and would destroy the items of every list; a lists store is bounded by its \
+                 capacity and when-full policy instead (drop-oldest or reject)",
+                dir.display()
+            )));
+        }
+        Ok(())
+    }
+
+    fn codes(self) -> (u8, u8) {
+        match self {
+            StoreKind::Untyped => (0, 0),
+            StoreKind::Spool => (1, 0),
+            StoreKind::Kv(KvPathSyntax::Legacy) => (2, 0),
+            StoreKind::Kv(KvPathSyntax::DistKv) => (2, 1),
+            StoreKind::Lists => (3, 0),
+        }
+    }
+
+    fn from_codes(kind: u8, syntax: u8) -> std::result::Result<Self, String> {
+        let kind = match kind {
+            0 => StoreKind::Untyped,
+            1 => StoreKind::Spool,
+            2 => match syntax {
+                0 => return Ok(StoreKind::Kv(KvPathSyntax::Legacy)),
+                1 => return Ok(StoreKind::Kv(KvPathSyntax::DistKv)),
+                n => return Err(format!("unknown kv path syntax {n} (byte 14)")),
+            },
+            3 => StoreKind::Lists,
+            n => return Err(format!("unknown store kind {n} (byte 13)")),
+        };
+        if syntax != 0 {
+            return Err(format!(
+                "kv path syntax {syntax} (byte 14) set on a {}",
+                kind.name()
+            ));
+        }
+        Ok(kind)
+    }
+}
+
+impl std::fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -173,6 +313,8 @@ pub struct Meta {
     /// Largest seq of a tombstone that compaction dropped: derived state that applied
     /// records only up to it may hold a value whose deletion it can no longer see.
     pub tombstone_horizon: u64,
+    /// What the store holds.
+    pub kind: StoreKind,
 }
 
 impl Meta {
@@ -181,6 +323,7 @@ impl Meta {
         b[0..8].copy_from_slice(MAGIC);
         b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
         b[12] = self.config.when_full.code();
+        (b[13], b[14]) = self.kind.codes();
         b[16..24].copy_from_slice(&self.config.capacity.to_le_bytes());
         b[24..32].copy_from_slice(&self.config.segment_size.to_le_bytes());
         b[32..40].copy_from_slice(&self.config.max_record_size.to_le_bytes());
@@ -212,6 +355,7 @@ impl Meta {
         }
         let when_full =
             WhenFull::from_code(b[12]).ok_or_else(|| corrupt("unknown when-full policy"))?;
+        let kind = StoreKind::from_codes(b[13], b[14]).map_err(|why| corrupt(&why))?;
         let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or_default());
         Ok(Meta {
             config: Config {
@@ -223,6 +367,7 @@ impl Meta {
             log_id: u128::from_le_bytes(b[40..56].try_into().unwrap_or_default()),
             created: i64::from_le_bytes(b[56..64].try_into().unwrap_or_default()),
             tombstone_horizon: u64::from_le_bytes(b[64..72].try_into().unwrap_or_default()),
+            kind,
         })
     }
 
@@ -250,8 +395,10 @@ impl Meta {
         Meta::decode(&b, &path)
     }
 
-    /// Atomically writes the metadata of the log in `dir`.
+    /// Atomically writes the metadata of the log in `dir`. Refuses a kind with a
+    /// when-full policy that would destroy its data ([`StoreKind::check_policy`]).
     pub fn write(&self, storage: &dyn Storage, dir: &Path) -> Result<()> {
+        self.kind.check_policy(self.config.when_full)?;
         let path = Self::path(dir);
         let tmp = dir.join("reel.meta.tmp");
         let f = storage
@@ -262,6 +409,59 @@ impl Meta {
         storage.rename(&tmp, &path).ctx("rename", &path)?;
         storage.sync_dir(dir).ctx("sync", dir)?;
         Ok(())
+    }
+}
+
+impl Log {
+    /// What the store holds (re-read when another process changed `reel.meta`).
+    pub fn kind(&self) -> StoreKind {
+        self.meta().kind
+    }
+
+    /// Records `kind` in an untyped store, under the writer lock. `check` gets the
+    /// metadata as it is on disk at that moment (no append can run until it returns, so
+    /// it may inspect the records) and returns the when-full policy the kind needs
+    /// (`None` keeps the current one) or refuses. A store that already has a kind is
+    /// left alone and `check` is not called. Returns the store's kind afterwards: the
+    /// caller compares it with the one it asked for.
+    pub fn adopt_kind<E: From<Error>>(
+        &self,
+        kind: StoreKind,
+        check: impl FnOnce(&Meta) -> std::result::Result<Option<WhenFull>, E>,
+    ) -> std::result::Result<StoreKind, E> {
+        self.check_writable()?;
+        if kind == StoreKind::Untyped {
+            return Err(Error::InvalidArgument("a store cannot be made untyped".into()).into());
+        }
+        let _ws = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = LockGuard::acquire(&*self.inner.lock, &self.inner.dir.join(LOCK_FILE))?;
+        let mut meta = Meta::read(&*self.inner.storage, &self.inner.dir)?;
+        if meta.kind != StoreKind::Untyped {
+            return Ok(meta.kind);
+        }
+        let before = meta.config.when_full;
+        if let Some(policy) = check(&meta)? {
+            meta.config.when_full = policy;
+        }
+        meta.kind = kind;
+        // Ordering: reel.meta is replaced first, then config_gen tells the other
+        // handles to re-read it; a crash in between leaves the new file, which every
+        // later open reads.
+        meta.write(&*self.inner.storage, &self.inner.dir)?;
+        self.inner
+            .head
+            .words()
+            .config_gen
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        tracing::info!(
+            dir = %self.inner.dir.display(),
+            kind = kind.as_str(),
+            when_full = meta.config.when_full.as_str(),
+            was = before.as_str(),
+            "a store created before kinds is now a {}",
+            kind.name()
+        );
+        Ok(kind)
     }
 }
 
@@ -276,11 +476,65 @@ mod tests {
             log_id: 0xfeed,
             created: 12,
             tombstone_horizon: 3,
+            kind: StoreKind::Spool,
         };
         let mut b = m.encode();
         assert_eq!(Meta::decode(&b, Path::new("m")).unwrap(), m);
         b[20] ^= 1;
         assert!(Meta::decode(&b, Path::new("m")).unwrap_err().is_corrupt());
+    }
+
+    fn with_kind_bytes(kind: u8, syntax: u8) -> Result<Meta> {
+        let mut b = Meta {
+            config: Config::with_capacity(1 << 20, WhenFull::Compact),
+            log_id: 1,
+            created: 2,
+            tombstone_horizon: 0,
+            kind: StoreKind::Untyped,
+        }
+        .encode();
+        b[13] = kind;
+        b[14] = syntax;
+        let crc = crc32c::crc32c(&b[..92]);
+        b[92..96].copy_from_slice(&crc.to_le_bytes());
+        Meta::decode(&b, Path::new("m"))
+    }
+
+    #[test]
+    fn kind_bytes_round_trip_and_unknown_values_are_corruption() {
+        for (kind, bytes) in [
+            (StoreKind::Untyped, (0, 0)),
+            (StoreKind::Spool, (1, 0)),
+            (StoreKind::Kv(KvPathSyntax::Legacy), (2, 0)),
+            (StoreKind::Kv(KvPathSyntax::DistKv), (2, 1)),
+            (StoreKind::Lists, (3, 0)),
+        ] {
+            assert_eq!(kind.codes(), bytes);
+            assert_eq!(with_kind_bytes(bytes.0, bytes.1).unwrap().kind, kind);
+        }
+        for (k, s, why) in [
+            (4, 0, "unknown store kind 4"),
+            (2, 2, "unknown kv path syntax 2"),
+            (1, 1, "kv path syntax 1 (byte 14) set on a spool"),
+        ] {
+            let e = with_kind_bytes(k, s).unwrap_err();
+            assert!(e.is_corrupt() && e.to_string().contains(why), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_kind_refuses_the_policy_that_would_destroy_its_data() {
+        let kv = StoreKind::Kv(KvPathSyntax::DistKv);
+        assert!(kv.check_policy(WhenFull::Compact).is_ok());
+        assert!(kv.check_policy(WhenFull::DropOldest).is_err());
+        assert!(kv.check_policy(WhenFull::Reject).is_err());
+        assert!(StoreKind::Lists.check_policy(WhenFull::Compact).is_err());
+        assert!(StoreKind::Lists.check_policy(WhenFull::DropOldest).is_ok());
+        for k in [StoreKind::Spool, StoreKind::Untyped] {
+            for p in [WhenFull::DropOldest, WhenFull::Reject, WhenFull::Compact] {
+                assert!(k.check_policy(p).is_ok());
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The embedded API's one error type.
 
+use reel_log::StoreKind;
 use std::path::PathBuf;
 
 /// Everything that can go wrong in the embedded API.
@@ -75,6 +76,90 @@ pub enum Error {
     /// A caller-supplied argument is out of range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// The store holds another kind of data than the operation is for.
+    #[error("{} is a {kind}, not a {wanted} ({})", dir.display(), kind_hint(*kind))]
+    WrongKind {
+        /// The store.
+        dir: PathBuf,
+        /// What it holds.
+        kind: StoreKind,
+        /// What the operation needs.
+        wanted: StoreKind,
+    },
+
+    /// A store created before kinds cannot take the kind it is being used as.
+    #[error(
+        "{} was created before stores had kinds and cannot become a {wanted}: {reason}",
+        dir.display()
+    )]
+    CannotAdopt {
+        /// The store.
+        dir: PathBuf,
+        /// The kind asked for.
+        wanted: StoreKind,
+        /// Why not, and what to do.
+        reason: String,
+    },
+
+    /// A store is not created in a directory holding files that are not reel's.
+    #[error(
+        "{} is not empty and holds `{file}`, which is not reel's; refusing to create a store \
+         there (use an empty or new directory)",
+        dir.display()
+    )]
+    ForeignFiles {
+        /// The directory.
+        dir: PathBuf,
+        /// One of the foreign names.
+        file: String,
+    },
+
+    /// Creating a store failed; says what, if anything, is left of the attempt.
+    #[error("could not create the store in {}: {cause}; {}", dir.display(), left_note(dir, left, *store_written))]
+    CreateFailed {
+        /// The directory.
+        dir: PathBuf,
+        /// What failed, in words true of a store that does not exist yet.
+        cause: String,
+        /// The error itself.
+        #[source]
+        source: Box<Error>,
+        /// Files and directories the attempt created that are still there.
+        left: Vec<PathBuf>,
+        /// True when `reel.meta` was written: the directory holds the new store.
+        store_written: bool,
+    },
+}
+
+/// Which commands a kind of store is used with.
+fn kind_hint(kind: StoreKind) -> &'static str {
+    match kind {
+        StoreKind::Spool => "use reel write/read on it",
+        StoreKind::Kv(_) => "use reel kv on it; reel read, stream and status also read it",
+        StoreKind::Lists => "use reel list on it; reel read, stream and status also read it",
+        StoreKind::Untyped => "it was created before stores had kinds",
+    }
+}
+
+fn left_note(dir: &std::path::Path, left: &[PathBuf], store_written: bool) -> String {
+    let names: Vec<String> = left
+        .iter()
+        .map(|p| match p.strip_prefix(dir) {
+            Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+            _ => p.display().to_string(),
+        })
+        .collect();
+    if store_written {
+        format!(
+            "its files were written ({}) but it could not be opened; remove them or retry",
+            names.join(", ")
+        )
+    } else if names.is_empty() {
+        "nothing was left behind".into()
+    } else {
+        format!("left behind: {} (remove them by hand)", names.join(", "))
+    }
 }
 
 impl Error {

@@ -6,6 +6,11 @@
 //! positions, block when caught up, rewind and replay. Disk use is bounded by the
 //! capacity and the when-full policy. The log engine underneath is the `reel-log` crate.
 //!
+//! Every store knows what it holds, its [`StoreKind`], fixed at creation: a spool (raw
+//! records, [`Spool::append`]), a kv store ([`kv::KvStore`], always compacting) or keyed
+//! lists ([`list::ListStore`], never compacting). Each kind is opened only as itself and
+//! gets the retention that is safe for its data; every kind reads as a log.
+//!
 //! ```
 //! # let tmp = tempfile::tempdir().unwrap();
 //! use reel::Spool;
@@ -35,6 +40,8 @@ pub mod view;
 pub use cursor::Reader;
 pub use error::{Error, Result};
 pub use record::{NewRecord, Record, meta_json, nonce_json, value_json};
-pub use reel_log::{Config, Durability, Entry, Log, RecordRef, VerifyReport, WhenFull};
+pub use reel_log::{
+    Config, Durability, Entry, KvPathSyntax, Log, RecordRef, StoreKind, VerifyReport, WhenFull,
+};
 pub use spool::{Iter, ReaderStatus, RevIter, Spool, SpoolBuilder, Status, Stream, StreamOptions};
 pub use value::{Encoding, Value, json_of};

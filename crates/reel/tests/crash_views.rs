@@ -75,6 +75,7 @@ fn list_batch() -> Vec<NewItem> {
 
 fn lists_on(sim: &SimStorage) -> ListStore {
     let spool = Spool::builder(DIR)
+        .kind(reel::StoreKind::Lists)
         .storage(Arc::new(sim.clone()))
         .capacity(4 << 20)
         .durability(Durability::Always)

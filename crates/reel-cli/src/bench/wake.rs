@@ -19,11 +19,20 @@ pub enum Mode {
 }
 
 pub fn parent(dir: &Path, n: u64, mode: Mode) -> CliResult<(f64, f64, f64)> {
+    // A spool for the log reader, a kv store for the watch (raw appends go to spools only).
+    let kind = match mode {
+        Mode::Log => reel::StoreKind::Spool,
+        Mode::KvWatch => reel::StoreKind::Kv(reel::kv::PATH_SYNTAX),
+    };
     let spool = Spool::builder(dir)
+        .kind(kind)
         .capacity(64 << 20)
         .when_full(reel::WhenFull::Compact)
         .open()?;
-    let kv = reel::kv::KvStore::on_spool(&spool)?;
+    let kv = match mode {
+        Mode::Log => None,
+        Mode::KvWatch => Some(reel::kv::KvStore::on_spool(&spool)?),
+    };
     let path: reel::kv::Path = "bench.wake".parse()?;
     let exe = std::env::current_exe().map_err(CliError::Output)?;
     let flag = match mode {
@@ -57,6 +66,7 @@ pub fn parent(dir: &Path, n: u64, mode: Mode) -> CliResult<(f64, f64, f64)> {
                 spool.append(serde_json::json!({ "i": i }))?;
             }
             Mode::KvWatch => {
+                let Some(kv) = &kv else { break };
                 kv.set(
                     &path,
                     serde_json::json!({ "i": i, "sent": reel_log::now_micros() }),

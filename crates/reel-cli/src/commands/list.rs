@@ -2,14 +2,14 @@
 
 use crate::cli::ListCommand;
 use crate::error::{CliError, CliResult};
-use reel::Spool;
 use reel::list::{ListStore, NewItem, PageRequest, Start};
 use std::io::BufRead;
 
+/// Opens a lists store (only `list append` creates one).
 fn open(dir: &std::path::Path, create: bool) -> CliResult<ListStore> {
-    let spool = Spool::builder(dir).create(create).open()?;
-    super::warn_recovery(&spool);
-    Ok(ListStore::on_spool(&spool)?)
+    let lists = ListStore::builder(dir).create(create).open()?;
+    super::warn_recovery(lists.spool());
+    Ok(lists)
 }
 
 pub fn run(cmd: ListCommand) -> CliResult {

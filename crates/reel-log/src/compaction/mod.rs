@@ -76,6 +76,7 @@ impl Log {
     /// then runs its own. Appends proceed meanwhile.
     pub fn compact(&self, grace: Duration) -> Result<CompactReport> {
         self.check_writable()?;
+        self.kind().check_compaction(&self.inner.dir)?;
         let _one_per_process = self
             .inner
             .compacting

@@ -3,6 +3,12 @@
 //! deletions (tombstones). Revisions are seqs. Compare-and-set decides under the writer
 //! lock on the view caught up to that very moment, so of two processes racing on one
 //! revision exactly one wins. Watches read the log itself, so they never drop events.
+//!
+//! A kv store is a store of kind kv ([`StoreKind::Kv`], fixed at creation) and always
+//! uses the `compact` when-full policy: compaction keeps the latest record of every
+//! path, so a value is never dropped while it is live. Answers never outlive their
+//! record: on a log that dropped segments (an untyped store from before kinds), values
+//! whose records are gone are forgotten before any read.
 
 pub mod path;
 mod state;
@@ -18,8 +24,12 @@ use crate::spool::Spool;
 use crate::value::{TAG_TOMBSTONE, Value};
 use crate::view::ViewHandle;
 use reel_log::storage::Storage;
-use reel_log::{Durability, OwnedEntry, WhenFull};
+use reel_log::{Durability, KvPathSyntax, OwnedEntry, StoreKind, WhenFull};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The path syntax new kv stores record their keys in (`reel.meta` byte 14).
+pub const PATH_SYNTAX: KvPathSyntax = KvPathSyntax::DistKv;
 
 /// The condition of a compare-and-set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +58,8 @@ pub enum Condition {
 pub struct KvStore {
     spool: Spool,
     view: ViewHandle<KvState>,
+    /// The oldest seq the view's entries were last checked against (see `KvStore::read`).
+    checked_oldest: Arc<AtomicU64>,
 }
 
 /// Options for opening a kv store; see [`KvStore::builder`].
@@ -88,9 +100,12 @@ impl KvBuilder {
         self.storage = Some(storage);
         self
     }
-    /// Opens the store.
+    /// Opens the store: one of kind kv, or an untyped one that fits (a writable open
+    /// then records the kind, see [`Spool::set_kind`]); anything else fails with
+    /// [`Error::WrongKind`] or [`Error::CannotAdopt`].
     pub fn open(self) -> Result<KvStore> {
         let mut b = Spool::builder(&self.dir)
+            .kind(StoreKind::Kv(PATH_SYNTAX))
             .capacity(self.capacity.unwrap_or(reel_log::DEFAULT_CAPACITY))
             .when_full(WhenFull::Compact)
             .create(self.create && !self.read_only)
@@ -121,12 +136,37 @@ impl KvStore {
         }
     }
 
-    /// A kv store over an already open spool.
+    /// A kv store over an already open spool, which must be a kv store or an untyped
+    /// one that fits (see [`KvBuilder::open`]).
     pub fn on_spool(spool: &Spool) -> Result<KvStore> {
+        spool.ensure_kind(StoreKind::Kv(PATH_SYNTAX))?;
         Ok(KvStore {
             spool: spool.clone(),
             view: ViewHandle::open(spool, KvState::default())?,
+            checked_oldest: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// How this store writes paths as record keys: [`KvPathSyntax::DistKv`] for stores
+    /// created with kinds, [`KvPathSyntax::Legacy`] for those created before.
+    pub fn path_syntax(&self) -> KvPathSyntax {
+        match self.spool.kind() {
+            StoreKind::Kv(syntax) => syntax,
+            _ => KvPathSyntax::Legacy,
+        }
+    }
+
+    /// Reads the view caught up with every committed write, after forgetting values
+    /// whose records retention dropped (only possible on a log that is not compact; on
+    /// a compact log the oldest seq never moves and this costs two atomic loads).
+    fn read<R>(&self, f: impl FnOnce(&KvState) -> R) -> Result<R> {
+        let oldest = self.spool.oldest_seq();
+        if oldest > self.checked_oldest.load(Ordering::Acquire) {
+            let mut st = self.view.lock_at(self.spool.next_seq())?;
+            st.view_mut().forget_below(oldest);
+            self.checked_oldest.fetch_max(oldest, Ordering::AcqRel);
+        }
+        self.view.read(f)
     }
 
     /// The spool underneath.
@@ -142,24 +182,38 @@ impl KvStore {
     /// The entry at `path`, after catching up with every committed write.
     pub fn get(&self, path: &Path) -> Result<Option<KvEntry>> {
         let key = path.to_string();
-        self.view.read(|s| s.get(&key).cloned())
+        self.read(|s| s.get(&key).cloned())
     }
 
     /// Calls `f` on the entry at a canonical path without copying it.
     pub fn get_with<R>(&self, key: &str, f: impl FnOnce(Option<&KvEntry>) -> R) -> Result<R> {
-        self.view.read(|s| f(s.get(key)))
+        self.read(|s| f(s.get(key)))
     }
 
     /// True when `path` holds a value.
     pub fn contains(&self, path: &Path) -> Result<bool> {
         let key = path.to_string();
-        self.view.read(|s| s.get(&key).is_some())
+        self.read(|s| s.get(&key).is_some())
     }
 
     /// Stores `value` at `path`; returns the new revision.
     pub fn set(&self, path: &Path, value: impl Into<Value>) -> Result<u64> {
-        self.spool
-            .append(NewRecord::new(value).key(path.to_string()))
+        let rec = NewRecord::new(value).key(path.to_string());
+        Ok(self.spool.log().append(&[rec.as_entry()])?.start)
+    }
+
+    /// Stores many values in one append (one lock, one write); returns their
+    /// revisions, in order.
+    pub fn set_batch<'a>(
+        &self,
+        writes: impl IntoIterator<Item = (&'a Path, Value)>,
+    ) -> Result<std::ops::Range<u64>> {
+        let records: Vec<NewRecord> = writes
+            .into_iter()
+            .map(|(p, v)| NewRecord::new(v).key(p.to_string()))
+            .collect();
+        let entries: Vec<reel_log::Entry<'_>> = records.iter().map(NewRecord::as_entry).collect();
+        Ok(self.spool.log().append(&entries)?)
     }
 
     /// Stores `value` at `path` only if `cond` holds at that moment; otherwise fails with
@@ -201,7 +255,8 @@ impl KvStore {
             .spool
             .log()
             .append_guarded(self.spool.log().durability(), |end| {
-                let st = view.lock_at(end)?;
+                let mut st = view.lock_at(end)?;
+                st.view_mut().forget_below(self.spool.oldest_seq());
                 let doomed: Vec<OwnedEntry> =
                     st.view().subtree(&key).map(|(k, _)| tombstone(k)).collect();
                 if doomed.is_empty() {
@@ -228,7 +283,8 @@ impl KvStore {
             self.spool
                 .log()
                 .append_guarded(self.spool.log().durability(), |end| {
-                    let st = view.lock_at(end)?;
+                    let mut st = view.lock_at(end)?;
+                    st.view_mut().forget_below(self.spool.oldest_seq());
                     let actual = st.view().get(key).map(|e| e.rev);
                     let ok = match cond {
                         Some(Condition::Rev(r)) => actual == Some(r),
@@ -258,7 +314,7 @@ impl KvStore {
     /// Paths holding values below `path` (all depths), sorted.
     pub fn descendants(&self, path: &Path) -> Result<Vec<Path>> {
         let key = path.to_string();
-        let mut out: Vec<Path> = self.view.read(|s| {
+        let mut out: Vec<Path> = self.read(|s| {
             s.subtree(&key)
                 .filter(|(k, _)| **k != key)
                 .filter_map(|(k, _)| k.parse().ok())
@@ -284,7 +340,7 @@ impl KvStore {
     /// `path` and its descendants with their entries, sorted by path.
     pub fn entries(&self, path: &Path) -> Result<Vec<(Path, KvEntry)>> {
         let key = path.to_string();
-        let mut out: Vec<(Path, KvEntry)> = self.view.read(|s| {
+        let mut out: Vec<(Path, KvEntry)> = self.read(|s| {
             s.subtree(&key)
                 .filter_map(|(k, e)| Some((k.parse().ok()?, e.clone())))
                 .collect()

@@ -45,6 +45,8 @@ impl KvEntry {
 pub struct KvState {
     entries: HashMap<Arc<str>, KvEntry>,
     order: BTreeSet<Arc<str>>,
+    /// Entries with a revision below this were forgotten (their records are gone).
+    forgotten_below: u64,
 }
 
 impl KvState {
@@ -81,6 +83,21 @@ impl KvState {
                     },
                 );
             }
+        }
+    }
+
+    /// Forgets every entry whose record is below `oldest_seq`: retention dropped it, so
+    /// its value must not outlive it. A full pass, run only when `oldest_seq` moved.
+    pub fn forget_below(&mut self, oldest_seq: u64) {
+        if oldest_seq <= self.forgotten_below {
+            return;
+        }
+        self.forgotten_below = oldest_seq;
+        let before = self.entries.len();
+        self.entries.retain(|_, e| e.rev >= oldest_seq);
+        if self.entries.len() != before {
+            let entries = &self.entries;
+            self.order.retain(|k| entries.contains_key(k));
         }
     }
 
@@ -140,6 +157,7 @@ impl View for KvState {
     fn reset(&mut self) {
         self.entries.clear();
         self.order.clear();
+        self.forgotten_below = 0;
     }
 
     /// `count u64`, then per entry: key length u32, key, rev u64, ts i64, tag u8,
@@ -196,6 +214,7 @@ impl View for KvState {
         }
         self.order = keys.into_iter().collect();
         self.entries = entries;
+        self.forgotten_below = 0;
         Ok(())
     }
 }

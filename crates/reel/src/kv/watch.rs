@@ -79,7 +79,8 @@ impl Watch {
             // The snapshot reflects exactly the records below `end`; the live part starts
             // at `end`: nothing is lost or doubled at the seam.
             let end = kv.spool().next_seq();
-            let st = kv.view().lock_at(end)?;
+            let mut st = kv.view().lock_at(end)?;
+            st.view_mut().forget_below(kv.spool().oldest_seq());
             for (k, e) in st.view().subtree(&key) {
                 queue.push_back(WatchEvent::Put {
                     path: k.to_string(),

@@ -7,6 +7,15 @@
 //! An item is a record with the list's key, the item's nonce and time, and value tag 2:
 //! its list offset (u64) followed by the MessagePack value. The offset is stored rather
 //! than derived so that it survives retention and rebuilds unchanged.
+//!
+//! Lists live in a store of kind lists ([`StoreKind::Lists`], fixed at creation), which
+//! never compacts: compaction keeps only the latest record of each key and would destroy
+//! every list. A lists store is bounded by its capacity: with `drop-oldest` (the
+//! default) the oldest items of every list expire segment by segment, like a Kafka
+//! topic's retention; with `reject` appends fail when it is full (no item is ever
+//! dropped, unless named readers consumed it). Either way `info` and `read` count and
+//! return only the items still stored: retention moves a list's first offset forward,
+//! never leaves an item that is counted but cannot be read.
 
 mod index;
 pub mod token;
@@ -17,8 +26,10 @@ use crate::error::{Error, Result};
 use crate::spool::Spool;
 use crate::value::{Encoding, TAG_LIST_ITEM, Value};
 use crate::view::ViewHandle;
-use reel_log::{Durability, OwnedEntry};
+use reel_log::storage::Storage;
+use reel_log::{Durability, OwnedEntry, StoreKind, WhenFull};
 use serde::Serialize;
+use std::sync::Arc;
 use token::Token;
 
 /// Items per page when no limit is given.
@@ -151,14 +162,91 @@ pub struct ListStore {
     view: ViewHandle<ListIndex>,
 }
 
+/// Options for opening a lists store; see [`ListStore::builder`].
+#[derive(Debug, Clone)]
+pub struct ListBuilder {
+    dir: std::path::PathBuf,
+    create: bool,
+    read_only: bool,
+    durability: Durability,
+    capacity: Option<u64>,
+    when_full: WhenFull,
+    storage: Option<Arc<dyn Storage>>,
+}
+
+impl ListBuilder {
+    /// Create the store when the directory holds none (default true).
+    pub fn create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+    /// Never write to the directory.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+    /// Durability of appends (default none).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+    /// Capacity of a new store in bytes (default 1 GiB).
+    pub fn capacity(mut self, bytes: u64) -> Self {
+        self.capacity = Some(bytes);
+        self
+    }
+    /// When-full policy of a new store: drop-oldest (default: the oldest items expire)
+    /// or reject (appends fail when full); compact is refused.
+    pub fn when_full(mut self, policy: WhenFull) -> Self {
+        self.when_full = policy;
+        self
+    }
+    /// Storage backend (tests).
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+    /// Opens the store: one of kind lists, or an untyped one whose policy is not
+    /// compact (a writable open then records the kind, see [`Spool::set_kind`]);
+    /// anything else fails with [`Error::WrongKind`] or [`Error::CannotAdopt`].
+    pub fn open(self) -> Result<ListStore> {
+        let mut b = Spool::builder(&self.dir)
+            .kind(StoreKind::Lists)
+            .capacity(self.capacity.unwrap_or(reel_log::DEFAULT_CAPACITY))
+            .when_full(self.when_full)
+            .create(self.create && !self.read_only)
+            .read_only(self.read_only)
+            .durability(self.durability);
+        if let Some(s) = self.storage {
+            b = b.storage(s);
+        }
+        ListStore::on_spool(&b.open()?)
+    }
+}
+
 impl ListStore {
-    /// Opens the lists in `dir`, creating a spool with default settings if needed.
+    /// Opens the lists store in `dir`, creating it with default settings if needed.
     pub fn open(dir: impl AsRef<std::path::Path>) -> Result<ListStore> {
-        ListStore::on_spool(&Spool::create(dir)?)
+        Self::builder(dir).open()
     }
 
-    /// Lists over an open spool.
+    /// Options for opening a lists store.
+    pub fn builder(dir: impl AsRef<std::path::Path>) -> ListBuilder {
+        ListBuilder {
+            dir: dir.as_ref().to_path_buf(),
+            create: true,
+            read_only: false,
+            durability: Durability::None,
+            capacity: None,
+            when_full: WhenFull::DropOldest,
+            storage: None,
+        }
+    }
+
+    /// Lists over an open spool, which must be a lists store or an untyped one that
+    /// fits (see [`ListBuilder::open`]).
     pub fn on_spool(spool: &Spool) -> Result<ListStore> {
+        spool.ensure_kind(StoreKind::Lists)?;
         Ok(ListStore {
             spool: spool.clone(),
             view: ViewHandle::open(spool, ListIndex::default())?,
@@ -326,7 +414,6 @@ impl ListStore {
         let wanted: Vec<(reel_log::FramePos, u64)> = metas.iter().map(|m| (m.pos, m.seq)).collect();
         let mut values: Vec<Option<Value>> = vec![None; metas.len()];
         self.spool.log().read_records_at(&wanted, |i, r| {
-            // Records dropped by retention since the index was consulted are left out.
             values[i] = r.map(|r| {
                 Value::from_parts(
                     Encoding::MsgPack,
@@ -334,6 +421,12 @@ impl ListStore {
                 )
             });
         })?;
+        // Retention dropped records between the index lookup and the reads: look the
+        // page up again (this happens at most once per dropped segment), so that a page
+        // never leaves out an item `info` counts.
+        if values.iter().any(Option::is_none) && self.spool.oldest_seq() > oldest {
+            return self.read(key, req);
+        }
         let items = metas
             .iter()
             .zip(values)

@@ -1,6 +1,9 @@
 //! [`Spool`]: the embedded API over one log directory: appending values, named readers,
-//! range iteration, status and reconfiguration.
+//! range iteration, status and reconfiguration; creating stores (`create.rs`) and
+//! keeping each kind of store to its kind (`kind.rs`).
 
+mod create;
+mod kind;
 mod status;
 mod stream;
 
@@ -10,8 +13,9 @@ pub use stream::{Stream, StreamOptions};
 use crate::cursor::{CursorFloor, Reader};
 use crate::error::{Error, Result};
 use crate::record::{NewRecord, Record};
-use reel_log::storage::Storage;
-use reel_log::{Config, Durability, Entry, Log, LogOptions, LogReader, WhenFull};
+use reel_log::meta::Meta;
+use reel_log::storage::{DiskStorage, Storage};
+use reel_log::{Config, Durability, Entry, Log, LogOptions, LogReader, StoreKind, WhenFull};
 use std::ops::{Bound, Range, RangeBounds};
 use std::path::Path;
 use std::sync::Arc;
@@ -19,6 +23,12 @@ use std::time::{Duration, Instant};
 
 /// A spool: a directory holding a log of records that any number of threads and
 /// processes append to and read from.
+///
+/// Every store is a spool underneath and can be read as one, whatever its
+/// [kind](StoreKind); the `append` methods refuse a kv or lists store, whose records
+/// must keep their encoding (use [`KvStore`](crate::kv::KvStore) and
+/// [`ListStore`](crate::list::ListStore); a tool that really means to write raw records
+/// there appends through the engine, [`Spool::log`]).
 ///
 /// ```
 /// # let tmp = tempfile::tempdir().unwrap();
@@ -39,6 +49,7 @@ pub struct Spool {
 pub struct SpoolBuilder {
     dir: std::path::PathBuf,
     config: Config,
+    kind: Option<StoreKind>,
     create: bool,
     durability: Durability,
     read_only: bool,
@@ -73,7 +84,18 @@ impl SpoolBuilder {
         self
     }
 
-    /// Create the spool if the directory holds none (default true).
+    /// Kind of a new store (default [`StoreKind::Spool`]); the when-full policy must
+    /// suit it (kv: compact; lists: not compact). When set, an existing store must be
+    /// of this kind, or untyped and fit for it (a writable open then records the kind,
+    /// see [`Spool::set_kind`]); otherwise opening fails with [`Error::WrongKind`].
+    pub fn kind(mut self, kind: StoreKind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
+    /// Create the spool if the directory holds none (default true). The directory must
+    /// not exist, be empty, or hold only reel's own files ([`Error::ForeignFiles`]); a
+    /// creation that fails removes what it created ([`Error::CreateFailed`]).
     pub fn create(mut self, create: bool) -> Self {
         self.create = create;
         self
@@ -99,21 +121,39 @@ impl SpoolBuilder {
 
     /// Opens the spool.
     pub fn open(self) -> Result<Spool> {
+        let kind = self.kind.unwrap_or(StoreKind::Spool);
+        let disk = self.storage.is_none();
+        let storage: Arc<dyn Storage> = self.storage.unwrap_or_else(|| Arc::new(DiskStorage));
         let mut opts = LogOptions::new()
             .durability(self.durability)
-            .read_only(self.read_only);
-        if let Some(s) = self.storage {
-            opts = opts.storage(s);
-        }
+            .read_only(self.read_only)
+            .storage(storage.clone())
+            .kind(kind);
+        let creating = self.create && !self.read_only && !storage.exists(&Meta::path(&self.dir));
+        let attempt = if creating {
+            kind.check_policy(self.config.when_full)?;
+            self.config.validate()?;
+            Some(create::Attempt::start(&*storage, &self.dir, disk)?)
+        } else {
+            None
+        };
         if self.create && !self.read_only {
             opts = opts.create(self.config);
         }
-        let log = opts.open(&self.dir)?;
+        let log = match (opts.open(&self.dir), attempt) {
+            (Ok(log), _) => log,
+            (Err(e), Some(attempt)) => return Err(attempt.failed(e.into())),
+            (Err(e), None) => return Err(e.into()),
+        };
         log.set_retention_guard(Arc::new(CursorFloor {
             storage: log.storage().clone(),
             dir: self.dir.clone(),
         }));
-        Ok(Spool { log })
+        let spool = Spool { log };
+        if let Some(kind) = self.kind {
+            spool.ensure_kind(kind)?;
+        }
+        Ok(spool)
     }
 }
 
@@ -123,6 +163,7 @@ impl Spool {
         SpoolBuilder {
             dir: dir.as_ref().to_path_buf(),
             config: Config::default(),
+            kind: None,
             create: true,
             durability: Durability::None,
             read_only: false,
@@ -150,8 +191,10 @@ impl Spool {
         self.log.dir()
     }
 
-    /// Appends one value; returns its seq.
+    /// Appends one value; returns its seq. Refused in a kv or lists store
+    /// ([`Error::WrongKind`]), as are the other `append` methods.
     pub fn append(&self, value: impl Into<NewRecord>) -> Result<u64> {
+        self.check_raw_append()?;
         let rec = value.into();
         Ok(self.log.append(&[rec.as_entry()])?.start)
     }
@@ -161,12 +204,14 @@ impl Spool {
         &self,
         records: impl IntoIterator<Item = &'a NewRecord>,
     ) -> Result<Range<u64>> {
+        self.check_raw_append()?;
         let entries: Vec<Entry<'_>> = records.into_iter().map(NewRecord::as_entry).collect();
         Ok(self.log.append(&entries)?)
     }
 
     /// Appends already-borrowed engine entries (no copy): the fastest append path.
     pub fn append_entries(&self, entries: &[Entry<'_>]) -> Result<Range<u64>> {
+        self.check_raw_append()?;
         Ok(self.log.append(entries)?)
     }
 
@@ -254,8 +299,10 @@ impl Spool {
     }
 
     /// Changes capacity and when-full policy, keeping the data (shrinking a drop-oldest
-    /// spool drops its oldest records to fit).
+    /// spool drops its oldest records to fit). The policy must suit the store's kind
+    /// (kv: compact; lists: not compact).
     pub fn reconfigure(&self, capacity: u64, when_full: WhenFull) -> Result<()> {
+        self.log.kind().check_policy(when_full)?;
         Ok(self.log.reconfigure(capacity, when_full)?)
     }
 
