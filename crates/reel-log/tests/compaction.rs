@@ -18,10 +18,17 @@ fn cfg() -> Config {
 
 /// Latest (seq, value) per key, as the log says after reading it all.
 fn latest(log: &reel_log::Log) -> BTreeMap<String, (u64, Vec<u8>)> {
+    latest_or_fail(log, "read")
+}
+
+/// Like [`latest`], naming `context` when a read fails.
+fn latest_or_fail(log: &reel_log::Log, context: &str) -> BTreeMap<String, (u64, Vec<u8>)> {
     let mut out = BTreeMap::new();
     let mut r = log.reader(0);
     loop {
-        let b = r.read_batch(1000).unwrap();
+        let b = r
+            .read_batch(1000)
+            .unwrap_or_else(|e| panic!("{context}: {e}"));
         if b.is_empty() {
             return out;
         }
@@ -198,8 +205,10 @@ fn power_cut_everywhere_in_a_compaction(check_horizon: bool) {
             let image = sim.captured().unwrap();
             let context = format!("crash before {} seed {seed}", sim.captured_op().unwrap());
             let log = reopen(&image).unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
-            let got: BTreeMap<String, Vec<u8>> =
-                latest(&log).into_iter().map(|(k, (_, v))| (k, v)).collect();
+            let got: BTreeMap<String, Vec<u8>> = latest_or_fail(&log, &context)
+                .into_iter()
+                .map(|(k, (_, v))| (k, v))
+                .collect();
             for key in deleted.keys() {
                 assert!(!got.contains_key(key), "{context}: deleted {key} came back");
             }
