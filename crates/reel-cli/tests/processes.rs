@@ -219,7 +219,7 @@ const BATCH: u64 = 500;
 fn kill_9_of_writers_and_readers_never_loses_acknowledged_records_or_skips() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("s");
-    ok(&["init", "--size", "64m", "--when-full", "reject", s(&d)]);
+    ok(&["init", "--size", "256m", "--when-full", "reject", s(&d)]);
     let dir = s(&d).to_string();
     let mut acked: BTreeSet<u64> = BTreeSet::new();
     let mut got: BTreeSet<u64> = BTreeSet::new();
