@@ -64,3 +64,34 @@ pub fn tmp_log(config: Config) -> (tempfile::TempDir, Log) {
     let log = Log::create(tmp.path(), config).expect("create");
     (tmp, log)
 }
+
+/// Power-loss seeds tried at crash point `k` of an exhaustive crash test.
+pub fn seeds_for(k: u64) -> [u64; 3] {
+    [
+        k,
+        k.wrapping_mul(7919) + 3,
+        k.wrapping_mul(104_729) ^ 0x5eed,
+    ]
+}
+
+/// Opens the log an image holds (running recovery), without creating one.
+pub fn reopen(image: &SimStorage) -> reel_log::Result<Log> {
+    LogOptions::new().storage(Arc::new(image.clone())).open(DIR)
+}
+
+/// Like [`read_all`], but names `context` when a read fails.
+pub fn read_all_or_fail(log: &Log, from: u64, context: &str) -> Vec<(u64, Vec<u8>)> {
+    let mut r = log.reader(from);
+    let mut out = Vec::new();
+    loop {
+        let b = r
+            .read_batch(1000)
+            .unwrap_or_else(|e| panic!("{context}: read failed: {e}"));
+        if b.is_empty() {
+            return out;
+        }
+        for rec in b.iter() {
+            out.push((rec.seq, rec.value.to_vec()));
+        }
+    }
+}

@@ -1,6 +1,6 @@
-//! Power cuts at every sync point while views, the kv store and keyed lists work: a view
-//! restored from its checkpoint and caught up always equals a full rebuild, and a retried
-//! list batch is never stored twice.
+//! Power cuts between every two file-system operations while views, the kv store and
+//! keyed lists work: a view restored from its checkpoint and caught up always equals a
+//! full rebuild, and a retried list batch is never stored twice.
 use reel::kv::{KvStore, Path};
 use reel::list::{ListStore, NewItem, PageRequest};
 use reel::{Durability, Spool};
@@ -38,10 +38,10 @@ fn kv_workload(sim: &SimStorage) {
 fn a_kv_view_restored_after_a_power_cut_equals_a_full_rebuild() {
     let probe = SimStorage::new();
     kv_workload(&probe);
-    let total = probe.sync_count();
-    for k in (1..=total).step_by(3) {
+    let total = probe.op_count();
+    for k in 1..=total {
         let sim = SimStorage::new();
-        sim.capture_at_sync(k, k * 31 + 7);
+        sim.capture_at_op(k, k * 31 + 7);
         kv_workload(&sim);
         let image = sim.captured().unwrap();
         let kv = match KvStore::builder(DIR)
@@ -51,14 +51,15 @@ fn a_kv_view_restored_after_a_power_cut_equals_a_full_rebuild() {
         {
             Ok(kv) => kv,
             Err(reel::Error::Log(reel_log::Error::NotALog { .. })) => continue,
-            Err(e) => panic!("sync point {k}: {e}"),
+            Err(e) => panic!("crash before {}: {e}", sim.captured_op().unwrap()),
         };
         let restored = kv.entries(&Path::root()).unwrap();
         kv.view().rebuild(|_, _| {}).unwrap();
         assert_eq!(
             kv.entries(&Path::root()).unwrap(),
             restored,
-            "sync point {k}"
+            "crash before {}",
+            sim.captured_op().unwrap()
         );
     }
 }
@@ -97,10 +98,10 @@ fn a_list_batch_retried_after_a_power_cut_is_stored_exactly_once() {
         }],
     )
     .unwrap();
-    let before = probe.sync_count();
+    let before = probe.op_count();
     l.append("k", &list_batch()).unwrap();
-    let syncs = probe.sync_count() - before;
-    for k in 1..=syncs + 1 {
+    let ops = probe.op_count() - before;
+    for k in 1..=ops + 1 {
         let sim = SimStorage::new();
         let l = lists_on(&sim);
         l.append(
@@ -112,7 +113,7 @@ fn a_list_batch_retried_after_a_power_cut_is_stored_exactly_once() {
             }],
         )
         .unwrap();
-        sim.capture_at_sync(k, k);
+        sim.capture_at_op(k, k);
         l.append("k", &list_batch()).unwrap();
         let Some(image) = sim.captured() else {
             continue;
@@ -134,13 +135,13 @@ fn a_list_batch_retried_after_a_power_cut_is_stored_exactly_once() {
         expect.extend(100..120);
         assert_eq!(
             nonces, expect,
-            "sync point {k}: every item exactly once, in order"
+            "crash point {k}: every item exactly once, in order"
         );
         let offsets: Vec<u64> = page.items.iter().map(|i| i.offset).collect();
         assert_eq!(
             offsets,
             (0..21).collect::<Vec<_>>(),
-            "sync point {k}: dense offsets"
+            "crash point {k}: dense offsets"
         );
     }
 }

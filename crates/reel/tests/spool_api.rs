@@ -11,6 +11,13 @@ fn spool() -> (tempfile::TempDir, Spool) {
     (tmp, s)
 }
 
+/// Readers asleep on the spool's `publish` word: the `waiters` word of `reel.head`
+/// (FORMAT.md §5: u32 at byte 20, native-endian).
+fn waiters(dir: &std::path::Path) -> u32 {
+    let head = std::fs::read(dir.join(reel_log::HEAD_FILE)).unwrap();
+    u32::from_ne_bytes(head[20..24].try_into().unwrap())
+}
+
 fn n_of(r: &reel::Record) -> i64 {
     r.value.to_json().unwrap()["n"].as_i64().unwrap()
 }
@@ -98,7 +105,12 @@ fn blocking_read_wakes_when_another_thread_appends() {
     let mut r = s.reader("w").unwrap();
     let s2 = s.clone();
     let h = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(50));
+        // Append only once the reader is blocked, so the append has to wake it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while waiters(s2.dir()) == 0 {
+            assert!(Instant::now() < deadline, "the reader never blocked");
+            std::thread::yield_now();
+        }
         s2.append(json!({"n": 1})).unwrap();
     });
     let t0 = Instant::now();

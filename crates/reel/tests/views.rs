@@ -4,7 +4,7 @@ use reel::{RecordRef, Spool};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Sums values and counts how many records it was fed (to see what a reopen replays).
 struct Sum {
@@ -101,6 +101,22 @@ fn reads_see_writes_made_through_another_handle() {
     }
 }
 
+/// Readers asleep on the spool's `publish` word: the `waiters` word of `reel.head`
+/// (FORMAT.md §5: u32 at byte 20, native-endian).
+fn waiters(dir: &std::path::Path) -> u32 {
+    let head = std::fs::read(dir.join(reel_log::HEAD_FILE)).unwrap();
+    u32::from_ne_bytes(head[20..24].try_into().unwrap())
+}
+
+/// Spins until `cond` holds, failing after 30 s.
+fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::yield_now();
+    }
+}
+
 #[test]
 fn many_readers_waiting_for_different_positions_all_complete() {
     let tmp = tempfile::tempdir().unwrap();
@@ -122,10 +138,14 @@ fn many_readers_waiting_for_different_positions_all_complete() {
                 done.fetch_add(1, Ordering::SeqCst);
             });
         }
-        std::thread::sleep(Duration::from_millis(50));
+        wait_until("all ten readers wait", || waiters(tmp.path()) == 10);
         for n in 0..10 {
             spool.append(json!(n)).unwrap();
-            std::thread::sleep(Duration::from_millis(5));
+            // The reader waiting for seq n (and every earlier one) completes, while the
+            // others keep waiting.
+            wait_until(&format!("the reader of {n} completed"), || {
+                done.load(Ordering::SeqCst) == n + 1
+            });
         }
     });
     assert_eq!(done.load(Ordering::SeqCst), 10);

@@ -1,28 +1,94 @@
-//! An in-memory [`Storage`] that models what a real disk keeps after a power cut.
+//! An in-memory [`Storage`] that models what a real disk keeps after a power cut, at the
+//! granularity of single file-system operations.
 //!
-//! Every file has its current bytes (what running processes see, i.e. the page cache)
-//! and its durable bytes (what `sync_data` has flushed). Every directory entry is
-//! current or durable (after `sync_dir`). [`SimStorage::power_loss`] builds the disk as
-//! a rebooted machine would find it: durable state plus a random subset of the pages
-//! dirtied by unsynced writes (whole 4 KiB pages, as the page cache writes them back),
-//! each possibly torn at a 512-byte sector boundary. Faults (full disk, failing fsync) can be injected, and
-//! [`SimStorage::capture_at_sync`] snapshots the power-loss image at the n-th sync call,
-//! so a test can cut the power at every sync point of a workload.
+//! # The model
+//!
+//! Every file (inode) has its *current* bytes (what running processes read: the page
+//! cache) and its *durable* bytes (what `sync_data` flushed), plus the list of writes
+//! and `set_len`s made since its last `sync_data`, in order. Every directory has its
+//! *durable* entries and a *journal*: the entry changes (create, rename, unlink) made
+//! since its last `sync_dir`, in order.
+//!
+//! Every call that can change the disk is one numbered *operation*: `write_all_at`,
+//! `set_len`, `sync_data`, `rename`, `remove_file`, `sync_dir`, an `open` that creates a
+//! file (a create) or truncates one (a `set_len(0)`), and a `create_dir_all` that creates
+//! a directory. [`SimStorage::op_count`] says how many ran so far, and
+//! [`SimStorage::capture_at_op`] takes the power-loss image just before the n-th
+//! operation from now takes effect, so a test can cut the power between every two
+//! operations of a workload (and [`SimStorage::capture_at_sync`] before the n-th sync).
+//!
+//! A power-loss image ([`SimStorage::power_loss`]) is the durable state plus, chosen by
+//! the seed, "any subset of the unsynced changes, in a legal order":
+//!
+//! * **File data.** The page cache writes back whole 4 KiB pages (file-offset aligned),
+//!   each with the content it had at some moment: every page dirtied since the file's
+//!   last `sync_data` is, independently, not written back, or written back as it was
+//!   after one of the writes that touched it, possibly torn after a prefix of its
+//!   512-byte sectors. So a write may survive while an earlier one to another page does
+//!   not, but a sector never mixes a later write with the absence of an earlier one
+//!   (the page holds both). The length is the durable one or the one after any of the
+//!   unsynced changes (size is metadata): past the durable length, what no written-back
+//!   page covers reads as zeros.
+//! * **Directory entries.** For each directory, a *prefix* of its journal, in the
+//!   original order (a journaling file system commits metadata in order). Directories
+//!   are independent of each other and of file data: a file's bytes may be durable while
+//!   its name is not, and the other way round.
+//! * `sync_data` makes the file's current bytes durable (not its name: that takes a
+//!   `sync_dir` of its directory); `sync_dir` makes the directory's journal durable.
+//!
+//! A process-crash image ([`SimStorage::process_crash`],
+//! [`SimStorage::capture_process_crash_at_op`]) keeps everything the page cache holds and
+//! the shared memory of the head as it was at that instant, in the same boot; only the
+//! locks of the dead process are released.
+//!
+//! Faults: a full disk after a number of writes ([`SimStorage::set_space_limit`]),
+//! failing `sync_data` ([`SimStorage::set_fail_sync`]), media damage
+//! ([`SimStorage::corrupt`]).
+//!
+//! # Not modeled
+//!
+//! * Directories themselves are durable as soon as they are created (only entries of
+//!   files are journaled), and they are never removed.
+//! * A rename between two directories is journaled in the destination directory only
+//!   (both of its entry changes become durable together). The engine renames only
+//!   within one directory.
+//! * Directory journals are independent: an image may keep a later change of directory
+//!   A without an earlier change of directory B, which a file system with one global
+//!   journal would not do (so the model is, if anything, harsher).
+//! * The head (`map_shared`) is process memory: it never reaches the disk, so it is
+//!   lost at a power cut (a real kernel may write the mapped file back; the engine never
+//!   trusts it after a reboot either way). A process crash between two stores to the
+//!   head words is not modeled: captures happen only at storage operations.
+//! * A failed `sync_data` leaves the writes pending (Linux may instead drop the dirty
+//!   pages and report them clean); `sync_dir` never fails; metadata operations never
+//!   run out of space; no bit rot or misdirected writes except through `corrupt`.
 
 use super::{FileLock, HeapRegion, OpenMode, SharedRegion, Storage, StorageFile};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The unit a disk writes atomically; torn writes end on a multiple of it (file offset).
+pub const SECTOR: u64 = 512;
 
 /// Simulated disk shared by every handle cloned from it (like processes on one machine).
 #[derive(Debug, Clone)]
 pub struct SimStorage {
-    state: Arc<Mutex<SimState>>,
+    shared: Arc<Shared>,
 }
 
 #[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<SimState>,
+    /// Notified after every sync, for tests that wait for a background flusher.
+    synced: Condvar,
+}
+
+#[derive(Debug, Default, Clone)]
 struct Inode {
     data: Vec<u8>,
     durable: Vec<u8>,
@@ -32,19 +98,53 @@ struct Inode {
 
 #[derive(Debug, Clone)]
 enum PendingOp {
-    Write {
-        offset: u64,
-        bytes: Vec<u8>,
+    Write { offset: u64, bytes: Vec<u8> },
+    SetLen(u64),
+}
+
+/// A change of a directory entry, journaled until its directory is synced.
+#[derive(Debug, Clone)]
+enum DirOp {
+    Create {
+        path: PathBuf,
+        ino: u64,
     },
-    /// A length change: the length after a power cut is the durable or the current one.
-    SetLen,
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        ino: u64,
+    },
+    Unlink {
+        path: PathBuf,
+    },
+}
+
+impl DirOp {
+    fn apply(&self, names: &mut BTreeMap<PathBuf, u64>) {
+        match self {
+            DirOp::Create { path, ino } => {
+                names.insert(path.clone(), *ino);
+            }
+            DirOp::Rename { from, to, ino } => {
+                names.remove(from);
+                names.insert(to.clone(), *ino);
+            }
+            DirOp::Unlink { path } => {
+                names.remove(path);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct SimState {
     inodes: HashMap<u64, Inode>,
+    /// The current directory entries (what running processes see).
     names: BTreeMap<PathBuf, u64>,
+    /// The entries as of each directory's last sync.
     durable_names: BTreeMap<PathBuf, u64>,
+    /// Per directory, the entry changes since its last sync, in order.
+    journals: BTreeMap<PathBuf, Vec<DirOp>>,
     dirs: Vec<PathBuf>,
     regions: HashMap<PathBuf, Arc<HeapRegion>>,
     locks: HashMap<PathBuf, Arc<SimLockState>>,
@@ -56,16 +156,34 @@ struct SimState {
     fail_sync: bool,
     /// Counts every `sync_data` and `sync_dir` call.
     syncs: u64,
+    /// Counts every operation that can change the disk (see the module documentation).
+    ops: u64,
     capture: Option<Capture>,
     /// Total bytes returned by `read_at`, for tests that bound the work of an operation.
     bytes_read: u64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// Before the n-th sync call (absolute count).
+    Sync(u64),
+    /// Before the n-th operation (absolute count).
+    Op(u64),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Crash {
+    PowerLoss { seed: u64 },
+    Process,
+}
+
 #[derive(Debug)]
 struct Capture {
-    at_sync: u64,
-    seed: u64,
+    trigger: Trigger,
+    crash: Crash,
     image: Option<SimStorage>,
+    /// The operation the image was taken in front of.
+    op: Option<String>,
 }
 
 impl Default for SimStorage {
@@ -77,26 +195,38 @@ impl Default for SimStorage {
 impl SimStorage {
     /// An empty disk.
     pub fn new() -> Self {
-        let state = SimState {
+        Self::from_state(SimState {
             boot: 1,
             next_ino: 1,
             ..Default::default()
-        };
+        })
+    }
+
+    fn from_state(state: SimState) -> Self {
         SimStorage {
-            state: Arc::new(Mutex::new(state)),
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                synced: Condvar::new(),
+            }),
         }
     }
 
     fn st(&self) -> MutexGuard<'_, SimState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The disk as found after a power cut now: durable state plus, chosen by `seed`,
-    /// some of the unsynced writes (each applied fully, torn, or not at all) and some
-    /// of the unsynced directory changes. Shared memory and locks are gone; the boot
-    /// identifier changes.
+    /// some of the unsynced changes (see the module documentation). Shared memory and
+    /// locks are gone; the boot identifier changes.
     pub fn power_loss(&self, seed: u64) -> SimStorage {
         self.st().power_loss_image(seed)
+    }
+
+    /// The machine as found after the process using this disk was killed now: the page
+    /// cache (every write, durable or not) and the shared memory survive, in the same
+    /// boot; locks are released.
+    pub fn process_crash(&self) -> SimStorage {
+        self.st().process_crash_image()
     }
 
     /// Makes every later write fail with "no space left on device" after `writes` more
@@ -115,21 +245,65 @@ impl SimStorage {
         self.st().syncs
     }
 
+    /// Number of operations that could change the disk so far (see the module
+    /// documentation): the crash points of a workload are `1..=` the difference of two
+    /// readings.
+    pub fn op_count(&self) -> u64 {
+        self.st().ops
+    }
+
+    /// Waits until [`sync_count`](Self::sync_count) reaches `count` or `timeout` passes;
+    /// true when it did.
+    pub fn wait_for_syncs(&self, count: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.st();
+        while st.syncs < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            st = self
+                .shared
+                .synced
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
     /// Arranges for [`captured`](Self::captured) to hold the power-loss image taken just
     /// before the `n`-th sync call from now (counting from 1) takes effect.
     pub fn capture_at_sync(&self, n: u64, seed: u64) {
         let mut st = self.st();
-        let at_sync = st.syncs + n;
-        st.capture = Some(Capture {
-            at_sync,
-            seed,
-            image: None,
-        });
+        let at = st.syncs + n;
+        st.arm(Trigger::Sync(at), Crash::PowerLoss { seed });
     }
 
-    /// The image taken by [`capture_at_sync`](Self::capture_at_sync), once reached.
+    /// Arranges for [`captured`](Self::captured) to hold the power-loss image taken just
+    /// before the `n`-th operation from now (counting from 1) takes effect.
+    pub fn capture_at_op(&self, n: u64, seed: u64) {
+        let mut st = self.st();
+        let at = st.ops + n;
+        st.arm(Trigger::Op(at), Crash::PowerLoss { seed });
+    }
+
+    /// Like [`capture_at_op`](Self::capture_at_op), for a process crash (kill -9) instead
+    /// of a power cut: see [`process_crash`](Self::process_crash).
+    pub fn capture_process_crash_at_op(&self, n: u64) {
+        let mut st = self.st();
+        let at = st.ops + n;
+        st.arm(Trigger::Op(at), Crash::Process);
+    }
+
+    /// The image taken by a `capture_*` call, once its point was reached.
     pub fn captured(&self) -> Option<SimStorage> {
         self.st().capture.as_mut().and_then(|c| c.image.take())
+    }
+
+    /// What the captured image was taken in front of (e.g. `rename A -> B`), once reached.
+    pub fn captured_op(&self) -> Option<String> {
+        self.st().capture.as_ref().and_then(|c| c.op.clone())
     }
 
     /// Total bytes read so far.
@@ -164,39 +338,58 @@ impl SimStorage {
 }
 
 impl SimState {
-    fn note_sync(&mut self) {
-        self.syncs += 1;
-        let syncs = self.syncs;
-        let take = matches!(&self.capture, Some(c) if c.at_sync == syncs && c.image.is_none());
-        if take {
-            let seed = self.capture.as_ref().map_or(0, |c| c.seed);
-            let image = self.power_loss_image(seed);
-            if let Some(c) = self.capture.as_mut() {
-                c.image = Some(image);
-            }
+    fn arm(&mut self, trigger: Trigger, crash: Crash) {
+        self.capture = Some(Capture {
+            trigger,
+            crash,
+            image: None,
+            op: None,
+        });
+    }
+
+    /// Counts an operation about to take effect (a sync when `sync`), taking the armed
+    /// capture's image first when this is its point.
+    fn begin_op(&mut self, sync: bool, describe: impl FnOnce() -> String) {
+        self.ops += 1;
+        if sync {
+            self.syncs += 1;
+        }
+        let (ops, syncs) = (self.ops, self.syncs);
+        let crash = match &self.capture {
+            Some(c) if c.image.is_none() => match c.trigger {
+                Trigger::Op(n) if n == ops => Some(c.crash),
+                Trigger::Sync(n) if sync && n == syncs => Some(c.crash),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(crash) = crash else {
+            return;
+        };
+        let image = match crash {
+            Crash::PowerLoss { seed } => self.power_loss_image(seed),
+            Crash::Process => self.process_crash_image(),
+        };
+        if let Some(c) = self.capture.as_mut() {
+            c.image = Some(image);
+            c.op = Some(format!("op {ops} ({})", describe()));
         }
     }
 
     fn power_loss_image(&self, seed: u64) -> SimStorage {
-        let mut rng = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
-        // Unsynced directory changes survive all together or not at all, per directory,
-        // as with a journaling file system committing metadata in order.
-        let mut names = BTreeMap::new();
-        for dir in &self.dirs {
-            let keep_current = rng.below(2) == 0;
-            let source = if keep_current {
-                &self.names
-            } else {
-                &self.durable_names
-            };
-            for (p, &ino) in source {
-                if p.parent() == Some(dir.as_path()) {
-                    names.insert(p.clone(), ino);
-                }
+        let mut rng = Rng::new(seed);
+        // Directory entries: durable ones plus a prefix of each directory's journal.
+        let mut names = self.durable_names.clone();
+        for journal in self.journals.values() {
+            let keep = rng.below(journal.len() as u64 + 1) as usize;
+            for op in &journal[..keep] {
+                op.apply(&mut names);
             }
         }
+        // File data: durable bytes plus some of the unsynced writes, in order.
+        let live: BTreeSet<u64> = names.values().copied().collect();
         let mut inodes = HashMap::new();
-        for &ino in names.values() {
+        for ino in live {
             let Some(old) = self.inodes.get(&ino) else {
                 continue;
             };
@@ -214,7 +407,7 @@ impl SimState {
                 },
             );
         }
-        let state = SimState {
+        SimStorage::from_state(SimState {
             inodes,
             durable_names: names.clone(),
             names,
@@ -222,50 +415,96 @@ impl SimState {
             boot: self.boot + 1,
             next_ino: self.next_ino,
             ..Default::default()
-        };
-        SimStorage {
-            state: Arc::new(Mutex::new(state)),
-        }
+        })
+    }
+
+    fn process_crash_image(&self) -> SimStorage {
+        let regions = self
+            .regions
+            .iter()
+            .map(|(p, r)| {
+                let words = r
+                    .words
+                    .iter()
+                    .map(|w| AtomicU64::new(w.load(Ordering::SeqCst)))
+                    .collect();
+                (p.clone(), Arc::new(HeapRegion { words }))
+            })
+            .collect();
+        SimStorage::from_state(SimState {
+            inodes: self.inodes.clone(),
+            names: self.names.clone(),
+            durable_names: self.durable_names.clone(),
+            journals: self.journals.clone(),
+            dirs: self.dirs.clone(),
+            regions,
+            boot: self.boot,
+            next_ino: self.next_ino,
+            ..Default::default()
+        })
+    }
+
+    fn journal(&mut self, dir_of: &Path, op: DirOp) {
+        let dir = dir_of.parent().unwrap_or(Path::new("")).to_path_buf();
+        self.journals.entry(dir).or_default().push(op);
     }
 }
 
-/// The page cache writes back whole pages, so what reaches the disk of unsynced writes is
-/// decided per dirty 4 KiB page (file-offset aligned): written with its current content,
-/// not written, or torn after a prefix of its 512-byte sectors. The file's length is the
-/// durable one or the current one; bytes past the durable length that no written page
-/// covers read as zeros.
+/// Bytes of a page, the unit the page cache writes back.
+const PAGE: usize = 4096;
+
+/// What reaches the disk of a file's unsynced changes. The page cache writes back whole
+/// pages, each with the content it had at some moment: so for every page dirtied since
+/// the last `sync_data`, the image holds the page as it was before the first of those
+/// writes (not written back), or after one of them, possibly torn after a prefix of its
+/// 512-byte sectors. The file's length is its durable length or the length after one of
+/// the changes (size updates are metadata, committed independently of the data); bytes
+/// past the durable length that no written-back page covers read as zeros.
 fn persist_pages(inode: &Inode, rng: &mut Rng) -> Vec<u8> {
-    const PAGE: usize = 4096;
-    const SECTOR: usize = 512;
-    let len = if rng.below(2) == 0 {
-        inode.durable.len()
-    } else {
-        inode.data.len()
-    };
+    let mut cur = inode.durable.clone();
+    let mut lens = vec![cur.len()];
+    // Page index -> its content after each write that touched it, in order.
+    let mut versions: BTreeMap<usize, Vec<Vec<u8>>> = BTreeMap::new();
+    for op in &inode.pending {
+        match op {
+            PendingOp::SetLen(len) => cur.resize(*len as usize, 0),
+            PendingOp::Write { offset, bytes } => {
+                write_into(&mut cur, *offset, bytes);
+                if !bytes.is_empty() {
+                    let first = *offset as usize / PAGE;
+                    let last = (*offset as usize + bytes.len() - 1) / PAGE;
+                    for page in first..=last {
+                        let start = page * PAGE;
+                        let end = (start + PAGE).min(cur.len());
+                        versions
+                            .entry(page)
+                            .or_default()
+                            .push(cur[start..end].to_vec());
+                    }
+                }
+            }
+        }
+        lens.push(cur.len());
+    }
+    let len = lens[rng.below(lens.len() as u64) as usize];
     let mut out = inode.durable.clone();
     out.resize(len, 0);
-    let mut dirty = std::collections::BTreeSet::new();
-    for op in &inode.pending {
-        if let PendingOp::Write { offset, bytes } = op
-            && !bytes.is_empty()
-        {
-            let first = *offset as usize / PAGE;
-            let last = (*offset as usize + bytes.len() - 1) / PAGE;
-            dirty.extend(first..=last);
-        }
-    }
-    for page in dirty {
-        let start = page * PAGE;
-        let end = (start + PAGE).min(len).min(inode.data.len());
-        if start >= end {
+    for (page, contents) in versions {
+        let pick = rng.below(contents.len() as u64 + 1) as usize;
+        let Some(content) = pick.checked_sub(1).map(|i| &contents[i]) else {
             continue;
-        }
-        let upto = match rng.below(3) {
-            0 => start,
-            1 => end,
-            _ => (start + rng.below((PAGE / SECTOR) as u64 + 1) as usize * SECTOR).min(end),
         };
-        out[start..upto].copy_from_slice(&inode.data[start..upto]);
+        let start = page * PAGE;
+        let sectors = if rng.below(3) == 0 {
+            rng.below((PAGE as u64) / SECTOR) as usize
+        } else {
+            PAGE / SECTOR as usize
+        };
+        let upto = (sectors * SECTOR as usize).min(content.len());
+        let end = (start + upto).min(len);
+        if start < end {
+            out[start..end].copy_from_slice(&content[..end - start]);
+        }
     }
     out
 }
@@ -278,6 +517,15 @@ fn write_into(data: &mut Vec<u8>, offset: u64, bytes: &[u8]) {
     data[offset as usize..end].copy_from_slice(bytes);
 }
 
+fn apply_pending(data: &mut Vec<u8>, pending: &[PendingOp]) {
+    for op in pending {
+        match op {
+            PendingOp::Write { offset, bytes } => write_into(data, *offset, bytes),
+            PendingOp::SetLen(len) => data.resize(*len as usize, 0),
+        }
+    }
+}
+
 fn not_found(path: &Path) -> io::Error {
     io::Error::new(
         io::ErrorKind::NotFound,
@@ -285,11 +533,18 @@ fn not_found(path: &Path) -> io::Error {
     )
 }
 
-/// xorshift64*: deterministic choices for reproducible crash images.
+/// xorshift64* seeded through splitmix64: deterministic choices for reproducible images.
 #[derive(Debug)]
 struct Rng(u64);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+
     fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
@@ -305,10 +560,14 @@ impl Rng {
 impl Storage for SimStorage {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut st = self.st();
-        for anc in path.ancestors() {
-            if !st.dirs.iter().any(|d| d == anc) {
-                st.dirs.push(anc.to_path_buf());
-            }
+        let missing: Vec<PathBuf> = path
+            .ancestors()
+            .filter(|a| !st.dirs.iter().any(|d| d == a))
+            .map(Path::to_path_buf)
+            .collect();
+        if !missing.is_empty() {
+            st.begin_op(false, || format!("mkdir {}", path.display()));
+            st.dirs.extend(missing);
         }
         Ok(())
     }
@@ -322,18 +581,27 @@ impl Storage for SimStorage {
         let existing = st.names.get(path).copied();
         let ino = match (existing, mode) {
             (Some(ino), OpenMode::CreateTruncate) => {
+                st.begin_op(false, || format!("truncate {} on open", path.display()));
                 let inode = st.inodes.entry(ino).or_default();
                 inode.data.clear();
-                inode.pending.push(PendingOp::SetLen);
+                inode.pending.push(PendingOp::SetLen(0));
                 ino
             }
             (Some(ino), _) => ino,
             (None, OpenMode::Read | OpenMode::ReadWrite) => return Err(not_found(path)),
             (None, _) => {
+                st.begin_op(false, || format!("create {}", path.display()));
                 let ino = st.next_ino;
                 st.next_ino += 1;
                 st.inodes.insert(ino, Inode::default());
                 st.names.insert(path.to_path_buf(), ino);
+                st.journal(
+                    path,
+                    DirOp::Create {
+                        path: path.to_path_buf(),
+                        ino,
+                    },
+                );
                 ino
             }
         };
@@ -364,27 +632,45 @@ impl Storage for SimStorage {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut st = self.st();
+        st.begin_op(false, || {
+            format!("rename {} -> {}", from.display(), to.display())
+        });
         let ino = st.names.remove(from).ok_or_else(|| not_found(from))?;
         st.names.insert(to.to_path_buf(), ino);
+        st.journal(
+            to,
+            DirOp::Rename {
+                from: from.to_path_buf(),
+                to: to.to_path_buf(),
+                ino,
+            },
+        );
         Ok(())
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut st = self.st();
+        st.begin_op(false, || format!("unlink {}", path.display()));
         st.names.remove(path).ok_or_else(|| not_found(path))?;
+        st.journal(
+            path,
+            DirOp::Unlink {
+                path: path.to_path_buf(),
+            },
+        );
         Ok(())
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         let mut st = self.st();
-        st.note_sync();
+        st.begin_op(true, || format!("sync_dir {}", path.display()));
         let st = &mut *st;
-        st.durable_names.retain(|p, _| p.parent() != Some(path));
-        for (p, &ino) in &st.names {
-            if p.parent() == Some(path) {
-                st.durable_names.insert(p.clone(), ino);
+        if let Some(journal) = st.journals.remove(path) {
+            for op in &journal {
+                op.apply(&mut st.durable_names);
             }
         }
+        self.shared.synced.notify_all();
         Ok(())
     }
 
@@ -434,6 +720,12 @@ impl SimFile {
         }
         f(&mut st, self.ino)
     }
+
+    fn inode<'a>(&self, st: &'a mut SimState) -> io::Result<&'a mut Inode> {
+        st.inodes
+            .get_mut(&self.ino)
+            .ok_or_else(|| not_found(&self.path))
+    }
 }
 
 impl StorageFile for SimFile {
@@ -449,7 +741,15 @@ impl StorageFile for SimFile {
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.with_inode(|st, ino| {
+        self.with_inode(|st, _| {
+            st.begin_op(false, || {
+                format!(
+                    "write {} bytes at {} to {}",
+                    buf.len(),
+                    offset,
+                    self.path.display()
+                )
+            });
             if let Some(left) = st.space_writes_left.as_mut() {
                 if *left == 0 {
                     return Err(io::Error::new(
@@ -459,10 +759,7 @@ impl StorageFile for SimFile {
                 }
                 *left -= 1;
             }
-            let inode = st
-                .inodes
-                .get_mut(&ino)
-                .ok_or_else(|| not_found(&self.path))?;
+            let inode = self.inode(st)?;
             write_into(&mut inode.data, offset, buf);
             inode.pending.push(PendingOp::Write {
                 offset,
@@ -477,29 +774,28 @@ impl StorageFile for SimFile {
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.with_inode(|st, ino| {
-            let inode = st
-                .inodes
-                .get_mut(&ino)
-                .ok_or_else(|| not_found(&self.path))?;
+        self.with_inode(|st, _| {
+            st.begin_op(false, || {
+                format!("set_len {} of {}", len, self.path.display())
+            });
+            let inode = self.inode(st)?;
             inode.data.resize(len as usize, 0);
-            inode.pending.push(PendingOp::SetLen);
+            inode.pending.push(PendingOp::SetLen(len));
             Ok(())
         })
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.with_inode(|st, ino| {
-            st.note_sync();
+        self.with_inode(|st, _| {
+            st.begin_op(true, || format!("sync_data {}", self.path.display()));
             if st.fail_sync {
                 return Err(io::Error::other("simulated fsync failure (EIO)"));
             }
-            let inode = st
-                .inodes
-                .get_mut(&ino)
-                .ok_or_else(|| not_found(&self.path))?;
-            inode.durable = inode.data.clone();
-            inode.pending.clear();
+            let inode = self.inode(st)?;
+            let pending = std::mem::take(&mut inode.pending);
+            apply_pending(&mut inode.durable, &pending);
+            debug_assert_eq!(inode.durable, inode.data);
+            self.storage.shared.synced.notify_all();
             Ok(())
         })
     }
@@ -565,5 +861,154 @@ impl FileLock for SimLock {
 impl Drop for SimLock {
     fn drop(&mut self) {
         let _ = self.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(sim: &SimStorage, path: &str) -> Arc<dyn StorageFile> {
+        sim.open(Path::new(path), OpenMode::CreateOrOpen).unwrap()
+    }
+
+    fn read(sim: &SimStorage, path: &str) -> Option<Vec<u8>> {
+        let f = sim.open(Path::new(path), OpenMode::Read).ok()?;
+        let mut b = vec![0u8; f.len().unwrap() as usize];
+        f.read_exact_at(&mut b, 0).unwrap();
+        Some(b)
+    }
+
+    fn disk() -> SimStorage {
+        let sim = SimStorage::new();
+        sim.create_dir_all(Path::new("/d")).unwrap();
+        sim
+    }
+
+    #[test]
+    fn torn_writes_end_on_sector_boundaries_of_the_file() {
+        let sim = disk();
+        let f = file(&sim, "/d/f");
+        sim.sync_dir(Path::new("/d")).unwrap();
+        // A write from 100 to 1700 crosses the boundaries 512, 1024 and 1536.
+        f.write_all_at(&[7u8; 1600], 100).unwrap();
+        let mut seen = BTreeSet::new();
+        for seed in 0..400 {
+            let b = read(&sim.power_loss(seed), "/d/f").unwrap();
+            // Where the kept part of the write ends (100: nothing of it was kept).
+            let written_to = 100
+                + b.get(100..)
+                    .map_or(0, |t| t.iter().take_while(|&&x| x == 7).count());
+            assert!(
+                [100, 512, 1024, 1536, 1700].contains(&written_to),
+                "seed {seed}: write kept up to {written_to}"
+            );
+            assert!(
+                b.iter()
+                    .enumerate()
+                    .all(|(i, &x)| x == 0 || (100..written_to).contains(&i))
+            );
+            assert!(b.is_empty() || b.len() >= written_to);
+            seen.insert(written_to);
+        }
+        assert_eq!(
+            seen.len(),
+            5,
+            "every tear point and both extremes: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn a_write_inside_one_sector_never_tears() {
+        let sim = disk();
+        let f = file(&sim, "/d/f");
+        f.write_all_at(&[1u8; 512], 0).unwrap();
+        f.sync_data().unwrap();
+        sim.sync_dir(Path::new("/d")).unwrap();
+        f.write_all_at(&[2u8; 64], 64).unwrap();
+        for seed in 0..100 {
+            let b = read(&sim.power_loss(seed), "/d/f").unwrap();
+            assert!(b[64..128].iter().all(|&x| x == 1) || b[64..128].iter().all(|&x| x == 2));
+        }
+    }
+
+    #[test]
+    fn directory_changes_survive_as_a_prefix_in_order() {
+        let sim = disk();
+        let d = Path::new("/d");
+        for name in ["a", "b"] {
+            let f = file(&sim, &format!("/d/{name}"));
+            f.write_all_at(name.as_bytes(), 0).unwrap();
+            f.sync_data().unwrap();
+        }
+        sim.rename(Path::new("/d/a"), Path::new("/d/c")).unwrap();
+        sim.remove_file(Path::new("/d/b")).unwrap();
+        // Journal: create a, create b, rename a -> c, unlink b.
+        let states = [vec![], vec!["a"], vec!["a", "b"], vec!["b", "c"], vec!["c"]];
+        let mut seen = BTreeSet::new();
+        for seed in 0..200 {
+            let image = sim.power_loss(seed);
+            let mut names: Vec<String> = image
+                .list_dir(d)
+                .unwrap()
+                .into_iter()
+                .map(|n| n.into_string().unwrap())
+                .collect();
+            names.sort();
+            let at = states
+                .iter()
+                .position(|s| *s == names)
+                .unwrap_or_else(|| panic!("seed {seed}: {names:?} is not a prefix"));
+            seen.insert(at);
+            if names.contains(&"c".to_string()) {
+                assert_eq!(read(&image, "/d/c").unwrap(), b"a");
+            }
+        }
+        assert_eq!(seen.len(), states.len());
+        sim.sync_dir(d).unwrap();
+        let image = sim.power_loss(1);
+        assert_eq!(image.files(), vec![PathBuf::from("/d/c")]);
+    }
+
+    #[test]
+    fn capture_at_op_takes_the_image_before_the_op() {
+        let sim = disk();
+        let f = file(&sim, "/d/f");
+        f.write_all_at(b"x", 0).unwrap();
+        f.sync_data().unwrap();
+        let before = sim.op_count();
+        sim.capture_at_op(2, 0);
+        sim.sync_dir(Path::new("/d")).unwrap(); // op 1
+        sim.remove_file(Path::new("/d/f")).unwrap(); // op 2: captured before it
+        sim.sync_dir(Path::new("/d")).unwrap();
+        assert_eq!(sim.op_count() - before, 3);
+        assert_eq!(
+            sim.captured_op().unwrap(),
+            format!("op {} (unlink /d/f)", before + 2)
+        );
+        let image = sim.captured().unwrap();
+        assert_eq!(read(&image, "/d/f").unwrap(), b"x");
+        assert!(sim.power_loss(0).files().is_empty());
+    }
+
+    #[test]
+    fn a_process_crash_keeps_the_page_cache_and_the_shared_memory() {
+        let sim = disk();
+        let f = file(&sim, "/d/f");
+        f.write_all_at(b"unsynced", 0).unwrap();
+        let SharedRegion::Heap(h) = sim.map_shared(Path::new("/d/h"), 64, true).unwrap() else {
+            unreachable!()
+        };
+        h.words[1].store(42, Ordering::SeqCst);
+        let image = sim.process_crash();
+        h.words[1].store(43, Ordering::SeqCst);
+        assert_eq!(read(&image, "/d/f").unwrap(), b"unsynced");
+        assert_eq!(image.boot_id(), sim.boot_id());
+        let SharedRegion::Heap(h2) = image.map_shared(Path::new("/d/h"), 64, true).unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(h2.words[1].load(Ordering::SeqCst), 42);
+        // Its unsynced state is still unsynced: a later power cut can lose it.
+        assert!((0..50).any(|s| image.power_loss(s).files().is_empty()));
     }
 }
