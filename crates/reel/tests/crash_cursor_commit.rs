@@ -44,8 +44,8 @@ fn spool_with_a_reader(
     r.next().unwrap().unwrap();
     r.commit().unwrap();
     if sync_readers_dir {
-        // The engine never syncs `readers/` after creating a cursor file (FORMAT.md §14;
-        // see the ignored test below). Done here so that the loop tests the commit itself.
+        // Reader::open makes a new cursor durable, name included; syncing `readers/` once
+        // more here keeps the loop about the commit itself.
         sim.sync_dir(&reel::cursor::readers_dir(Path::new(DIR)))
             .unwrap();
     }
@@ -146,7 +146,6 @@ fn a_plain_commit_leaves_a_committed_position_after_a_power_cut_between_any_two_
 }
 
 #[test]
-#[ignore = "engine bug: a new reader's cursor file is never made durable (readers/ is not synced), so a durable commit can vanish at a power cut"]
 fn a_durable_commit_of_a_new_reader_survives_a_power_cut_between_any_two_operations() {
     power_cut_everywhere(true, false, true);
 }

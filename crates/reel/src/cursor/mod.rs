@@ -151,9 +151,15 @@ impl Reader {
         spool.log().check_writable()?;
         let storage = spool.log().storage().clone();
         let dir = readers_dir(spool.dir());
-        storage
-            .create_dir_all(&dir)
-            .map_err(|e| reel_log::Error::io("create directory", &dir, e))?;
+        if !storage.exists(&dir) {
+            storage
+                .create_dir_all(&dir)
+                .map_err(|e| reel_log::Error::io("create directory", &dir, e))?;
+            // The new directory's name must survive a power cut with the cursors in it.
+            storage
+                .sync_dir(spool.dir())
+                .map_err(|e| reel_log::Error::io("sync", spool.dir(), e))?;
+        }
         let path = cursor_path(spool.dir(), name);
         let lock = storage
             .lock_file(&path)
@@ -182,7 +188,12 @@ impl Reader {
                     b: 0,
                     updated: reel_log::now_micros(),
                 };
-                file.write(v, false)?;
+                // Durable at once, name included: a durable commit later is only one
+                // `fdatasync` of this file, which does not make a new name durable.
+                file.write(v, true)?;
+                storage
+                    .sync_dir(&dir)
+                    .map_err(|e| reel_log::Error::io("sync", &dir, e))?;
                 v
             }
         };
