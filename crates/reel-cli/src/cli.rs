@@ -94,13 +94,18 @@ pub struct InitArgs {
     /// for a new spool; an existing spool keeps its capacity unless given.
     #[arg(long, short = 's', value_name = "SIZE", value_parser = crate::units::parse_size)]
     pub size: Option<u64>,
-    /// What to do when full: drop-oldest (delete the oldest records) or reject (refuse
-    /// appends while some reader has not consumed them).
+    /// What to do when full: drop-oldest (delete the oldest records), reject (refuse
+    /// appends while some reader has not consumed the oldest records), or compact (keep
+    /// only the latest record per key; the kv store's policy).
     #[arg(long, value_name = "POLICY", value_parser = ["drop-oldest", "reject", "compact"])]
     pub when_full: Option<String>,
     /// Largest record (key + value) for a new spool; default 16m.
     #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
     pub max_record_size: Option<u64>,
+    /// Resize even when the new capacity drops records (without it, such a resize is
+    /// refused, naming the records it would drop).
+    #[arg(long)]
+    pub force: bool,
     /// The spool directory (created with missing parents).
     pub dir: PathBuf,
 }

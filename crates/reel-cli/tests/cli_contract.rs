@@ -51,13 +51,37 @@ fn init_on_an_existing_spool_resizes_and_keeps_data() {
         after["oldest_seq"], before["oldest_seq"],
         "growing keeps every record"
     );
-    // Shrinking under drop-oldest drops the oldest records to fit.
+    // Shrinking so that records would go is refused, naming them, and changes nothing.
+    let err = fails(&[
+        "init",
+        "--size",
+        "256k",
+        "--when-full",
+        "drop-oldest",
+        s(&d),
+    ]);
+    assert!(
+        err.contains("would drop the") && err.contains("--force") && err.contains("seq 0 to"),
+        "{err}"
+    );
+    let unchanged: serde_json::Value =
+        serde_json::from_str(&ok(&["status", "--json", s(&d)])).unwrap();
+    assert_eq!(unchanged["capacity"], 4u64 << 20);
+    assert_eq!(unchanged["oldest_seq"], before["oldest_seq"]);
+    // With --force, drop-oldest drops the oldest records to fit, as announced.
+    let announced: u64 = err
+        .split("would drop the ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
     ok(&[
         "init",
         "--size",
         "256k",
         "--when-full",
         "drop-oldest",
+        "--force",
         s(&d),
     ]);
     let small: serde_json::Value = serde_json::from_str(&ok(&["status", "--json", s(&d)])).unwrap();
@@ -68,6 +92,11 @@ fn init_on_an_existing_spool_resizes_and_keeps_data() {
     );
     let first = lines(&ok(&["read", "--no-wait", "-n", "1", s(&d)]));
     assert_eq!(first[0]["i"], small["oldest_seq"]);
+    assert_eq!(
+        small["oldest_seq"].as_u64().unwrap() - before["oldest_seq"].as_u64().unwrap(),
+        announced,
+        "dropped exactly what the refusal announced"
+    );
 }
 
 #[test]

@@ -2,8 +2,10 @@
 
 use crate::cli::WriteArgs;
 use crate::error::{CliError, CliResult};
+use crate::units::plural;
 use reel::{Durability, NewRecord, Spool, Value};
 use std::io::BufRead;
+use std::ops::Range;
 
 /// Records buffered before an append when input arrives faster than it is written.
 const MAX_BATCH: usize = 4096;
@@ -18,7 +20,24 @@ pub fn run(a: WriteArgs) -> CliResult {
         records: Vec::new(),
         bytes: 0,
         max: spool.log().config().max_record_size,
+        stored: None,
     };
+    let result = write_all(&a, &mut batch);
+    let result = result.and_then(|()| {
+        if durability == Durability::Batch {
+            spool.sync()?;
+        }
+        Ok(())
+    });
+    // Whatever stopped the command, say exactly what it stored before that.
+    result.map_err(|e| match e {
+        CliError::Input(msg) => CliError::Input(format!("{msg}; {}", batch.stored_summary())),
+        CliError::Reel(e) => CliError::Input(format!("{e}; {}", batch.stored_summary())),
+        other => other,
+    })
+}
+
+fn write_all(a: &WriteArgs, batch: &mut Batch<'_>) -> CliResult {
     if !a.json.is_empty() {
         for (i, arg) in a.json.iter().enumerate() {
             batch.push(arg, &format!("argument {}", i + 1))?;
@@ -63,9 +82,6 @@ pub fn run(a: WriteArgs) -> CliResult {
         }
         batch.flush()?;
     }
-    if durability == Durability::Batch {
-        spool.sync()?;
-    }
     Ok(())
 }
 
@@ -75,6 +91,9 @@ struct Batch<'a> {
     records: Vec<NewRecord>,
     bytes: usize,
     max: u64,
+    /// Seqs from the first to one past the last record this command stored, and how
+    /// many it stored (fewer than the range when other writers appended in between).
+    stored: Option<(Range<u64>, u64)>,
 }
 
 impl Batch<'_> {
@@ -86,7 +105,7 @@ impl Batch<'_> {
             Err(e) => {
                 self.flush()?;
                 return Err(CliError::Input(format!(
-                    "{what}: invalid JSON: {e}; records before it were stored, none after"
+                    "{what}: invalid JSON: {e}; none after it was stored"
                 )));
             }
         };
@@ -94,7 +113,7 @@ impl Batch<'_> {
         if size as u64 > self.max {
             self.flush()?;
             return Err(CliError::Input(format!(
-                "{what}: record of {size} bytes exceeds the maximum record size of {} bytes; records before it were stored, none after",
+                "{what}: record of {size} bytes exceeds the maximum record size of {} bytes; none after it was stored",
                 self.max
             )));
         }
@@ -107,10 +126,33 @@ impl Batch<'_> {
 
     fn flush(&mut self) -> CliResult {
         if !self.records.is_empty() {
-            self.spool.append_batch(&self.records)?;
+            let seqs = self.spool.append_batch(&self.records)?;
+            let n = seqs.end - seqs.start;
+            self.stored = Some(match self.stored.take() {
+                Some((s, count)) => (s.start..seqs.end, count + n),
+                None => (seqs, n),
+            });
             self.records.clear();
             self.bytes = 0;
         }
         Ok(())
+    }
+
+    /// "stored 3 records before it (seq 10 to 12)" or "no record was stored".
+    fn stored_summary(&self) -> String {
+        match &self.stored {
+            Some((s, n)) if *n > 0 => format!(
+                "stored {} before it ({} {} to {})",
+                plural(*n, "record"),
+                if s.end - s.start == *n {
+                    "seq"
+                } else {
+                    "between seq"
+                },
+                s.start,
+                s.end - 1
+            ),
+            _ => "no record was stored".into(),
+        }
     }
 }
