@@ -464,6 +464,10 @@ fn bench_reports_the_documented_json_keys() {
         "wake_p99_us",
         "batch8_per_s",
         "raw_sync100_per_s",
+        "raw_sync10ms_per_s",
+        "batch8_vs_raw",
+        "raw_sync8_per_s",
+        "always8_vs_raw",
         "open_ms",
     ] {
         assert!(

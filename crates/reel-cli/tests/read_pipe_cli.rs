@@ -44,7 +44,11 @@ fn read_piped_into_head_1_commits_only_the_printed_record() {
     let (out, err) = sh("\"$REEL\" read \"$D\" | head -1", &d);
     assert_eq!(out, "0\n");
     assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(next_start(&d), Some(1), "records head never printed were lost");
+    assert_eq!(
+        next_start(&d),
+        Some(1),
+        "records head never printed were lost"
+    );
 }
 
 #[test]
@@ -74,7 +78,11 @@ fn a_slow_consumer_gets_everything_and_read_waits_for_it_before_committing() {
     let text = std::fs::read_to_string(&got).unwrap();
     let want: String = (0..400).map(|i| format!("{i}\n")).collect();
     assert_eq!(text, want);
-    assert_eq!(next_start(&d), None, "everything the consumer got is committed");
+    assert_eq!(
+        next_start(&d),
+        None,
+        "everything the consumer got is committed"
+    );
 }
 
 #[test]
@@ -115,7 +123,10 @@ fn read_into_a_file_commits_everything_written() {
     let tmp = tempfile::tempdir().unwrap();
     let d = numbers(&tmp, 10_000);
     let f = tmp.path().join("out");
-    let (_, err) = sh(&format!("\"$REEL\" read --no-wait \"$D\" > '{}'", f.display()), &d);
+    let (_, err) = sh(
+        &format!("\"$REEL\" read --no-wait \"$D\" > '{}'", f.display()),
+        &d,
+    );
     assert!(err.is_empty(), "{err}");
     assert_eq!(std::fs::read_to_string(&f).unwrap().lines().count(), 10_000);
     assert_eq!(next_start(&d), None);
@@ -131,6 +142,9 @@ fn read_timeout_accepts_any_number_of_seconds_and_refuses_nonsense() {
         let out = reel(&["read", &format!("--timeout={bad}"), s(&d)]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{bad}");
-        assert!(err.contains("--timeout") && !err.contains("panicked"), "{err}");
+        assert!(
+            err.contains("--timeout") && !err.contains("panicked"),
+            "{err}"
+        );
     }
 }

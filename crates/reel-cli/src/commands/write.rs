@@ -125,17 +125,33 @@ impl Batch<'_> {
     }
 
     fn flush(&mut self) -> CliResult {
-        if !self.records.is_empty() {
-            let seqs = self.spool.append_batch(&self.records)?;
-            let n = seqs.end - seqs.start;
-            self.stored = Some(match self.stored.take() {
-                Some((s, count)) => (s.start..seqs.end, count + n),
-                None => (seqs, n),
-            });
-            self.records.clear();
-            self.bytes = 0;
+        if self.records.is_empty() {
+            return Ok(());
         }
+        match self.spool.append_batch(&self.records) {
+            Ok(seqs) => self.stored(seqs),
+            // A batch that does not fit as a whole: store as many of its records as fit,
+            // one by one, so that the error says exactly where the input stopped.
+            Err(e) if self.records.len() > 1 && no_room(&e) => {
+                let records = std::mem::take(&mut self.records);
+                for r in &records {
+                    let seqs = self.spool.append_batch([r])?;
+                    self.stored(seqs);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.records.clear();
+        self.bytes = 0;
         Ok(())
+    }
+
+    fn stored(&mut self, seqs: Range<u64>) {
+        let n = seqs.end - seqs.start;
+        self.stored = Some(match self.stored.take() {
+            Some((s, count)) => (s.start..seqs.end, count + n),
+            None => (seqs, n),
+        });
     }
 
     /// "stored 3 records before it (seq 10 to 12)" or "no record was stored".
@@ -155,4 +171,12 @@ impl Batch<'_> {
             _ => "no record was stored".into(),
         }
     }
+}
+
+/// The spool or the disk is full (an append of fewer bytes may still fit).
+fn no_room(e: &reel::Error) -> bool {
+    matches!(
+        e.as_log(),
+        Some(reel::LogError::Full { .. } | reel::LogError::DiskFull { .. })
+    )
 }
