@@ -121,6 +121,10 @@ pub struct InitArgs {
     /// Largest record (key + value) for a new store; default 16m.
     #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
     pub max_record_size: Option<u64>,
+    /// Resize even when the new capacity drops records (without it, such a resize is
+    /// refused, naming the records it would drop).
+    #[arg(long)]
+    pub force: bool,
     /// The store's directory (created with missing parents; an existing one must be
     /// empty or already a store).
     pub dir: PathBuf,

@@ -22,9 +22,15 @@ pub enum CliError {
     Failed(String),
 }
 
-impl From<reel_log::Error> for CliError {
-    fn from(e: reel_log::Error) -> Self {
+impl From<reel::LogError> for CliError {
+    fn from(e: reel::LogError) -> Self {
         CliError::Reel(e.into())
+    }
+}
+
+impl From<serde_json::Error> for CliError {
+    fn from(e: serde_json::Error) -> Self {
+        CliError::Output(e.into())
     }
 }
 
@@ -35,6 +41,11 @@ impl CliError {
             CliError::Reel(reel::Error::Conflict { .. }) => EXIT_CONFLICT,
             _ => EXIT_FAILURE,
         }
+    }
+
+    /// True when stdout's consumer went away: the end of the output, not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }
 

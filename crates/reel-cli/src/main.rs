@@ -1,24 +1,43 @@
 //! `reel`: the command line over the embedded API. Every command maps to calls of the
 //! `reel` crate; this binary adds argument parsing, NDJSON in and out, and exit statuses.
+//!
+//! Cross-cutting behaviour lives here, once: every command writes through one
+//! [`output::Output`]; a closed stdout (`reel ... | head`) ends the command quietly with
+//! status 0; every other error is printed as one line on stderr with its exit status.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod cli;
 mod commands;
 mod error;
+mod logging;
+mod output;
 mod units;
 
 use clap::Parser;
 use error::CliError;
+use output::Output;
 
 fn main() {
+    logging::init();
     let cli = cli::Cli::parse();
-    let result = commands::run(cli.command);
-    if let Err(e) = result {
-        if !matches!(e, CliError::Failed(_)) {
-            eprintln!("reel: {}", one_line(&e.to_string()));
-        }
-        std::process::exit(e.exit_code());
+    let mut out = Output::stdout();
+    let result = commands::run(cli.command, &mut out);
+    // What a command printed before it failed still goes out, before the error.
+    let flushed = out.flush();
+    let err = match (result, flushed) {
+        (Err(e), _) => e,
+        (Ok(()), Err(e)) => CliError::Output(e),
+        (Ok(()), Ok(())) => return,
+    };
+    if err.is_broken_pipe() {
+        // The consumer has what it wanted (`reel ... | head`): not an error.
+        return;
     }
+    if !matches!(err, CliError::Failed(_)) {
+        output::note(format_args!("reel: {}", one_line(&err.to_string())));
+    }
+    std::process::exit(err.exit_code());
 }
 
 /// Errors are printed as one line.

@@ -1,17 +1,19 @@
 //! Parsing and printing sizes and times for people.
 
 /// Parses `SIZE`: bytes with an optional suffix k, m, g or t (powers of 1024, either
-/// case, optionally followed by `b`/`ib`): `512`, `64k`, `1g`, `2TiB`.
+/// case, optionally followed by `b`/`ib`): `512`, `64k`, `1g`, `2TiB`. A decimal fraction
+/// is exact (`1.5g` is 1536 MiB) and must come to a whole number of bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let lower = t.to_ascii_lowercase();
-    let digits_end = lower
-        .find(|c: char| !c.is_ascii_digit())
+    let num_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(lower.len());
-    let (num, suffix) = lower.split_at(digits_end);
-    if num.is_empty() {
+    let (num, suffix) = lower.split_at(num_end);
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    if int.is_empty() || frac.contains('.') || (num.contains('.') && frac.is_empty()) {
         return Err(format!(
-            "invalid size `{s}`: expected a number with an optional k, m, g or t suffix"
+            "invalid size `{s}`: expected a number with an optional k, m, g or t suffix, e.g. 512m or 1.5g"
         ));
     }
     let shift = match suffix.trim_end_matches("ib").trim_end_matches('b') {
@@ -26,27 +28,60 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             ));
         }
     };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("size `{s}` is too large"))?;
-    n.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("size `{s}` is too large"))
+    let too_large = || format!("size `{s}` is too large");
+    let int: u128 = int.parse().map_err(|_| too_large())?;
+    let unit = 1u128 << shift;
+    let whole = int.checked_mul(unit).ok_or_else(too_large)?;
+    let mut bytes = whole;
+    if !frac.is_empty() {
+        // At most 20 fractional digits: (10^20 - 1) << 40 still fits in a u128.
+        if frac.len() > 20 {
+            return Err(format!("invalid size `{s}`: too many decimal places"));
+        }
+        let digits: u128 = frac.parse().map_err(|_| too_large())?;
+        let scale = 10u128.pow(frac.len() as u32);
+        let part = digits * unit;
+        if !part.is_multiple_of(scale) {
+            return Err(format!(
+                "size `{s}` is not a whole number of bytes; give it in a smaller unit (e.g. {}k)",
+                (whole + part / scale) >> 10
+            ));
+        }
+        bytes = whole.checked_add(part / scale).ok_or_else(too_large)?;
+    }
+    u64::try_from(bytes).map_err(|_| too_large())
+}
+
+/// `1 record`, `2 records`.
+pub fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// `1 file is`, `2 files are`: `n` followed by the phrase that agrees with it.
+pub fn plural_phrase(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `1.5 GiB`-style rendering.
 pub fn fmt_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = "KiB";
+    for u in UNITS.iter().skip(1) {
+        if v < 1024.0 {
+            break;
+        }
         v /= 1024.0;
-        u += 1;
+        unit = u;
     }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    format!("{v:.1} {unit}")
 }
 
 /// Parses an RFC 3339 timestamp (`2026-11-21T18:30:00Z`, `2026-11-21T18:30:00.25+01:00`,
@@ -97,8 +132,13 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
         if i == start {
             return Err(bad());
         }
-        let frac = &s.trim()[start..i];
-        let padded: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
+        let frac = b.get(start..i).ok_or_else(bad)?;
+        let padded: String = frac
+            .iter()
+            .map(|&d| char::from(d))
+            .chain(std::iter::repeat('0'))
+            .take(6)
+            .collect();
         micros = padded.parse().map_err(|_| bad())?;
     }
     let offset_secs = match b.get(i) {
@@ -140,6 +180,20 @@ mod tests {
         assert!(parse_size("1x").is_err());
         assert!(parse_size("g").is_err());
         assert!(parse_size("99999999999t").is_err());
+        assert_eq!(parse_size("1.5g").unwrap(), 1536 << 20);
+        assert_eq!(parse_size("0.5k").unwrap(), 512);
+        assert_eq!(parse_size("2.25M").unwrap(), (2 << 20) + (1 << 18));
+        assert!(parse_size("1.1k").unwrap_err().contains("whole number"));
+        for bad in ["1.", ".5g", "1..5g", "1.5.5g", "1.5x", ""] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1, "segment"), "1 segment");
+        assert_eq!(plural(0, "segment"), "0 segments");
+        assert_eq!(plural(2, "record"), "2 records");
     }
 
     #[test]
@@ -167,5 +221,7 @@ mod tests {
     fn byte_rendering() {
         assert_eq!(fmt_bytes(512), "512 B");
         assert_eq!(fmt_bytes(1 << 30), "1.0 GiB");
+        assert_eq!(fmt_bytes(1536), "1.5 KiB");
+        assert_eq!(fmt_bytes(u64::MAX), "16777216.0 TiB");
     }
 }

@@ -51,13 +51,39 @@ fn init_on_an_existing_spool_resizes_and_keeps_data() {
         after["oldest_seq"], before["oldest_seq"],
         "growing keeps every record"
     );
-    // Shrinking under drop-oldest drops the oldest records to fit.
+    // Shrinking so that records would go is refused, naming them, and changes nothing.
+    let err = fails(&[
+        "init",
+        "--size",
+        "256k",
+        "--when-full",
+        "drop-oldest",
+        s(&d),
+    ]);
+    assert!(
+        err.contains("would drop the")
+            && err.contains("--force")
+            && err.contains(&format!("(seq {} to", before["oldest_seq"])),
+        "{err}"
+    );
+    let unchanged: serde_json::Value =
+        serde_json::from_str(&ok(&["status", "--json", s(&d)])).unwrap();
+    assert_eq!(unchanged["capacity"], 4u64 << 20);
+    assert_eq!(unchanged["oldest_seq"], before["oldest_seq"]);
+    // With --force, drop-oldest drops the oldest records to fit, as announced.
+    let announced: u64 = err
+        .split("would drop the ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
     ok(&[
         "init",
         "--size",
         "256k",
         "--when-full",
         "drop-oldest",
+        "--force",
         s(&d),
     ]);
     let small: serde_json::Value = serde_json::from_str(&ok(&["status", "--json", s(&d)])).unwrap();
@@ -68,6 +94,11 @@ fn init_on_an_existing_spool_resizes_and_keeps_data() {
     );
     let first = lines(&ok(&["read", "--no-wait", "-n", "1", s(&d)]));
     assert_eq!(first[0]["i"], small["oldest_seq"]);
+    assert_eq!(
+        small["oldest_seq"].as_u64().unwrap() - before["oldest_seq"].as_u64().unwrap(),
+        announced,
+        "dropped exactly what the refusal announced"
+    );
 }
 
 #[test]
@@ -435,6 +466,10 @@ fn bench_reports_the_documented_json_keys() {
         "wake_p99_us",
         "batch8_per_s",
         "raw_sync100_per_s",
+        "raw_sync10ms_per_s",
+        "batch8_vs_raw",
+        "raw_sync8_per_s",
+        "always8_vs_raw",
         "open_ms",
     ] {
         assert!(

@@ -461,10 +461,10 @@ fn list_info_and_keys() {
     let empty = tmp.path().join("empty");
     ok(&["init", "--kind", "lists", s(&empty)]);
     assert_eq!(ok(&["list", "keys", s(&empty)]), "");
-    assert_eq!(
-        list_read(&empty, "k", &[]),
-        json!({"key": "k", "items": [], "continuation": null})
-    );
+    // A forward page of a list nothing was appended to still promises a token.
+    let page = list_read(&empty, "k", &[]);
+    assert_eq!(page["items"], json!([]));
+    assert!(page["continuation"].is_string(), "{page}");
 }
 
 // ---------------------------------------------------------------------------------------

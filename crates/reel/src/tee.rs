@@ -50,16 +50,31 @@ impl Tee {
     /// Prepares a tee from `src` (read as reader `reader_name`) into `dsts`, repairing
     /// the state a crashed earlier run left.
     pub fn new(src: &Spool, reader_name: &str, dsts: &[Spool]) -> Result<Tee> {
-        let reader = src.reader(reader_name)?;
-        let src_id = format!("{:032x}-{reader_name}", src.log().log_id());
-        let mut targets = Vec::new();
-        for dst in dsts {
+        // Checked before anything is written anywhere.
+        for (i, dst) in dsts.iter().enumerate() {
             if dst.log().log_id() == src.log().log_id() {
                 return Err(Error::InvalidArgument(format!(
                     "{} is the source spool itself",
                     dst.dir().display()
                 )));
             }
+            // The same spool twice would receive every record twice.
+            if let Some(first) = dsts
+                .iter()
+                .take(i)
+                .find(|d| d.log().log_id() == dst.log().log_id())
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "{} is given twice as a destination (also as {})",
+                    dst.dir().display(),
+                    first.dir().display()
+                )));
+            }
+        }
+        let reader = src.reader(reader_name)?;
+        let src_id = format!("{:032x}-{reader_name}", src.log().log_id());
+        let mut targets = Vec::new();
+        for dst in dsts {
             dst.log().check_writable()?;
             let storage = dst.log().storage().clone();
             let dir = dst.dir().join("tee");
@@ -206,4 +221,21 @@ fn find_copied(src: &Spool, src_next: u64, dst: &Spool, dst_next: u64) -> Result
         }
     }
     Ok((src_pos, dst_pos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destination_given_twice_or_the_source_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = Spool::create(tmp.path().join("src")).unwrap();
+        let dst = Spool::create(tmp.path().join("dst")).unwrap();
+        let again = Spool::open(tmp.path().join("dst")).unwrap();
+        let err = Tee::new(&src, "tee", &[dst.clone(), again]).unwrap_err();
+        assert!(err.to_string().contains("twice"), "{err}");
+        let err = Tee::new(&src, "tee", &[dst, src.clone()]).unwrap_err();
+        assert!(err.to_string().contains("source spool itself"), "{err}");
+    }
 }

@@ -3,8 +3,9 @@
 //! child reports, per record, the time from the append's timestamp to its delivery.
 
 use crate::error::{CliError, CliResult};
+use crate::output::Output;
 use reel::Spool;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -69,7 +70,7 @@ pub fn parent(dir: &Path, n: u64, mode: Mode) -> CliResult<(f64, f64, f64)> {
                 let Some(kv) = &kv else { break };
                 kv.set(
                     &path,
-                    serde_json::json!({ "i": i, "sent": reel_log::now_micros() }),
+                    serde_json::json!({ "i": i, "sent": reel::now_micros() }),
                 )?;
             }
         }
@@ -83,55 +84,61 @@ pub fn parent(dir: &Path, n: u64, mode: Mode) -> CliResult<(f64, f64, f64)> {
         return Err(CliError::Failed("wake-up child reported nothing".into()));
     }
     lat.sort_by(f64::total_cmp);
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
-    Ok((pct(0.50), pct(0.99), lat[lat.len() - 1]))
+    let pct = |p: f64| {
+        let at = ((lat.len() - 1) as f64 * p).round() as usize;
+        lat.get(at).copied().unwrap_or(f64::NAN)
+    };
+    Ok((pct(0.50), pct(0.99), pct(1.0)))
 }
 
-pub fn child(dir: &Path, n: u64) -> CliResult {
+/// Room for `n` latencies, without trusting `n` (a command-line value) with the allocation.
+fn latencies(n: u64) -> Vec<f64> {
+    Vec::with_capacity(usize::try_from(n.min(1 << 20)).unwrap_or(0))
+}
+
+pub fn child(dir: &Path, n: u64, out: &mut Output) -> CliResult {
     let spool = Spool::open(dir)?;
     let log = spool.log().clone();
     let mut reader = log.reader(log.next_seq());
-    let mut lat = Vec::with_capacity(n as usize);
-    println!("ready");
-    std::io::stdout().flush().map_err(CliError::Output)?;
-    let deadline = Instant::now() + Duration::from_secs(60 + n / 100);
+    let mut lat = latencies(n);
+    out.line(format_args!("ready"))?;
+    out.flush()?;
+    let deadline = Instant::now() + Duration::from_secs(60 + (n / 100).min(86_400));
     while (lat.len() as u64) < n {
         if !reader.wait(Some(deadline)) {
             break;
         }
         let batch = reader.read_batch(1024)?;
-        let now = reel_log::now_micros();
-        batch.for_each(|r| lat.push((now - r.ts) as f64));
+        let now = reel::now_micros();
+        batch.for_each(|r| lat.push(now.saturating_sub(r.ts) as f64));
     }
-    println!(
-        "{}",
-        serde_json::to_string(&lat).map_err(std::io::Error::from)?
-    );
+    out.json_line(&lat)?;
     Ok(())
 }
 
 /// The kv watch process: reports, per change, the time from the writer's `sent` stamp to
 /// the event's delivery.
-pub fn watch_child(dir: &Path, n: u64) -> CliResult {
+pub fn watch_child(dir: &Path, n: u64, out: &mut Output) -> CliResult {
     let kv = reel::kv::KvStore::builder(dir).create(false).open()?;
     let mut w = kv.watch(&"bench".parse()?, reel::kv::WatchOptions::default())?;
-    let mut lat = Vec::with_capacity(n as usize);
-    println!("ready");
-    std::io::stdout().flush().map_err(CliError::Output)?;
-    let deadline = Instant::now() + Duration::from_secs(60 + n / 100);
+    let mut lat = latencies(n);
+    out.line(format_args!("ready"))?;
+    out.flush()?;
+    let deadline = Instant::now() + Duration::from_secs(60 + (n / 100).min(86_400));
     while (lat.len() as u64) < n && Instant::now() < deadline {
         let Some(event) = w.next(Some(Duration::from_secs(1)))? else {
             continue;
         };
         if let reel::kv::WatchEvent::Put { value, .. } = event {
-            let now = reel_log::now_micros();
-            let sent = value.to_json()?["sent"].as_i64().unwrap_or(now);
-            lat.push((now - sent) as f64);
+            let now = reel::now_micros();
+            let sent = value
+                .to_json()?
+                .get("sent")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(now);
+            lat.push(now.saturating_sub(sent) as f64);
         }
     }
-    println!(
-        "{}",
-        serde_json::to_string(&lat).map_err(std::io::Error::from)?
-    );
+    out.json_line(&lat)?;
     Ok(())
 }

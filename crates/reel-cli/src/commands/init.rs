@@ -2,8 +2,10 @@
 
 use crate::cli::InitArgs;
 use crate::error::{CliError, CliResult};
+use crate::output::Output;
 use crate::units::fmt_bytes;
 use reel::{Spool, StoreKind, WhenFull};
+use std::ops::Range;
 
 /// The kind named on the command line.
 fn kind_of(name: &str) -> CliResult<StoreKind> {
@@ -19,7 +21,7 @@ fn kind_of(name: &str) -> CliResult<StoreKind> {
     })
 }
 
-pub fn run(a: InitArgs) -> CliResult {
+pub fn run(a: InitArgs, out: &mut Output) -> CliResult {
     let when_full: Option<WhenFull> = a
         .when_full
         .as_deref()
@@ -27,7 +29,7 @@ pub fn run(a: InitArgs) -> CliResult {
         .transpose()
         .map_err(reel::Error::from)?;
     let kind = a.kind.as_deref().map(kind_of).transpose()?;
-    if !a.dir.join(reel_log::META_FILE).exists() {
+    if !a.dir.join(reel::META_FILE).exists() {
         let kind = kind.unwrap_or(StoreKind::Spool);
         let policy = when_full.unwrap_or(match kind {
             StoreKind::Kv(_) => WhenFull::Compact,
@@ -35,21 +37,21 @@ pub fn run(a: InitArgs) -> CliResult {
         });
         let mut b = Spool::builder(&a.dir)
             .kind(kind)
-            .capacity(a.size.unwrap_or(reel_log::DEFAULT_CAPACITY))
+            .capacity(a.size.unwrap_or(reel::DEFAULT_CAPACITY))
             .when_full(policy);
         if let Some(m) = a.max_record_size {
             b = b.max_record_size(m);
         }
         let spool = b.open()?;
         let c = spool.log().config();
-        println!(
+        out.line(format_args!(
             "created {} {} (capacity {}, when full: {}, segments of {})",
             kind.name(),
             a.dir.display(),
             fmt_bytes(c.capacity),
             c.when_full,
             fmt_bytes(c.segment_size)
-        );
+        ))?;
         return Ok(());
     }
     let spool = super::open_spool(&a.dir, Default::default())?;
@@ -80,40 +82,97 @@ pub fn run(a: InitArgs) -> CliResult {
     // The policy first: a store from before kinds may need another one to take its kind
     // (lists never compact).
     let capacity = a.size.unwrap_or(before.capacity);
+    if capacity < reel::MIN_CAPACITY {
+        return Err(CliError::Input(format!(
+            "capacity {} is below the minimum of {}",
+            fmt_bytes(capacity),
+            fmt_bytes(reel::MIN_CAPACITY)
+        )));
+    }
     let policy = when_full.unwrap_or(before.when_full);
+    if !a.force
+        && let Some((seqs, records)) = would_drop(&spool, capacity, policy)?
+    {
+        return Err(CliError::Input(format!(
+            "resizing {} to {} would drop the {} oldest {} (seq {} to {}) to fit; \
+             nothing was changed; add --force to resize anyway",
+            a.dir.display(),
+            fmt_bytes(capacity),
+            records,
+            if records == 1 { "record" } else { "records" },
+            seqs.start,
+            seqs.end - 1
+        )));
+    }
     let old_oldest = spool.oldest_seq();
     spool.reconfigure(capacity, policy)?;
     let after = spool.log().config();
     let name = have.name();
     if after == before {
-        println!(
+        out.line(format_args!(
             "{name} {} unchanged (capacity {}, when full: {})",
             a.dir.display(),
             fmt_bytes(after.capacity),
             after.when_full
-        );
+        ))?;
     } else {
-        println!(
+        out.line(format_args!(
             "{name} {}: capacity {} -> {}, when full: {} -> {}",
             a.dir.display(),
             fmt_bytes(before.capacity),
             fmt_bytes(after.capacity),
             before.when_full,
             after.when_full
-        );
-        let dropped = spool.oldest_seq() - old_oldest;
+        ))?;
+        let dropped = spool.oldest_seq().saturating_sub(old_oldest);
         if dropped > 0 {
-            println!("dropped the {dropped} oldest records to fit");
+            out.line(format_args!(
+                "dropped the {dropped} oldest {} to fit",
+                if dropped == 1 { "record" } else { "records" }
+            ))?;
         }
     }
     if let Some(kind) = kind.filter(|_| have == StoreKind::Untyped) {
         spool.set_kind(kind)?;
-        println!(
+        out.line(format_args!(
             "{} is now a {} (it was created before stores had kinds; when full: {})",
             a.dir.display(),
             kind.name(),
             spool.log().config().when_full
-        );
+        ))?;
     }
     Ok(())
+}
+
+/// The seqs a resize to `capacity` under `policy` would drop, and how many records that
+/// is, computed from the segments as they are now: oldest segments go, never the tail,
+/// until the rest fits (`drop-oldest`), or only segments every reader has consumed
+/// (`reject`); `compact` never drops a segment. Another writer appending meanwhile can
+/// change the answer; the resize itself always keeps the spool consistent.
+fn would_drop(
+    spool: &Spool,
+    capacity: u64,
+    policy: WhenFull,
+) -> CliResult<Option<(Range<u64>, u64)>> {
+    let segments = spool.log().segments()?;
+    let floor = match policy {
+        WhenFull::DropOldest => u64::MAX,
+        WhenFull::Reject => {
+            let st = spool.status()?;
+            st.readers.iter().map(|r| r.position).min().unwrap_or(0)
+        }
+        _ => 0,
+    };
+    let mut used: u64 = segments.iter().map(|s| s.bytes).sum();
+    let mut end = None;
+    for pair in segments.windows(2) {
+        let [oldest, next] = pair else { break };
+        if used <= capacity || next.first_seq > floor {
+            break;
+        }
+        used = used.saturating_sub(oldest.bytes);
+        end = Some(next.first_seq);
+    }
+    let start = spool.oldest_seq();
+    Ok(end.filter(|&e| e > start).map(|e| (start..e, e - start)))
 }

@@ -2,21 +2,24 @@
 
 use crate::cli::KvCommand;
 use crate::error::{CliError, CliResult};
+use crate::output::Output;
 use reel::kv::{Condition, KvStore, Path, WatchOptions};
-use std::io::Write;
 
 fn path(text: &str) -> CliResult<Path> {
     Ok(text.parse()?)
 }
 
-/// Opens an existing store (only `kv set` creates one).
+/// Opens a store to change it (only `kv set` creates one).
 fn open(dir: &std::path::Path, create: bool) -> CliResult<KvStore> {
-    let kv = KvStore::builder(dir).create(create).open()?;
-    super::warn_recovery(kv.spool());
-    Ok(kv)
+    Ok(KvStore::builder(dir).create(create).open()?)
 }
 
-pub fn run(cmd: KvCommand) -> CliResult {
+/// Opens an existing store to read it (also on read-only media and snapshots).
+fn open_read_only(dir: &std::path::Path) -> CliResult<KvStore> {
+    Ok(KvStore::on_spool(&super::open_spool_for_reading(dir)?)?)
+}
+
+pub fn run(cmd: KvCommand, out: &mut Output) -> CliResult {
     match cmd {
         KvCommand::Set {
             eval,
@@ -39,7 +42,7 @@ pub fn run(cmd: KvCommand) -> CliResult {
                 (None, true) => kv.compare_and_set(&p, v, Condition::Absent)?,
                 (None, false) => kv.set(&p, v)?,
             };
-            println!("{rev}");
+            out.line(format_args!("{rev}"))?;
         }
         KvCommand::Get {
             meta,
@@ -48,8 +51,8 @@ pub fn run(cmd: KvCommand) -> CliResult {
             path: p,
         } => {
             let p = path(&p)?;
-            let kv = open(&dir, false)?;
-            let out = if recursive {
+            let kv = open_read_only(&dir)?;
+            let value = if recursive {
                 kv.tree_json(&p)?
                     .ok_or_else(|| reel::Error::NotFound(p.to_string()))?
             } else {
@@ -62,7 +65,7 @@ pub fn run(cmd: KvCommand) -> CliResult {
                     e.json()?
                 }
             };
-            println!("{out}");
+            out.json_line(&value)?;
         }
         KvCommand::Del {
             recursive,
@@ -73,13 +76,13 @@ pub fn run(cmd: KvCommand) -> CliResult {
             let p = path(&p)?;
             let kv = open(&dir, false)?;
             if recursive {
-                println!("{}", kv.delete_tree(&p)?);
+                out.line(format_args!("{}", kv.delete_tree(&p)?))?;
             } else {
                 let rev = match if_rev {
                     Some(r) => kv.delete_if(&p, r)?,
                     None => kv.delete(&p)?,
                 };
-                println!("{rev}");
+                out.line(format_args!("{rev}"))?;
             }
         }
         KvCommand::Keys {
@@ -88,15 +91,14 @@ pub fn run(cmd: KvCommand) -> CliResult {
             path: p,
         } => {
             let p = path(&p)?;
-            let kv = open(&dir, false)?;
+            let kv = open_read_only(&dir)?;
             let keys = if recursive {
                 kv.descendants(&p)?
             } else {
                 kv.children(&p)?
             };
-            let mut out = std::io::stdout().lock();
             for k in keys {
-                writeln!(out, "{k}")?;
+                out.line(format_args!("{k}"))?;
             }
         }
         KvCommand::Watch {
@@ -107,20 +109,22 @@ pub fn run(cmd: KvCommand) -> CliResult {
             path: p,
         } => {
             let p = path(&p)?;
-            let kv = open(&dir, false)?;
+            let kv = open_read_only(&dir)?;
             let mut w = kv.watch(&p, WatchOptions { fetch, from_rev })?;
-            let mut out = std::io::stdout().lock();
             let mut n = 0u64;
             while count.is_none_or(|c| n < c) {
-                let Some(event) = w.next(None)? else { continue };
+                let Some(event) = w.next(Some(std::time::Duration::from_secs(1)))? else {
+                    // Quiet: notice a consumer that went away (`| head`) all the same.
+                    if out.consumer_gone() {
+                        return Ok(());
+                    }
+                    continue;
+                };
                 if !matches!(event, reel::kv::WatchEvent::Synced) {
                     n += 1;
                 }
-                let written = writeln!(out, "{}", event.to_json()?).and_then(|()| out.flush());
-                match written {
-                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-                    other => other?,
-                }
+                out.json_line(&event.to_json()?)?;
+                out.flush()?;
             }
         }
     }

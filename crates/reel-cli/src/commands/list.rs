@@ -2,17 +2,28 @@
 
 use crate::cli::ListCommand;
 use crate::error::{CliError, CliResult};
+use crate::output::Output;
 use reel::list::{ListStore, NewItem, PageRequest, Start};
 use std::io::BufRead;
 
-/// Opens a lists store (only `list append` creates one).
-fn open(dir: &std::path::Path, create: bool) -> CliResult<ListStore> {
-    let lists = ListStore::builder(dir).create(create).open()?;
-    super::warn_recovery(lists.spool());
-    Ok(lists)
+/// Opens the lists store in `dir`: to append (creating it if needed: only `list append`
+/// creates one), or only to read it (also on read-only media and snapshots).
+fn open(dir: &std::path::Path, append: bool) -> CliResult<ListStore> {
+    if append {
+        return Ok(ListStore::builder(dir).create(true).open()?);
+    }
+    match ListStore::builder(dir).create(false).open() {
+        Err(e) if matches!(e.as_log(), Some(reel::LogError::ReadOnly { .. })) => {
+            Ok(ListStore::builder(dir)
+                .create(false)
+                .read_only(true)
+                .open()?)
+        }
+        other => Ok(other?),
+    }
 }
 
-pub fn run(cmd: ListCommand) -> CliResult {
+pub fn run(cmd: ListCommand, out: &mut Output) -> CliResult {
     match cmd {
         ListCommand::Append {
             nonce,
@@ -42,7 +53,9 @@ pub fn run(cmd: ListCommand) -> CliResult {
                 })?;
                 let nonce = nonce
                     .map(|n| {
-                        n.checked_add(i as u128)
+                        u128::try_from(i)
+                            .ok()
+                            .and_then(|i| n.checked_add(i))
                             .ok_or_else(|| CliError::Input("nonce overflows u128".into()))
                     })
                     .transpose()?;
@@ -50,10 +63,7 @@ pub fn run(cmd: ListCommand) -> CliResult {
             }
             let lists = open(&dir, true)?;
             let r = lists.append(&key, &items)?;
-            println!(
-                "{}",
-                serde_json::to_string(&r).map_err(std::io::Error::from)?
-            );
+            out.json_line(&r)?;
         }
         ListCommand::Read {
             reverse,
@@ -84,10 +94,7 @@ pub fn run(cmd: ListCommand) -> CliResult {
                     continuation,
                 },
             )?;
-            println!(
-                "{}",
-                serde_json::to_string(&page).map_err(std::io::Error::from)?
-            );
+            out.json_line(&page)?;
         }
         ListCommand::Info { json, dir, key } => {
             let lists = open(&dir, false)?;
@@ -95,32 +102,42 @@ pub fn run(cmd: ListCommand) -> CliResult {
                 .info(&key)?
                 .ok_or_else(|| reel::Error::NotFound(format!("list {key}")))?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&info).map_err(std::io::Error::from)?
-                );
+                out.json_line(&info)?;
             } else {
                 let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-                println!("key          {}", info.key);
-                println!("count        {}", info.count);
-                println!(
-                    "offsets      {} to {} (next {})",
-                    info.first_offset,
-                    info.next_offset.saturating_sub(1),
-                    info.next_offset
-                );
-                println!("first time   {}", opt(info.first_ts.map(|t| t.to_string())));
-                println!("last time    {}", opt(info.last_ts.map(|t| t.to_string())));
-                println!(
+                out.line(format_args!("key          {}", info.key))?;
+                out.line(format_args!("count        {}", info.count))?;
+                if info.count == 0 {
+                    out.line(format_args!(
+                        "offsets      none retained (next {})",
+                        info.next_offset
+                    ))?;
+                } else {
+                    out.line(format_args!(
+                        "offsets      {} to {} (next {})",
+                        info.first_offset,
+                        info.next_offset.saturating_sub(1),
+                        info.next_offset
+                    ))?;
+                }
+                out.line(format_args!(
+                    "first time   {}",
+                    opt(info.first_ts.map(|t| t.to_string()))
+                ))?;
+                out.line(format_args!(
+                    "last time    {}",
+                    opt(info.last_ts.map(|t| t.to_string()))
+                ))?;
+                out.line(format_args!(
                     "last nonce   {}",
                     opt(info.last_nonce.map(|n| n.to_string()))
-                );
+                ))?;
             }
         }
         ListCommand::Keys { dir } => {
             let lists = open(&dir, false)?;
             for k in lists.keys()? {
-                println!("{k}");
+                out.line(format_args!("{k}"))?;
             }
         }
     }

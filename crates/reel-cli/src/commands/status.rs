@@ -2,16 +2,14 @@
 
 use crate::cli::StatusArgs;
 use crate::error::CliResult;
-use crate::units::fmt_bytes;
+use crate::output::Output;
+use crate::units::{fmt_bytes, plural};
 
-pub fn run(a: StatusArgs) -> CliResult {
-    let spool = super::open_spool(&a.dir, Default::default())?;
+pub fn run(a: StatusArgs, out: &mut Output) -> CliResult {
+    let spool = super::open_spool_for_reading(&a.dir)?;
     let st = spool.status()?;
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string(&st).map_err(std::io::Error::from)?
-        );
+        out.json_line(&st)?;
         return Ok(());
     }
     let pct = if st.capacity == 0 {
@@ -19,32 +17,34 @@ pub fn run(a: StatusArgs) -> CliResult {
     } else {
         st.used_bytes as f64 * 100.0 / st.capacity as f64
     };
-    println!("spool      {}", st.dir.display());
-    println!(
+    out.line(format_args!("spool      {}", st.dir.display()))?;
+    out.line(format_args!(
         "capacity   {} (when full: {}), segments of {}",
         fmt_bytes(st.capacity),
         st.when_full,
         fmt_bytes(st.segment_size)
-    );
-    println!(
-        "used       {} in {} segment{} ({pct:.1}%)",
+    ))?;
+    out.line(format_args!(
+        "used       {} in {} ({pct:.1}%)",
         fmt_bytes(st.used_bytes),
-        st.segments,
-        if st.segments == 1 { "" } else { "s" }
-    );
+        plural(st.segments as u64, "segment"),
+    ))?;
     if st.records == 0 {
-        println!("records    none retained (next seq {})", st.next_seq);
+        out.line(format_args!(
+            "records    none retained (next seq {})",
+            st.next_seq
+        ))?;
     } else {
-        println!(
+        out.line(format_args!(
             "records    {} retained: seq {} to {} (next seq {})",
             st.records,
             st.oldest_seq,
-            st.next_seq - 1,
+            st.next_seq.saturating_sub(1),
             st.next_seq
-        );
+        ))?;
     }
     if st.readers.is_empty() {
-        println!("readers    none");
+        out.line(format_args!("readers    none"))?;
         return Ok(());
     }
     let w = st
@@ -54,15 +54,15 @@ pub fn run(a: StatusArgs) -> CliResult {
         .max()
         .unwrap_or(4)
         .max(4);
-    println!(
+    out.line(format_args!(
         "readers    {:<w$}  {:>12}  {:>12}  {:>6}  {:>10}",
         "NAME", "POSITION", "UNREAD", "READ%", "LOST"
-    );
+    ))?;
     for r in &st.readers {
-        println!(
+        out.line(format_args!(
             "           {:<w$}  {:>12}  {:>12}  {:>6.1}  {:>10}",
             r.name, r.position, r.unread, r.consumed_pct, r.lost
-        );
+        ))?;
     }
     Ok(())
 }

@@ -1,12 +1,12 @@
 //! `reel stream`: records by seq range, as NDJSON.
 
 use crate::cli::StreamArgs;
-use crate::error::{CliError, CliResult};
+use crate::error::CliResult;
+use crate::output::Output;
 use reel::{StreamOptions, meta_json};
-use std::io::{BufWriter, Write};
 
-pub fn run(a: StreamArgs) -> CliResult {
-    let spool = super::open_spool(&a.dir, Default::default())?;
+pub fn run(a: StreamArgs, out: &mut Output) -> CliResult {
+    let spool = super::open_spool_for_reading(&a.dir)?;
     let opts = StreamOptions {
         gt: a.gt,
         gte: a.gte,
@@ -16,28 +16,24 @@ pub fn run(a: StreamArgs) -> CliResult {
         limit: a.limit,
         live: a.live,
     };
-    let mut out = BufWriter::with_capacity(256 << 10, std::io::stdout().lock());
     for rec in spool.stream(&opts)? {
         let rec = rec?;
         let value = rec.value.to_json()?;
-        let line = if a.meta {
-            meta_json(rec.seq, rec.ts, rec.key.as_deref(), rec.nonce, &value)?
+        if a.meta {
+            out.json_line(&meta_json(
+                rec.seq,
+                rec.ts,
+                rec.key.as_deref(),
+                rec.nonce,
+                &value,
+            )?)?;
         } else {
-            value
-        };
-        let written = serde_json::to_writer(&mut out, &line)
-            .map_err(std::io::Error::from)
-            .and_then(|()| out.write_all(b"\n"))
+            out.json_line(&value)?;
+        }
+        if a.live {
             // A live stream may block next: followers must see this record now.
-            .and_then(|()| if a.live { out.flush() } else { Ok(()) });
-        match written {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-            Err(e) => return Err(CliError::Output(e)),
+            out.flush()?;
         }
     }
-    match out.flush() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Output(e)),
-        _ => Ok(()),
-    }
+    Ok(())
 }

@@ -1,11 +1,15 @@
 //! `reel tee`.
 
 use crate::cli::TeeArgs;
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult};
+use crate::output::note;
+use crate::units::{plural, plural_phrase};
 use reel::tee::Tee;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 pub fn run(a: TeeArgs) -> CliResult {
+    check_distinct(&a.src, &a.dst)?;
     let src = super::open_spool(&a.src, Default::default())?;
     let dsts = a
         .dst
@@ -15,17 +19,44 @@ pub fn run(a: TeeArgs) -> CliResult {
     let mut tee = Tee::new(&src, &a.reader, &dsts)?;
     let stop = AtomicBool::new(false);
     let copied = tee.run(!a.no_wait, &stop)?;
-    eprintln!(
-        "reel tee: copied {copied} records into {} spool{}",
-        dsts.len(),
-        if dsts.len() == 1 { "" } else { "s" }
-    );
+    note(format_args!(
+        "reel tee: copied {} into {}",
+        plural(copied, "record"),
+        plural(dsts.len() as u64, "spool")
+    ));
     if tee.lost() > 0 {
-        eprintln!(
-            "reel tee: {} records were dropped from {} before they could be copied",
-            tee.lost(),
+        note(format_args!(
+            "reel tee: {} dropped from {} before they could be copied",
+            plural_phrase(tee.lost(), "record was", "records were"),
             a.src.display()
-        );
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a destination given twice or equal to the source (by canonical path, so
+/// `d`, `./d` and a symlink to it are one directory): each copy would be written twice.
+fn check_distinct(src: &Path, dsts: &[PathBuf]) -> CliResult {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let src_c = canon(src);
+    let mut seen: Vec<(PathBuf, &Path)> = Vec::with_capacity(dsts.len());
+    for d in dsts {
+        let c = canon(d);
+        if c == src_c {
+            return Err(CliError::Input(format!(
+                "destination {} is the source spool {}: a spool cannot be teed into itself",
+                d.display(),
+                src.display()
+            )));
+        }
+        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == c) {
+            return Err(CliError::Input(format!(
+                "destination {} is given twice (also as {}): every record would be copied into it twice",
+                d.display(),
+                first.display()
+            )));
+        }
+        seen.push((c, d));
     }
     Ok(())
 }

@@ -2,12 +2,12 @@
 
 use crate::cli::VerifyArgs;
 use crate::error::{CliError, CliResult};
+use crate::output::{Output, note};
+use crate::units::{plural, plural_phrase};
+use reel::Damage;
 
-pub fn run(a: VerifyArgs) -> CliResult {
-    let spool = reel::Spool::builder(&a.dir)
-        .create(false)
-        .read_only(true)
-        .open()?;
+pub fn run(a: VerifyArgs, out: &mut Output) -> CliResult {
+    let spool = super::open_spool_read_only(&a.dir)?;
     let rep = spool.verify()?;
     if a.json {
         let damage: Vec<serde_json::Value> = rep
@@ -15,40 +15,85 @@ pub fn run(a: VerifyArgs) -> CliResult {
             .iter()
             .map(|d| serde_json::json!({"file": d.path, "offset": d.offset, "problem": d.what, "resume_seq": d.resume_seq}))
             .collect();
-        let out = serde_json::json!({"ok": rep.is_ok(), "segments": rep.segments, "records": rep.records, "bytes": rep.bytes, "damage": damage});
-        println!("{out}");
+        out.json_line(&serde_json::json!({"ok": rep.is_ok(), "segments": rep.segments, "records": rep.records, "bytes": rep.bytes, "damage": damage}))?;
     } else {
         for d in &rep.damage {
             let resume = d
                 .resume_seq
                 .map(|s| format!("; next readable seq {s}"))
                 .unwrap_or_default();
-            println!(
+            out.line(format_args!(
                 "DAMAGED {} at byte {}: {}{resume}",
                 d.path.display(),
                 d.offset,
                 d.what
-            );
+            ))?;
         }
-        println!(
-            "{}: {} segments, {} records, {} bytes checked, {} problem{}",
+        out.line(format_args!(
+            "{}: {}, {}, {} checked, {}",
             a.dir.display(),
-            rep.segments,
-            rep.records,
-            rep.bytes,
-            rep.damage.len(),
-            if rep.damage.len() == 1 { "" } else { "s" }
-        );
+            plural(rep.segments, "segment"),
+            plural(rep.records, "record"),
+            plural(rep.bytes, "byte"),
+            plural(rep.damage.len() as u64, "problem")
+        ))?;
     }
     if rep.is_ok() {
-        Ok(())
-    } else {
-        if !a.json {
-            eprintln!(
-                "reel: {} is damaged; skip damaged records with `reel rewind --reader NAME --to-seq SEQ`",
-                a.dir.display()
-            );
-        }
-        Err(CliError::Failed("damaged".into()))
+        return Ok(());
     }
+    if !a.json {
+        out.flush()?;
+        for line in advice(&a.dir, &rep.damage) {
+            note(format_args!("reel: {line}"));
+        }
+    }
+    Err(CliError::Failed("damaged".into()))
+}
+
+/// What to do about each kind of damage, naming the seqs: damaged records are skipped
+/// with `reel rewind --to-seq` at the next readable seq; damaged indexes and cursors are
+/// no loss of records at all.
+pub fn advice(dir: &std::path::Path, damage: &[Damage]) -> Vec<String> {
+    let ext = |d: &Damage| {
+        d.path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut lines = Vec::new();
+    let mut resumes: Vec<u64> = damage.iter().filter_map(|d| d.resume_seq).collect();
+    resumes.dedup();
+    for seq in &resumes {
+        lines.push(format!(
+            "{} has damaged records; a reader stopped by them skips them with `reel rewind --reader NAME --to-seq {seq} {}`",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    let records_unreadable_to_end = damage
+        .iter()
+        .any(|d| d.resume_seq.is_none() && !matches!(ext(d).as_str(), "idx" | "cursor"));
+    if records_unreadable_to_end {
+        lines.push(format!(
+            "{} has damaged records with no readable record after them in their segment's tail; nothing past them can be read",
+            dir.display()
+        ));
+    }
+    let indexes = damage.iter().filter(|d| ext(d) == "idx").count() as u64;
+    if indexes > 0 {
+        lines.push(format!(
+            "{} damaged: no record is lost, every record is still readable (an index is a cache; see above)",
+            plural_phrase(indexes, "index file is", "index files are")
+        ));
+    }
+    let cursors = damage.iter().filter(|d| ext(d) == "cursor").count() as u64;
+    if cursors > 0 {
+        lines.push(format!(
+            "{} damaged: reset each with `reel rewind --reader NAME {}`",
+            plural_phrase(cursors, "reader cursor is", "reader cursors are"),
+            dir.display()
+        ));
+    }
+    lines
 }

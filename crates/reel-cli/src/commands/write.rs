@@ -2,8 +2,10 @@
 
 use crate::cli::WriteArgs;
 use crate::error::{CliError, CliResult};
+use crate::units::plural;
 use reel::{Durability, NewRecord, Spool, Value};
 use std::io::BufRead;
+use std::ops::Range;
 
 /// Records buffered before an append when input arrives faster than it is written.
 const MAX_BATCH: usize = 4096;
@@ -19,10 +21,27 @@ pub fn run(a: WriteArgs) -> CliResult {
         records: Vec::new(),
         bytes: 0,
         max: config.max_record_size,
+        // A batch is stored whole or refused whole, so it must stay well inside the
+        // capacity.
+        max_bytes: MAX_BATCH_BYTES.min(usize::try_from(config.capacity / 8).unwrap_or(usize::MAX)),
+        stored: None,
     };
-    // A batch is stored whole or refused whole, so it must stay well inside the capacity.
-    let max_batch_bytes =
-        MAX_BATCH_BYTES.min(usize::try_from(config.capacity / 8).unwrap_or(usize::MAX));
+    let result = write_all(&a, &mut batch);
+    let result = result.and_then(|()| {
+        if durability == Durability::Batch {
+            spool.sync()?;
+        }
+        Ok(())
+    });
+    // Whatever stopped the command, say exactly what it stored before that.
+    result.map_err(|e| match e {
+        CliError::Input(msg) => CliError::Input(format!("{msg}; {}", batch.stored_summary())),
+        CliError::Reel(e) => CliError::Input(format!("{e}; {}", batch.stored_summary())),
+        other => other,
+    })
+}
+
+fn write_all(a: &WriteArgs, batch: &mut Batch<'_>) -> CliResult {
     if !a.json.is_empty() {
         for (i, arg) in a.json.iter().enumerate() {
             batch.push(arg, &format!("argument {}", i + 1))?;
@@ -59,16 +78,13 @@ pub fn run(a: WriteArgs) -> CliResult {
             batch.push(text, &format!("line {lineno}"))?;
             // Append now when no more input is waiting: interactive input is not delayed.
             if batch.records.len() >= MAX_BATCH
-                || batch.bytes >= max_batch_bytes
+                || batch.bytes >= batch.max_bytes
                 || input.buffer().is_empty()
             {
                 batch.flush()?;
             }
         }
         batch.flush()?;
-    }
-    if durability == Durability::Batch {
-        spool.sync()?;
     }
     Ok(())
 }
@@ -79,6 +95,11 @@ struct Batch<'a> {
     records: Vec<NewRecord>,
     bytes: usize,
     max: u64,
+    /// Frame bytes buffered before an append.
+    max_bytes: usize,
+    /// Seqs from the first to one past the last record this command stored, and how
+    /// many it stored (fewer than the range when other writers appended in between).
+    stored: Option<(Range<u64>, u64)>,
 }
 
 impl Batch<'_> {
@@ -90,7 +111,7 @@ impl Batch<'_> {
             Err(e) => {
                 self.flush()?;
                 return Err(CliError::Input(format!(
-                    "{what}: invalid JSON: {e}; records before it were stored, none after"
+                    "{what}: invalid JSON: {e}; none after it was stored"
                 )));
             }
         };
@@ -98,7 +119,7 @@ impl Batch<'_> {
         if size as u64 > self.max {
             self.flush()?;
             return Err(CliError::Input(format!(
-                "{what}: record of {size} bytes exceeds the maximum record size of {} bytes; records before it were stored, none after",
+                "{what}: record of {size} bytes exceeds the maximum record size of {} bytes; none after it was stored",
                 self.max
             )));
         }
@@ -111,11 +132,58 @@ impl Batch<'_> {
     }
 
     fn flush(&mut self) -> CliResult {
-        if !self.records.is_empty() {
-            self.spool.append_batch(&self.records)?;
-            self.records.clear();
-            self.bytes = 0;
+        if self.records.is_empty() {
+            return Ok(());
         }
+        match self.spool.append_batch(&self.records) {
+            Ok(seqs) => self.stored(seqs),
+            // A batch that does not fit as a whole: store as many of its records as fit,
+            // one by one, so that the error says exactly where the input stopped.
+            Err(e) if self.records.len() > 1 && no_room(&e) => {
+                let records = std::mem::take(&mut self.records);
+                for r in &records {
+                    let seqs = self.spool.append_batch([r])?;
+                    self.stored(seqs);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.records.clear();
+        self.bytes = 0;
         Ok(())
     }
+
+    fn stored(&mut self, seqs: Range<u64>) {
+        let n = seqs.end - seqs.start;
+        self.stored = Some(match self.stored.take() {
+            Some((s, count)) => (s.start..seqs.end, count + n),
+            None => (seqs, n),
+        });
+    }
+
+    /// "stored 3 records before it (seq 10 to 12)" or "no record was stored".
+    fn stored_summary(&self) -> String {
+        match &self.stored {
+            Some((s, n)) if *n > 0 => format!(
+                "stored {} before it ({} {} to {})",
+                plural(*n, "record"),
+                if s.end - s.start == *n {
+                    "seq"
+                } else {
+                    "between seq"
+                },
+                s.start,
+                s.end - 1
+            ),
+            _ => "no record was stored".into(),
+        }
+    }
+}
+
+/// The spool or the disk is full (an append of fewer bytes may still fit).
+fn no_room(e: &reel::Error) -> bool {
+    matches!(
+        e.as_log(),
+        Some(reel::LogError::Full { .. } | reel::LogError::DiskFull { .. })
+    )
 }

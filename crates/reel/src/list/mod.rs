@@ -344,10 +344,24 @@ impl ListStore {
         let (metas, next_token) = {
             let mut st = self.view.lock_at(self.spool.next_seq())?;
             let Some(list) = st.view_mut().keys.get_mut(key) else {
+                // Nothing appended to this key yet: a forward page still promises a token,
+                // so a reader can wait for the list's first items with it.
+                let continuation = (!reverse).then(|| {
+                    let offset = match (token, req.start) {
+                        (Some(t), _) => t.offset,
+                        (None, Start::Offset(o)) => o,
+                        _ => 0,
+                    };
+                    Token {
+                        reverse: false,
+                        offset,
+                    }
+                    .encode(log_id, key)
+                });
                 return Ok(Page {
                     key: key.into(),
                     items: Vec::new(),
-                    continuation: None,
+                    continuation,
                 });
             };
             list.prune(oldest);
@@ -395,11 +409,11 @@ impl ListStore {
                 });
                 (metas, next)
             } else {
-                let hi = (from + limit).min(n);
+                let hi = from.saturating_add(limit).min(n);
                 let metas: Vec<ItemMeta> = list.items[from..hi].to_vec();
                 let offset = metas.last().map_or_else(
                     || list.items.get(from).map_or(list.next_offset, |i| i.offset),
-                    |m| m.offset + 1,
+                    |m| m.offset.saturating_add(1),
                 );
                 (
                     metas,

@@ -3,7 +3,9 @@
 use super::Spool;
 use crate::cursor::list_cursors;
 use crate::error::Result;
-use reel_log::WhenFull;
+use reel_log::frame::{self, Frame};
+use reel_log::storage::OpenMode;
+use reel_log::{SegmentInfo, WhenFull};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -26,7 +28,9 @@ pub struct Status {
     pub oldest_seq: u64,
     /// Seq the next append gets.
     pub next_seq: u64,
-    /// Records retained (`next_seq - oldest_seq`).
+    /// Records retained. Below `next_seq - oldest_seq` once compaction dropped
+    /// superseded records: each sealed segment's seal counts its records, and the tail
+    /// (never compacted) holds every seq from its first to `next_seq`.
     pub records: u64,
     /// When-full policy.
     #[serde(serialize_with = "policy_str")]
@@ -63,6 +67,7 @@ impl Spool {
         let next = log.next_seq();
         let oldest = log.oldest_seq().min(next);
         let retained = next - oldest;
+        let records = retained_records(log, &segments, next).min(retained);
         let readers = list_cursors(&**log.storage(), self.dir())?
             .into_iter()
             .map(|c| {
@@ -90,9 +95,39 @@ impl Spool {
             max_record_size: config.max_record_size,
             oldest_seq: oldest,
             next_seq: next,
-            records: retained,
+            records,
             when_full: config.when_full,
             readers,
         })
+    }
+}
+
+/// Records in the listed segments: the seal's count for every sealed segment, and
+/// `next - first_seq` for the tail. A segment whose seal cannot be read counts every seq
+/// up to the next segment (the most it can hold).
+fn retained_records(log: &reel_log::Log, segments: &[SegmentInfo], next: u64) -> u64 {
+    let Some((tail, sealed)) = segments.split_last() else {
+        return 0;
+    };
+    let max_frame = usize::try_from(log.config().max_record_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(frame::HEADER_LEN + frame::NONCE_LEN + frame::MAX_KEY_LEN);
+    let mut total = next.saturating_sub(tail.first_seq);
+    for (seg, following) in sealed.iter().zip(segments.iter().skip(1)) {
+        let span = following.first_seq.saturating_sub(seg.first_seq);
+        total += seal_records(log, seg, max_frame).map_or(span, |n| n.min(span));
+    }
+    total
+}
+
+/// The record count in a sealed segment's seal, if it reads back intact.
+fn seal_records(log: &reel_log::Log, seg: &SegmentInfo, max_frame: usize) -> Option<u64> {
+    let at = seg.bytes.checked_sub(frame::SEAL_LEN as u64)?;
+    let file = log.storage().open(&seg.path, OpenMode::Read).ok()?;
+    let mut buf = [0u8; frame::SEAL_LEN];
+    file.read_exact_at(&mut buf, at).ok()?;
+    match frame::decode(&buf, max_frame) {
+        Ok((Frame::Seal(s), _)) => Some(s.records),
+        _ => None,
     }
 }
