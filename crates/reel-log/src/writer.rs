@@ -518,6 +518,14 @@ impl Log {
         }
         let over = t.used_bytes + needed > config.capacity;
         if over && needed > 0 && !(allow_over && config.when_full == WhenFull::DropOldest) {
+            tracing::info!(
+                dir = %self.inner.dir.display(),
+                used = t.used_bytes,
+                capacity = config.capacity,
+                needed,
+                policy = %config.when_full,
+                "append refused: the spool is full"
+            );
             return Err(Error::Full {
                 used: t.used_bytes,
                 capacity: config.capacity,

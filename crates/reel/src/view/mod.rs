@@ -162,16 +162,38 @@ impl<V: View> ViewHandle<V> {
             // A checkpoint from another log, version, or from beyond the log's end (a
             // power cut lost records it had applied) cannot be used; nor one that stops
             // before a tombstone compaction has since dropped (it would keep the value).
-            if cp.version == view.version()
-                && cp.log_id == spool.log().log_id()
-                && cp.applied_to <= next
-                && cp.applied_to > horizon
-            {
-                view.reset();
-                if view.load(&cp.state).is_ok() {
-                    applied_to = cp.applied_to;
-                } else {
+            let unusable = if cp.version != view.version() {
+                Some(format!(
+                    "it is of version {} and the view is now version {}",
+                    cp.version,
+                    view.version()
+                ))
+            } else if cp.log_id != spool.log().log_id() {
+                Some("it belongs to another log".to_string())
+            } else if cp.applied_to > next {
+                Some(format!(
+                    "it applied records up to seq {} but the log ends at {next} (a power cut lost records)",
+                    cp.applied_to
+                ))
+            } else if cp.applied_to <= horizon {
+                Some(format!(
+                    "compaction dropped a deletion (seq {horizon}) it had not applied"
+                ))
+            } else {
+                None
+            };
+            match unusable {
+                None => {
                     view.reset();
+                    if let Err(e) = view.load(&cp.state) {
+                        tracing::warn!(dir = %spool.dir().display(), view = view.name(), "view checkpoint cannot be loaded ({e}): rebuilding from the log");
+                        view.reset();
+                    } else {
+                        applied_to = cp.applied_to;
+                    }
+                }
+                Some(why) => {
+                    tracing::info!(dir = %spool.dir().display(), view = view.name(), "view checkpoint not used ({why}): rebuilding from the log");
                 }
             }
         }
@@ -253,6 +275,12 @@ impl<V: View> ViewHandle<V> {
             let horizon = log.tombstone_horizon()?;
             if horizon > st.base_horizon {
                 if from <= horizon {
+                    tracing::info!(
+                        dir = %self.shared.spool.dir().display(),
+                        view = st.view.name(),
+                        horizon,
+                        "compaction dropped a deletion this view had not applied: rebuilding it"
+                    );
                     let oldest = self.shared.spool.oldest_seq();
                     st.view.reset();
                     st.applied_to = oldest;
@@ -272,8 +300,12 @@ impl<V: View> ViewHandle<V> {
         if st.applied_to >= st.checkpointed_at + CHECKPOINT_EVERY
             && st.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL
             && log.is_writable()
+            && let Err(e) = self.write_checkpoint(st)
         {
-            self.write_checkpoint(st)?;
+            // A checkpoint only shortens the next opener's catch-up: failing to write one
+            // must not fail the read that triggered it. Try again after the interval.
+            tracing::warn!(dir = %self.shared.spool.dir().display(), view = st.view.name(), "cannot write the view checkpoint: {e}");
+            st.last_checkpoint = Instant::now();
         }
         Ok(())
     }
@@ -383,11 +415,13 @@ impl<V: View> Drop for Shared<V> {
                 log_id: self.spool.log().log_id(),
                 state,
             };
-            let _ = cp.write(
+            if let Err(e) = cp.write(
                 &**self.spool.log().storage(),
                 self.spool.dir(),
                 st.view.name(),
-            );
+            ) {
+                tracing::warn!(dir = %self.spool.dir().display(), view = st.view.name(), "cannot write the view checkpoint: {e}");
+            }
         }
     }
 }
