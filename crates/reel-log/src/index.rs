@@ -28,6 +28,9 @@ pub const ENTRY_LEN: u64 = 32;
 /// Segment bytes between index entries.
 pub const INDEX_INTERVAL: u64 = 4096;
 const MAGIC: &[u8; 8] = b"REELIDX\0";
+/// The most bytes of an index file ever read: room for more entries than a segment of the
+/// largest size can need.
+const MAX_INDEX_LEN: u64 = INDEX_HEADER_LEN + ENTRY_LEN * ((1 << 30) / INDEX_INTERVAL + 1024);
 
 /// One index entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +86,9 @@ pub fn load(file: &dyn StorageFile, first_seq: u64, path: &Path) -> Result<Vec<I
     if len < INDEX_HEADER_LEN {
         return Ok(Vec::new());
     }
+    // A segment of at most 1 GiB has one entry per 4 KiB at most: a longer index file is
+    // damaged, and only its plausible prefix is read (never an allocation of its length).
+    let len = len.min(MAX_INDEX_LEN);
     let mut buf = vec![0u8; len as usize];
     let n = file.read_full_at(&mut buf, 0).ctx("read", path)?;
     buf.truncate(n);
