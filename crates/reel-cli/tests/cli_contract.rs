@@ -395,22 +395,36 @@ fn a_reader_in_use_elsewhere_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("s");
     ok(&["init", s(&d)]);
+    // The reader exists before the follower starts, so that the probing `rewind`s below
+    // never create it (and so never hold its lock while the follower starts).
+    ok(&["rewind", s(&d)]);
     let mut child = std::process::Command::new(bin())
-        .args(["read", "--timeout", "5", s(&d)])
+        .args(["read", s(&d)])
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let err = loop {
-        let out = reel(&["rewind", s(&d)]);
-        if !out.status.success() {
-            break String::from_utf8(out.stderr).unwrap();
+    // Once the follower sleeps waiting for records (the `waiters` word of reel.head,
+    // FORMAT.md §5, byte 20), it holds its reader.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let head = std::fs::read(d.join("reel.head")).unwrap();
+        if u32::from_ne_bytes(head[20..24].try_into().unwrap()) > 0 {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut why = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut why).unwrap();
+            panic!("the following reader exited ({status}): {why}");
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the running reader never took its lock"
+            "the following reader never started waiting"
         );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = reel(&["rewind", s(&d)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("in use"), "{err}");
     child.kill().unwrap();
     child.wait().unwrap();
