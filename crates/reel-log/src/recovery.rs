@@ -144,7 +144,10 @@ pub(crate) fn recover(
     // every valid frame is kept.
     let published = (!full_scan).then(|| head.tail());
     if let (Some(p), true) = (published, mutate) {
-        while segs.len() > 1 && segs.last().is_some_and(|&s| s > p.first_seq) {
+        // Every one of them, even the last: when retention inside the dead writer's
+        // group deleted the published tail itself, nothing left is published, and the
+        // log starts over at the published end (below).
+        while segs.last().is_some_and(|&s| s > p.first_seq) {
             let orphan = segs.pop().unwrap_or_default();
             let path = segment::segment_path(dir, orphan);
             storage.remove_file(&path).ctx("remove", &path)?;

@@ -128,6 +128,14 @@ impl Log {
             let t = self.inner.head.tail();
             (t.next_seq, t.first_seq)
         };
+        // A record is dropped because a later one of its key exists: that later one must
+        // survive a power cut, or both would be lost. Records in sealed segments are
+        // durable; the tail's are made so up to the snapshot's end.
+        let tail_path = segment::segment_path(dir, tail_first);
+        storage
+            .open(&tail_path, OpenMode::Read)
+            .and_then(|f| f.sync_data())
+            .ctx("sync", &tail_path)?;
         let all: Vec<u64> = self
             .live_segments()?
             .into_iter()
@@ -335,22 +343,28 @@ impl Log {
         }
         let _ws = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         let _g = LockGuard::acquire(&*self.inner.lock, &dir.join(LOCK_FILE))?;
-        let mut freed = 0u64;
         for first in covered {
             let p = segment::segment_path(dir, first);
-            if let Ok(f) = storage.open(&p, OpenMode::Read) {
-                freed += f.len().unwrap_or(0);
-            }
             remove_if_present(storage, &p)?;
             remove_if_present(storage, &segment::index_path(dir, first))?;
             tracing::info!(path = %p.display(), "removed a segment an interrupted compaction had already merged");
         }
         storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
+        // The interrupted compaction never accounted for its group (the first member was
+        // replaced by a smaller file too): count every segment again.
+        let t = self.inner.head.tail();
+        let mut used = t.offset;
+        for first in segment::list_segments(storage, dir)? {
+            if first != t.first_seq {
+                let p = segment::segment_path(dir, first);
+                used += storage
+                    .open(&p, OpenMode::Read)
+                    .and_then(|f| f.len())
+                    .ctx("read", &p)?;
+            }
+        }
         let w = self.inner.head.words();
-        w.used_bytes.fetch_sub(
-            freed.min(w.used_bytes.load(Ordering::Acquire)),
-            Ordering::AcqRel,
-        );
+        w.used_bytes.store(used, Ordering::Release);
         self.inner.head.reseal();
         w.layout_gen.fetch_add(1, Ordering::AcqRel);
         Ok(())
