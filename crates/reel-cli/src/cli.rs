@@ -291,7 +291,7 @@ pub enum ViewCommand {
 pub enum KvCommand {
     /// Store VALUE at PATH and print the new revision.
     #[command(
-        after_help = "Paths: elements joined by `.`; inside one `:.` is a dot, `::` a colon, `:_` a space;\n`:e` empty string, `:t` `:f` `:n` true false null, `:12` `:-3` `:x1f` `:b101` integers, `:` the root.\n\nExamples:\n  reel kv set /tmp/kv config.db:.host db1.example\n  reel kv set -e /tmp/kv config.port 5432\n  reel kv set --if-rev 7 -e /tmp/kv config.port 5433   # exit status 3 if the revision changed\n  reel kv set --if-absent /tmp/kv lock.owner me\n\nA directory that holds no store yet is created, with the `compact` when-full policy."
+        after_help = "Paths (DistKV's text): a string element after a `.`; inside it `:.` is a dot, `::` a colon, `:_` a space.\nOther elements follow directly: `:e` empty string, `:t` `:f` `:n` true false null, `:12` `:-3` `:x1f` `:b101`\nintegers, `:1:.5` a float, `:vabc` `:y6162` bytes; `a:2.c` is (\"a\", 2, \"c\"); `:` is the root.\n\nExamples:\n  reel kv set /tmp/kv config.db:.host db1.example\n  reel kv set -e /tmp/kv config.port 5432\n  reel kv set --if-rev 7 -e /tmp/kv config.port 5433   # exit status 3 if the revision changed\n  reel kv set --if-absent /tmp/kv lock.owner me\n\nA directory that holds no store yet is created, with the `compact` when-full policy."
     )]
     Set {
         /// Parse VALUE as JSON (default: VALUE is a string).

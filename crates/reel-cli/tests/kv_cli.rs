@@ -101,7 +101,7 @@ fn kv_get_recursive_nests_the_subtree_with_own_values_under_underscore() {
     kv_set_json(&d, "a", "1");
     kv_set(&d, "a.b", "x");
     kv_set_json(&d, "a.b.c", r#"{"k":[1]}"#);
-    kv_set_json(&d, "a.:12", "true");
+    kv_set_json(&d, "a:12", "true");
     kv_set(&d, "a.x:.y", "dot");
     kv_set(&d, "a.only.deep", "d");
     // Siblings whose text starts like `a` but are not below it.
@@ -349,10 +349,10 @@ fn kv_keys_lists_children_or_descendants_sorted_in_canonical_form() {
         "cfg",
         "zoo",
         "apple",
-        "n.:x10",
-        "n.:2",
-        "n.:-7",
-        "n.:b11",
+        "n:x10",
+        "n:2",
+        "n:-7",
+        "n:b11",
         "n.10",
     ] {
         kv_set(&d, p, "v");
@@ -384,12 +384,10 @@ fn kv_keys_lists_children_or_descendants_sorted_in_canonical_form() {
     let n = text_lines(&n);
     assert_eq!(
         n.iter().copied().collect::<BTreeSet<_>>(),
-        ["n.:-7", "n.:2", "n.:3", "n.:16", "n.10"]
-            .into_iter()
-            .collect()
+        ["n:-7", "n:2", "n:3", "n:16", "n.10"].into_iter().collect()
     );
-    let ints: Vec<&str> = n.iter().copied().filter(|k| k.starts_with("n.:")).collect();
-    assert_eq!(ints, ["n.:-7", "n.:2", "n.:3", "n.:16"]);
+    let ints: Vec<&str> = n.iter().copied().filter(|k| k.starts_with("n:")).collect();
+    assert_eq!(ints, ["n:-7", "n:2", "n:3", "n:16"]);
     // Leaves and absent paths have no children.
     assert_eq!(ok(&["kv", "keys", s(&d), "zoo"]), "");
     assert_eq!(ok(&["kv", "keys", "-r", s(&d), "nothing.here"]), "");
@@ -413,16 +411,33 @@ const SYNTAX: &[(&str, &str)] = &[
     (":x1f", ":31"),
     (":b101", ":5"),
     (":x10", ":16"),
-    (":007", ":7"),
+    (":00", ":0"),
+    (":1:.5", ":1:.5"),
+    (":vab", ":vab"),
+    (":y0001", ":y0001"),
     (":::.:_", ":::.:_"),
 ];
+
+/// `el` (an element's text) appended to the path `parent`: a string element after a dot,
+/// any other element right after the previous one (DistKV: `p.a`, but `p:12`, `p:e`).
+fn child(parent: &str, el: &str) -> String {
+    let string = !el.starts_with(':')
+        || el.starts_with("::")
+        || el.starts_with(":.")
+        || el.starts_with(":_");
+    if string {
+        format!("{parent}.{el}")
+    } else {
+        format!("{parent}{el}")
+    }
+}
 
 #[test]
 fn kv_path_syntax_escapes_types_and_canonical_forms() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("kv");
     for (i, (given, _)) in SYNTAX.iter().enumerate() {
-        kv_set(&d, &format!("p.{given}"), &format!("v{i}"));
+        kv_set(&d, &child("p", given), &format!("v{i}"));
     }
     let next = next_seq(&d);
     assert_eq!(
@@ -433,13 +448,13 @@ fn kv_path_syntax_escapes_types_and_canonical_forms() {
     // Both spellings reach the value (the tree below checks every canonical one).
     for (i, (given, canon)) in SYNTAX.iter().enumerate().filter(|(_, (g, c))| g != c) {
         let want = json!(format!("v{i}"));
-        assert_eq!(kv_get(&d, &format!("p.{given}")), want, "{given}");
-        assert_eq!(kv_get(&d, &format!("p.{canon}")), want, "{canon}");
+        assert_eq!(kv_get(&d, &child("p", given)), want, "{given}");
+        assert_eq!(kv_get(&d, &child("p", canon)), want, "{canon}");
     }
     // Children print in canonical form, each path once.
     let keys = ok(&["kv", "keys", s(&d), "p"]);
     let got: BTreeSet<&str> = keys.lines().collect();
-    let want: BTreeSet<String> = SYNTAX.iter().map(|(_, c)| format!("p.{c}")).collect();
+    let want: BTreeSet<String> = SYNTAX.iter().map(|(_, c)| child("p", c)).collect();
     assert_eq!(got, want.iter().map(String::as_str).collect());
     assert_eq!(keys.lines().count(), SYNTAX.len(), "{keys}");
     // Escaped dots do not split elements: `a:.b` is one child, `a` is not a node.
@@ -451,19 +466,19 @@ fn kv_path_syntax_escapes_types_and_canonical_forms() {
         assert_eq!(tree[*canon]["_"], json!(format!("v{i}")), "{canon}: {tree}");
     }
     // Different spellings of one integer are one path.
-    kv_set(&d, "p.:16", "dec");
-    assert_eq!(kv_get(&d, "p.:x10"), json!("dec"));
-    assert_eq!(kv_get(&d, "p.:b10000"), json!("dec"));
+    kv_set(&d, "p:16", "dec");
+    assert_eq!(kv_get(&d, "p:x10"), json!("dec"));
+    assert_eq!(kv_get(&d, "p:b10000"), json!("dec"));
     assert_eq!(
         ok(&["kv", "keys", s(&d), "p"]).lines().count(),
         SYNTAX.len()
     );
     // Multi-element paths with typed and empty elements.
-    kv_set(&d, "q.:e.:0.:t.x:_y", "deep");
-    assert_eq!(kv_get(&d, "q.:e.:x0.:t.x:_y"), json!("deep"));
+    kv_set(&d, "q:e:0:t.x:_y", "deep");
+    assert_eq!(kv_get(&d, "q:e:x0:t.x:_y"), json!("deep"));
     assert_eq!(
         text_lines(&ok(&["kv", "keys", "-r", s(&d), "q"])),
-        ["q.:e.:0.:t.x:_y"]
+        ["q:e:0:t.x:_y"]
     );
     // The root `:` holds a value like any other path.
     kv_set(&d, ":", "root");
@@ -483,16 +498,22 @@ fn kv_bad_path_syntax_is_an_error_naming_the_problem_and_stores_nothing() {
         ("a..b", "doubled dot"),
         (".", "leading dot"),
         ("", "empty"),
-        ("a:z", "unknown escape `:z`"),
-        (":q", "unknown escape `:q`"),
-        ("a.:y.b", "unknown escape `:y`"),
+        ("a:z", "`:z` is not an element"),
+        (":q", "`:q` is not an element"),
+        ("a.:1", "a dot before `:1`"),
+        ("a.:t", "a dot before `:t`"),
         ("a:", "lone `:`"),
-        ("a.:", "`:` alone"),
+        ("a.:", "lone `:`"),
+        (":t:", "lone `:`"),
+        (":2..c", "doubled dot"),
+        (":w", "`:w` is not an element"),
+        (":list", "`:list` is not an element"),
+        ("a:h123", "`:h123` is not an element"),
         (":x", "hexadecimal"),
         (":x1g", "hexadecimal"),
         (":b12", "binary"),
-        (":1a", "decimal"),
-        (":-", "decimal"),
+        (":1a", "`:1a` is not an element"),
+        (":-", "`:-` is not an element"),
         (":99999999999999999999", "out of range"),
     ];
     for (i, (path, why)) in bad.iter().enumerate() {

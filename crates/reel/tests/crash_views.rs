@@ -22,7 +22,7 @@ fn kv_on(sim: &SimStorage) -> KvStore {
 fn kv_workload(sim: &SimStorage) {
     let kv = kv_on(sim);
     for i in 0..120u64 {
-        let p: Path = format!("k.:{}", i % 17).parse().unwrap();
+        let p: Path = format!("k:{}", i % 17).parse().unwrap();
         if i % 11 == 10 {
             let _ = kv.delete(&p);
         } else {

@@ -80,7 +80,7 @@ fn keys_children_descendants_and_tree() {
         ("a.b", json!(1)),
         ("a.b.c", json!(2)),
         ("a.d", json!(3)),
-        ("a.:12.x", json!(4)),
+        ("a:12.x", json!(4)),
         ("z", json!(5)),
     ] {
         kv.set(&p(k), v).unwrap();
@@ -93,7 +93,7 @@ fn keys_children_descendants_and_tree() {
         .collect();
     assert_eq!(
         kids,
-        ["a.:12", "a.b", "a.d"],
+        ["a:12", "a.b", "a.d"],
         "integers sort before strings; intermediate nodes listed"
     );
     let all: Vec<String> = kv
@@ -102,7 +102,7 @@ fn keys_children_descendants_and_tree() {
         .iter()
         .map(|p| p.to_string())
         .collect();
-    assert_eq!(all, ["a.:12.x", "a.b", "a.b.c", "a.d"]);
+    assert_eq!(all, ["a:12.x", "a.b", "a.b.c", "a.d"]);
     let root: Vec<String> = kv
         .children(&Path::root())
         .unwrap()
@@ -195,7 +195,7 @@ fn a_slow_watcher_gets_every_event_from_many_concurrent_writers() {
             s.spawn(move || {
                 let kv = KvStore::open(dir).unwrap();
                 for i in 0..500 {
-                    kv.set(&p(&format!("t{t}.:{i}")), json!(i)).unwrap();
+                    kv.set(&p(&format!("t{t}:{i}")), json!(i)).unwrap();
                 }
             });
         }
@@ -242,7 +242,7 @@ fn a_read_only_store_reads_but_refuses_writes() {
 fn the_view_checkpoint_survives_reopen() {
     let (tmp, kv) = store();
     for i in 0..1000 {
-        kv.set(&p(&format!("k.:{i}")), json!(i)).unwrap();
+        kv.set(&p(&format!("k:{i}")), json!(i)).unwrap();
     }
     kv.view().checkpoint().unwrap();
     drop(kv);
@@ -253,7 +253,7 @@ fn the_view_checkpoint_survives_reopen() {
         "restored from the checkpoint, not replayed"
     );
     assert_eq!(
-        kv.get(&p("k.:999")).unwrap().unwrap().json().unwrap(),
+        kv.get(&p("k:999")).unwrap().unwrap().json().unwrap(),
         json!(999)
     );
     assert_eq!(kv.spool().log().config().when_full, reel::WhenFull::Compact);
@@ -267,12 +267,12 @@ fn a_small_store_compacts_instead_of_filling_and_rebuilds_to_the_same_state() {
     let mut w = kv.watch(&Path::root(), WatchOptions::default()).unwrap();
     for i in 0..5000 {
         kv.set(
-            &p(&format!("k.:{}", i % 40)),
+            &p(&format!("k:{}", i % 40)),
             json!({"i": i, "pad": "x".repeat(100)}),
         )
         .unwrap();
     }
-    kv.delete(&p("k.:0")).unwrap();
+    kv.delete(&p("k:0")).unwrap();
     let st = kv.spool().status().unwrap();
     assert!(st.used_bytes <= st.capacity + st.segment_size);
     // A watcher that never read fell behind compaction: told so, not silently skipped.
@@ -290,7 +290,118 @@ fn a_small_store_compacts_instead_of_filling_and_rebuilds_to_the_same_state() {
     assert_eq!(kv.entries(&Path::root()).unwrap(), before);
     assert_eq!(before.len(), 39);
     assert_eq!(
-        kv.get(&p("k.:39")).unwrap().unwrap().json().unwrap()["i"],
+        kv.get(&p("k:39")).unwrap().unwrap().json().unwrap()["i"],
         json!(4999)
+    );
+}
+
+#[test]
+fn non_string_children_are_below_their_parent_in_distkv_text() {
+    // In DistKV's text a non-string element follows its parent without a dot (`a:2`,
+    // `a:e`, `a:t`, `a:vx`), while `a::x`, `a:.x`, `a:_x` are strings that merely start
+    // with `a`: only the former are in `a`'s subtree.
+    let tmp = tempfile::tempdir().unwrap();
+    let kv = KvStore::open(tmp.path()).unwrap();
+    for path in [
+        "a", "a:2", "a:2.b", "a:e", "a:t", "a:vx", "a:1:.5", "a.s", "a::x", "a:.x", "a:_x", "ab",
+    ] {
+        kv.set(&p(path), json!(path)).unwrap();
+    }
+    let mut below: Vec<String> = kv
+        .descendants(&p("a"))
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    below.sort();
+    let mut want = vec!["a:2", "a:2.b", "a:e", "a:t", "a:vx", "a:1:.5", "a.s"];
+    want.sort();
+    assert_eq!(below, want);
+    assert_eq!(
+        kv.entries(&p("a")).unwrap().len(),
+        8,
+        "the path itself and below"
+    );
+    // A watch of `a` sees exactly the same paths change.
+    let mut w = kv
+        .watch(
+            &p("a"),
+            WatchOptions {
+                fetch: false,
+                from_rev: None,
+            },
+        )
+        .unwrap();
+    for path in ["a:9", "a::y", "a.t", "ab.c", "a:f"] {
+        kv.set(&p(path), json!(1)).unwrap();
+    }
+    let mut seen = Vec::new();
+    while let Some(e) = w.next(Some(std::time::Duration::from_millis(50))).unwrap() {
+        if let WatchEvent::Put { path, .. } = e {
+            seen.push(path);
+        }
+    }
+    assert_eq!(seen, ["a:9", "a.t", "a:f"]);
+    // Deleting the subtree takes exactly those.
+    assert_eq!(kv.delete_tree(&p("a")).unwrap(), 11);
+    assert!(kv.get(&p("a::x")).unwrap().is_some());
+    assert!(kv.get(&p("ab")).unwrap().is_some());
+}
+
+#[test]
+fn a_store_from_before_distkv_text_keeps_its_keys_and_speaks_distkv() {
+    // A kv store created before kinds recorded its keys in reel's earlier text
+    // (`k.:12`); adopted, it keeps recording them so (one key per path, whatever the
+    // build), while every path in and out is DistKV's text.
+    use reel_log::storage::DiskStorage;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    {
+        let spool = reel::Spool::builder(dir)
+            .when_full(reel::WhenFull::Compact)
+            .open()
+            .unwrap();
+        for (key, v) in [("k.:12", 1), ("k.:12.x", 2), ("k.s", 3)] {
+            spool
+                .log()
+                .append(&[reel::Entry {
+                    key: Some(key),
+                    encoding: 1,
+                    value: &rmp_serde::to_vec(&v).unwrap(),
+                    ..Default::default()
+                }])
+                .unwrap();
+        }
+    }
+    let mut m = reel_log::meta::Meta::read(&DiskStorage, dir).unwrap();
+    m.kind = reel::StoreKind::Untyped;
+    m.write(&DiskStorage, dir).unwrap();
+    let kv = KvStore::open(dir).unwrap();
+    assert_eq!(kv.path_syntax(), reel::KvPathSyntax::Legacy);
+    assert_eq!(kv.get(&p("k:12")).unwrap().unwrap().json().unwrap(), 1);
+    assert_eq!(kv.key(&p("k:12.x")).unwrap(), "k.:12.x");
+    let rev = kv.set(&p("k:12"), json!(10)).unwrap();
+    let mut raw = kv.spool().iter(rev..=rev);
+    assert_eq!(raw.next().unwrap().unwrap().key.as_deref(), Some("k.:12"));
+    let all: Vec<String> = kv
+        .descendants(&p("k"))
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(all, ["k:12", "k:12.x", "k.s"]);
+    let mut w = kv
+        .watch(
+            &p("k"),
+            WatchOptions {
+                fetch: true,
+                from_rev: None,
+            },
+        )
+        .unwrap();
+    let first = w.next(Some(std::time::Duration::ZERO)).unwrap().unwrap();
+    assert!(
+        matches!(first, WatchEvent::Put { ref path, .. } if path == "k:12"),
+        "{first:?}"
     );
 }

@@ -14,7 +14,7 @@ pub mod path;
 mod state;
 mod watch;
 
-pub use path::{Element, Path};
+pub use path::{Element, Path, PathSyntax, TotalF64};
 pub use state::{KV_VIEW, KvEntry, KvState};
 pub use watch::{Watch, WatchEvent, WatchOptions};
 
@@ -140,9 +140,13 @@ impl KvStore {
     /// one that fits (see [`KvBuilder::open`]).
     pub fn on_spool(spool: &Spool) -> Result<KvStore> {
         spool.ensure_kind(StoreKind::Kv(PATH_SYNTAX))?;
+        let syntax = match spool.kind() {
+            StoreKind::Kv(syntax) => syntax,
+            _ => KvPathSyntax::Legacy,
+        };
         Ok(KvStore {
             spool: spool.clone(),
-            view: ViewHandle::open(spool, KvState::default())?,
+            view: ViewHandle::open(spool, KvState::with_syntax(syntax.into()))?,
             checked_oldest: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -154,6 +158,16 @@ impl KvStore {
             StoreKind::Kv(syntax) => syntax,
             _ => KvPathSyntax::Legacy,
         }
+    }
+
+    /// `path` as this store's record key (its canonical text in the store's syntax).
+    pub fn key(&self, path: &Path) -> Result<String> {
+        path.to_key(self.path_syntax().into())
+    }
+
+    /// The path a record key of this store names.
+    pub fn path_of(&self, key: &str) -> Result<Path> {
+        Path::from_key(key, self.path_syntax().into())
     }
 
     /// Reads the view caught up with every committed write, after forgetting values
@@ -181,24 +195,24 @@ impl KvStore {
 
     /// The entry at `path`, after catching up with every committed write.
     pub fn get(&self, path: &Path) -> Result<Option<KvEntry>> {
-        let key = path.to_string();
+        let key = self.key(path)?;
         self.read(|s| s.get(&key).cloned())
     }
 
-    /// Calls `f` on the entry at a canonical path without copying it.
+    /// Calls `f` on the entry at a record key (see [`KvStore::key`]) without copying it.
     pub fn get_with<R>(&self, key: &str, f: impl FnOnce(Option<&KvEntry>) -> R) -> Result<R> {
         self.read(|s| f(s.get(key)))
     }
 
     /// True when `path` holds a value.
     pub fn contains(&self, path: &Path) -> Result<bool> {
-        let key = path.to_string();
+        let key = self.key(path)?;
         self.read(|s| s.get(&key).is_some())
     }
 
     /// Stores `value` at `path`; returns the new revision.
     pub fn set(&self, path: &Path, value: impl Into<Value>) -> Result<u64> {
-        let rec = NewRecord::new(value).key(path.to_string());
+        let rec = NewRecord::new(value).key(self.key(path)?);
         Ok(self.spool.log().append(&[rec.as_entry()])?.start)
     }
 
@@ -210,8 +224,8 @@ impl KvStore {
     ) -> Result<std::ops::Range<u64>> {
         let records: Vec<NewRecord> = writes
             .into_iter()
-            .map(|(p, v)| NewRecord::new(v).key(p.to_string()))
-            .collect();
+            .map(|(p, v)| Ok(NewRecord::new(v).key(self.key(p)?)))
+            .collect::<Result<_>>()?;
         let entries: Vec<reel_log::Entry<'_>> = records.iter().map(NewRecord::as_entry).collect();
         Ok(self.spool.log().append(&entries)?)
     }
@@ -224,7 +238,7 @@ impl KvStore {
         value: impl Into<Value>,
         cond: Condition,
     ) -> Result<u64> {
-        let key = path.to_string();
+        let key = self.key(path)?;
         let value = value.into();
         let entry = OwnedEntry {
             key: Some(key.clone()),
@@ -232,24 +246,30 @@ impl KvStore {
             value: value.as_bytes().to_vec(),
             ..Default::default()
         };
-        self.guarded(&key, Some(cond), vec![entry])
+        self.guarded(&key, &path.to_string(), Some(cond), vec![entry])
     }
 
     /// Deletes the value at `path` (a tombstone in the log); [`Error::NotFound`] if absent.
     pub fn delete(&self, path: &Path) -> Result<u64> {
-        let key = path.to_string();
-        self.guarded(&key, None, vec![tombstone(&key)])
+        let key = self.key(path)?;
+        self.guarded(&key, &path.to_string(), None, vec![tombstone(&key)])
     }
 
     /// Deletes only if `path` has revision `rev`.
     pub fn delete_if(&self, path: &Path, rev: u64) -> Result<u64> {
-        let key = path.to_string();
-        self.guarded(&key, Some(Condition::Rev(rev)), vec![tombstone(&key)])
+        let key = self.key(path)?;
+        self.guarded(
+            &key,
+            &path.to_string(),
+            Some(Condition::Rev(rev)),
+            vec![tombstone(&key)],
+        )
     }
 
     /// Deletes `path` and everything below it, atomically; returns how many values.
     pub fn delete_tree(&self, path: &Path) -> Result<usize> {
-        let key = path.to_string();
+        let key = self.key(path)?;
+        let shown = path.to_string();
         let view = &self.view;
         let (_, n) = self
             .spool
@@ -260,7 +280,7 @@ impl KvStore {
                 let doomed: Vec<OwnedEntry> =
                     st.view().subtree(&key).map(|(k, _)| tombstone(k)).collect();
                 if doomed.is_empty() {
-                    return Err(Error::NotFound(key.clone()));
+                    return Err(Error::NotFound(shown.clone()));
                 }
                 let n = doomed.len();
                 Ok((doomed, n))
@@ -276,7 +296,15 @@ impl KvStore {
         }
     }
 
-    fn guarded(&self, key: &str, cond: Option<Condition>, entries: Vec<OwnedEntry>) -> Result<u64> {
+    /// Appends `entries` if `cond` holds for `key` (a record key); `shown` is the path as
+    /// the user wrote it, for errors.
+    fn guarded(
+        &self,
+        key: &str,
+        shown: &str,
+        cond: Option<Condition>,
+        entries: Vec<OwnedEntry>,
+    ) -> Result<u64> {
         let view = &self.view;
         let deleting = entries.first().is_some_and(|e| e.encoding == TAG_TOMBSTONE);
         let (range, ()) =
@@ -293,14 +321,14 @@ impl KvStore {
                     };
                     if !ok {
                         return Err(match cond {
-                            None => Error::NotFound(key.to_string()),
+                            None => Error::NotFound(shown.to_string()),
                             Some(Condition::Rev(r)) => Error::Conflict {
-                                path: key.into(),
+                                path: shown.into(),
                                 expected: format!("revision {r}"),
                                 actual,
                             },
                             Some(Condition::Absent) => Error::Conflict {
-                                path: key.into(),
+                                path: shown.into(),
                                 expected: "the path to be absent".into(),
                                 actual,
                             },
@@ -313,13 +341,15 @@ impl KvStore {
 
     /// Paths holding values below `path` (all depths), sorted.
     pub fn descendants(&self, path: &Path) -> Result<Vec<Path>> {
-        let key = path.to_string();
-        let mut out: Vec<Path> = self.read(|s| {
-            s.subtree(&key)
-                .filter(|(k, _)| **k != key)
-                .filter_map(|(k, _)| k.parse().ok())
-                .collect()
-        })?;
+        let key = self.key(path)?;
+        let mut out: Vec<Path> = self
+            .read(|s| {
+                s.subtree(&key)
+                    .filter(|(k, _)| **k != key)
+                    .map(|(k, _)| self.path_of(k))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .and_then(|r| r)?;
         out.sort();
         Ok(out)
     }
@@ -339,12 +369,14 @@ impl KvStore {
 
     /// `path` and its descendants with their entries, sorted by path.
     pub fn entries(&self, path: &Path) -> Result<Vec<(Path, KvEntry)>> {
-        let key = path.to_string();
-        let mut out: Vec<(Path, KvEntry)> = self.read(|s| {
-            s.subtree(&key)
-                .filter_map(|(k, e)| Some((k.parse().ok()?, e.clone())))
-                .collect()
-        })?;
+        let key = self.key(path)?;
+        let mut out: Vec<(Path, KvEntry)> = self
+            .read(|s| {
+                s.subtree(&key)
+                    .map(|(k, e)| Ok((self.path_of(k)?, e.clone())))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .and_then(|r| r)?;
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }

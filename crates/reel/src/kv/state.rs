@@ -1,6 +1,7 @@
 //! The kv view: the latest value and revision of every path, applied from the log.
 
 use crate::error::{Error, Result};
+use crate::kv::path::PathSyntax;
 use crate::value::{Encoding, TAG_TOMBSTONE};
 use crate::view::View;
 use reel_log::RecordRef;
@@ -37,14 +38,17 @@ impl KvEntry {
     }
 }
 
-/// Latest entry per canonical path text: a hash map for point lookups and an ordered
-/// set of the same (shared) keys for subtree queries. Keys are the canonical text form,
-/// whose prefixes follow the hierarchy: the descendants of `a.b` are exactly the keys
-/// that start with `a.b.` (a dot inside an element is always escaped).
+/// Latest entry per record key (a path's canonical text in the store's syntax): a hash
+/// map for point lookups and an ordered set of the same (shared) keys for subtree
+/// queries. A path's descendants are found by key prefix
+/// ([`PathSyntax::descendant_prefixes`]): in either syntax an escaped dot or colon never
+/// looks like a separator.
 #[derive(Debug, Default)]
 pub struct KvState {
     entries: HashMap<Arc<str>, KvEntry>,
     order: BTreeSet<Arc<str>>,
+    /// The text syntax of the keys (decides what "below a path" means for them).
+    syntax: PathSyntax,
     /// Entries with a revision below this were forgotten (their records are gone).
     forgotten_below: u64,
 }
@@ -116,23 +120,36 @@ impl KvState {
         self.entries.get(key)
     }
 
-    /// Entries at and below a canonical path (`":"`: everything), in key order.
+    /// An empty state whose keys are in `syntax`.
+    pub fn with_syntax(syntax: PathSyntax) -> KvState {
+        KvState {
+            syntax,
+            ..Default::default()
+        }
+    }
+
+    /// Entries at and below a canonical path (`":"`: everything): the path's own entry
+    /// first, then its descendants in key order within each prefix of
+    /// [`PathSyntax::descendant_prefixes`].
     pub fn subtree<'a>(
         &'a self,
         key: &'a str,
     ) -> impl Iterator<Item = (&'a str, &'a KvEntry)> + 'a {
-        let (prefix, own) = if key == ":" {
-            (String::new(), None)
-        } else {
-            (format!("{key}."), Some(key))
-        };
-        let own_entry = own
-            .and_then(|k| self.entries.get_key_value(k))
+        let own_entry = (key != ":")
+            .then(|| self.entries.get_key_value(key))
+            .flatten()
             .map(|(k, e)| (&**k, e));
         let below = self
-            .order
-            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
-            .take_while(move |k| k.starts_with(&prefix))
+            .syntax
+            .descendant_prefixes(key)
+            .into_iter()
+            .flat_map(move |(prefix, rest_ok)| {
+                self.order
+                    .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+                    .take_while(|k| k.starts_with(prefix.as_str()))
+                    .filter(|k| rest_ok(&k[prefix.len()..]))
+                    .collect::<Vec<_>>()
+            })
             .filter_map(|k| self.entries.get_key_value(&**k).map(|(k, e)| (&**k, e)));
         own_entry.into_iter().chain(below)
     }

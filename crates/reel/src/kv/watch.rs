@@ -2,7 +2,7 @@
 //! is committed, read from the log itself (so a slow watcher never loses an event; one
 //! that falls behind compaction gets [`Error::WatchBehind`]).
 
-use super::{KvStore, Path};
+use super::{KvStore, Path, PathSyntax};
 use crate::error::{Error, Result};
 use crate::value::{Encoding, TAG_TOMBSTONE, Value};
 use reel_log::LogReader;
@@ -62,18 +62,14 @@ impl WatchEvent {
 pub struct Watch {
     reader: LogReader,
     key: String,
-    prefix: String,
+    syntax: PathSyntax,
     queue: VecDeque<WatchEvent>,
 }
 
 impl Watch {
     pub(crate) fn start(kv: &KvStore, path: &Path, opts: WatchOptions) -> Result<Watch> {
-        let key = path.to_string();
-        let prefix = if path.is_root() {
-            String::new()
-        } else {
-            format!("{key}.")
-        };
+        let key = kv.key(path)?;
+        let syntax: PathSyntax = kv.path_syntax().into();
         let mut queue = VecDeque::new();
         let start = if opts.fetch {
             // The snapshot reflects exactly the records below `end`; the live part starts
@@ -83,7 +79,7 @@ impl Watch {
             st.view_mut().forget_below(kv.spool().oldest_seq());
             for (k, e) in st.view().subtree(&key) {
                 queue.push_back(WatchEvent::Put {
-                    path: k.to_string(),
+                    path: shown(k, syntax),
                     value: e.value(),
                     rev: e.rev,
                 });
@@ -99,13 +95,13 @@ impl Watch {
         Ok(Watch {
             reader: kv.spool().log().reader(start),
             key,
-            prefix,
+            syntax,
             queue,
         })
     }
 
     fn matches(&self, k: &str) -> bool {
-        self.prefix.is_empty() || k == self.key || k.starts_with(&self.prefix)
+        self.syntax.is_within(k, &self.key)
     }
 
     /// The next event, waiting up to `timeout` (forever with `None`); `None` on timeout.
@@ -138,17 +134,18 @@ impl Watch {
                 }
                 next = r.seq + 1;
                 let Some(k) = r.key else { return };
-                if !(self.prefix.is_empty() || k == self.key || k.starts_with(&self.prefix)) {
+                if !self.syntax.is_within(k, &self.key) {
                     return;
                 }
+                let syntax = self.syntax;
                 if r.encoding == TAG_TOMBSTONE {
                     events.push(WatchEvent::Deleted {
-                        path: k.to_string(),
+                        path: shown(k, syntax),
                         rev: r.seq,
                     });
                 } else if let Ok(enc) = Encoding::from_tag(r.encoding) {
                     events.push(WatchEvent::Put {
-                        path: k.to_string(),
+                        path: shown(k, syntax),
                         value: Value::from_parts(enc, r.value.to_vec()),
                         rev: r.seq,
                     });
@@ -163,6 +160,17 @@ impl Watch {
                 WatchEvent::Synced => true,
             }));
             self.queue.extend(events);
+        }
+    }
+}
+
+/// A record key as users write paths (DistKV's text), whatever syntax the store records
+/// keys in; a key that does not parse is shown as stored.
+fn shown(key: &str, syntax: PathSyntax) -> String {
+    match syntax {
+        PathSyntax::DistKv => key.to_string(),
+        PathSyntax::Legacy => {
+            Path::from_key(key, syntax).map_or_else(|_| key.to_string(), |p| p.to_string())
         }
     }
 }

@@ -1,0 +1,1479 @@
+//! Hierarchical paths and their text form, which is DistKV's path syntax, exactly.
+//!
+//! DistKV (smurfix's Python kv store, later MoaT-KV) writes a path as text in which the
+//! colon is special. This module implements its parser and printer (`Path.from_str` and
+//! `Path.__str__` in `_path.py` of the `distkv.util` package, at the version DistKV's last
+//! release pins; its tests are DistKV's `tests/test_path.py`, ported below) without its
+//! Python evaluation: where DistKV would hand text to a Python evaluator, only the results
+//! that reel can hold (numbers, `True`, `False`, `None`) are accepted and anything else is
+//! refused with a reason. Later additions of MoaT's `moat.util.Path` (`:i…`, `:s…`
+//! base64 bytes, `:m…` marks, `:R` roots, slashed paths) are not DistKV's and are
+//! refused.
+//!
+//! # Elements and how they print
+//!
+//! | element | canonical text | notes |
+//! |---|---|---|
+//! | string `abc` | `abc` | `:` → `::`, `.` → `:.`, space → `:_`; nothing else is escaped |
+//! | empty string | `:e` | |
+//! | true / false / null | `:t` / `:f` / `:n` | |
+//! | integer | `:12`, `:-3` | decimal |
+//! | float | `:1:.23`, `:1e+16`, `:1e-05` | Python's `repr` (shortest round-trip digits; exponent form below 1e-4 and from 1e16; at least two exponent digits; `.0` on whole numbers), its dot escaped |
+//! | bytes, all of them 0x20..=0x7e | `:vabc`, `:va:_b`, `:v` (empty) | escaped like a string |
+//! | other bytes | `:y616299` | lower-case hex |
+//!
+//! A string element after another element is preceded by a dot; every other element
+//! follows the previous one directly, its colon being the separator: ("a", 2, "c") is
+//! `a:2.c`, ("a", "", "b") is `a:e.b`, (1.23, "c") is `:1:.23.c`, (31, 5) is `:31:5`. The
+//! empty path (the root) is `:`; a path of one empty string is `:e`.
+//!
+//! # Parsing
+//!
+//! The text is read left to right. A `.` ends the current element and must be followed by
+//! a string (`a..b`, `.a`, `a.` and `a.:t` are errors; but see the quirks below). A `:`
+//! looks at what follows:
+//!
+//! * `::`, `:.`, `:_` are a colon, a dot and a space *inside* the current element (which
+//!   may be a string, but also the text of a number or bytes element: `:1:.5` is 1.5,
+//!   `:va:_b` is b"a b");
+//! * otherwise the maximal run of characters other than `:`, `.`, `_` after the colon
+//!   starts a new element: exactly `e`, `t`, `f`, `n` are the constants above; a run
+//!   starting with `x` or `b` is an integer in hex or binary, one with `y` bytes in hex,
+//!   one with `v` bytes as ASCII text; any other run (`:12`, `:-3`, `:1e5`, `:True`) is
+//!   an expression that DistKV evaluates as Python.
+//!
+//! Plain text after a number or bytes element, before the next separator, is part of that
+//! element (`:1_000` is 1000). The rest of an element's text is then read as DistKV's
+//! Python does:
+//!
+//! * `:x`/`:b`: Python's `int(text, 16 / 2)`: surrounding (Unicode) white space, one
+//!   optional sign, an optional `0x`/`0b` prefix (one `_` may follow it), digits with
+//!   single `_` between them. So `:x-1` is -1, `:x+1f` and `:x0x1f` and `:x1_f` are
+//!   31, `:x0b1` is 177 (hex digits), `:b0b101` is 5; `:x`, `:x1g`, `:x_1`, `:b2` are
+//!   errors.
+//! * `:y`: Python's `bytes.fromhex`: pairs of hex digits (either case), ASCII white space
+//!   allowed around pairs but not inside one: `:y` is b"", `:y61:_62` is b"ab", `:y616`
+//!   and `:y6:_1` are errors.
+//! * `:v`: the text must be ASCII; its bytes are the element.
+//! * anything else: after stripping surrounding white space, it must be `True`, `False`,
+//!   `None`, or a Python int or float literal (`12`, `0x1f`, `0o17`, `0b101`, `1_000`,
+//!   `00`, but not `01`; `1.5`, `1e5`, `1.` written `:1:.`) after any number of unary
+//!   `+`/`-` (spaces allowed between them; `:-:.5` is -0.5, while `:.5` is the string
+//!   ".5"). A float literal too large for a float is infinite, as in Python.
+//!
+//! `:` alone is the root; the empty text is an error.
+//!
+//! # Where reel is narrower than DistKV (each refused with a reason)
+//!
+//! * Tuples (`:1,2.c`; DistKV's documentation advises against them), strings, bytes and
+//!   arithmetic in Python expressions (`:'a'`, `:1+2`, `:(1)`, `:-True`), complex numbers
+//!   (`:1j`), comments and statements (`:1#x`, `:1;2`).
+//! * Integers outside `i64` (Python's are unbounded).
+//! * Non-ASCII decimal digits in `:x`/`:b` (Python's `int` would accept `:x١٠`).
+//!
+//! # DistKV quirks that are reproduced on purpose
+//!
+//! * A dot before `:x`, `:b`, `:y`, `:v` is accepted (`a.:x10` is ("a", 16)) although a
+//!   dot before `:12` or `:t` is not.
+//! * After `:e`/`:t`/`:f`/`:n`, an escape starts a new string element without a dot
+//!   (`:t::x` is (true, ":x")), while plain text there is an error (`:t_`).
+//!
+//! # Values, equality and order
+//!
+//! Floats are held as [`TotalF64`], which normalises `-0.0` to `0.0` (DistKV, being
+//! Python, treats them as the same key) and every NaN to one NaN, and orders by
+//! [`f64::total_cmp`]. Unlike Python, `true`, `1` and `1.0` are three different elements.
+//! Elements order by kind first — null < bool < int < float < string < bytes — then by
+//! value. Infinite and NaN floats print as DistKV prints them (`:inf`, `:-inf`, `:nan`),
+//! but DistKV cannot read those back and neither can reel, so [`Path::to_key`] refuses
+//! them.
+//!
+//! # The legacy syntax
+//!
+//! Before adopting DistKV's syntax, reel wrote kv record keys in a syntax of its own,
+//! which differs in how non-string elements are separated (`a.:2.c` instead of `a:2.c`)
+//! and has no floats or bytes. Stores on disk still hold keys in that text, so its codec
+//! remains, unchanged, as [`Path::parse_legacy`] and [`Path::to_legacy_string`]; a store
+//! picks one with [`PathSyntax`] through [`Path::to_key`] and [`Path::from_key`].
+
+mod legacy;
+
+use crate::error::{Error, Result};
+use std::cmp::Ordering;
+use std::fmt::{self, Write as _};
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
+
+/// A float usable as a key: total order ([`f64::total_cmp`]), hashed by its bits.
+///
+/// Construction normalises `-0.0` to `0.0` and any NaN to [`f64::NAN`], so that equal,
+/// ordered and hashed values agree with each other (and -0.0 and 0.0 are one key, as in
+/// DistKV). NaN sorts after `+inf`.
+#[derive(Clone, Copy)]
+pub struct TotalF64(f64);
+
+impl TotalF64 {
+    /// Wraps `v`, normalising `-0.0` and NaN.
+    pub fn new(v: f64) -> TotalF64 {
+        if v.is_nan() {
+            TotalF64(f64::NAN)
+        } else if v == 0.0 {
+            TotalF64(0.0)
+        } else {
+            TotalF64(v)
+        }
+    }
+
+    /// The value.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl From<f64> for TotalF64 {
+    fn from(v: f64) -> TotalF64 {
+        TotalF64::new(v)
+    }
+}
+
+impl From<TotalF64> for f64 {
+    fn from(v: TotalF64) -> f64 {
+        v.0
+    }
+}
+
+impl PartialEq for TotalF64 {
+    fn eq(&self, other: &TotalF64) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for TotalF64 {}
+
+impl PartialOrd for TotalF64 {
+    fn partial_cmp(&self, other: &TotalF64) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TotalF64 {
+    fn cmp(&self, other: &TotalF64) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl Hash for TotalF64 {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state);
+    }
+}
+
+impl fmt::Debug for TotalF64 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// One element of a path. Elements order by kind in declaration order, then by value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Element {
+    /// `:n`
+    Null,
+    /// `:t` / `:f`
+    Bool(bool),
+    /// `:12`, `:-3` (also read: `:x1f`, `:b101`, `:0x1f`, ...)
+    Int(i64),
+    /// `:1:.5`, `:1e+16` (Python's `repr`, its dot escaped)
+    Float(TotalF64),
+    /// Any string: `abc`, `a:.b`, `:e` (empty).
+    Str(String),
+    /// `:vabc` when every byte is printable ASCII, else `:y` and hex.
+    Bytes(Vec<u8>),
+}
+
+/// A path: a sequence of elements; the empty path is the root.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Path(pub Vec<Element>);
+
+/// Which text syntax a store's keys are in; see [`Path::to_key`] and [`Path::from_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PathSyntax {
+    /// reel's syntax before DistKV's (`a.:2.c`); no floats or bytes. See
+    /// [`Path::parse_legacy`].
+    Legacy,
+    /// DistKV's syntax (`a:2.c`), the one of [`FromStr`] and [`Display`](fmt::Display).
+    #[default]
+    DistKv,
+}
+
+/// Tests the rest of a key after one of [`PathSyntax::descendant_prefixes`].
+pub type RestTest = fn(&str) -> bool;
+
+impl PathSyntax {
+    /// The key prefixes of the descendants of the canonical key `parent` (not `parent`
+    /// itself), each with a test the rest of a key must pass: the root's descendants are
+    /// every key; in the legacy syntax they all start with `parent.`; in DistKV's a
+    /// string child starts with `parent.` and any other child with `parent:` followed by
+    /// an element letter or digit (`parent::`, `parent:.`, `parent:_` are escapes that
+    /// continue `parent`'s own last element instead).
+    pub fn descendant_prefixes(self, parent: &str) -> Vec<(String, RestTest)> {
+        fn any(_: &str) -> bool {
+            true
+        }
+        fn element_start(rest: &str) -> bool {
+            !rest.starts_with([':', '.', '_'])
+        }
+        if parent == ":" {
+            return vec![(String::new(), any)];
+        }
+        match self {
+            PathSyntax::Legacy => vec![(format!("{parent}."), any)],
+            PathSyntax::DistKv => vec![
+                (format!("{parent}."), any),
+                (format!("{parent}:"), element_start),
+            ],
+        }
+    }
+
+    /// True when the canonical key `key` is `parent` or one of its descendants.
+    pub fn is_within(self, key: &str, parent: &str) -> bool {
+        key == parent
+            || self
+                .descendant_prefixes(parent)
+                .iter()
+                .any(|(prefix, rest_ok)| key.strip_prefix(prefix.as_str()).is_some_and(rest_ok))
+    }
+}
+
+impl From<reel_log::KvPathSyntax> for PathSyntax {
+    /// The syntax a kv store's `reel.meta` records.
+    fn from(s: reel_log::KvPathSyntax) -> PathSyntax {
+        match s {
+            reel_log::KvPathSyntax::Legacy => PathSyntax::Legacy,
+            reel_log::KvPathSyntax::DistKv => PathSyntax::DistKv,
+        }
+    }
+}
+
+impl Path {
+    /// The root (printed `:`).
+    pub fn root() -> Path {
+        Path(Vec::new())
+    }
+
+    /// True for the root.
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The elements.
+    pub fn elements(&self) -> &[Element] {
+        &self.0
+    }
+
+    /// This path extended by one element.
+    pub fn child(&self, e: Element) -> Path {
+        let mut v = self.0.clone();
+        v.push(e);
+        Path(v)
+    }
+
+    /// True when `self` is `other` or below it.
+    pub fn starts_with(&self, other: &Path) -> bool {
+        self.0.starts_with(&other.0)
+    }
+
+    /// Parses reel's legacy path text (the syntax of stores written before the switch to
+    /// DistKV's syntax; see the module documentation of `legacy`): elements joined by
+    /// `.`, `:12`/`:-3`/`:x1f`/`:b101` integers, `:t`/`:f`/`:n`/`:e`, `:.`/`::`/`:_`
+    /// escapes, `:` for the root. No floats or bytes.
+    pub fn parse_legacy(text: &str) -> Result<Path> {
+        legacy::parse(text)
+    }
+
+    /// The legacy canonical text (`a.:2.:t`), exactly as reel wrote keys before the
+    /// switch to DistKV's syntax. Fails (`InvalidArgument`) when the path holds a float
+    /// or a byte string, which that syntax cannot express.
+    pub fn to_legacy_string(&self) -> Result<String> {
+        legacy::print(self)
+    }
+
+    /// The canonical text in `syntax`, for use as a stored key. Fails when the path cannot
+    /// be written so that it reads back as itself: a float or bytes in
+    /// [`PathSyntax::Legacy`], an infinite or NaN float in [`PathSyntax::DistKv`].
+    pub fn to_key(&self, syntax: PathSyntax) -> Result<String> {
+        match syntax {
+            PathSyntax::Legacy => self.to_legacy_string(),
+            PathSyntax::DistKv => {
+                if let Some(e) = self
+                    .0
+                    .iter()
+                    .find(|e| matches!(e, Element::Float(v) if !v.get().is_finite()))
+                {
+                    return Err(Error::InvalidArgument(format!(
+                        "path `{self}` cannot be written as a key: the float `{e}` has no \
+                         DistKV text that reads back"
+                    )));
+                }
+                Ok(self.to_string())
+            }
+        }
+    }
+
+    /// Parses `text` in `syntax` (the inverse of [`Path::to_key`]).
+    pub fn from_key(text: &str, syntax: PathSyntax) -> Result<Path> {
+        match syntax {
+            PathSyntax::Legacy => Path::parse_legacy(text),
+            PathSyntax::DistKv => text.parse(),
+        }
+    }
+}
+
+fn syntax(text: &str, why: impl fmt::Display) -> Error {
+    Error::InvalidArgument(format!("bad path `{text}`: {why}"))
+}
+
+/// How the text of an open element is read when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Plain (unescaped) string.
+    Str,
+    /// `:x`: Python `int(text, 16)`.
+    Hex,
+    /// `:b`: Python `int(text, 2)`.
+    Bin,
+    /// `:y`: Python `bytes.fromhex(text)`.
+    HexBytes,
+    /// `:v`: the text's ASCII bytes.
+    AsciiBytes,
+    /// Anything else after `:`: a Python expression (of which a number subset).
+    Expr,
+}
+
+impl Kind {
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::Str | Kind::Expr => "",
+            Kind::Hex => "x",
+            Kind::Bin => "b",
+            Kind::HexBytes => "y",
+            Kind::AsciiBytes => "v",
+        }
+    }
+}
+
+/// Where the parser is between characters.
+enum State {
+    /// Nothing read yet.
+    Start,
+    /// Right after a separating dot: a string must follow.
+    AfterDot,
+    /// Right after `:e`, `:t`, `:f`, `:n`: a dot or a colon must follow.
+    AfterConst,
+    /// Collecting the text of an element.
+    Open(Kind, String),
+}
+
+/// Python's `str.isspace()`: Unicode white space plus the ASCII separators 0x1c..=0x1f.
+fn py_isspace(c: char) -> bool {
+    c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
+}
+
+/// Python's `int(text, radix)` for radix 2 or 16, within `i64`.
+fn py_int(text: &str, radix: u32) -> std::result::Result<i64, &'static str> {
+    // `int()` maps non-ASCII white space to ASCII before it skips white space, so it
+    // skips exactly Unicode's White_Space (Rust's `char::is_whitespace`).
+    let t = text.trim_matches(char::is_whitespace);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let prefix: &[&str] = if radix == 16 {
+        &["0x", "0X"]
+    } else {
+        &["0b", "0B"]
+    };
+    let t = match prefix.iter().find_map(|p| t.strip_prefix(p)) {
+        // One underscore may follow the prefix.
+        Some(rest) => rest.strip_prefix('_').unwrap_or(rest),
+        None => t,
+    };
+    let mut magnitude: Option<u128> = Some(0);
+    let mut digits = 0usize;
+    let mut after_underscore = true; // no underscore first, none doubled
+    for c in t.chars() {
+        if c == '_' {
+            if after_underscore {
+                return Err("misplaced `_`");
+            }
+            after_underscore = true;
+            continue;
+        }
+        let d = c.to_digit(radix).ok_or("not a digit")?;
+        magnitude = magnitude.and_then(|m| m.checked_mul(u128::from(radix))?.checked_add(d.into()));
+        digits += 1;
+        after_underscore = false;
+    }
+    if digits == 0 {
+        return Err("no digits");
+    }
+    if after_underscore {
+        return Err("trailing `_`");
+    }
+    signed(magnitude, neg).ok_or("out of range: reel's integers are 64-bit")
+}
+
+/// `magnitude` with a sign, if it fits `i64`.
+fn signed(magnitude: Option<u128>, neg: bool) -> Option<i64> {
+    let m = i128::try_from(magnitude?).ok()?;
+    i64::try_from(if neg { -m } else { m }).ok()
+}
+
+/// Python's `bytes.fromhex(text)`: hex digit pairs; ASCII white space between pairs.
+fn py_fromhex(text: &str) -> std::result::Result<Vec<u8>, &'static str> {
+    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+    let digit = |b: Option<u8>| b.and_then(|b| char::from(b).to_digit(16));
+    if !text.is_ascii() {
+        return Err("not ASCII");
+    }
+    let mut bytes = text.bytes();
+    let mut out = Vec::with_capacity(text.len() / 2);
+    while let Some(b) = bytes.next() {
+        if is_space(&b) {
+            continue;
+        }
+        let (Some(hi), Some(lo)) = (digit(Some(b)), digit(bytes.next())) else {
+            return Err("not pairs of hex digits");
+        };
+        out.push((hi * 16 + lo) as u8);
+    }
+    Ok(out)
+}
+
+/// A Python numeric literal's value.
+enum Literal {
+    /// An integer literal's magnitude (`None`: too large for `u128`).
+    Int(Option<u128>),
+    Float(f64),
+}
+
+/// Reads `digit (["_"] digit)*` at `b[i..]`: the digits without underscores and where
+/// they end. An underscore that is not between two digits ends them too (and so is left
+/// for the caller, which then finds the literal not wholly read).
+fn digit_part(b: &[u8], start: usize) -> (String, usize) {
+    let mut digits = String::new();
+    let mut end = start;
+    for (i, &c) in b.iter().enumerate().skip(start) {
+        match c {
+            b'0'..=b'9' => digits.push(char::from(c)),
+            b'_' if !digits.is_empty() && b.get(i + 1).is_some_and(u8::is_ascii_digit) => {}
+            _ => break,
+        }
+        end = i + 1;
+    }
+    (digits, end)
+}
+
+/// Parses a whole Python int or float literal (no sign; not imaginary).
+fn py_literal(s: &str) -> Option<Literal> {
+    let b = s.as_bytes();
+    let radix = match b {
+        [b'0', b'x' | b'X', ..] => 16,
+        [b'0', b'o' | b'O', ..] => 8,
+        [b'0', b'b' | b'B', ..] => 2,
+        _ => 10,
+    };
+    if radix != 10 {
+        // "0x" (["_"] hexdigit)+
+        let mut magnitude = Some(0u128);
+        let mut any = false;
+        let mut after_underscore = false;
+        for c in s[2..].chars() {
+            if c == '_' && !after_underscore {
+                after_underscore = true;
+                continue;
+            }
+            let d = c.to_digit(radix)?;
+            magnitude =
+                magnitude.and_then(|m| m.checked_mul(u128::from(radix))?.checked_add(d.into()));
+            any = true;
+            after_underscore = false;
+        }
+        return (any && !after_underscore).then_some(Literal::Int(magnitude));
+    }
+    let (int_part, mut i) = digit_part(b, 0);
+    let mut float = false;
+    let mut frac = String::new();
+    if b.get(i) == Some(&b'.') {
+        (frac, i) = digit_part(b, i + 1);
+        if int_part.is_empty() && frac.is_empty() {
+            return None;
+        }
+        float = true;
+    } else if int_part.is_empty() {
+        return None;
+    }
+    let mut exp = String::new();
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if let Some(&sign @ (b'+' | b'-')) = b.get(i) {
+            exp.push(char::from(sign));
+            i += 1;
+        }
+        let (digits, end) = digit_part(b, i);
+        if digits.is_empty() {
+            return None;
+        }
+        exp.push_str(&digits);
+        i = end;
+        float = true;
+    }
+    if i != b.len() {
+        return None;
+    }
+    if float {
+        let int_part = if int_part.is_empty() { "0" } else { &int_part };
+        let frac = if frac.is_empty() { "0" } else { &frac };
+        let exp = if exp.is_empty() { "0" } else { &exp };
+        return format!("{int_part}.{frac}e{exp}")
+            .parse()
+            .ok()
+            .map(Literal::Float);
+    }
+    // Python forbids leading zeros in a decimal integer other than zero itself.
+    if int_part.starts_with('0') && int_part.bytes().any(|d| d != b'0') {
+        return None;
+    }
+    Some(Literal::Int(int_part.bytes().try_fold(0u128, |m, d| {
+        m.checked_mul(10)?.checked_add(u128::from(d - b'0'))
+    })))
+}
+
+/// The part of Python's evaluation (DistKV's `path_eval`) that reel supports: `True`,
+/// `False`, `None`, and int or float literals after unary signs.
+fn py_eval(src: &str) -> std::result::Result<Element, String> {
+    let s = src.trim_matches(py_isspace);
+    if s.contains(',') {
+        return Err(format!(
+            "`:{src}` is a tuple, which reel does not support as a path element"
+        ));
+    }
+    match s {
+        "True" => return Ok(Element::Bool(true)),
+        "False" => return Ok(Element::Bool(false)),
+        "None" => return Ok(Element::Null),
+        _ => {}
+    }
+    let mut neg = false;
+    let mut rest = s;
+    while let Some(sign @ ('+' | '-')) = rest.chars().next() {
+        neg ^= sign == '-';
+        // Python's tokenizer skips spaces, tabs and form feeds between tokens.
+        rest = rest[1..].trim_start_matches([' ', '\t', '\x0c']);
+    }
+    match py_literal(rest) {
+        Some(Literal::Int(m)) => signed(m, neg).map(Element::Int).ok_or_else(|| {
+            format!("the integer `:{src}` is out of range (reel's integers are 64-bit)")
+        }),
+        Some(Literal::Float(v)) => Ok(Element::Float(TotalF64::new(if neg { -v } else { v }))),
+        None => Err(format!(
+            "`:{src}` is not an element: after `:` reel expects `e`, `t`, `f`, `n`, \
+             `x`/`b` + an integer, `y`/`v` + bytes, a number, `True`, `False` or `None` \
+             (DistKV would evaluate other text as Python, which reel does not)"
+        )),
+    }
+}
+
+/// Ends an open element: reads its text according to its kind.
+fn finish(kind: Kind, buf: String, text: &str) -> Result<Element> {
+    let bad = |what: &str, why: &str| {
+        let p = kind.prefix();
+        syntax(text, format!("`:{p}{buf}` is not {what} ({why})"))
+    };
+    match kind {
+        Kind::Str => Ok(Element::Str(buf)),
+        Kind::Hex => py_int(&buf, 16)
+            .map(Element::Int)
+            .map_err(|why| bad("a hexadecimal integer", why)),
+        Kind::Bin => py_int(&buf, 2)
+            .map(Element::Int)
+            .map_err(|why| bad("a binary integer", why)),
+        Kind::HexBytes => py_fromhex(&buf)
+            .map(Element::Bytes)
+            .map_err(|why| bad("hex bytes", why)),
+        Kind::AsciiBytes if buf.is_ascii() => Ok(Element::Bytes(buf.into_bytes())),
+        Kind::AsciiBytes => Err(bad(
+            "ASCII bytes",
+            "non-ASCII text; write such bytes as `:y` and hex",
+        )),
+        Kind::Expr => py_eval(&buf).map_err(|why| syntax(text, why)),
+    }
+}
+
+/// Parses DistKV's path text; see the module documentation.
+fn parse(text: &str) -> Result<Path> {
+    if text == ":" {
+        return Ok(Path::root());
+    }
+    if text.is_empty() {
+        return Err(syntax(text, "empty (the root is written `:`)"));
+    }
+    let mut out = Vec::new();
+    let mut state = State::Start;
+    // Ends the open element, if any.
+    let close = |state: State, out: &mut Vec<Element>| -> Result<()> {
+        if let State::Open(kind, buf) = state {
+            out.push(finish(kind, buf, text)?);
+        }
+        Ok(())
+    };
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '.' => match state {
+                State::Start => {
+                    return Err(syntax(
+                        text,
+                        "leading dot (an empty string element is written `:e`)",
+                    ));
+                }
+                State::AfterDot => {
+                    return Err(syntax(
+                        text,
+                        "doubled dot (an empty string element is written `:e`, as in `a:e.b`)",
+                    ));
+                }
+                s => {
+                    close(s, &mut out)?;
+                    state = State::AfterDot;
+                }
+            },
+            ':' => {
+                let Some(&(_, n)) = chars.peek() else {
+                    return Err(syntax(
+                        text,
+                        "ends with a lone `:` (a colon is written `::`)",
+                    ));
+                };
+                if matches!(n, ':' | '.' | '_') {
+                    // An escape inside the current element (or starting a string one).
+                    chars.next();
+                    let lit = if n == '_' { ' ' } else { n };
+                    match &mut state {
+                        State::Open(_, buf) => buf.push(lit),
+                        s => *s = State::Open(Kind::Str, lit.to_string()),
+                    }
+                    continue;
+                }
+                let start = i + 1;
+                let mut end = start;
+                while let Some(&(j, d)) = chars.peek() {
+                    if matches!(d, ':' | '.' | '_') {
+                        break;
+                    }
+                    end = j + d.len_utf8();
+                    chars.next();
+                }
+                let run = &text[start..end];
+                let constant = match run {
+                    "e" => Some(Element::Str(String::new())),
+                    "t" => Some(Element::Bool(true)),
+                    "f" => Some(Element::Bool(false)),
+                    "n" => Some(Element::Null),
+                    _ => None,
+                };
+                let kind = match run.as_bytes()[0] {
+                    b'x' => Kind::Hex,
+                    b'b' => Kind::Bin,
+                    b'y' => Kind::HexBytes,
+                    b'v' => Kind::AsciiBytes,
+                    _ => Kind::Expr,
+                };
+                // DistKV refuses a dot before a constant or an expression, but not before
+                // the prefixed forms.
+                if matches!(state, State::AfterDot) && (constant.is_some() || kind == Kind::Expr) {
+                    return Err(syntax(
+                        text,
+                        format!(
+                            "a dot before `:{run}` (an element other than a string follows \
+                             the previous one without a dot, as in `a:{run}`)"
+                        ),
+                    ));
+                }
+                close(std::mem::replace(&mut state, State::AfterConst), &mut out)?;
+                match constant {
+                    Some(e) => out.push(e),
+                    None => {
+                        let body = if kind == Kind::Expr { run } else { &run[1..] };
+                        state = State::Open(kind, body.to_string());
+                    }
+                }
+            }
+            c => match &mut state {
+                State::AfterConst => {
+                    return Err(syntax(
+                        text,
+                        format!(
+                            "`{c}` right after `:e`, `:t`, `:f` or `:n` (start the next \
+                             element with `.`)"
+                        ),
+                    ));
+                }
+                State::Open(_, buf) => buf.push(c),
+                s => *s = State::Open(Kind::Str, c.to_string()),
+            },
+        }
+    }
+    if matches!(state, State::AfterDot) {
+        return Err(syntax(
+            text,
+            "trailing dot (an empty string element is written `:e`)",
+        ));
+    }
+    close(state, &mut out)?;
+    Ok(Path(out))
+}
+
+impl FromStr for Path {
+    type Err = Error;
+
+    /// Parses DistKV's path text; see the module documentation.
+    fn from_str(text: &str) -> Result<Path> {
+        parse(text)
+    }
+}
+
+/// Python's `repr` of a float: the shortest digits that read back, in positional form
+/// for 1e-4 <= |v| < 1e16 (with `.0` on whole numbers), otherwise as `1.5e+16`.
+fn py_float_repr(v: f64) -> String {
+    if v.is_nan() {
+        return "nan".into();
+    }
+    let sign = if v.is_sign_negative() { "-" } else { "" };
+    if v.is_infinite() {
+        return format!("{sign}inf");
+    }
+    // `{:e}` gives the shortest round-trip digits, `d[.ddd]e[-]N`. When two digit strings
+    // of that length read back and are equally close, Python takes the one with an even
+    // last digit, as does `{:.Ne}` (exact, ties to even): prefer that when it reads back.
+    let a = v.abs();
+    let shortest = format!("{a:e}");
+    let len = shortest
+        .bytes()
+        .take_while(|&c| c != b'e')
+        .filter(u8::is_ascii_digit)
+        .count();
+    let rounded = format!("{a:.*e}", len - 1);
+    let sci = if rounded.parse::<f64>() == Ok(a) {
+        rounded
+    } else {
+        shortest
+    };
+    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` has an exponent");
+    // (No trailing zeros: a shorter string would read back as well.)
+    let digits: String = mantissa.chars().filter(|&c| c != '.').collect();
+    let exp: i32 = exp.parse().expect("`{:e}` exponent is an integer");
+    // The decimal point sits after `point` digits (Python's `decpt`).
+    let point = exp + 1;
+    if point <= -4 || point > 16 {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        // C's `%+.02d`: a sign, at least two digits.
+        return format!("{sign}{first}{dot}{rest}e{exp:+03}");
+    }
+    let n = digits.len() as i32;
+    if point <= 0 {
+        format!(
+            "{sign}0.{}{digits}",
+            "0".repeat(point.unsigned_abs() as usize)
+        )
+    } else if point >= n {
+        format!("{sign}{digits}{}.0", "0".repeat((point - n) as usize))
+    } else {
+        let (a, b) = digits.split_at(point as usize);
+        format!("{sign}{a}.{b}")
+    }
+}
+
+/// Writes `s` with DistKV's in-element escapes: `::`, `:.`, `:_`.
+fn write_escaped(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    for c in s.chars() {
+        match c {
+            ':' => f.write_str("::")?,
+            '.' => f.write_str(":.")?,
+            ' ' => f.write_str(":_")?,
+            c => f.write_char(c)?,
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for Element {
+    /// The element as a one-element path in DistKV's syntax (`a`, `:e`, `:12`, ...).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Element::Null => f.write_str(":n"),
+            Element::Bool(true) => f.write_str(":t"),
+            Element::Bool(false) => f.write_str(":f"),
+            Element::Int(i) => write!(f, ":{i}"),
+            Element::Float(v) => {
+                f.write_char(':')?;
+                write_escaped(f, &py_float_repr(v.get()))
+            }
+            Element::Str(s) if s.is_empty() => f.write_str(":e"),
+            Element::Str(s) => write_escaped(f, s),
+            Element::Bytes(b) if b.iter().all(|&c| (0x20..0x7f).contains(&c)) => {
+                f.write_str(":v")?;
+                // All printable ASCII, hence UTF-8.
+                write_escaped(f, std::str::from_utf8(b).map_err(|_| fmt::Error)?)
+            }
+            Element::Bytes(b) => {
+                f.write_str(":y")?;
+                b.iter().try_for_each(|c| write!(f, "{c:02x}"))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Path {
+    /// DistKV's canonical text: a dot before each string element but the first, no dot
+    /// before other elements; `:` for the root.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str(":");
+        }
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 && matches!(e, Element::Str(s) if !s.is_empty()) {
+                f.write_char('.')?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Element::{Bool, Bytes, Int, Null, Str};
+    use proptest::prelude::*;
+
+    fn p(text: &str) -> Path {
+        text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn s(v: &str) -> Element {
+        Str(v.into())
+    }
+
+    fn fl(v: f64) -> Element {
+        Element::Float(TotalF64::new(v))
+    }
+
+    fn by(v: &[u8]) -> Element {
+        Bytes(v.to_vec())
+    }
+
+    /// `text` parses to `elements`, which print as `canon`, which parses back to them.
+    #[track_caller]
+    fn valid(text: &str, elements: &[Element], canon: &str) {
+        let path = Path(elements.to_vec());
+        assert_eq!(p(text), path, "parsing {text}");
+        assert_eq!(path.to_string(), canon, "printing {path:?}");
+        assert_eq!(p(canon), path, "parsing the canonical {canon}");
+    }
+
+    /// `text` is refused, with the usual message and `why` in it.
+    #[track_caller]
+    fn invalid(text: &str, why: &str) {
+        match text.parse::<Path>() {
+            Ok(path) => panic!("{text:?} parsed to {path:?}"),
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(&format!("bad path `{text}`: ")) && msg.contains(why),
+                    "{text}: {msg}"
+                );
+            }
+        }
+    }
+
+    /// The non-tuple vectors of DistKV's tests/test_path.py, and its tuples (refused).
+    #[test]
+    fn distkv_test_path_valid() {
+        valid("a.b.c", &[s("a"), s("b"), s("c")], "a.b.c");
+        valid("a:2.c", &[s("a"), Int(2), s("c")], "a:2.c");
+        valid(":2.c", &[Int(2), s("c")], ":2.c");
+        valid(":t.c", &[Bool(true), s("c")], ":t.c");
+        valid(":1:.23.c", &[fl(1.23), s("c")], ":1:.23.c");
+        valid(":e:1:.23.c", &[s(""), fl(1.23), s("c")], ":e:1:.23.c");
+        valid(
+            "a:e:1:.23.c",
+            &[s("a"), s(""), fl(1.23), s("c")],
+            "a:e:1:.23.c",
+        );
+        // (From moat-util's later copy of the same tests.)
+        valid(
+            "a:e:1:.23:e",
+            &[s("a"), s(""), fl(1.23), s("")],
+            "a:e:1:.23:e",
+        );
+        valid("a:e:1:.23", &[s("a"), s(""), fl(1.23)], "a:e:1:.23");
+        valid("a:e.b", &[s("a"), s(""), s("b")], "a:e.b");
+        valid("a.x y.b", &[s("a"), s("x y"), s("b")], "a.x:_y.b");
+        valid("a:t", &[s("a"), Bool(true)], "a:t");
+        valid("x:n", &[s("x"), Null], "x:n");
+        valid(":x1f", &[Int(31)], ":31");
+        valid(":x1f.q", &[Int(31), s("q")], ":31.q");
+        valid("b:x1f:5", &[s("b"), Int(31), Int(5)], "b:31:5");
+        valid(":", &[], ":");
+        valid("a:vabc", &[s("a"), by(b"abc")], "a:vabc");
+        valid("a:y616299", &[s("a"), by(b"ab\x99")], "a:y616299");
+        valid("a:va:_b", &[s("a"), by(b"a b")], "a:va:_b");
+        valid("a:v.c", &[s("a"), by(b""), s("c")], "a:v.c");
+        for tuple in [
+            ":(1,2):1:.23",
+            ":1,2:1:.23",
+            ":(1,2):e:1:.23",
+            ":1,2:e:1:.23",
+            ":1,2.c",
+            ":1,'a b',2.c",
+            ":1,'a:_b',2.c",
+        ] {
+            invalid(tuple, "is a tuple, which reel does not support");
+        }
+    }
+
+    #[test]
+    fn distkv_test_path_invalid() {
+        invalid(":w", "`:w` is not an element");
+        invalid(":t:", "lone `:`");
+        invalid("a.b:", "lone `:`");
+        invalid(":2..c", "doubled dot");
+        invalid("a..b", "doubled dot");
+        invalid("a.:1", "a dot before `:1`");
+        invalid("a.:t", "a dot before `:t`");
+        invalid(":x1g", "`:x1g` is not a hexadecimal integer");
+        invalid(":x", "`:x` is not a hexadecimal integer");
+        invalid(":ec", "`:ec` is not an element"); // (moat-util's copy)
+        invalid(".a.b", "leading dot");
+        invalid("a.b.", "trailing dot");
+        invalid("a:h123", "`:h123` is not an element");
+        invalid("", "empty");
+        invalid(":list", "`:list` is not an element");
+        invalid(":dict", "`:dict` is not an element");
+    }
+
+    #[test]
+    fn separators_and_constants() {
+        valid(":e", &[s("")], ":e");
+        valid(":t", &[Bool(true)], ":t");
+        valid(":f", &[Bool(false)], ":f");
+        valid(":n", &[Null], ":n");
+        valid(":e:e", &[s(""), s("")], ":e:e");
+        valid(":n:n", &[Null, Null], ":n:n");
+        valid(":t:f", &[Bool(true), Bool(false)], ":t:f");
+        valid(":e.a", &[s(""), s("a")], ":e.a");
+        valid("a:f.b", &[s("a"), Bool(false), s("b")], "a:f.b");
+        valid(":31:5", &[Int(31), Int(5)], ":31:5");
+        valid(":v:1", &[by(b""), Int(1)], ":v:1");
+        valid(":1:vx", &[Int(1), by(b"x")], ":1:vx");
+        valid(":va.b", &[by(b"a"), s("b")], ":va.b");
+        valid("a:v:v", &[s("a"), by(b""), by(b"")], "a:v:v");
+        valid("a", &[s("a")], "a");
+        for (text, why) in [
+            (".", "leading dot"),
+            ("..", "leading dot"),
+            ("a.:e", "a dot before `:e`"),
+            ("a.:f", "a dot before `:f`"),
+            ("a.:n", "a dot before `:n`"),
+            ("a.:True", "a dot before `:True`"),
+            (":t_", "`_` right after"),
+            ("a:ex", "`:ex` is not an element"),
+            (":2c", "`:2c` is not an element"),
+            (":e5", "`:e5` is not an element"),
+            (":t5", "`:t5` is not an element"),
+            (":i2", "`:i2` is not an element"),
+            (":inf", "`:inf` is not an element"),
+            (":nan", "`:nan` is not an element"),
+        ] {
+            invalid(text, why);
+        }
+    }
+
+    /// Reproduced as DistKV behaves, not as its documentation suggests.
+    #[test]
+    fn distkv_quirks() {
+        // A dot before the prefixed forms is accepted.
+        valid("a.:x10", &[s("a"), Int(16)], "a:16");
+        valid("a.:b1", &[s("a"), Int(1)], "a:1");
+        valid("a.:vab", &[s("a"), by(b"ab")], "a:vab");
+        valid("a.:y61", &[s("a"), by(b"a")], "a:va");
+        // After a constant an escape starts a string without a dot.
+        valid(":t::x", &[Bool(true), s(":x")], ":t.::x");
+        valid(":t:.x", &[Bool(true), s(".x")], ":t.:.x");
+        valid(":t:_", &[Bool(true), s(" ")], ":t.:_");
+        // Plain text after a number or bytes element belongs to it.
+        valid(":1_000", &[Int(1000)], ":1000");
+        valid(":va_b", &[by(b"a_b")], ":va_b");
+    }
+
+    #[test]
+    fn escapes() {
+        valid("::", &[s(":")], "::");
+        valid(":.", &[s(".")], ":.");
+        valid(":_", &[s(" ")], ":_");
+        valid(":.a", &[s(".a")], ":.a");
+        valid("a::", &[s("a:")], "a::");
+        valid("a:.b", &[s("a.b")], "a:.b");
+        valid("a.::b", &[s("a"), s(":b")], "a.::b");
+        valid("a.b:.c.d", &[s("a"), s("b.c"), s("d")], "a.b:.c.d");
+        valid("a.b::c.d", &[s("a"), s("b:c"), s("d")], "a.b::c.d");
+        valid("a_b", &[s("a_b")], "a_b");
+        valid("_", &[s("_")], "_");
+        valid("12", &[s("12")], "12");
+        // Exactly colon, dot and space are escaped; not `_`, tabs or other text.
+        assert_eq!(
+            Path(vec![s("a b:c.d_e\tf\u{a0}g/h,")]).to_string(),
+            "a:_b::c:.d_e\tf\u{a0}g/h,"
+        );
+        assert_eq!(
+            Path(vec![s(":t"), s(":1"), s(".x")]).to_string(),
+            "::t.::1.:.x"
+        );
+        assert_eq!(Path(vec![s(" ")]).to_string(), ":_");
+    }
+
+    /// `:x` and `:b` are Python's `int(text, 16)` and `int(text, 2)`.
+    #[test]
+    fn hex_and_binary_integers() {
+        for (text, v) in [
+            (":xff", 255),
+            (":xFF", 255),
+            (":x0", 0),
+            (":x-1", -1),
+            (":x+1f", 31),
+            (":x0x1f", 31),
+            (":x0X1F", 31),
+            (":x-0x1f", -31),
+            (":x0b1", 0xb1),
+            (":x1_f", 31),
+            (":x0x_1", 1),
+            (":x:_1f", 31),
+            (":x1f:_", 31),
+            (":x 1f", 31),
+            (":x\t1f\u{3000}", 31),
+            (":x7fffffffffffffff", i64::MAX),
+            (":x-8000000000000000", i64::MIN),
+            (":b101", 5),
+            (":b0b101", 5),
+            (":b0B11", 3),
+            (":b-101", -5),
+            (":b+1", 1),
+            (":b1_0", 2),
+            (":b0", 0),
+        ] {
+            assert_eq!(p(text), Path(vec![Int(v)]), "{text}");
+        }
+        for (text, why) in [
+            (":x", "no digits"),
+            (":b", "no digits"),
+            (":x0x", "no digits"),
+            (":x+", "no digits"),
+            (":x_1", "misplaced `_`"),
+            (":x0x__1", "misplaced `_`"),
+            (":x1__f", "misplaced `_`"),
+            (":x1f_", "trailing `_`"),
+            (":x1g", "not a digit"),
+            (":x1 f", "not a digit"),
+            (":x- 1", "not a digit"),
+            (":x+-1", "not a digit"),
+            (":x--1", "not a digit"),
+            (":x\u{1c}1", "not a digit"),
+            (":b2", "not a digit"),
+            (":bar", "not a digit"),
+            (":b0x1", "not a digit"),
+            (":b0b", "no digits"),
+            (":x8000000000000000", "out of range"),
+            (":x-8000000000000001", "out of range"),
+            (":x1ffffffffffffffffffffffffffffffff", "out of range"),
+        ] {
+            invalid(text, why);
+        }
+        invalid(":b2", "`:b2` is not a binary integer");
+    }
+
+    /// Other text after `:` is a Python expression, of which reel takes numbers, `True`,
+    /// `False` and `None`.
+    #[test]
+    fn python_numbers() {
+        for (text, e) in [
+            (":12", Int(12)),
+            (":0", Int(0)),
+            (":00", Int(0)),
+            (":0_0", Int(0)),
+            (":-3", Int(-3)),
+            (":+3", Int(3)),
+            (":--3", Int(3)),
+            (":-+-3", Int(3)),
+            (":- 3", Int(-3)),
+            (":-:_3", Int(-3)),
+            (":-\t-\u{c}3", Int(3)),
+            (":3:_", Int(3)),
+            (":1:_:_", Int(1)),
+            (":-0", Int(0)),
+            (":1_000", Int(1000)),
+            (":0x1f", Int(31)),
+            (":0X1f", Int(31)),
+            (":0x_1f", Int(31)),
+            (":-0x1f", Int(-31)),
+            (":0o17", Int(15)),
+            (":0O17", Int(15)),
+            (":0b101", Int(5)),
+            (":0B1", Int(1)),
+            (":9223372036854775807", Int(i64::MAX)),
+            (":-9223372036854775808", Int(i64::MIN)),
+            (":True", Bool(true)),
+            (":False", Bool(false)),
+            (":None", Null),
+            (": True\u{1f}", Bool(true)),
+            (":1e5", fl(1e5)),
+            (":1E5", fl(1e5)),
+            (":1e+5", fl(1e5)),
+            (":1e-5", fl(1e-5)),
+            (":1e1_0", fl(1e10)),
+            (":1:.", fl(1.0)),
+            (":-:.5", fl(-0.5)),
+            (":1:.e5", fl(1e5)),
+            (":1_0:.5_0", fl(10.5)),
+            (":01:.5", fl(1.5)),
+            (":01e1", fl(10.0)),
+            (":00:.5", fl(0.5)),
+            (":-1:.5", fl(-1.5)),
+            (":--1:.5", fl(1.5)),
+            (":-0:.0", fl(0.0)),
+            (":1e400", fl(f64::INFINITY)),
+            (":-1e400", fl(f64::NEG_INFINITY)),
+        ] {
+            assert_eq!(p(text), Path(vec![e]), "{text}");
+        }
+        for text in [
+            ":01",
+            ":0_1",
+            ":1__000",
+            ":1_",
+            ":1_:.5",
+            ":1:._5",
+            ":1e",
+            ":1e+",
+            ":0x",
+            ":0o8",
+            ":0b2",
+            ":0x__1",
+            ":0x1_",
+            ":-",
+            ":+",
+            ":1-",
+            ":1j",
+            ":1+2",
+            ":2-1",
+            ":-True",
+            ":true",
+            ":none",
+            ":(1)",
+            ":'a'",
+            ":1;2",
+            ":1#x",
+            ":- \u{3000}1",
+            ":-\u{b}1",
+            ": ",
+            ":\u{3000}",
+        ] {
+            invalid(text, "is not an element");
+        }
+        for text in [
+            ":9223372036854775808",
+            ":-9223372036854775809",
+            ":0x8000000000000000",
+        ] {
+            invalid(text, "out of range (reel's integers are 64-bit)");
+        }
+    }
+
+    #[test]
+    fn bytes() {
+        for (text, v) in [
+            (":y", &b""[..]),
+            (":yab", b"\xab"),
+            (":yAB", b"\xab"),
+            (":y61:_62", b"ab"),
+            (":y 61\t62\u{b}\u{c}\r\n", b"ab"),
+            (":y616299", b"ab\x99"),
+            (":v", b""),
+            (":vabc", b"abc"),
+            (":va_b", b"a_b"),
+            (":v::", b":"),
+            (":v:.", b"."),
+            (":v:_", b" "),
+            (":v~\t\u{7f}", b"~\t\x7f"),
+        ] {
+            assert_eq!(p(text), Path(vec![by(v)]), "{text}");
+        }
+        for (text, why) in [
+            (":y616", "not pairs of hex digits"),
+            (":y6", "not pairs of hex digits"),
+            (":y6g", "not pairs of hex digits"),
+            (":y6 1", "not pairs of hex digits"),
+            (":y6\u{1c}1", "not pairs of hex digits"),
+            (":y61\u{a0}", "not ASCII"),
+            (":vä", "non-ASCII text"),
+        ] {
+            invalid(text, why);
+        }
+        // Printable ASCII (0x20..=0x7e) prints as `:v`, anything else as `:y` + hex.
+        for (v, canon) in [
+            (&b""[..], ":v"),
+            (b" ~", ":v:_~"),
+            (b"a:b.c d_e", ":va::b:.c:_d_e"),
+            (b"\x1f", ":y1f"),
+            (b"\x7f", ":y7f"),
+            (b"a\x00", ":y6100"),
+            (b"\xff\x0a", ":yff0a"),
+        ] {
+            valid(canon, &[by(v)], canon);
+        }
+    }
+
+    #[test]
+    fn floats_print_like_python_repr() {
+        // (bits, Python's repr), generated with CPython 3.11.
+        for (bits, repr) in [
+            (0x3ff3ae147ae147ae_u64, "1.23"),
+            (0x3fb999999999999a, "0.1"),
+            (0x3fe0000000000000, "0.5"),
+            (0x3ff0000000000000, "1.0"),
+            (0x0000000000000000, "0.0"),
+            (0x405ec00000000000, "123.0"),
+            (0x40f86a0000000000, "100000.0"),
+            (0x430c6bf526340000, "1000000000000000.0"),
+            (0x4341c37937e08000, "1e+16"),
+            (0x3f1a36e2eb1c432d, "0.0001"),
+            (0x3ee4f8b588e368f1, "1e-05"),
+            (0x3f202c9dedbc309d, "0.0001234"),
+            (0x3e8421f5f40d8376, "1.5e-07"),
+            (0x0000000000000001, "5e-324"),
+            (0x0010000000000000, "2.2250738585072014e-308"),
+            (0x7fefffffffffffff, "1.7976931348623157e+308"),
+            (0x4351c37937e08002, "2.000000000000001e+16"),
+            (0x4340000000000000, "9007199254740992.0"),
+            (0x42dc12218377de66, "123456789012345.6"),
+            (0x43118b54f22aeb03, "1234567890123456.8"),
+            (0x4345ee2a2eb5a5c4, "1.2345678901234568e+16"),
+            (0x3fd3333333333333, "0.3"),
+            (0x3fe5555555555555, "0.6666666666666666"),
+            (0xc004000000000000, "-2.5"),
+            (0x81a56e1fc2f8f359, "-1e-300"),
+            (0x4480f0cf064dd592, "1e+22"),
+            (0x54b249ad2594c37d, "1e+100"),
+            (0x400921f9f01b866e, "3.14159"),
+            (0x41b1de784a000000, "299792458.0"),
+            (0x44dfe185ca57c517, "6.02214076e+23"),
+            (0x00000000000007e8, "1e-320"),
+            (0x7953a6f252e6b438, "2.7216092808335446e+276"),
+            (0x32899387269e0d37, "3.035766360112293e-65"),
+            (0x062e3fe8a6a3a450, "6.665830898196862e-279"),
+            (0x4a98cc2e5d9dc9f8, "2.319469273766672e+51"),
+            (0x4688b7671738f7d9, "6.266356115726005e+31"),
+            (0xc1026d8cf945b304, "-150961.62171497208"),
+            (0x4123f3107faa06d8, "653704.249344076"),
+            // Ties between two shortest digit strings: Python takes the even last digit.
+            (0x42e34a9ffa76b984, "169689859995084.12"),
+            (0x4312802dd653bb35, "1301870984621773.2"),
+            (0xc2e13ec7757e9534, "-151690656085161.62"),
+            (0x431c56a90979f275, "1994145839086749.2"),
+        ] {
+            let v = f64::from_bits(bits);
+            assert_eq!(py_float_repr(v), repr, "{v:e}");
+            let canon = format!(":{}", repr.replace('.', ":."));
+            valid(&canon, &[fl(v)], &canon);
+        }
+        assert_eq!(py_float_repr(-0.0), "-0.0");
+        assert_eq!(py_float_repr(f64::INFINITY), "inf");
+        assert_eq!(py_float_repr(f64::NEG_INFINITY), "-inf");
+        assert_eq!(py_float_repr(f64::NAN), "nan");
+        assert_eq!(py_float_repr(-f64::NAN), "nan");
+        // In a path, -0.0 is normalised (DistKV would print `:-0:.0` for the same key).
+        assert_eq!(Path(vec![fl(-0.0)]).to_string(), ":0:.0");
+        valid(
+            "a:1:.5:2:t",
+            &[s("a"), fl(1.5), Int(2), Bool(true)],
+            "a:1:.5:2:t",
+        );
+    }
+
+    #[test]
+    fn non_finite_floats_print_but_are_not_keys() {
+        for (v, text) in [
+            (f64::INFINITY, ":inf"),
+            (f64::NEG_INFINITY, ":-inf"),
+            (f64::NAN, ":nan"),
+        ] {
+            let path = Path(vec![s("a"), fl(v)]);
+            assert_eq!(path.to_string(), format!("a{text}"));
+            invalid(&format!("a{text}"), "is not an element");
+            let err = path.to_key(PathSyntax::DistKv).unwrap_err().to_string();
+            assert!(err.contains("has no DistKV text that reads back"), "{err}");
+        }
+        // `:1e400` reads as infinity, as in DistKV, and so cannot be a key.
+        assert!(p(":1e400").to_key(PathSyntax::DistKv).is_err());
+    }
+
+    #[test]
+    fn total_f64() {
+        use std::collections::hash_map::DefaultHasher;
+        let hash = |v: TotalF64| {
+            let mut h = DefaultHasher::new();
+            v.hash(&mut h);
+            h.finish()
+        };
+        let nz = TotalF64::new(-0.0);
+        assert_eq!(nz, TotalF64::new(0.0));
+        assert!(nz.get().is_sign_positive());
+        assert_eq!(hash(nz), hash(TotalF64::new(0.0)));
+        let odd_nan = f64::from_bits(0xfff8_0000_0000_0001);
+        assert!(odd_nan.is_nan());
+        assert_eq!(TotalF64::new(odd_nan), TotalF64::new(f64::NAN));
+        assert_eq!(TotalF64::new(odd_nan).get().to_bits(), f64::NAN.to_bits());
+        assert_eq!(hash(TotalF64::new(odd_nan)), hash(TotalF64::new(f64::NAN)));
+        let mut v: Vec<TotalF64> = [f64::NAN, 1.0, f64::INFINITY, -1.0, 0.0, f64::NEG_INFINITY]
+            .into_iter()
+            .map(TotalF64::from)
+            .collect();
+        v.sort();
+        let sorted: Vec<f64> = v.into_iter().map(f64::from).collect();
+        assert_eq!(
+            sorted[..5],
+            [f64::NEG_INFINITY, -1.0, 0.0, 1.0, f64::INFINITY]
+        );
+        assert!(sorted[5].is_nan());
+        assert_ne!(TotalF64::new(1.0), TotalF64::new(2.0));
+        assert_ne!(hash(TotalF64::new(1.0)), hash(TotalF64::new(2.0)));
+        assert_eq!(format!("{:?}", TotalF64::new(1.5)), "1.5");
+    }
+
+    #[test]
+    fn elements_order_by_kind_then_value() {
+        let ordered = [
+            Null,
+            Bool(false),
+            Bool(true),
+            Int(-1),
+            Int(2),
+            fl(-1.0),
+            fl(0.5),
+            s(""),
+            s("a"),
+            by(b""),
+            by(b"a"),
+        ];
+        assert!(ordered.windows(2).all(|w| w[0] < w[1]), "{ordered:?}");
+        assert_ne!(Int(1), fl(1.0));
+        assert_ne!(Int(1), Bool(true));
+    }
+
+    #[test]
+    fn keys_in_either_syntax() {
+        let path = Path(vec![s("a"), Int(2), Bool(true), s(""), Null, s("b c")]);
+        let legacy = path.to_key(PathSyntax::Legacy).unwrap();
+        let distkv = path.to_key(PathSyntax::DistKv).unwrap();
+        assert_eq!(legacy, "a.:2.:t.:e.:n.b:_c");
+        assert_eq!(distkv, "a:2:t:e:n.b:_c");
+        assert_eq!(Path::from_key(&legacy, PathSyntax::Legacy).unwrap(), path);
+        assert_eq!(Path::from_key(&distkv, PathSyntax::DistKv).unwrap(), path);
+        // Each syntax refuses the other's text for non-string elements.
+        assert!(Path::from_key(&legacy, PathSyntax::DistKv).is_err());
+        assert!(Path::from_key(&distkv, PathSyntax::Legacy).is_err());
+        // Floats and bytes exist only in the DistKV syntax.
+        let path = Path(vec![s("a"), fl(1.5), by(b"x")]);
+        assert_eq!(path.to_key(PathSyntax::DistKv).unwrap(), "a:1:.5:vx");
+        assert!(path.to_key(PathSyntax::Legacy).is_err());
+        assert_eq!(Path::root().to_key(PathSyntax::Legacy).unwrap(), ":");
+        assert_eq!(Path::root().to_key(PathSyntax::DistKv).unwrap(), ":");
+        assert_eq!(
+            PathSyntax::from(reel_log::KvPathSyntax::Legacy),
+            PathSyntax::Legacy
+        );
+        assert_eq!(
+            PathSyntax::from(reel_log::KvPathSyntax::DistKv),
+            PathSyntax::DistKv
+        );
+    }
+
+    #[test]
+    fn path_helpers() {
+        let root = Path::root();
+        assert!(root.is_root());
+        assert_eq!(root, Path(Vec::new()));
+        let a = root.child(s("a"));
+        let ab = a.child(Int(2));
+        assert!(!a.is_root());
+        assert_eq!(ab.elements(), &[s("a"), Int(2)]);
+        assert!(ab.starts_with(&a) && ab.starts_with(&ab) && ab.starts_with(&root));
+        assert!(!a.starts_with(&ab));
+        assert!(!ab.starts_with(&root.child(s("b"))));
+    }
+
+    #[test]
+    fn element_display_is_the_one_element_path() {
+        for e in [
+            s("a.b"),
+            s(""),
+            Int(-3),
+            fl(2.5),
+            Bool(true),
+            Null,
+            by(b"\x00"),
+        ] {
+            assert_eq!(e.to_string(), Path(vec![e.clone()]).to_string());
+        }
+    }
+
+    fn element() -> impl Strategy<Value = Element> {
+        prop_oneof![
+            Just(Null),
+            any::<bool>().prop_map(Bool),
+            any::<i64>().prop_map(Int),
+            (-1000i64..1000).prop_map(Int),
+            any::<f64>()
+                .prop_filter("finite", |v| v.is_finite())
+                .prop_map(fl),
+            prop_oneof![Just(0.0), Just(1e16), Just(1e-5), Just(0.5), Just(-2.0)].prop_map(fl),
+            "[a-z .:_0-9-]{0,8}".prop_map(Str),
+            any::<String>().prop_map(Str),
+            proptest::collection::vec(any::<u8>(), 0..6).prop_map(Bytes),
+            "[ -~]{0,6}".prop_map(|t| Bytes(t.into_bytes())),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn print_then_parse_is_identity(elements in proptest::collection::vec(element(), 0..6)) {
+            let path = Path(elements);
+            let text = path.to_string();
+            prop_assert_eq!(text.parse::<Path>().unwrap(), path.clone());
+            prop_assert_eq!(path.to_key(PathSyntax::DistKv).unwrap(), text.clone());
+            prop_assert_eq!(Path::from_key(&text, PathSyntax::DistKv).unwrap(), path);
+        }
+
+        #[test]
+        fn parse_then_print_is_canonical(text in "[a-z.:_0-9tfnexbyvTF+ -]{1,16}") {
+            if let Ok(path) = text.parse::<Path>() {
+                let canon = path.to_string();
+                let again = canon.parse::<Path>().unwrap();
+                prop_assert_eq!(&again, &path);
+                prop_assert_eq!(again.to_string(), canon);
+            }
+        }
+    }
+}
