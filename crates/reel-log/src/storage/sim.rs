@@ -319,6 +319,14 @@ impl SimStorage {
         for data in [&mut inode.data, &mut inode.durable] {
             write_into(data, offset, bytes);
         }
+        // The page cache holds the damage too, after every unsynced write: replaying
+        // them over the durable bytes must still give the current bytes.
+        if !inode.pending.is_empty() {
+            inode.pending.push(PendingOp::Write {
+                offset,
+                bytes: bytes.to_vec(),
+            });
+        }
         Ok(())
     }
 
