@@ -1491,7 +1491,9 @@ impl Ctx<'_> {
         }
     }
 
-    fn list_checks(&mut self, lists: &ListStore) {
+    /// Every list's info and items; `small_pages` pages through with continuation
+    /// tokens (and one reverse page), otherwise one page holds a whole list.
+    fn list_checks(&mut self, lists: &ListStore, small_pages: bool) {
         let exp = lists_state(self.expected());
         match lists.keys() {
             Ok(keys) => {
@@ -1537,7 +1539,7 @@ impl Ctx<'_> {
             // Page forwards to the end.
             let mut paged = Vec::new();
             let mut req = PageRequest {
-                limit: Some(7),
+                limit: Some(if small_pages { 20 } else { 100_000 }),
                 ..Default::default()
             };
             let mut failed = false;
@@ -1574,6 +1576,9 @@ impl Ctx<'_> {
                     info.count,
                     l.items.len()
                 ));
+            }
+            if !small_pages {
+                continue;
             }
             // The newest page, backwards.
             let req = PageRequest {
@@ -1631,7 +1636,7 @@ impl Ctx<'_> {
             },
             Kind::Lists => match ListStore::on_spool(sp) {
                 Ok(l) => {
-                    self.list_checks(&l);
+                    self.list_checks(&l, everything);
                     Handle::Lists(l)
                 }
                 Err(e) => {
