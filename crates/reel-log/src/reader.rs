@@ -146,12 +146,22 @@ impl Log {
                 continue;
             }
             let entries = self.load_index(first);
-            let start = index::floor_by_time(&entries, ts).map_or(SEGMENT_HEADER_LEN, |e| e.offset);
+            // An index whose first entry is not the segment's first frame was rebuilt
+            // around damage at the start: scan that part too.
+            let floor = index::floor_by_time(&entries, ts).filter(|e| {
+                entries
+                    .first()
+                    .is_some_and(|f| f.offset == SEGMENT_HEADER_LEN)
+                    || e.offset == SEGMENT_HEADER_LEN
+            });
+            let start = floor.map_or(SEGMENT_HEADER_LEN, |e| e.offset);
             let mut found = None;
-            scan::scan(&*file, start, max_frame, |_, r| {
+            let mut next = floor.map_or(first, |e| e.seq);
+            let end = scan::scan(&*file, start, max_frame, |_, r| {
                 if r.seq >= committed {
                     return ControlFlow::Break(());
                 }
+                next = r.seq + 1;
                 if r.ts >= ts {
                     found = Some(r.seq);
                     return ControlFlow::Break(());
@@ -159,6 +169,17 @@ impl Log {
                 ControlFlow::Continue(())
             })
             .ctx("read", &path)?;
+            // Damage before the answer: the damaged record may be the answer, and the
+            // records after it are not known to be: say so, as a reader would.
+            if let (ScanEnd::Bad { offset, reason, .. }, None) = (&end, found) {
+                return Err(Error::corrupt(
+                    &path,
+                    *offset,
+                    format!(
+                        "{reason} (record seq {next}, met while seeking the first record at or after time {ts}; `reel rewind --to-seq` can start past it)"
+                    ),
+                ));
+            }
             if let Some(seq) = found {
                 return Ok(seq);
             }
@@ -251,7 +272,18 @@ impl Log {
                 }
                 match frame::decode(frame_bytes, max_frame) {
                     Ok((Frame::Record(r), _)) if r.seq == seq => f(k, Some(&r)),
-                    Ok(_) | Err(DecodeError::Incomplete { .. }) => f(k, None),
+                    Ok(_) => f(k, None),
+                    // A committed record at a position read from the index: a frame that
+                    // claims to run past the end of its file is damage, not absence.
+                    Err(DecodeError::Incomplete { needed }) => {
+                        return Err(Error::corrupt(
+                            segment::segment_path(&self.inner.dir, pos.segment),
+                            pos.offset,
+                            format!(
+                                "frame of record seq {seq} claims {needed} bytes, past the end of the segment"
+                            ),
+                        ));
+                    }
                     Err(DecodeError::Corrupt(reason)) => {
                         return Err(Error::corrupt(
                             segment::segment_path(&self.inner.dir, pos.segment),
@@ -497,8 +529,35 @@ impl LogReader {
     /// decodes (or the next segment). Returns the seqs skipped.
     pub fn skip_damage(&mut self) -> Result<Range<u64>> {
         let from = self.next;
-        if self.seg.is_none() {
-            self.locate()?;
+        // Nothing is skipped when the next record reads from a fresh position (a damaged
+        // seal, say, only stops readers that follow it): only damage is stepped over.
+        self.seek(from);
+        match self.read_batch(1) {
+            Ok(_) => {
+                self.seek(from);
+                return Ok(from..from);
+            }
+            Err(e) if !e.is_corrupt() => return Err(e),
+            Err(_) => {}
+        }
+        self.seek(from);
+        if self.seg.is_none()
+            && let Err(e) = self.locate()
+        {
+            if !e.is_corrupt() {
+                return Err(e);
+            }
+            // The segment holding `from` cannot even be opened (a damaged header):
+            // continue at the next segment, or at the end of the log.
+            let segs = self.log.live_segments()?;
+            let i = segs.partition_point(|&s| s <= from);
+            let target = segs
+                .get(i)
+                .copied()
+                .unwrap_or_else(|| self.log.next_seq())
+                .max(from);
+            self.seek(target);
+            return Ok(from..target);
         }
         let Some(seg) = self.seg.as_mut() else {
             return Ok(from..from);

@@ -282,7 +282,7 @@ pub(crate) fn recover(
             ControlFlow::Continue(())
         })
         .ctx("read", &path)?;
-        let (bad_at, why, incomplete) = match end {
+        let (bad_at, why) = match end {
             ScanEnd::Eof { offset } => break (offset, None),
             ScanEnd::Seal { offset, .. } => {
                 break (
@@ -299,26 +299,19 @@ pub(crate) fn recover(
             ScanEnd::Stopped { offset } => (
                 offset,
                 format!("frame out of sequence (expected seq {expected})"),
-                false,
             ),
-            ScanEnd::Bad {
-                offset,
-                reason,
-                incomplete,
-            } => (offset, reason, incomplete),
+            // Even a frame that seems to run past the end of the file may be a damaged
+            // length with valid records after it: only what follows tells.
+            ScanEnd::Bad { offset, reason, .. } => (offset, reason),
         };
         // A torn write is the end of what was written: nothing valid may follow it, and
         // what follows a hole (bytes that never reached the disk) was never synced
         // either. Anything else followed by valid frames is damage: kept and reported,
         // never cut, so that no acknowledged record after it is lost.
         let below_published = published_offset.is_some_and(|p| bad_at < p);
-        let resume = if incomplete && !below_published {
-            None
-        } else {
-            scan::resync(&*file, bad_at + 1, expected.saturating_sub(1), max_frame)
-                .ctx("read", &path)?
-                .filter(|&(at, _)| published_offset.is_none_or(|p| at < p))
-        };
+        let resume = scan::resync(&*file, bad_at + 1, expected.saturating_sub(1), max_frame)
+            .ctx("read", &path)?
+            .filter(|&(at, _)| published_offset.is_none_or(|p| at < p));
         let resume = match (resume, published_offset) {
             (Some(r), _) => Some(r),
             // Published frames are gone entirely: the damage reaches the published end.

@@ -109,8 +109,10 @@ pub fn scan(
 }
 
 /// Finds the first offset at or after `from` where a valid record frame with a seq
-/// greater than `after_seq` starts, by trying every byte position. Used to resume
-/// past damage; `None` when no such frame exists before the end of the file.
+/// greater than `after_seq` starts, by trying every byte offset. Used to resume
+/// past damage; `None` when no such frame exists before the end of the file. Reads in
+/// chunks of [`SCAN_CHUNK`]; a candidate frame longer than what a chunk holds is read
+/// alone, so memory stays bounded by the largest plausible frame actually met.
 pub fn resync(
     file: &dyn StorageFile,
     from: u64,
@@ -118,7 +120,8 @@ pub fn resync(
     max_frame: usize,
 ) -> io::Result<Option<(u64, u64)>> {
     let len = file.len()?;
-    let mut buf = vec![0u8; SCAN_CHUNK.max(max_frame.min(64 << 20))];
+    let mut buf = vec![0u8; SCAN_CHUNK];
+    let mut single = Vec::new();
     let mut base = from;
     while base < len {
         let n = file.read_full_at(&mut buf, base)?;
@@ -126,21 +129,49 @@ pub fn resync(
             break;
         }
         for at in 0..n {
-            match frame::decode(&buf[at..n], max_frame) {
-                Ok((Frame::Record(r), _)) if r.seq > after_seq => {
-                    return Ok(Some((base + at as u64, r.seq)));
+            let found = match frame::decode(&buf[at..n], max_frame) {
+                Ok((Frame::Record(r), _)) => (r.seq > after_seq).then_some(r.seq),
+                Ok((Frame::Seal(s), _)) => (s.next_seq > after_seq).then_some(s.next_seq),
+                // A plausible frame longer than the rest of this chunk: read it whole.
+                Err(DecodeError::Incomplete { needed })
+                    if needed <= max_frame
+                        && base + (at + needed) as u64 <= len
+                        && plausible_header(&buf[at..n]) =>
+                {
+                    single.resize(needed, 0);
+                    file.read_exact_at(&mut single, base + at as u64)?;
+                    match frame::decode(&single, max_frame) {
+                        Ok((Frame::Record(r), _)) => (r.seq > after_seq).then_some(r.seq),
+                        Ok((Frame::Seal(s), _)) => (s.next_seq > after_seq).then_some(s.next_seq),
+                        Err(_) => None,
+                    }
                 }
-                Ok((Frame::Seal(s), _)) if s.next_seq > after_seq => {
-                    return Ok(Some((base + at as u64, s.next_seq)));
-                }
-                _ => {}
+                Err(_) => None,
+            };
+            if let Some(seq) = found {
+                return Ok(Some((base + at as u64, seq)));
             }
         }
-        // Overlap by a frame header so a frame straddling the chunk edge is tried again.
-        base += (n.saturating_sub(frame::HEADER_LEN)).max(1) as u64;
         if n < buf.len() {
             break;
         }
+        // Overlap by a frame header so a header straddling the chunk edge is seen whole.
+        base += (n.saturating_sub(frame::HEADER_LEN)).max(1) as u64;
     }
     Ok(None)
+}
+
+/// Cheap checks of a frame header before reading a long candidate frame whole: the kind
+/// is a record or a seal, reserved flag bits are clear, a key length needs the key flag.
+fn plausible_header(b: &[u8]) -> bool {
+    let Some(h) = b.get(..frame::HEADER_LEN) else {
+        return false;
+    };
+    let (kind, flags) = (h[8], h[9]);
+    let key_len = u16::from_le_bytes([h[10], h[11]]);
+    match kind {
+        1 => flags & 0b0000_1100 == 0 && (flags & 1 != 0 || key_len == 0),
+        2 => flags == 0 && key_len == 0,
+        _ => false,
+    }
 }

@@ -91,7 +91,10 @@ impl Log {
                     h.flags
                 }
                 Err(e) => {
-                    damage(0, e.to_string(), Some(first));
+                    // Nothing in a segment whose header is damaged can be read: readers
+                    // continue at the next segment (or the end of the log).
+                    let resume = segs.get(i + 1).copied().unwrap_or(committed);
+                    damage(0, e.to_string(), Some(resume));
                     0
                 }
             };

@@ -314,7 +314,14 @@ impl Reader {
         let target = self.pending.len() + max.max(1);
         while self.pending.len() < target {
             let before = self.pending.len();
-            self.fill_once(target - before)?;
+            if let Err(e) = self.fill_once(target - before) {
+                // Records read before the damage are handed out first; the engine
+                // reader stays in front of the damage and reports it again after them.
+                if before > 0 {
+                    break;
+                }
+                return Err(e);
+            }
             if self.pending.len() == before {
                 break;
             }
