@@ -185,3 +185,49 @@ fn retention_keeps_the_head_trusted() {
     let head = std::fs::read(tmp.path().join(HEAD_FILE)).unwrap();
     assert_eq!(word(&head, 128), check_of(&head));
 }
+
+#[test]
+fn a_rebuilt_head_is_trusted_by_the_next_open() {
+    // Recovery stamps the head it rebuilt with this boot and file; the checksum must
+    // cover the stamp, or every later open would rebuild again.
+    let tmp = closed_log();
+    let path = tmp.path().join(HEAD_FILE);
+    let mut head = std::fs::read(&path).unwrap();
+    head[104] ^= 1; // another boot
+    write_head(&path, &head);
+    let log = Log::open(tmp.path()).unwrap();
+    assert!(log.recovery_report().is_some(), "rebuilt");
+    drop(log);
+    let head = std::fs::read(&path).unwrap();
+    assert_eq!(word(&head, 128), check_of(&head));
+    let log = Log::open(tmp.path()).unwrap();
+    assert_eq!(log.recovery_report(), None, "trusted after the rebuild");
+    assert_eq!(log.next_seq(), RECORDS);
+}
+
+#[test]
+fn compaction_keeps_the_head_trusted() {
+    // Compaction changes used_bytes outside a publish: it must reseal the head.
+    let mut cfg = small_config();
+    cfg.when_full = reel_log::WhenFull::Compact;
+    cfg.capacity = 1 << 20;
+    let (tmp, log) = tmp_log(cfg);
+    for i in 0..300u64 {
+        let v = value_for(i, 200);
+        log.append(&[reel_log::Entry {
+            key: Some(["a", "b", "c"][i as usize % 3]),
+            value: &v,
+            ..Default::default()
+        }])
+        .unwrap();
+    }
+    let r = log.compact(Duration::from_secs(3600)).unwrap();
+    assert!(r.dropped > 0, "{r:?}");
+    let used = log.used_bytes();
+    drop(log);
+    let head = std::fs::read(tmp.path().join(HEAD_FILE)).unwrap();
+    assert_eq!(word(&head, 128), check_of(&head));
+    let log = Log::open(tmp.path()).unwrap();
+    assert_eq!(log.recovery_report(), None, "the head was trusted");
+    assert_eq!(log.used_bytes(), used);
+}
