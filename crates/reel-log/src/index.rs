@@ -146,6 +146,115 @@ mod tests {
         assert_eq!(decode_entry(&b), None);
     }
 
+    fn entry(seq: u64, offset: u64, ts_max_before: i64) -> IndexEntry {
+        IndexEntry {
+            seq,
+            offset,
+            ts_max_before,
+        }
+    }
+
+    /// Loads an index file made of `header` then `entries` then `tail` bytes.
+    fn load_bytes(
+        first: u64,
+        header: &[u8],
+        entries: &[IndexEntry],
+        tail: &[u8],
+    ) -> Vec<IndexEntry> {
+        use crate::storage::sim::SimStorage;
+        use crate::storage::{OpenMode, Storage};
+        let sim = SimStorage::new();
+        sim.create_dir_all(Path::new("/d")).unwrap();
+        let path = Path::new("/d/x.idx");
+        let f = sim.open(path, OpenMode::CreateTruncate).unwrap();
+        let mut bytes = header.to_vec();
+        for e in entries {
+            encode_entry(&mut bytes, e);
+        }
+        bytes.extend_from_slice(tail);
+        f.write_all_at(&bytes, 0).unwrap();
+        load(&*f, first, path).unwrap()
+    }
+
+    #[test]
+    fn the_layout_is_the_documented_one() {
+        let h = encode_header(0x0102);
+        assert_eq!(&h[0..8], b"REELIDX\0");
+        assert_eq!(&h[8..12], &1u32.to_le_bytes());
+        assert_eq!(&h[12..16], &[0; 4]);
+        assert_eq!(&h[16..24], &0x0102u64.to_le_bytes());
+        assert_eq!(&h[24..28], &[0; 4]);
+        assert_eq!(&h[28..32], &crc32c::crc32c(&h[..28]).to_le_bytes());
+        let mut b = vec![0xee; 32];
+        encode_entry(&mut b, &entry(7, 4128, -1));
+        let e = &b[32..];
+        assert_eq!(e.len(), 32);
+        assert_eq!(&e[0..8], &7u64.to_le_bytes());
+        assert_eq!(&e[8..16], &4128u64.to_le_bytes());
+        assert_eq!(&e[16..24], &(-1i64).to_le_bytes());
+        assert_eq!(&e[24..28], &[0; 4]);
+        assert_eq!(&e[28..32], &crc32c::crc32c(&e[..28]).to_le_bytes());
+        assert_eq!(decode_entry(e), Some(entry(7, 4128, -1)));
+        assert_eq!(decode_entry(&e[..31]), None);
+        assert_eq!(
+            (entry_pos(0), entry_pos(1), entry_pos(5)),
+            (32, 64, 32 + 5 * 32)
+        );
+    }
+
+    #[test]
+    fn load_takes_the_valid_prefix_of_increasing_entries() {
+        let h = encode_header(10);
+        let good = [
+            entry(10, 32, i64::MIN),
+            entry(20, 4200, 5),
+            entry(30, 8400, 5),
+            entry(40, 12600, 9),
+        ];
+        assert_eq!(load_bytes(10, &h, &good, &[]), good);
+        // A trailing partial entry is ignored.
+        assert_eq!(load_bytes(10, &h, &good, &[1; 31]), good);
+        // Equal timestamps are fine (they only have to grow or stay).
+        assert_eq!(load_bytes(10, &h, &good[..3], &[]), good[..3]);
+        // The first entry that does not move forward ends the usable prefix: a seq or
+        // offset not greater than its predecessor's, or a smaller timestamp.
+        for bad in [
+            entry(20, 8400, 5),
+            entry(19, 8400, 5),
+            entry(30, 4200, 5),
+            entry(30, 4100, 5),
+            entry(30, 8400, 4),
+        ] {
+            let es = [good[0], good[1], bad, good[3]];
+            assert_eq!(load_bytes(10, &h, &es, &[]), good[..2], "{bad:?}");
+        }
+        // A damaged entry ends it too.
+        let mut damaged = Vec::new();
+        encode_entry(&mut damaged, &good[2]);
+        damaged[3] ^= 1;
+        assert_eq!(load_bytes(10, &h, &good[..2], &damaged), good[..2]);
+    }
+
+    #[test]
+    fn an_index_of_another_segment_or_version_loads_as_empty() {
+        let good = [entry(10, 32, i64::MIN)];
+        assert_eq!(load_bytes(11, &encode_header(10), &good, &[]), []);
+        let mut other_version = encode_header(10);
+        other_version[8] = 2;
+        let crc = crc32c::crc32c(&other_version[..28]);
+        other_version[28..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(load_bytes(10, &other_version, &good, &[]), []);
+        // Reserved header bytes are checked (compared byte for byte).
+        let mut reserved = encode_header(10);
+        reserved[12] = 1;
+        let crc = crc32c::crc32c(&reserved[..28]);
+        reserved[28..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(load_bytes(10, &reserved, &good, &[]), []);
+        // A header alone, or less than a header.
+        assert_eq!(load_bytes(10, &encode_header(10), &[], &[]), []);
+        assert_eq!(load_bytes(10, &encode_header(10)[..20], &[], &[]), []);
+    }
+
     #[test]
     fn floors() {
         let es = [

@@ -158,6 +158,17 @@ mod tests {
     }
 
     #[test]
+    fn the_header_of_format_md_encodes_byte_for_byte() {
+        // FORMAT.md §2.1: segment 0.
+        let mut expected = vec![
+            0x52, 0x45, 0x45, 0x4c, 0x53, 0x45, 0x47, 0x00, 0x01, 0, 0, 0,
+        ];
+        expected.extend_from_slice(&[0; 16]);
+        expected.extend_from_slice(&[0xaf, 0xc9, 0xdb, 0xf9]);
+        assert_eq!(encode_header(0, 0).to_vec(), expected);
+    }
+
+    #[test]
     fn names_sort_by_seq() {
         let d = Path::new("/s");
         assert!(segment_path(d, 9) < segment_path(d, 10));
