@@ -282,7 +282,7 @@ pub(crate) fn recover(
             ControlFlow::Continue(())
         })
         .ctx("read", &path)?;
-        let (bad_at, why) = match end {
+        let (bad_at, why, incomplete) = match end {
             ScanEnd::Eof { offset } => break (offset, None),
             ScanEnd::Seal { offset, .. } => {
                 break (
@@ -299,27 +299,69 @@ pub(crate) fn recover(
             ScanEnd::Stopped { offset } => (
                 offset,
                 format!("frame out of sequence (expected seq {expected})"),
+                false,
             ),
-            // Even a frame that seems to run past the end of the file may be a damaged
-            // length with valid records after it: only what follows tells.
-            ScanEnd::Bad { offset, reason, .. } => (offset, reason),
+            ScanEnd::Bad {
+                offset,
+                reason,
+                incomplete,
+            } => (offset, reason, incomplete),
         };
         // A torn write is the end of what was written: nothing valid may follow it, and
         // what follows a hole (bytes that never reached the disk) was never synced
         // either. Anything else followed by valid frames is damage: kept and reported,
         // never cut, so that no acknowledged record after it is lost.
         let below_published = published_offset.is_some_and(|p| bad_at < p);
-        let resume = scan::resync(&*file, bad_at + 1, expected.saturating_sub(1), max_frame)
-            .ctx("read", &path)?
-            .filter(|&(at, _)| published_offset.is_none_or(|p| at < p));
+        let within = |found: Option<(u64, u64)>| {
+            found.filter(|&(at, _)| published_offset.is_none_or(|p| at < p))
+        };
+        // Where the next record starts. A frame whose length is intact ends where it
+        // says: look there first, never inside its (damaged) value, which may hold
+        // bytes that look like frames. A frame that seems to run past the end of the
+        // file is a torn write, unless only its length was damaged: then its checksum
+        // holds with the length that reaches the next valid frame.
+        let mut length_only = false;
+        let resume = if incomplete {
+            // Candidates in order; one inside the frame's own value fails the checksum.
+            let mut from = bad_at + 1;
+            let mut found = None;
+            for _ in 0..64 {
+                let Some((at, seq)) = within(
+                    scan::resync(&*file, from, expected.saturating_sub(1), max_frame)
+                        .ctx("read", &path)?,
+                ) else {
+                    break;
+                };
+                if only_the_length_is_wrong(&*file, &path, bad_at, at)? {
+                    length_only = true;
+                    found = Some((at, seq));
+                    break;
+                }
+                from = at + 1;
+            }
+            found
+        } else {
+            match within(frame_at_its_end(
+                &*file, &path, bad_at, expected, max_frame,
+            )?) {
+                Some(found) => Some(found),
+                None => within(
+                    scan::resync(&*file, bad_at + 1, expected.saturating_sub(1), max_frame)
+                        .ctx("read", &path)?,
+                ),
+            }
+        };
         let resume = match (resume, published_offset) {
             (Some(r), _) => Some(r),
             // Published frames are gone entirely: the damage reaches the published end.
             (None, Some(p)) if below_published => Some((p, published_end.unwrap_or(expected))),
             (None, _) => None,
         };
+        let damage_kept = |at: u64| -> Result<bool> {
+            Ok(below_published || length_only || !looks_unwritten(&*file, &path, bad_at, at)?)
+        };
         match resume {
-            Some((at, seq)) if below_published || !looks_unwritten(&*file, &path, bad_at, at)? => {
+            Some((at, seq)) if damage_kept(at)? => {
                 report.damage.push(TailDamage {
                     path: path.clone(),
                     offset: bad_at,
@@ -442,4 +484,64 @@ fn looks_unwritten(
         block += SECTOR;
     }
     Ok(false)
+}
+
+/// The record frame right after the frame at `at`, if that frame's length field is
+/// usable and a valid record with a seq of at least `expected` starts where it ends.
+fn frame_at_its_end(
+    file: &dyn crate::storage::StorageFile,
+    path: &Path,
+    at: u64,
+    expected: u64,
+    max_frame: usize,
+) -> Result<Option<(u64, u64)>> {
+    let mut hdr = [0u8; frame::HEADER_LEN];
+    if file.read_full_at(&mut hdr, at).ctx("read", path)? < frame::HEADER_LEN {
+        return Ok(None);
+    }
+    let Some(len) = frame::peek_len(&hdr).filter(|&l| (frame::HEADER_LEN..=max_frame).contains(&l))
+    else {
+        return Ok(None);
+    };
+    let next = at + len as u64;
+    let mut next_hdr = [0u8; frame::HEADER_LEN];
+    if file.read_full_at(&mut next_hdr, next).ctx("read", path)? < frame::HEADER_LEN {
+        return Ok(None);
+    }
+    let Some(next_len) =
+        frame::peek_len(&next_hdr).filter(|&l| (frame::HEADER_LEN..=max_frame).contains(&l))
+    else {
+        return Ok(None);
+    };
+    let mut buf = vec![0u8; next_len];
+    if file.read_full_at(&mut buf, next).ctx("read", path)? < next_len {
+        return Ok(None);
+    }
+    Ok(match frame::decode(&buf, max_frame) {
+        Ok((Frame::Record(r), _)) if r.seq >= expected => Some((next, r.seq)),
+        _ => None,
+    })
+}
+
+/// True when the frame at `at` passes its checksum once its length field says it ends
+/// at `next`: only the length was damaged (not a torn write, whose bytes are missing).
+fn only_the_length_is_wrong(
+    file: &dyn crate::storage::StorageFile,
+    path: &Path,
+    at: u64,
+    next: u64,
+) -> Result<bool> {
+    let Ok(len) = u32::try_from(next - at) else {
+        return Ok(false);
+    };
+    if (len as usize) < frame::HEADER_LEN {
+        return Ok(false);
+    }
+    let mut buf = vec![0u8; len as usize];
+    if file.read_full_at(&mut buf, at).ctx("read", path)? < buf.len() {
+        return Ok(false);
+    }
+    buf[4..8].copy_from_slice(&len.to_le_bytes());
+    let stored = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    Ok(stored == crc32c::crc32c(&buf[4..]))
 }

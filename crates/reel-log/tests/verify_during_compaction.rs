@@ -39,7 +39,7 @@ fn verify_while_compacting_reports_no_damage() {
                 }])
                 .unwrap();
                 i += 1;
-                if i % 500 == 0 {
+                if i.is_multiple_of(500) {
                     log.compact(Duration::from_secs(3600)).unwrap();
                 }
             }
