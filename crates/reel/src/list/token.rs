@@ -76,6 +76,35 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn a_token_of_one_key_is_refused_for_every_similar_key() {
+        // Keys that differ by one byte, by order or by length: a weak key hash (one that
+        // keeps few bits, or ignores order) would let a token pass for the wrong list.
+        let mut keys: Vec<String> = (0..500).map(|i| format!("key{i}")).collect();
+        keys.extend(
+            [
+                "ab", "ba", "a", "aa", "aaa", "", "b", "orders", "ordres", "sredro",
+            ]
+            .map(String::from),
+        );
+        keys.extend((0u8..=255).map(|b| String::from_utf8_lossy(&[b'x', b]).into_owned()));
+        keys.sort();
+        keys.dedup();
+        let hashes: std::collections::HashSet<u64> = keys.iter().map(|k| key_hash(k)).collect();
+        assert_eq!(hashes.len(), keys.len(), "distinct keys hash apart");
+        let t = Token {
+            reverse: false,
+            offset: 7,
+        };
+        for (i, k) in keys.iter().enumerate().step_by(7) {
+            let text = t.encode(42, k);
+            for other in keys.iter().skip(i % 3).step_by(3).filter(|o| *o != k) {
+                assert!(Token::decode(&text, 42, other).is_err(), "{k} -> {other}");
+            }
+            assert_eq!(Token::decode(&text, 42, k).unwrap(), t);
+        }
+    }
+
+    #[test]
     fn round_trips_and_refuses_foreign_or_damaged_tokens() {
         let t = Token {
             reverse: true,
