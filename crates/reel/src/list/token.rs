@@ -135,6 +135,27 @@ mod tests {
         assert!(Token::decode("xyz", 7, "k").is_err());
     }
 
+    #[test]
+    fn a_token_of_another_version_or_with_unknown_flags_is_refused_even_with_a_valid_checksum() {
+        let t = Token {
+            reverse: false,
+            offset: 3,
+        };
+        let text = t.encode(7, "k");
+        let bytes: Vec<u8> = (0..32)
+            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        for (at, value) in [(0, b'X'), (2, 2), (3, 2)] {
+            let mut b = bytes.clone();
+            b[at] = value;
+            let crc = crc32c::crc32c(&b[..28]);
+            b[28..32].copy_from_slice(&crc.to_le_bytes());
+            let forged: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            let err = Token::decode(&forged, 7, "k").unwrap_err().to_string();
+            assert!(err.contains("malformed"), "byte {at} = {value}: {err}");
+        }
+    }
+
     proptest! {
         #[test]
         fn arbitrary_text_never_panics(s in ".{0,80}") {
