@@ -181,6 +181,16 @@ impl Head {
         self.words().next_seq.load(Acquire)
     }
 
+    /// First seq of the published tail segment: segments after it are being created by
+    /// a batch that has not published yet (their header may not be written).
+    pub fn published_tail_first(&self) -> u64 {
+        let w = self.words();
+        // Acquire on next_seq orders this after the publish that stored it, whose
+        // tail_first_seq store came first.
+        w.next_seq.load(Acquire);
+        w.tail_first_seq.load(Relaxed)
+    }
+
     /// The tail state (call under the writer lock).
     pub fn tail(&self) -> TailState {
         let w = self.words();

@@ -82,9 +82,20 @@ pub fn decode_entry(b: &[u8]) -> Option<IndexEntry> {
 /// Loads the valid prefix of an index: entries up to the first damaged or out-of-order
 /// one. An index with a bad header loads as empty.
 pub fn load(file: &dyn StorageFile, first_seq: u64, path: &Path) -> Result<Vec<IndexEntry>> {
+    Ok(load_with_len(file, first_seq, path)?.0)
+}
+
+/// [`load`], and how many bytes of the file that read saw: a tail segment's index grows
+/// while it is read, so only this length (not a later `len()`) says whether the entries
+/// after the valid prefix are damaged or were simply not there yet.
+pub fn load_with_len(
+    file: &dyn StorageFile,
+    first_seq: u64,
+    path: &Path,
+) -> Result<(Vec<IndexEntry>, u64)> {
     let len = file.len().ctx("read", path)?;
     if len < INDEX_HEADER_LEN {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), len));
     }
     // A segment of at most 1 GiB has one entry per 4 KiB at most: a longer index file is
     // damaged, and only its plausible prefix is read (never an allocation of its length).
@@ -93,7 +104,7 @@ pub fn load(file: &dyn StorageFile, first_seq: u64, path: &Path) -> Result<Vec<I
     let n = file.read_full_at(&mut buf, 0).ctx("read", path)?;
     buf.truncate(n);
     if buf.get(..INDEX_HEADER_LEN as usize) != Some(&encode_header(first_seq)[..]) {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), n as u64));
     }
     let mut entries: Vec<IndexEntry> = Vec::with_capacity(buf.len() / ENTRY_LEN as usize);
     for chunk in buf[INDEX_HEADER_LEN as usize..].chunks_exact(ENTRY_LEN as usize) {
@@ -107,7 +118,7 @@ pub fn load(file: &dyn StorageFile, first_seq: u64, path: &Path) -> Result<Vec<I
         }
         entries.push(e);
     }
-    Ok(entries)
+    Ok((entries, n as u64))
 }
 
 /// Byte position of entry number `i` in the index file.

@@ -67,7 +67,11 @@ impl Log {
         let max_frame = self.max_frame_len();
         // Segments an interrupted compaction already merged into an earlier one are
         // leftovers (removed at the next writable open), not part of the log.
-        let segs = self.live_segments()?;
+        let mut segs = self.live_segments()?;
+        // A batch that rolls creates the next segment before it publishes: such a file
+        // holds no committed record and may not have its header yet.
+        let published_tail = self.inner.head.published_tail_first();
+        segs.retain(|&first| first <= published_tail);
         let mut report = VerifyReport::default();
         let mut expected_first: Option<u64> = None;
         for (i, &first) in segs.iter().enumerate() {
@@ -126,16 +130,24 @@ impl Log {
             }
             let compacted = flags & FLAG_COMPACTED != 0;
             let idx_path = segment::index_path(dir, first);
-            let (entries, idx_len) = match storage.open(&idx_path, OpenMode::Read) {
-                Ok(f) => (
-                    index::load(&*f, first, &idx_path)?,
-                    f.len().ctx("read", &idx_path)?,
-                ),
-                Err(_) => (Vec::new(), 0),
+            let idx_file = storage.open(&idx_path, OpenMode::Read).ok();
+            let (entries, idx_len) = match &idx_file {
+                Some(f) => index::load_with_len(&**f, first, &idx_path)?,
+                None => (Vec::new(), 0),
             };
             let indexed_len = index::entry_pos(entries.len() as u64);
             let mut idx_problem = None;
-            if idx_len > indexed_len && (!is_tail || idx_len >= indexed_len + index::ENTRY_LEN) {
+            // The tail's writer may be writing the entry after the valid prefix while it
+            // is read (a torn read of a sound entry): the tail's index is only damaged if
+            // a second read stops at the same entry.
+            let entry_damaged =
+                idx_len >= indexed_len + index::ENTRY_LEN || (!is_tail && idx_len > indexed_len);
+            let still_damaged = || -> Result<bool> {
+                let Some(f) = &idx_file else { return Ok(false) };
+                let (again, len_again) = index::load_with_len(&**f, first, &idx_path)?;
+                Ok(again.len() == entries.len() && len_again >= indexed_len + index::ENTRY_LEN)
+            };
+            if entry_damaged && (!is_tail || still_damaged()?) {
                 idx_problem = Some(Damage {
                     path: idx_path.clone(),
                     offset: indexed_len,
