@@ -367,7 +367,7 @@ fn view_list_shows_kv_before_it_was_ever_checkpointed() {
         serde_json::from_str(&ok(&["view", "list", "--json", s(&d)])).unwrap();
     assert_eq!(
         views,
-        json!([{"name": "kv", "version": 1, "since": null, "lag": 2}])
+        json!([{"name": "kv", "version": 2, "since": null, "lag": 2}])
     );
     // A plain spool has no views.
     let p = tmp.path().join("plain");

@@ -183,6 +183,28 @@ impl KvStore {
         self.view.read(f)
     }
 
+    /// [`KvStore::read`] for lookups that can fail: a damaged view table (a cache of the
+    /// log) is reported once in the log output, the view is rebuilt from the log, and
+    /// the lookup runs again; damage anywhere else is the caller's error.
+    fn lookup<R>(&self, f: impl Fn(&KvState) -> Result<R>) -> Result<R> {
+        match self.read(&f)? {
+            Err(Error::Log(reel_log::Error::Corrupt {
+                path,
+                offset,
+                reason,
+            })) if path.starts_with(crate::view::checkpoint::views_dir(self.spool.dir())) => {
+                tracing::warn!(
+                    dir = %self.spool.dir().display(),
+                    "kv view table {} is damaged at byte {offset} ({reason}): rebuilding the view from the log",
+                    path.display()
+                );
+                self.view.rebuild(|_, _| {})?;
+                self.read(&f)?
+            }
+            other => other,
+        }
+    }
+
     /// The spool underneath.
     pub fn spool(&self) -> &Spool {
         &self.spool
@@ -196,18 +218,19 @@ impl KvStore {
     /// The entry at `path`, after catching up with every committed write.
     pub fn get(&self, path: &Path) -> Result<Option<KvEntry>> {
         let key = self.key(path)?;
-        self.read(|s| s.get(&key).cloned())
+        self.lookup(|s| s.get(&key))
     }
 
     /// Calls `f` on the entry at a record key (see [`KvStore::key`]) without copying it.
     pub fn get_with<R>(&self, key: &str, f: impl FnOnce(Option<&KvEntry>) -> R) -> Result<R> {
-        self.read(|s| f(s.get(key)))
+        let e = self.lookup(|s| s.get(key))?;
+        Ok(f(e.as_ref()))
     }
 
     /// True when `path` holds a value.
     pub fn contains(&self, path: &Path) -> Result<bool> {
         let key = self.key(path)?;
-        self.read(|s| s.get(&key).is_some())
+        Ok(self.lookup(|s| s.get(&key))?.is_some())
     }
 
     /// Stores `value` at `path`; returns the new revision.
@@ -277,8 +300,12 @@ impl KvStore {
             .append_guarded(self.spool.log().durability(), |end| {
                 let mut st = view.lock_at(end)?;
                 st.view_mut().forget_below(self.spool.oldest_seq());
-                let doomed: Vec<OwnedEntry> =
-                    st.view().subtree(&key).map(|(k, _)| tombstone(k)).collect();
+                let doomed: Vec<OwnedEntry> = st
+                    .view()
+                    .subtree(&key)?
+                    .iter()
+                    .map(|(k, _)| tombstone(k))
+                    .collect();
                 if doomed.is_empty() {
                     return Err(Error::NotFound(shown.clone()));
                 }
@@ -313,7 +340,7 @@ impl KvStore {
                 .append_guarded(self.spool.log().durability(), |end| {
                     let mut st = view.lock_at(end)?;
                     st.view_mut().forget_below(self.spool.oldest_seq());
-                    let actual = st.view().get(key).map(|e| e.rev);
+                    let actual = st.view().get(key)?.map(|e| e.rev);
                     let ok = match cond {
                         Some(Condition::Rev(r)) => actual == Some(r),
                         Some(Condition::Absent) => actual.is_none(),
@@ -342,14 +369,13 @@ impl KvStore {
     /// Paths holding values below `path` (all depths), sorted.
     pub fn descendants(&self, path: &Path) -> Result<Vec<Path>> {
         let key = self.key(path)?;
-        let mut out: Vec<Path> = self
-            .read(|s| {
-                s.subtree(&key)
-                    .filter(|(k, _)| **k != key)
-                    .map(|(k, _)| self.path_of(k))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .and_then(|r| r)?;
+        let mut out: Vec<Path> = self.lookup(|s| {
+            s.subtree(&key)?
+                .iter()
+                .filter(|(k, _)| *k != key)
+                .map(|(k, _)| self.path_of(k))
+                .collect::<Result<Vec<_>>>()
+        })?;
         out.sort();
         Ok(out)
     }
@@ -370,13 +396,12 @@ impl KvStore {
     /// `path` and its descendants with their entries, sorted by path.
     pub fn entries(&self, path: &Path) -> Result<Vec<(Path, KvEntry)>> {
         let key = self.key(path)?;
-        let mut out: Vec<(Path, KvEntry)> = self
-            .read(|s| {
-                s.subtree(&key)
-                    .map(|(k, e)| Ok((self.path_of(k)?, e.clone())))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .and_then(|r| r)?;
+        let mut out: Vec<(Path, KvEntry)> = self.lookup(|s| {
+            s.subtree(&key)?
+                .into_iter()
+                .map(|(k, e)| Ok((self.path_of(&k)?, e)))
+                .collect::<Result<Vec<_>>>()
+        })?;
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }

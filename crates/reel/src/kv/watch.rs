@@ -77,9 +77,9 @@ impl Watch {
             let end = kv.spool().next_seq();
             let mut st = kv.view().lock_at(end)?;
             st.view_mut().forget_below(kv.spool().oldest_seq());
-            for (k, e) in st.view().subtree(&key) {
+            for (k, e) in st.view().subtree(&key)? {
                 queue.push_back(WatchEvent::Put {
-                    path: shown(k, syntax),
+                    path: shown(&k, syntax),
                     value: e.value(),
                     rev: e.rev,
                 });

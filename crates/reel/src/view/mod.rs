@@ -9,13 +9,17 @@
 
 pub mod checkpoint;
 mod reduce;
+pub mod table;
 
 pub use checkpoint::Checkpoint;
 pub use reduce::Reduce;
 
 use crate::error::Result;
 use crate::spool::Spool;
+use reel_log::storage::Storage;
 use reel_log::{FramePos, LogReader, RecordRef};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -83,6 +87,60 @@ pub trait View: Send + Sync + 'static {
     fn save(&self) -> Result<Vec<u8>>;
     /// Restores a state written by `save` of the same version.
     fn load(&mut self, bytes: &[u8]) -> Result<()>;
+
+    /// True for a view that keeps its state in files of its own in `views/<name>/`
+    /// (see [`View::save_files`]); such a view's checkpoints are written under a lock
+    /// shared by every process, and a process adopts a newer one instead of replaying.
+    fn uses_files(&self) -> bool {
+        false
+    }
+    /// Saves the state for a checkpoint: writes (and syncs) any files of its own into
+    /// `files`, and returns the bytes the checkpoint stores (naming those files).
+    fn save_files(&mut self, files: &ViewFiles) -> Result<Vec<u8>> {
+        let _ = files;
+        self.save()
+    }
+    /// Restores a state written by `save_files` of the same version.
+    fn load_files(&mut self, files: &ViewFiles, bytes: &[u8]) -> Result<()> {
+        let _ = files;
+        self.load(bytes)
+    }
+    /// The names of the files in `views/<name>/` the current state reads (the others
+    /// are removed after a checkpoint).
+    fn files_in_use(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Whether a read should write a checkpoint now, `records_since` records and
+    /// `since` time after the last one.
+    fn checkpoint_due(&self, records_since: u64, since: Duration) -> bool {
+        records_since >= CHECKPOINT_EVERY && since >= CHECKPOINT_INTERVAL
+    }
+    /// Whether closing the last handle should write a checkpoint.
+    fn checkpoint_on_close(&self, records_since: u64) -> bool {
+        records_since > 0
+    }
+}
+
+/// Where a view keeps files of its own: `views/<name>/`.
+#[derive(Debug, Clone)]
+pub struct ViewFiles {
+    /// The storage of the spool.
+    pub storage: Arc<dyn Storage>,
+    /// The view's folder.
+    pub dir: PathBuf,
+}
+
+/// A number that differs between processes and calls (for new file names).
+pub(crate) fn unique_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    h.finish()
 }
 
 /// A view fed from a spool. Cheap to clone; clones share the state.
@@ -108,6 +166,7 @@ impl<V: View> std::fmt::Debug for ViewHandle<V> {
 
 struct Shared<V: View> {
     spool: Spool,
+    files: ViewFiles,
     state: RwLock<State<V>>,
 }
 
@@ -123,6 +182,11 @@ pub struct State<V> {
     base_horizon: u64,
     /// When this process last wrote (or loaded) the checkpoint.
     last_checkpoint: Instant,
+    /// The state bytes of the checkpoint this state was loaded from or last wrote (for
+    /// views that use files: tells whether another process checkpointed since).
+    manifest: Option<Vec<u8>>,
+    /// A rebuild is running: checkpoints of other processes are not adopted.
+    rebuilding: bool,
 }
 
 impl<V> State<V> {
@@ -155,45 +219,36 @@ impl<V: View> ViewHandle<V> {
     pub fn open(spool: &Spool, mut view: V) -> Result<Self> {
         crate::cursor::validate_name(view.name())?;
         let storage = spool.log().storage().clone();
-        let next = spool.next_seq();
+        let files = ViewFiles {
+            storage: storage.clone(),
+            dir: checkpoint::views_dir(spool.dir()).join(view.name()),
+        };
         let mut applied_to = spool.oldest_seq();
         let horizon = spool.log().tombstone_horizon()?;
-        if let Some(cp) = Checkpoint::read(&*storage, spool.dir(), view.name())? {
-            // A checkpoint from another log, version, or from beyond the log's end (a
-            // power cut lost records it had applied) cannot be used; nor one that stops
-            // before a tombstone compaction has since dropped (it would keep the value).
-            let unusable = if cp.version != view.version() {
-                Some(format!(
-                    "it is of version {} and the view is now version {}",
-                    cp.version,
-                    view.version()
-                ))
-            } else if cp.log_id != spool.log().log_id() {
-                Some("it belongs to another log".to_string())
-            } else if cp.applied_to > next {
-                Some(format!(
-                    "it applied records up to seq {} but the log ends at {next} (a power cut lost records)",
-                    cp.applied_to
-                ))
-            } else if cp.applied_to <= horizon {
-                Some(format!(
-                    "compaction dropped a deletion (seq {horizon}) it had not applied"
-                ))
-            } else {
-                None
+        let mut manifest = None;
+        // A view in files may find a table gone that another process's checkpoint
+        // replaced between reading the checkpoint and opening the table: read it again.
+        for attempt in 0..3 {
+            let Some(cp) = Checkpoint::read(&*storage, spool.dir(), view.name())? else {
+                break;
             };
-            match unusable {
-                None => {
-                    view.reset();
-                    if let Err(e) = view.load(&cp.state) {
-                        tracing::warn!(dir = %spool.dir().display(), view = view.name(), "view checkpoint cannot be loaded ({e}): rebuilding from the log");
-                        view.reset();
-                    } else {
-                        applied_to = cp.applied_to;
-                    }
+            if let Some(why) = unusable(&cp, &view, spool, horizon) {
+                tracing::info!(dir = %spool.dir().display(), view = view.name(), "view checkpoint not used ({why}): rebuilding from the log");
+                break;
+            }
+            view.reset();
+            match view.load_files(&files, &cp.state) {
+                Ok(()) => {
+                    applied_to = cp.applied_to;
+                    manifest = Some(cp.state);
+                    break;
                 }
-                Some(why) => {
-                    tracing::info!(dir = %spool.dir().display(), view = view.name(), "view checkpoint not used ({why}): rebuilding from the log");
+                Err(e) => {
+                    view.reset();
+                    if attempt == 2 || !view.uses_files() {
+                        tracing::warn!(dir = %spool.dir().display(), view = view.name(), "view checkpoint cannot be loaded ({e}): rebuilding from the log");
+                        break;
+                    }
                 }
             }
         }
@@ -206,10 +261,13 @@ impl<V: View> ViewHandle<V> {
             lost: 0,
             base_horizon: horizon,
             last_checkpoint: Instant::now(),
+            manifest,
+            rebuilding: false,
         };
         Ok(ViewHandle {
             shared: Arc::new(Shared {
                 spool: spool.clone(),
+                files,
                 state: RwLock::new(state),
             }),
         })
@@ -297,65 +355,51 @@ impl<V: View> ViewHandle<V> {
                 break;
             }
         }
-        if st.applied_to >= st.checkpointed_at + CHECKPOINT_EVERY
-            && st.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL
+        self.maybe_checkpoint(st);
+        Ok(())
+    }
+
+    /// Writes a checkpoint if the view says one is due; a failure is only logged.
+    fn maybe_checkpoint(&self, st: &mut State<V>) {
+        let log = self.shared.spool.log();
+        if st.applied_to > st.checkpointed_at
             && log.is_writable()
-            && let Err(e) = self.write_checkpoint(st)
+            && st.view.checkpoint_due(
+                st.applied_to - st.checkpointed_at,
+                st.last_checkpoint.elapsed(),
+            )
+            && let Err(e) = write_checkpoint(&self.shared.spool, &self.shared.files, st)
         {
             // A checkpoint only shortens the next opener's catch-up: failing to write one
             // must not fail the read that triggered it. Try again after the interval.
             tracing::warn!(dir = %self.shared.spool.dir().display(), view = st.view.name(), "cannot write the view checkpoint: {e}");
             st.last_checkpoint = Instant::now();
+            st.checkpointed_at = st.applied_to;
         }
-        Ok(())
     }
 
     fn apply_range(&self, st: &mut State<V>, end: u64) -> Result<()> {
+        // Far behind a checkpoint another process wrote: load it instead of replaying.
+        if st.view.uses_files()
+            && !st.rebuilding
+            && end.saturating_sub(st.applied_to) > 4096
+            && let Some((_, cp_applied)) = Checkpoint::peek(
+                &*self.shared.files.storage,
+                &checkpoint::checkpoint_path(self.shared.spool.dir(), st.view.name()),
+            )
+            && cp_applied > st.applied_to + 4096
+            && cp_applied <= end
+        {
+            let _ = try_adopt(&self.shared.spool, &self.shared.files, st);
+        }
         while st.applied_to < end {
-            let want = (end - st.applied_to).min(4096) as usize;
-            let State {
-                view,
-                reader,
-                applied_to,
-                lost,
-                ..
-            } = &mut *st;
-            let batch = reader.read_batch(want)?;
-            if let Some(l) = batch.lost() {
-                *lost += l.end - l.start;
-            }
-            if batch.is_empty() {
+            if !apply_chunk(st, end)? {
                 break;
             }
-            let mut failed = None;
-            batch.for_each_at(|r, pos| {
-                if failed.is_none() && r.seq < end {
-                    match view.apply_at(&r, pos) {
-                        Ok(()) => *applied_to = r.seq + 1,
-                        Err(e) => failed = Some(e),
-                    }
-                }
-            });
-            if let Some(e) = failed {
-                return Err(e);
+            if st.view.uses_files() {
+                self.maybe_checkpoint(st);
             }
-            // Compacted gaps: the reader may be past records that no longer exist.
-            *applied_to = (*applied_to).max(reader.position().min(end));
         }
-        Ok(())
-    }
-
-    fn write_checkpoint(&self, st: &mut State<V>) -> Result<()> {
-        let spool = &self.shared.spool;
-        let cp = Checkpoint {
-            version: st.view.version(),
-            applied_to: st.applied_to,
-            log_id: spool.log().log_id(),
-            state: st.view.save()?,
-        };
-        cp.write(&**spool.log().storage(), spool.dir(), st.view.name())?;
-        st.checkpointed_at = st.applied_to;
-        st.last_checkpoint = Instant::now();
         Ok(())
     }
 
@@ -364,7 +408,7 @@ impl<V: View> ViewHandle<V> {
         let mut st = self.lock();
         let end = self.shared.spool.next_seq();
         self.apply_to(&mut st, end)?;
-        self.write_checkpoint(&mut st)
+        write_checkpoint(&self.shared.spool, &self.shared.files, &mut st)
     }
 
     /// Every record below this seq is applied (without catching up).
@@ -384,20 +428,27 @@ impl<V: View> ViewHandle<V> {
         st.lost = 0;
         st.base_horizon = spool.log().tombstone_horizon()?;
         st.reader.seek(start);
+        // Another process's checkpoint is what this rebuild replaces: never adopt it.
+        st.rebuilding = true;
         let end = spool.next_seq();
         let total = end - start;
+        let mut outcome = Ok(());
         while st.applied_to < end {
             let step = (st.applied_to + 50_000).min(end);
-            self.apply_to(&mut st, step)?;
+            if let Err(e) = self.apply_to(&mut st, step) {
+                outcome = Err(e);
+                break;
+            }
             progress(st.applied_to - start, total);
             if st.applied_to < step {
                 break;
             }
         }
-        if spool.log().is_writable() {
-            self.write_checkpoint(&mut st)?;
+        if outcome.is_ok() && spool.log().is_writable() {
+            outcome = write_checkpoint(spool, &self.shared.files, &mut st);
         }
-        Ok(())
+        st.rebuilding = false;
+        outcome
     }
 }
 
@@ -407,22 +458,158 @@ impl<V: View> Drop for Shared<V> {
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         if st.applied_to > st.checkpointed_at
             && self.spool.log().is_writable()
-            && let Ok(state) = st.view.save()
+            && st
+                .view
+                .checkpoint_on_close(st.applied_to - st.checkpointed_at)
+            && let Err(e) = write_checkpoint(&self.spool, &self.files, st)
         {
-            let cp = Checkpoint {
-                version: st.view.version(),
-                applied_to: st.applied_to,
-                log_id: self.spool.log().log_id(),
-                state,
-            };
-            if let Err(e) = cp.write(
-                &**self.spool.log().storage(),
-                self.spool.dir(),
-                st.view.name(),
-            ) {
-                tracing::warn!(dir = %self.spool.dir().display(), view = st.view.name(), "cannot write the view checkpoint: {e}");
+            tracing::warn!(dir = %self.spool.dir().display(), view = st.view.name(), "cannot write the view checkpoint: {e}");
+        }
+    }
+}
+
+/// Applies the next batch of records below `end`; false when there was none.
+fn apply_chunk<V: View>(st: &mut State<V>, end: u64) -> Result<bool> {
+    let want = (end - st.applied_to).min(4096) as usize;
+    let State {
+        view,
+        reader,
+        applied_to,
+        lost,
+        ..
+    } = &mut *st;
+    let batch = reader.read_batch(want)?;
+    if let Some(l) = batch.lost() {
+        *lost += l.end - l.start;
+    }
+    if batch.is_empty() {
+        return Ok(false);
+    }
+    let mut failed = None;
+    batch.for_each_at(|r, pos| {
+        if failed.is_none() && r.seq < end {
+            match view.apply_at(&r, pos) {
+                Ok(()) => *applied_to = r.seq + 1,
+                Err(e) => failed = Some(e),
             }
         }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    // Compacted gaps: the reader may be past records that no longer exist.
+    *applied_to = (*applied_to).max(reader.position().min(end));
+    Ok(true)
+}
+
+/// Loads the checkpoint on disk into `st` if it is usable and at least as far as `st`.
+fn try_adopt<V: View>(spool: &Spool, files: &ViewFiles, st: &mut State<V>) -> Result<bool> {
+    let horizon = spool.log().tombstone_horizon()?;
+    let Some(cp) = Checkpoint::read(&*files.storage, spool.dir(), st.view.name())? else {
+        return Ok(false);
+    };
+    if cp.applied_to < st.applied_to
+        || horizon > st.base_horizon
+        || unusable(&cp, &st.view, spool, horizon).is_some()
+    {
+        return Ok(false);
+    }
+    if let Err(e) = st.view.load_files(files, &cp.state) {
+        // The state is gone with the failed load: start again from the oldest record.
+        let oldest = spool.oldest_seq();
+        st.view.reset();
+        st.applied_to = oldest;
+        st.checkpointed_at = oldest;
+        st.manifest = None;
+        st.reader.seek(oldest);
+        return Err(e);
+    }
+    st.applied_to = cp.applied_to;
+    st.checkpointed_at = cp.applied_to;
+    st.reader.seek(cp.applied_to);
+    st.manifest = Some(cp.state);
+    st.last_checkpoint = Instant::now();
+    Ok(true)
+}
+
+/// Writes `st` as the view's checkpoint. A view in files does so under the view's lock:
+/// if another process checkpointed since `st` was loaded, `st` first builds on that
+/// checkpoint (or adopts it when it is as far), so no checkpoint ever names a table
+/// another one has replaced; afterwards the tables no checkpoint names are removed.
+fn write_checkpoint<V: View>(spool: &Spool, files: &ViewFiles, st: &mut State<V>) -> Result<()> {
+    let storage = &*files.storage;
+    let io = |op, p: &std::path::Path, e| crate::Error::from(reel_log::Error::io(op, p, e));
+    let _lock = if st.view.uses_files() {
+        storage
+            .create_dir_all(&files.dir)
+            .map_err(|e| io("create directory", &files.dir, e))?;
+        let lock_path = files.dir.join("lock");
+        let lock = storage
+            .lock_file(&lock_path)
+            .map_err(|e| io("open", &lock_path, e))?;
+        lock.lock().map_err(|e| io("lock", &lock_path, e))?;
+        if !st.rebuilding
+            && let Some(cp) = Checkpoint::read(storage, spool.dir(), st.view.name())?
+            && st.manifest.as_ref() != Some(&cp.state)
+        {
+            let target = st.applied_to;
+            if try_adopt(spool, files, st)? && st.applied_to >= target {
+                return Ok(());
+            }
+            while st.applied_to < target && apply_chunk(st, target)? {}
+        }
+        Some(lock)
+    } else {
+        None
+    };
+    let cp = Checkpoint {
+        version: st.view.version(),
+        applied_to: st.applied_to,
+        log_id: spool.log().log_id(),
+        state: st.view.save_files(files)?,
+    };
+    cp.write(storage, spool.dir(), st.view.name())?;
+    st.checkpointed_at = st.applied_to;
+    st.last_checkpoint = Instant::now();
+    if st.view.uses_files() {
+        let keep = st.view.files_in_use();
+        if let Ok(names) = storage.list_dir(&files.dir) {
+            for name in names.iter().filter_map(|n| n.to_str()) {
+                if name.ends_with(".tbl") && !keep.iter().any(|k| k == name) {
+                    let _ = storage.remove_file(&files.dir.join(name));
+                }
+            }
+        }
+    }
+    st.manifest = Some(cp.state);
+    Ok(())
+}
+
+/// Why a checkpoint cannot be used for `view` on `spool` (`None`: it can).
+fn unusable<V: View>(cp: &Checkpoint, view: &V, spool: &Spool, horizon: u64) -> Option<String> {
+    let next = spool.next_seq();
+    // A checkpoint from another log, version, or from beyond the log's end (a power cut
+    // lost records it had applied) cannot be used; nor one that stops before a
+    // tombstone compaction has since dropped (it would keep the value).
+    if cp.version != view.version() {
+        Some(format!(
+            "it is of version {} and the view is now version {}",
+            cp.version,
+            view.version()
+        ))
+    } else if cp.log_id != spool.log().log_id() {
+        Some("it belongs to another log".to_string())
+    } else if cp.applied_to > next {
+        Some(format!(
+            "it applied records up to seq {} but the log ends at {next} (a power cut lost records)",
+            cp.applied_to
+        ))
+    } else if cp.applied_to <= horizon {
+        Some(format!(
+            "compaction dropped a deletion (seq {horizon}) it had not applied"
+        ))
+    } else {
+        None
     }
 }
 

@@ -1,0 +1,223 @@
+//! The kv view kept on disk in sorted tables: it answers like a plain map through any mix
+//! of writes, deletions, checkpoints (which write and merge tables) and reopens; several
+//! handles (processes) build on each other's checkpoints; a new handle does not replay
+//! what a checkpoint holds; a damaged table is rebuilt from the log, never answered from.
+use proptest::prelude::*;
+use reel::kv::{KvStore, Path};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+fn p(s: &str) -> Path {
+    s.parse().unwrap()
+}
+
+fn path_of(k: u8) -> Path {
+    // Nested paths, so that subtrees cross table boundaries too.
+    p(&format!("g{}.k{k}", k % 3))
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Set(u8, u32),
+    Delete(u8),
+    Checkpoint,
+    Reopen,
+    /// Many writes at once: enough to make a read checkpoint on its own.
+    Burst(u32),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0u8..40, any::<u32>()).prop_map(|(k, v)| Op::Set(k, v)),
+        2 => (0u8..40).prop_map(Op::Delete),
+        1 => Just(Op::Checkpoint),
+        1 => Just(Op::Reopen),
+        1 => (0u32..3).prop_map(Op::Burst),
+    ]
+}
+
+fn check(kv: &KvStore, model: &BTreeMap<u8, u32>) {
+    for k in 0..40u8 {
+        let got = kv.get(&path_of(k)).unwrap().map(|e| e.json().unwrap());
+        assert_eq!(got, model.get(&k).map(|v| json!(v)), "key {k}");
+    }
+    let all = kv.entries(&Path::root()).unwrap();
+    assert_eq!(all.len(), model.len(), "entries of the root");
+    let st_len = kv.view().read(|s| s.len().unwrap()).unwrap();
+    assert_eq!(st_len, model.len(), "len");
+    let g1: Vec<_> = kv.entries(&p("g1")).unwrap();
+    assert_eq!(g1.len(), model.keys().filter(|k| *k % 3 == 1).count());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #[test]
+    fn the_view_in_tables_answers_like_a_map(ops in proptest::collection::vec(op(), 1..60)) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("kv");
+        let mut kv = KvStore::open(&dir).unwrap();
+        let mut model = BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Set(k, v) => {
+                    kv.set(&path_of(k), json!(v)).unwrap();
+                    model.insert(k, v);
+                }
+                Op::Delete(k) => {
+                    let r = kv.delete(&path_of(k));
+                    assert_eq!(r.is_ok(), model.remove(&k).is_some());
+                }
+                Op::Checkpoint => kv.view().checkpoint().unwrap(),
+                Op::Reopen => {
+                    drop(kv);
+                    kv = KvStore::open(&dir).unwrap();
+                }
+                Op::Burst(seed) => {
+                    // 20k writes over the 40 keys: reads checkpoint (and merge) on their own.
+                    let writes: Vec<(Path, reel::Value)> = (0..20_000u32)
+                        .map(|i| {
+                            let k = ((i * 7 + seed) % 40) as u8;
+                            model.insert(k, i);
+                            (path_of(k), reel::Value::encode(&json!(i)).unwrap())
+                        })
+                        .collect();
+                    for chunk in writes.chunks(5000) {
+                        kv.set_batch(chunk.iter().map(|(p, v)| (p, v.clone()))).unwrap();
+                    }
+                }
+            }
+            check(&kv, &model);
+        }
+        drop(kv);
+        let kv = KvStore::open(&dir).unwrap();
+        check(&kv, &model);
+    }
+}
+
+fn tables(dir: &std::path::Path) -> Vec<String> {
+    let mut t: Vec<String> = std::fs::read_dir(dir.join("views/kv"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".tbl"))
+        .collect();
+    t.sort();
+    t
+}
+
+#[test]
+fn a_new_handle_starts_from_the_tables_and_replays_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kv");
+    let kv = KvStore::open(&dir).unwrap();
+    let paths: Vec<Path> = (0..50_000).map(|i| p(&format!("user.u{i}"))).collect();
+    for chunk in paths.chunks(10_000) {
+        kv.set_batch(
+            chunk
+                .iter()
+                .map(|p| (p, reel::Value::encode(&json!(1)).unwrap())),
+        )
+        .unwrap();
+    }
+    kv.view().checkpoint().unwrap();
+    assert!(!tables(&dir).is_empty(), "the state is in tables");
+    let again = KvStore::open(&dir).unwrap();
+    assert_eq!(again.view().applied_to(), 50_000, "nothing to replay");
+    assert_eq!(
+        again
+            .get(&p("user.u49999"))
+            .unwrap()
+            .unwrap()
+            .json()
+            .unwrap(),
+        json!(1)
+    );
+    assert_eq!(again.view().read(|s| s.len().unwrap()).unwrap(), 50_000);
+}
+
+#[test]
+fn handles_build_on_each_others_checkpoints_and_no_table_goes_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kv");
+    let a = KvStore::open(&dir).unwrap();
+    let b = KvStore::open(&dir).unwrap();
+    let mut model = BTreeMap::new();
+    for round in 0..20u32 {
+        let (w, other) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        for i in 0..50u32 {
+            let k = ((round * 13 + i) % 60) as u8;
+            w.set(&p(&format!("r.k{k}")), json!(round * 100 + i))
+                .unwrap();
+            model.insert(k, round * 100 + i);
+        }
+        if round % 3 == 0 {
+            let k = (round % 60) as u8;
+            if model.remove(&k).is_some() {
+                other.delete(&p(&format!("r.k{k}"))).unwrap();
+            }
+        }
+        // Both checkpoint, each from its own tables: the second must build on the
+        // first's, or its checkpoint would name tables the first one removed.
+        w.view().checkpoint().unwrap();
+        other.view().checkpoint().unwrap();
+        let fresh = KvStore::open(&dir).unwrap();
+        for (k, v) in &model {
+            assert_eq!(
+                fresh
+                    .get(&p(&format!("r.k{k}")))
+                    .unwrap()
+                    .unwrap()
+                    .json()
+                    .unwrap(),
+                json!(v),
+                "round {round} key {k}"
+            );
+        }
+        assert_eq!(fresh.entries(&p("r")).unwrap().len(), model.len());
+        assert_eq!(
+            fresh.view().applied_to(),
+            fresh.spool().next_seq(),
+            "round {round}: the fresh handle loaded the newest checkpoint"
+        );
+    }
+    assert!(
+        tables(&dir).len() <= 8,
+        "old tables are removed: {:?}",
+        tables(&dir)
+    );
+}
+
+#[test]
+fn a_damaged_table_is_rebuilt_from_the_log_and_never_answered_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kv");
+    let kv = KvStore::open(&dir).unwrap();
+    for i in 0..3000 {
+        kv.set(
+            &p(&format!("d.k{i}")),
+            json!({"i": i, "pad": "y".repeat(40)}),
+        )
+        .unwrap();
+    }
+    kv.view().checkpoint().unwrap();
+    drop(kv);
+    for t in tables(&dir) {
+        let path = dir.join("views/kv").join(t);
+        let mut b = std::fs::read(&path).unwrap();
+        // A byte in the middle of the blocks: the index and footer still hold.
+        let at = b.len() / 3;
+        b[at] ^= 0x20;
+        std::fs::write(&path, b).unwrap();
+    }
+    let kv = KvStore::open(&dir).unwrap();
+    for i in (0..3000).step_by(7) {
+        assert_eq!(
+            kv.get(&p(&format!("d.k{i}")))
+                .unwrap()
+                .unwrap()
+                .json()
+                .unwrap()["i"],
+            json!(i)
+        );
+    }
+    assert_eq!(kv.entries(&p("d")).unwrap().len(), 3000);
+}
