@@ -66,8 +66,6 @@ pub struct KvState {
     order: BTreeSet<Arc<str>>,
     /// Tables as of the last checkpoint, newest first, with their file names.
     tables: Vec<(String, Arc<Table>)>,
-    /// Live paths in the tables.
-    table_live: u64,
     /// The text syntax of the keys (decides what "below a path" means for them).
     syntax: PathSyntax,
     /// Entries with a revision below this were forgotten (their records are gone).
@@ -152,22 +150,19 @@ impl KvState {
         Ok(None)
     }
 
-    /// Number of live paths.
+    /// Number of live paths: a scan of the whole state (the tables do not keep a count,
+    /// which would cost a lookup per changed key at every checkpoint).
     pub fn len(&self) -> Result<usize> {
-        if self.forgotten_below > 0 && !self.tables.is_empty() {
-            return Ok(self.subtree(":")?.len());
+        if self.tables.is_empty() && self.forgotten_below == 0 {
+            return Ok(self.overlay.len());
         }
-        let mut n = self.table_live as i64;
-        for (k, e) in &self.overlay {
-            let now = e.is_some() as i64;
-            let before = if self.tables.is_empty() {
-                0
-            } else {
-                self.table_get(k)?.is_some() as i64
-            };
-            n += now - before;
+        let mut n = 0;
+        for item in self.merged("", self.tables.len())? {
+            if self.live(item?.1).is_some() {
+                n += 1;
+            }
         }
-        Ok(n.max(0) as usize)
+        Ok(n)
     }
 
     /// True when no path holds a value.
@@ -243,7 +238,6 @@ impl KvState {
     /// Writes the overlay as a new table in `files` (merging tables when there are too
     /// many), and returns the manifest naming the tables now holding the state.
     fn flush(&mut self, files: &ViewFiles) -> Result<Vec<u8>> {
-        let live = self.len()? as u64;
         if !self.overlay.is_empty() {
             let base_entries = if self.tables.is_empty() {
                 0
@@ -288,7 +282,6 @@ impl KvState {
             self.overlay.clear();
             self.order.clear();
         }
-        self.table_live = live;
         let mut m = Vec::new();
         m.extend_from_slice(&(self.tables.len() as u32).to_le_bytes());
         for (name, t) in &self.tables {
@@ -296,7 +289,6 @@ impl KvState {
             m.extend_from_slice(name.as_bytes());
             m.extend_from_slice(&t.entries().to_le_bytes());
         }
-        m.extend_from_slice(&live.to_le_bytes());
         Ok(m)
     }
 }
@@ -402,7 +394,6 @@ impl View for KvState {
         self.overlay.clear();
         self.order.clear();
         self.tables.clear();
-        self.table_live = 0;
         self.forgotten_below = 0;
     }
 
@@ -419,7 +410,7 @@ impl View for KvState {
     }
 
     /// The manifest: `tables u32`, then per table (newest first) name length u32, name,
-    /// entries u64; then live paths u64.
+    /// entries u64.
     fn save_files(&mut self, files: &ViewFiles) -> Result<Vec<u8>> {
         self.flush(files)
     }
@@ -449,10 +440,11 @@ impl View for KvState {
             }
             tables.push((name, Arc::new(table)));
         }
-        let live = u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
+        if at != b.len() {
+            return Err(bad());
+        }
         self.reset();
         self.tables = tables;
-        self.table_live = live;
         Ok(())
     }
 

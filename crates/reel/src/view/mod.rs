@@ -100,7 +100,9 @@ pub trait View: Send + Sync + 'static {
         let _ = files;
         self.save()
     }
-    /// Restores a state written by `save_files` of the same version.
+    /// Restores a state written by `save_files` of the same version. A view that uses
+    /// files must leave its state unchanged when this fails (a process may try to adopt
+    /// another's checkpoint and keep its own state if it cannot).
     fn load_files(&mut self, files: &ViewFiles, bytes: &[u8]) -> Result<()> {
         let _ = files;
         self.load(bytes)
@@ -515,14 +517,10 @@ fn try_adopt<V: View>(spool: &Spool, files: &ViewFiles, st: &mut State<V>) -> Re
         return Ok(false);
     }
     if let Err(e) = st.view.load_files(files, &cp.state) {
-        // The state is gone with the failed load: start again from the oldest record.
-        let oldest = spool.oldest_seq();
-        st.view.reset();
-        st.applied_to = oldest;
-        st.checkpointed_at = oldest;
-        st.manifest = None;
-        st.reader.seek(oldest);
-        return Err(e);
+        // The state is unchanged (see `View::load_files`): keep it; the next checkpoint
+        // this process writes replaces the one it could not load.
+        tracing::warn!(dir = %spool.dir().display(), view = st.view.name(), "cannot load the view checkpoint another process wrote ({e}): keeping this process's state");
+        return Ok(false);
     }
     st.applied_to = cp.applied_to;
     st.checkpointed_at = cp.applied_to;

@@ -1,0 +1,36 @@
+//! Fills a kv store with N keys (`user.u<i>` = `{"i": i}`) in batches, for measuring
+//! how `reel kv get` / `kv set` costs grow with the store:
+//! `cargo run --release --example kv_fill -- DIR 1000000`, then
+//! `time reel kv get DIR user.u123`.
+use reel::kv::{KvStore, Path};
+
+fn main() -> reel::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let (Some(dir), Some(n)) = (args.next(), args.next()) else {
+        eprintln!("usage: kv_fill DIR KEYS");
+        std::process::exit(2);
+    };
+    let n: u64 = n.parse().expect("KEYS is a number");
+    let kv = KvStore::open(&dir)?;
+    let start = std::time::Instant::now();
+    let mut i = 0;
+    while i < n {
+        let end = (i + 10_000).min(n);
+        let paths: Vec<Path> = (i..end)
+            .map(|j| format!("user.u{j}").parse())
+            .collect::<reel::Result<_>>()?;
+        let values: Vec<reel::Value> = (i..end)
+            .map(|j| reel::Value::encode(&serde_json::json!({ "i": j })))
+            .collect::<reel::Result<_>>()?;
+        kv.set_batch(paths.iter().zip(values))?;
+        i = end;
+    }
+    let wrote = start.elapsed();
+    kv.view().checkpoint()?;
+    eprintln!(
+        "{n} keys: written in {:.2?}, view applied and checkpointed in {:.2?}",
+        wrote,
+        start.elapsed() - wrote
+    );
+    Ok(())
+}
