@@ -221,3 +221,45 @@ fn a_damaged_table_is_rebuilt_from_the_log_and_never_answered_from() {
     }
     assert_eq!(kv.entries(&p("d")).unwrap().len(), 3000);
 }
+
+#[test]
+fn a_handle_ahead_of_a_newer_checkpoint_builds_on_its_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kv");
+    let set_many = |kv: &KvStore, from: u32, n: u32| {
+        let paths: Vec<Path> = (from..from + n).map(|i| p(&format!("m.k{i}"))).collect();
+        kv.set_batch(
+            paths
+                .iter()
+                .map(|p| (p, reel::Value::encode(&json!(from)).unwrap())),
+        )
+        .unwrap();
+    };
+    let a = KvStore::open(&dir).unwrap();
+    set_many(&a, 0, 20_000);
+    a.view().checkpoint().unwrap();
+    set_many(&a, 20_000, 100);
+    a.view().checkpoint().unwrap();
+    // b starts from a's tables: the base and one small table after it.
+    let b = KvStore::open(&dir).unwrap();
+    assert_eq!(b.view().applied_to(), 20_100);
+    // a adds small tables until it merges them, removing the one b reads...
+    for round in 0..6 {
+        set_many(&a, 20_100 + round * 100, 100);
+        a.view().checkpoint().unwrap();
+    }
+    // ...while b goes beyond a's checkpoint and checkpoints from its own tables.
+    set_many(&b, 30_000, 10);
+    b.view().checkpoint().unwrap();
+    let fresh = KvStore::open(&dir).unwrap();
+    assert_eq!(
+        fresh.view().applied_to(),
+        20_710,
+        "the newest checkpoint loads (it names only tables that exist)"
+    );
+    assert_eq!(fresh.entries(&p("m")).unwrap().len(), 20_710);
+    assert_eq!(
+        fresh.get(&p("m.k30005")).unwrap().unwrap().json().unwrap(),
+        json!(30_000)
+    );
+}

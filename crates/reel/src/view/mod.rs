@@ -392,7 +392,7 @@ impl<V: View> ViewHandle<V> {
             && cp_applied > st.applied_to + 4096
             && cp_applied <= end
         {
-            let _ = try_adopt(&self.shared.spool, &self.shared.files, st);
+            let _ = try_adopt(&self.shared.spool, &self.shared.files, st, false);
         }
         while st.applied_to < end {
             if !apply_chunk(st, end)? {
@@ -504,13 +504,19 @@ fn apply_chunk<V: View>(st: &mut State<V>, end: u64) -> Result<bool> {
     Ok(true)
 }
 
-/// Loads the checkpoint on disk into `st` if it is usable and at least as far as `st`.
-fn try_adopt<V: View>(spool: &Spool, files: &ViewFiles, st: &mut State<V>) -> Result<bool> {
+/// Loads the checkpoint on disk into `st` if it is usable and at least as far as `st`
+/// (or at any position with `behind_too`; the caller then replays what `st` had beyond).
+fn try_adopt<V: View>(
+    spool: &Spool,
+    files: &ViewFiles,
+    st: &mut State<V>,
+    behind_too: bool,
+) -> Result<bool> {
     let horizon = spool.log().tombstone_horizon()?;
     let Some(cp) = Checkpoint::read(&*files.storage, spool.dir(), st.view.name())? else {
         return Ok(false);
     };
-    if cp.applied_to < st.applied_to
+    if (cp.applied_to < st.applied_to && !behind_too)
         || horizon > st.base_horizon
         || unusable(&cp, &st.view, spool, horizon).is_some()
     {
@@ -550,8 +556,10 @@ fn write_checkpoint<V: View>(spool: &Spool, files: &ViewFiles, st: &mut State<V>
             && let Some(cp) = Checkpoint::read(storage, spool.dir(), st.view.name())?
             && st.manifest.as_ref() != Some(&cp.state)
         {
+            // Its tables may have replaced (and removed) the ones this state reads: build
+            // on it, replaying the records this state had applied beyond it.
             let target = st.applied_to;
-            if try_adopt(spool, files, st)? && st.applied_to >= target {
+            if try_adopt(spool, files, st, true)? && st.applied_to >= target {
                 return Ok(());
             }
             while st.applied_to < target && apply_chunk(st, target)? {}
