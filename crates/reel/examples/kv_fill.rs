@@ -11,26 +11,54 @@ fn main() -> reel::Result<()> {
         std::process::exit(2);
     };
     let n: u64 = n.parse().expect("KEYS is a number");
+    let get_only = args.next().as_deref() == Some("--get-only");
     let kv = KvStore::open(&dir)?;
     let start = std::time::Instant::now();
-    let mut i = 0;
-    while i < n {
-        let end = (i + 10_000).min(n);
-        let paths: Vec<Path> = (i..end)
-            .map(|j| format!("user.u{j}").parse())
-            .collect::<reel::Result<_>>()?;
-        let values: Vec<reel::Value> = (i..end)
-            .map(|j| reel::Value::encode(&serde_json::json!({ "i": j })))
-            .collect::<reel::Result<_>>()?;
-        kv.set_batch(paths.iter().zip(values))?;
-        i = end;
+    if !get_only {
+        let mut i = 0;
+        while i < n && !get_only {
+            let end = (i + 10_000).min(n);
+            let paths: Vec<Path> = (i..end)
+                .map(|j| format!("user.u{j}").parse())
+                .collect::<reel::Result<_>>()?;
+            let values: Vec<reel::Value> = (i..end)
+                .map(|j| reel::Value::encode(&serde_json::json!({ "i": j })))
+                .collect::<reel::Result<_>>()?;
+            kv.set_batch(paths.iter().zip(values))?;
+            i = end;
+        }
+        let wrote = start.elapsed();
+        kv.view().checkpoint()?;
+        eprintln!(
+            "{n} keys: written in {:.2?}, view applied and checkpointed in {:.2?}",
+            wrote,
+            start.elapsed() - wrote
+        );
     }
-    let wrote = start.elapsed();
-    kv.view().checkpoint()?;
+    drop(kv);
+    let t = std::time::Instant::now();
+    let kv = KvStore::open(&dir)?;
+    let first = kv.get(&"user.u1".parse()?)?;
     eprintln!(
-        "{n} keys: written in {:.2?}, view applied and checkpointed in {:.2?}",
-        wrote,
-        start.elapsed() - wrote
+        "open + first get: {:.2?} ({})",
+        t.elapsed(),
+        first.is_some()
+    );
+    let keys: Vec<String> = (0..2_000_000u64)
+        .map(|i| {
+            kv.key(&format!("user.u{}", (i * 7_919_993) % n).parse().unwrap())
+                .unwrap()
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    let mut found = 0;
+    for k in &keys {
+        found += kv.get_with(k, |e| e.is_some() as u64)?;
+    }
+    let el = t.elapsed();
+    eprintln!(
+        "random get: {:.2} M/s ({found} found)",
+        keys.len() as f64 / el.as_secs_f64() / 1e6
     );
     Ok(())
 }

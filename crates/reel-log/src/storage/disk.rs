@@ -1,6 +1,6 @@
 //! [`Storage`] on the real file system.
 
-use super::{FileLock, OpenMode, SharedRegion, Storage, StorageFile};
+use super::{FileLock, FileMap, OpenMode, SharedRegion, Storage, StorageFile};
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -48,6 +48,18 @@ impl Storage for DiskStorage {
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         File::open(path)?.sync_all()
+    }
+
+    fn map_immutable(&self, path: &Path) -> io::Result<Option<FileMap>> {
+        let file = File::open(path)?;
+        if file.metadata()?.len() == 0 {
+            return Ok(None);
+        }
+        // SAFETY: callers map only files that are written once, synced and never modified
+        // or truncated afterwards (view tables); unlinking keeps the mapped inode alive.
+        // A file truncated behind reel's back would raise SIGBUS, as with any mapping.
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        Ok(Some(FileMap(map)))
     }
 
     fn map_shared(&self, path: &Path, len: usize, writable: bool) -> io::Result<SharedRegion> {

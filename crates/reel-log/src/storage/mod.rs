@@ -50,6 +50,13 @@ pub trait Storage: Send + Sync + Debug + 'static {
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// Maps `len` bytes of a file as memory shared by every process that maps it.
     fn map_shared(&self, path: &Path, len: usize, writable: bool) -> io::Result<SharedRegion>;
+    /// Maps an immutable file read-only, for reads without a system call per access;
+    /// `None` where the storage cannot (simulation): the caller reads with `read_at`.
+    /// The file must never be truncated or rewritten while mapped (it may be unlinked).
+    fn map_immutable(&self, path: &Path) -> io::Result<Option<FileMap>> {
+        let _ = path;
+        Ok(None)
+    }
     /// Opens an advisory whole-file lock on `path` (creating the file when missing).
     fn lock_file(&self, path: &Path) -> io::Result<Box<dyn FileLock>>;
     /// Identifies the current boot of the machine: memory shared through
@@ -115,6 +122,17 @@ pub trait FileLock: Send + Sync + Debug {
     fn try_lock(&self) -> io::Result<bool>;
     /// Releases the lock.
     fn unlock(&self) -> io::Result<()>;
+}
+
+/// A read-only mapping of an immutable file (see [`Storage::map_immutable`]).
+#[derive(Debug)]
+pub struct FileMap(pub(crate) memmap2::Mmap);
+
+impl std::ops::Deref for FileMap {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// Memory shared between processes (a file mapping) or, in simulation, between handles.

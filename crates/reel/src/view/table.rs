@@ -7,7 +7,8 @@
 //! header  (32): magic "REELTBL\0" (8) | format u32 (1) | reserved u32 | entries u64
 //!               | reserved u32 | crc u32 (CRC32C of bytes 0..28)
 //! blocks      : per entry: key length u32 | value length u32 | key | value;
-//!               then entries u32 | crc u32 (CRC32C of the block's bytes before it)
+//!               then each entry's offset in the block u32; then entries u32
+//!               | crc u32 (CRC32C of the block's bytes before it)
 //! index       : per block: offset u64 | length u32 | first key length u32 | first key;
 //!               then crc u32 (CRC32C of the index bytes before it)
 //! footer  (32): index offset u64 | index length u64 | entries u64 | magic "RTBF" (4)
@@ -19,9 +20,11 @@
 //! is whole; damage found later is reported as corruption, never returned as data.
 
 use crate::error::Result;
-use reel_log::storage::{OpenMode, Storage, StorageFile};
+use reel_log::storage::{FileMap, OpenMode, Storage, StorageFile};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const MAGIC: &[u8; 8] = b"REELTBL\0";
 const FOOTER_MAGIC: &[u8; 4] = b"RTBF";
@@ -61,6 +64,8 @@ pub struct TableWriter {
     path: PathBuf,
     block: Vec<u8>,
     block_entries: u32,
+    /// Where each entry of the block starts, for binary search inside the block.
+    entry_offsets: Vec<u32>,
     block_first_key: Vec<u8>,
     last_key: Option<Vec<u8>>,
     index: Vec<u8>,
@@ -79,6 +84,7 @@ impl TableWriter {
             path: path.to_path_buf(),
             block: Vec::with_capacity(BLOCK_TARGET * 2),
             block_entries: 0,
+            entry_offsets: Vec::new(),
             block_first_key: Vec::new(),
             last_key: None,
             index: Vec::new(),
@@ -100,10 +106,14 @@ impl TableWriter {
                 "table entry larger than 4 GiB".into(),
             ));
         }
+        if self.block.len() + 16 + key.len() + value.len() > u32::MAX as usize {
+            self.flush_block()?;
+        }
         if self.block_entries == 0 {
             self.block_first_key.clear();
             self.block_first_key.extend_from_slice(key);
         }
+        self.entry_offsets.push(self.block.len() as u32);
         self.block
             .extend_from_slice(&(key.len() as u32).to_le_bytes());
         self.block
@@ -128,6 +138,9 @@ impl TableWriter {
     fn flush_block(&mut self) -> Result<()> {
         if self.block_entries == 0 {
             return Ok(());
+        }
+        for o in self.entry_offsets.drain(..) {
+            self.block.extend_from_slice(&o.to_le_bytes());
         }
         self.block
             .extend_from_slice(&self.block_entries.to_le_bytes());
@@ -196,10 +209,15 @@ struct BlockRef {
     key_end: u32,
 }
 
-/// An open table: its block index in memory, blocks read on demand.
+/// An open table: its block index in memory, blocks read on demand (from a read-only
+/// mapping where the storage has one: a lookup then makes no system call, and each
+/// block's checksum is verified the first time this process reads it).
 #[derive(Debug)]
 pub struct Table {
     file: Arc<dyn StorageFile>,
+    map: Option<FileMap>,
+    /// One bit per block: its checksum held when this process first read it.
+    verified: Box<[AtomicU64]>,
     path: PathBuf,
     entries: u64,
     blocks: Vec<BlockRef>,
@@ -314,8 +332,17 @@ impl Table {
                 "table blocks do not reach the index",
             ));
         }
+        let map = storage
+            .map_immutable(path)
+            .map_err(|e| io("map", path, e))?
+            .filter(|m| m.len() as u64 == len);
+        let verified = (0..blocks.len().div_ceil(64))
+            .map(|_| AtomicU64::new(0))
+            .collect();
         Ok(Table {
             file,
+            map,
+            verified,
             path: path.to_path_buf(),
             entries,
             blocks,
@@ -353,24 +380,41 @@ impl Table {
     }
 
     /// Reads and checks block `b`, returning its entries' bytes (without count and crc).
-    fn read_block(&self, b: usize) -> Result<Block> {
+    fn read_block(&self, b: usize) -> Result<Block<'_>> {
         let r = self.blocks[b];
-        let mut buf = vec![0u8; r.len as usize];
-        self.file
-            .read_exact_at(&mut buf, r.offset)
-            .map_err(|e| io("read", &self.path, e))?;
-        let n = buf.len();
-        if u32_at(&buf, n - 4) != Some(crc32c::crc32c(&buf[..n - 4])) {
+        let bytes: Cow<'_, [u8]> = match &self.map {
+            Some(m) => Cow::Borrowed(&m[r.offset as usize..r.offset as usize + r.len as usize]),
+            None => {
+                let mut buf = vec![0u8; r.len as usize];
+                self.file
+                    .read_exact_at(&mut buf, r.offset)
+                    .map_err(|e| io("read", &self.path, e))?;
+                Cow::Owned(buf)
+            }
+        };
+        let n = bytes.len();
+        let (word, bit) = (&self.verified[b / 64], 1u64 << (b % 64));
+        if word.load(Ordering::Relaxed) & bit == 0 || self.map.is_none() {
+            if u32_at(&bytes, n - 4) != Some(crc32c::crc32c(&bytes[..n - 4])) {
+                return Err(corrupt(
+                    &self.path,
+                    r.offset,
+                    "table block checksum does not match (the table is a cache: `reel view rebuild` rewrites it)",
+                ));
+            }
+            word.fetch_or(bit, Ordering::Relaxed);
+        }
+        let count = u32_at(&bytes, n - 8).unwrap_or(0);
+        let Some(entries_len) = (n - 8).checked_sub(count as usize * 4) else {
             return Err(corrupt(
                 &self.path,
                 r.offset,
-                "table block checksum does not match (the table is a cache: `reel view rebuild` rewrites it)",
+                "table block counts more entries than it holds",
             ));
-        }
-        let count = u32_at(&buf, n - 8).unwrap_or(0);
-        buf.truncate(n - 8);
+        };
         Ok(Block {
-            bytes: buf,
+            bytes,
+            entries_len,
             count,
             offset: r.offset,
         })
@@ -382,16 +426,7 @@ impl Table {
             return Ok(None);
         };
         let block = self.read_block(b)?;
-        for e in block.iter(&self.path) {
-            let (k, v) = e?;
-            if k == key {
-                return Ok(Some(v.to_vec()));
-            }
-            if k > key {
-                break;
-            }
-        }
-        Ok(None)
+        Ok(block.find(key, &self.path)?.map(<[u8]>::to_vec))
     }
 
     /// Entries with keys at or after `from`, in key order.
@@ -407,13 +442,48 @@ impl Table {
     }
 }
 
-struct Block {
-    bytes: Vec<u8>,
+struct Block<'a> {
+    /// Entries, then their offsets, count and crc.
+    bytes: Cow<'a, [u8]>,
+    /// Bytes of the entries.
+    entries_len: usize,
     count: u32,
     offset: u64,
 }
 
-impl Block {
+impl Block<'_> {
+    /// Entry `i` (key, value), found through the block's offset array.
+    fn entry(&self, i: u32) -> Option<(&[u8], &[u8])> {
+        let at = u32_at(&self.bytes, self.entries_len + i as usize * 4)? as usize;
+        let klen = u32_at(&self.bytes, at)? as usize;
+        let vlen = u32_at(&self.bytes, at + 4)? as usize;
+        let end = (at + 8 + klen).checked_add(vlen)?;
+        if end > self.entries_len {
+            return None;
+        }
+        Some((
+            &self.bytes[at + 8..at + 8 + klen],
+            &self.bytes[at + 8 + klen..end],
+        ))
+    }
+
+    /// The value under `key`, by binary search over the offset array.
+    fn find(&self, key: &[u8], path: &Path) -> Result<Option<&[u8]>> {
+        let (mut lo, mut hi) = (0u32, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (k, v) = self
+                .entry(mid)
+                .ok_or_else(|| corrupt(path, self.offset, "table block entry is malformed"))?;
+            match k.cmp(key) {
+                std::cmp::Ordering::Equal => return Ok(Some(v)),
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        Ok(None)
+    }
+
     fn iter<'a>(
         &'a self,
         path: &'a Path,
@@ -422,7 +492,7 @@ impl Block {
         let mut left = self.count;
         std::iter::from_fn(move || {
             if left == 0 {
-                return (at != self.bytes.len()).then(|| {
+                return (at != self.entries_len).then(|| {
                     Err(corrupt(
                         path,
                         self.offset,
@@ -432,10 +502,11 @@ impl Block {
             }
             left -= 1;
             let parsed = (|| {
-                let klen = u32_at(&self.bytes, at)? as usize;
-                let vlen = u32_at(&self.bytes, at + 4)? as usize;
-                let k = self.bytes.get(at + 8..at + 8 + klen)?;
-                let v = self.bytes.get(at + 8 + klen..at + 8 + klen + vlen)?;
+                let e = &self.bytes[..self.entries_len];
+                let klen = u32_at(e, at)? as usize;
+                let vlen = u32_at(e, at + 4)? as usize;
+                let k = e.get(at + 8..at + 8 + klen)?;
+                let v = e.get(at + 8 + klen..(at + 8 + klen).checked_add(vlen)?)?;
                 Some((k, v, 8 + klen + vlen))
             })();
             match parsed {
@@ -445,7 +516,7 @@ impl Block {
                 }
                 None => {
                     left = 0;
-                    at = self.bytes.len();
+                    at = self.entries_len;
                     Some(Err(corrupt(
                         path,
                         self.offset,
