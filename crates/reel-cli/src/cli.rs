@@ -472,6 +472,34 @@ pub struct BenchArgs {
     /// Internal: run as the kv watch process.
     #[arg(long, hide = true)]
     pub watch_child: Option<PathBuf>,
+    /// Instead of the spool figures, measure the kv store at each of these sizes (keys,
+    /// comma-separated; k and m multiply by 1,000 and 1,000,000): fill rate, time until
+    /// readable, open, random gets, one `reel kv get`/`kv set` process, peak memory of a
+    /// reader process, disk per key. Example: --scale 100k,1m,10m
+    #[arg(long, value_delimiter = ',', value_parser = parse_count)]
+    pub scale: Vec<u64>,
+    /// Internal: run as the memory probe of --scale.
+    #[arg(long, hide = true)]
+    pub scale_child: Option<PathBuf>,
+}
+
+/// A count with an optional k (thousand) or m (million) suffix.
+fn parse_count(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, mult) = if let Some(n) = t.strip_suffix('m') {
+        (n, 1_000_000)
+    } else if let Some(n) = t.strip_suffix('k') {
+        (n, 1_000)
+    } else {
+        (t.as_str(), 1)
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a count (examples: 5000, 100k, 10m)"))?;
+    match n.checked_mul(mult) {
+        Some(v) if v > 0 => Ok(v),
+        _ => Err(format!("`{s}` must be between 1 and 2^64-1")),
+    }
 }
 
 /// `reel demo`.

@@ -46,8 +46,10 @@ impl KvEntry {
 /// process replays at most about this many records on open.
 const FLUSH_KEYS: usize = 4096;
 const FLUSH_RECORDS: u64 = 16_384;
-/// Tables beyond which a checkpoint merges all of them into one.
-const MAX_TABLES: usize = 6;
+/// A new table absorbs the next older one when it is at least 1/MERGE_RATIO of its size.
+const MERGE_RATIO: u64 = 4;
+/// Tables beyond which a checkpoint merges the newest ones regardless of size.
+const MAX_TABLES: usize = 12;
 
 /// Latest entry per record key (a path's canonical text in the store's syntax).
 ///
@@ -239,24 +241,19 @@ impl KvState {
     /// many), and returns the manifest naming the tables now holding the state.
     fn flush(&mut self, files: &ViewFiles) -> Result<Vec<u8>> {
         if !self.overlay.is_empty() {
-            let base_entries = if self.tables.is_empty() {
-                0
-            } else {
-                self.tables[self.tables.len() - 1].1.entries()
-            };
-            let delta_entries: u64 = self.tables.iter().map(|(_, t)| t.entries()).sum::<u64>()
-                - base_entries
-                + self.overlay.len() as u64;
-            // How many tables (newest first) the new one replaces: none while there are
-            // few; the deltas when too many; everything once the deltas are a quarter of
-            // the base (then deletions are dropped: nothing older can hold their keys).
-            let replace = if delta_entries * 4 > base_entries {
-                self.tables.len()
-            } else if self.tables.len() + 1 > MAX_TABLES {
-                self.tables.len() - 1
-            } else {
-                0
-            };
+            // How many tables (newest first) the new one replaces: tables are kept in
+            // sizes growing by at least MERGE_RATIO from newest to oldest, so there are
+            // O(log n) of them and each entry is rewritten O(log n) times. Merging into
+            // the oldest table drops deletions (nothing older can hold their keys).
+            let mut size = self.overlay.len() as u64;
+            let mut replace = 0;
+            while let Some((_, t)) = self.tables.get(replace)
+                && (size * MERGE_RATIO >= t.entries()
+                    || self.tables.len() - replace + 1 > MAX_TABLES)
+            {
+                size += t.entries();
+                replace += 1;
+            }
             let is_base = replace == self.tables.len();
             let name = format!("{:016x}.tbl", crate::view::unique_id());
             let path = files.dir.join(&name);

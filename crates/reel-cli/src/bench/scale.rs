@@ -1,0 +1,219 @@
+//! `reel bench --scale`: how the kv store's costs grow with its size. For each size, a
+//! store of that many keys is filled in batches, and the table shows what a user feels:
+//! the time until every write is readable, opening the store, random gets, one `reel kv
+//! get` / `kv set` process each (spawned from this binary, so process start-up counts),
+//! the peak memory of a process that opens the store and does 10,000 random gets, and
+//! disk per key.
+
+use crate::error::{CliError, CliResult};
+use crate::output::Output;
+use reel::kv::{KvStore, Path as KvPath};
+use serde::Serialize;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+/// Keys written per `set_batch` call while filling.
+const FILL_BATCH: u64 = 10_000;
+/// Gets in the process whose peak memory is reported.
+const CHILD_GETS: u64 = 10_000;
+
+#[derive(Debug, Serialize)]
+pub(super) struct ScaleRow {
+    keys: u64,
+    /// Batched sets (10,000 per call), durability none.
+    set_per_s: f64,
+    /// Fill time plus applying and checkpointing the view, per key.
+    set_until_readable_us: f64,
+    /// Opening the store in a new handle and answering one get.
+    open_first_get_ms: f64,
+    /// Random gets of existing keys, one thread, warm.
+    get_per_s: f64,
+    /// `reel kv get` as a new process, wall time, median of 5.
+    cli_get_ms: f64,
+    /// `reel kv set` as a new process, wall time, median of 5.
+    cli_set_ms: f64,
+    /// Peak RSS of a process that opened the store and did 10,000 random gets.
+    rss_mb: f64,
+    /// Bytes of the store directory per key.
+    disk_bytes_per_key: f64,
+}
+
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct ChildReport {
+    rss_kb: u64,
+}
+
+fn path_of(i: u64) -> String {
+    format!("user.u{i}")
+}
+
+/// A spread of key numbers below `n` (a fixed stride coprime with typical sizes).
+fn spread(count: u64, n: u64) -> impl Iterator<Item = u64> {
+    (0..count).map(move |i| (i.wrapping_mul(7_919_993) + 12_345) % n)
+}
+
+pub(super) fn run(sizes: &[u64], work: &Path, json: bool, out: &mut Output) -> CliResult {
+    let mut rows = Vec::new();
+    for &n in sizes {
+        if !json {
+            crate::output::note(format_args!("scale: {n} keys..."));
+        }
+        let dir = work.join(format!("scale-{n}"));
+        rows.push(one_size(n, &dir)?);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    if json {
+        for r in &rows {
+            out.json_line(r)?;
+        }
+        return Ok(());
+    }
+    out.line(format_args!(
+        "{:>10} {:>10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>8} {:>10}",
+        "keys", "set M/s", "readable µs", "open+get ms", "get M/s", "CLI get", "CLI set", "RSS MB",
+        "disk B/key"
+    ))?;
+    for r in &rows {
+        out.line(format_args!(
+            "{:>10} {:>10.2} {:>12.2} {:>12.2} {:>10.2} {:>7.1} ms {:>7.1} ms {:>8.1} {:>10.0}",
+            r.keys,
+            r.set_per_s / 1e6,
+            r.set_until_readable_us,
+            r.open_first_get_ms,
+            r.get_per_s / 1e6,
+            r.cli_get_ms,
+            r.cli_set_ms,
+            r.rss_mb,
+            r.disk_bytes_per_key
+        ))?;
+    }
+    Ok(())
+}
+
+fn one_size(n: u64, dir: &Path) -> CliResult<ScaleRow> {
+    let capacity = (n * 160).max(64 << 20);
+    let kv = KvStore::builder(dir).capacity(capacity).open()?;
+    let value = reel::Value::encode(&serde_json::json!({"v": 1}))?;
+    let t = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let end = (i + FILL_BATCH).min(n);
+        let paths: Vec<KvPath> = (i..end)
+            .map(|j| path_of(j).parse())
+            .collect::<reel::Result<_>>()?;
+        kv.set_batch(paths.iter().map(|p| (p, value.clone())))?;
+        i = end;
+    }
+    let fill = t.elapsed().as_secs_f64();
+    kv.view().checkpoint()?;
+    let readable = t.elapsed().as_secs_f64();
+    drop(kv);
+
+    let t = Instant::now();
+    let kv = KvStore::open(dir)?;
+    let first = kv.get(&path_of(n / 2).parse()?)?;
+    let open_first_get_ms = t.elapsed().as_secs_f64() * 1e3;
+    if first.is_none() {
+        return Err(CliError::Input(format!("scale: key {} is missing", n / 2)));
+    }
+    let gets = n.clamp(100_000, 1_000_000);
+    let keys: Vec<String> = spread(gets, n)
+        .map(|j| kv.key(&path_of(j).parse()?))
+        .collect::<reel::Result<_>>()?;
+    let t = Instant::now();
+    let mut found = 0u64;
+    for k in &keys {
+        found += kv.get_with(k, |e| e.is_some() as u64)?;
+    }
+    let get_per_s = gets as f64 / t.elapsed().as_secs_f64();
+    if found != gets {
+        return Err(CliError::Input(format!(
+            "scale: {found} of {gets} gets found their key"
+        )));
+    }
+    drop(kv);
+
+    let exe = std::env::current_exe().map_err(CliError::Output)?;
+    let dir_s = dir.to_string_lossy().to_string();
+    let time_cli = |args: &[&str]| -> CliResult<f64> {
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let st = Command::new(&exe)
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .map_err(CliError::Output)?;
+            if !st.success() {
+                return Err(CliError::Input(format!("scale: reel {args:?} failed")));
+            }
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        Ok(times[2])
+    };
+    let probe = path_of(n / 3);
+    let cli_get_ms = time_cli(&["kv", "get", &dir_s, &probe])?;
+    let cli_set_ms = time_cli(&["kv", "set", &dir_s, &probe, "v2"])?;
+
+    let output = Command::new(&exe)
+        .args(["bench", "--scale-child", &dir_s, "--records", &n.to_string()])
+        .output()
+        .map_err(CliError::Output)?;
+    if !output.status.success() {
+        return Err(CliError::Input(format!(
+            "scale: the memory probe failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    let child: ChildReport = serde_json::from_slice(&output.stdout)
+        .map_err(|e| CliError::Input(format!("scale: memory probe output: {e}")))?;
+
+    Ok(ScaleRow {
+        keys: n,
+        set_per_s: n as f64 / fill,
+        set_until_readable_us: readable * 1e6 / n as f64,
+        open_first_get_ms,
+        get_per_s,
+        cli_get_ms,
+        cli_set_ms,
+        rss_mb: child.rss_kb as f64 / 1024.0,
+        disk_bytes_per_key: dir_bytes(dir) as f64 / n as f64,
+    })
+}
+
+/// The memory probe: opens the store, does 10,000 random gets, prints its peak RSS.
+pub(super) fn child(dir: &Path, n: u64, out: &mut Output) -> CliResult {
+    let kv = KvStore::builder(dir).create(false).open()?;
+    let mut found = 0u64;
+    for j in spread(CHILD_GETS, n.max(1)) {
+        found += kv.get(&path_of(j).parse()?)?.is_some() as u64;
+    }
+    std::hint::black_box(found);
+    out.json_line(&ChildReport {
+        rss_kb: peak_rss_kb().unwrap_or(0),
+    })?;
+    Ok(())
+}
+
+/// `VmHWM` of this process (Linux); `None` elsewhere.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
