@@ -71,7 +71,14 @@ pub(super) fn run(sizes: &[u64], work: &Path, json: bool, out: &mut Output) -> C
     }
     out.line(format_args!(
         "{:>10} {:>10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>8} {:>10}",
-        "keys", "set M/s", "readable µs", "open+get ms", "get M/s", "CLI get", "CLI set", "RSS MB",
+        "keys",
+        "set M/s",
+        "readable µs",
+        "open+get ms",
+        "get M/s",
+        "CLI get",
+        "CLI set",
+        "RSS MB",
         "disk B/key"
     ))?;
     for r in &rows {
@@ -158,7 +165,13 @@ fn one_size(n: u64, dir: &Path) -> CliResult<ScaleRow> {
     let cli_set_ms = time_cli(&["kv", "set", &dir_s, &probe, "v2"])?;
 
     let output = Command::new(&exe)
-        .args(["bench", "--scale-child", &dir_s, "--records", &n.to_string()])
+        .args([
+            "bench",
+            "--scale-child",
+            &dir_s,
+            "--records",
+            &n.to_string(),
+        ])
         .output()
         .map_err(CliError::Output)?;
     if !output.status.success() {

@@ -226,7 +226,12 @@ fn kv_read(c: &mut Criterion) {
             .collect();
         append_time += timed(|| append_batch(&kv, &records)).1;
     }
-    let (len, first_read) = timed(|| kv.view().read(|st| st.len()).expect("catch up").expect("count"));
+    let (len, first_read) = timed(|| {
+        kv.view()
+            .read(|st| st.len())
+            .expect("catch up")
+            .expect("count")
+    });
     assert_eq!(len, s.keys);
     let (rss1, shared1) = statm();
     let (_, checkpoint) = timed(|| kv.view().checkpoint().expect("checkpoint"));
