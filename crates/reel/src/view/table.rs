@@ -4,13 +4,15 @@
 //! index is read at open, and a lookup reads one block.
 //!
 //! ```text
-//! header  (32): magic "REELTBL\0" (8) | format u32 (1) | reserved u32 | entries u64
+//! header  (32): magic "REELTBL\0" (8) | format u32 (1) | blocks u32 | entries u64
 //!               | reserved u32 | crc u32 (CRC32C of bytes 0..28)
 //! blocks      : per entry: key length u32 | value length u32 | key | value;
 //!               then each entry's offset in the block u32; then entries u32
 //!               | crc u32 (CRC32C of the block's bytes before it)
-//! index       : per block: offset u64 | length u32 | first key length u32 | first key;
-//!               then crc u32 (CRC32C of the index bytes before it)
+//! index       : per block (20 bytes): offset u64 | length u32 | first key's position
+//!               in the key area u32 | first key length u32; then the key area (the
+//!               blocks' first keys back to back); then crc u32 (CRC32C of the index
+//!               bytes before it)
 //! footer  (32): index offset u64 | index length u64 | entries u64 | magic "RTBF" (4)
 //!               | crc u32 (CRC32C of bytes 0..28)
 //! ```
@@ -31,7 +33,8 @@ const FOOTER_MAGIC: &[u8; 4] = b"RTBF";
 const FORMAT: u32 = 1;
 const HEADER_LEN: u64 = 32;
 const FOOTER_LEN: u64 = 32;
-/// Target size of a block: a lookup reads one.
+/// Target size of a block. A lookup touches one block (its checksum is verified once per
+/// process, which reads the whole block): small blocks keep a reader's memory small.
 const BLOCK_TARGET: usize = 4096;
 /// The largest index read at open (a longer one is damage, not an allocation).
 const MAX_INDEX_LEN: u64 = 1 << 30;
@@ -68,7 +71,11 @@ pub struct TableWriter {
     entry_offsets: Vec<u32>,
     block_first_key: Vec<u8>,
     last_key: Option<Vec<u8>>,
+    /// Fixed-size index entries, one per block.
     index: Vec<u8>,
+    /// The blocks' first keys, back to back.
+    index_keys: Vec<u8>,
+    blocks: u32,
     offset: u64,
     entries: u64,
 }
@@ -88,6 +95,8 @@ impl TableWriter {
             block_first_key: Vec::new(),
             last_key: None,
             index: Vec::new(),
+            index_keys: Vec::new(),
+            blocks: 0,
             offset: HEADER_LEN,
             entries: 0,
         })
@@ -152,9 +161,13 @@ impl TableWriter {
         self.index.extend_from_slice(&self.offset.to_le_bytes());
         self.index
             .extend_from_slice(&(self.block.len() as u32).to_le_bytes());
+        let key_at = u32::try_from(self.index_keys.len())
+            .map_err(|_| crate::Error::InvalidArgument("table index larger than 4 GiB".into()))?;
+        self.index.extend_from_slice(&key_at.to_le_bytes());
         self.index
             .extend_from_slice(&(self.block_first_key.len() as u32).to_le_bytes());
-        self.index.extend_from_slice(&self.block_first_key);
+        self.index_keys.extend_from_slice(&self.block_first_key);
+        self.blocks += 1;
         self.offset += self.block.len() as u64;
         self.block.clear();
         self.block_entries = 0;
@@ -165,6 +178,8 @@ impl TableWriter {
     /// Returns the number of entries.
     pub fn finish(mut self) -> Result<u64> {
         self.flush_block()?;
+        let keys = std::mem::take(&mut self.index_keys);
+        self.index.extend_from_slice(&keys);
         let crc = crc32c::crc32c(&self.index);
         self.index.extend_from_slice(&crc.to_le_bytes());
         let index_offset = self.offset;
@@ -181,7 +196,7 @@ impl TableWriter {
             .write_all_at(&tail, index_offset)
             .map_err(|e| io("write to", &self.path, e))?;
         self.file
-            .write_all_at(&encode_header(self.entries), 0)
+            .write_all_at(&encode_header(self.entries, self.blocks), 0)
             .map_err(|e| io("write to", &self.path, e))?;
         self.file
             .sync_data()
@@ -190,43 +205,49 @@ impl TableWriter {
     }
 }
 
-fn encode_header(entries: u64) -> [u8; HEADER_LEN as usize] {
+fn encode_header(entries: u64, blocks: u32) -> [u8; HEADER_LEN as usize] {
     let mut h = [0u8; HEADER_LEN as usize];
     h[0..8].copy_from_slice(MAGIC);
     h[8..12].copy_from_slice(&FORMAT.to_le_bytes());
+    h[12..16].copy_from_slice(&blocks.to_le_bytes());
     h[16..24].copy_from_slice(&entries.to_le_bytes());
     let crc = crc32c::crc32c(&h[..28]);
     h[28..32].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
-/// Where a block is and the first key in it (a range of [`Table::keys`]).
+/// Bytes per index entry.
+const INDEX_ENTRY: usize = 20;
+
+/// Where a block is (an index entry).
 #[derive(Debug, Clone, Copy)]
 struct BlockRef {
     offset: u64,
     len: u32,
-    key_start: u32,
-    key_end: u32,
 }
 
-/// An open table: its block index in memory, blocks read on demand (from a read-only
-/// mapping where the storage has one: a lookup then makes no system call, and each
-/// block's checksum is verified the first time this process reads it).
+/// An open table. Opening reads only header, footer and index checksum; lookups binary
+/// search the index in place (through a read-only mapping where the storage has one, so
+/// a lookup makes no system call) and check each block's checksum and index entry the
+/// first time this process reads the block.
 #[derive(Debug)]
 pub struct Table {
     file: Arc<dyn StorageFile>,
     map: Option<FileMap>,
-    /// One bit per block: its checksum held when this process first read it.
+    /// The index (entries and key area, without its crc) when there is no mapping.
+    index_copy: Vec<u8>,
+    index_offset: u64,
+    index_len: usize,
+    /// One bit per block: its checksum and index entry held when this process first
+    /// read it.
     verified: Box<[AtomicU64]>,
     path: PathBuf,
     entries: u64,
-    blocks: Vec<BlockRef>,
-    /// The first keys of every block, back to back.
-    keys: Vec<u8>,
+    blocks: usize,
 }
 
 impl Table {
-    /// Opens a table and reads its index; a damaged header, index or footer is an error.
+    /// Opens a table; a damaged header, footer or index is an error.
     pub fn open(storage: &dyn Storage, path: &Path) -> Result<Table> {
         let file = storage
             .open(path, OpenMode::Read)
@@ -256,6 +277,7 @@ impl Table {
                 format!("table format {format} is not supported (this build reads {FORMAT})"),
             ));
         }
+        let blocks = u32_at(&h, 12).unwrap_or(0) as usize;
         let entries = u64_at(&h, 16).unwrap_or(0);
         let mut f = [0u8; FOOTER_LEN as usize];
         let footer_at = len - FOOTER_LEN;
@@ -270,6 +292,8 @@ impl Table {
             || !(4..=MAX_INDEX_LEN).contains(&index_len)
             || index_offset < HEADER_LEN
             || index_offset.checked_add(index_len) != Some(footer_at)
+            || (blocks as u64) * INDEX_ENTRY as u64 > index_len - 4
+            || (blocks == 0) != (entries == 0)
         {
             return Err(corrupt(
                 path,
@@ -277,9 +301,20 @@ impl Table {
                 "table footer does not fit the file",
             ));
         }
-        let mut index = vec![0u8; index_len as usize];
-        file.read_exact_at(&mut index, index_offset)
-            .map_err(|e| io("read", path, e))?;
+        let map = storage
+            .map_immutable(path)
+            .map_err(|e| io("map", path, e))?
+            .filter(|m| m.len() as u64 == len);
+        let mut index_copy = Vec::new();
+        let index: &[u8] = match &map {
+            Some(m) => &m[index_offset as usize..footer_at as usize],
+            None => {
+                index_copy = vec![0u8; index_len as usize];
+                file.read_exact_at(&mut index_copy, index_offset)
+                    .map_err(|e| io("read", path, e))?;
+                &index_copy
+            }
+        };
         let (body, crc) = index.split_at(index.len() - 4);
         if crc32c::crc32c(body).to_le_bytes() != crc {
             return Err(corrupt(
@@ -288,66 +323,56 @@ impl Table {
                 "table index checksum does not match",
             ));
         }
-        let mut blocks = Vec::new();
-        let mut keys = Vec::new();
-        let mut at = 0usize;
-        let mut next_block = HEADER_LEN;
-        while at < body.len() {
-            let bad = || {
-                corrupt(
-                    path,
-                    index_offset + at as u64,
-                    "table index entry is malformed",
-                )
-            };
-            let offset = u64_at(body, at).ok_or_else(bad)?;
-            let blen = u32_at(body, at + 8).ok_or_else(bad)?;
-            let klen = u32_at(body, at + 12).ok_or_else(bad)? as usize;
-            let key = body.get(at + 16..at + 16 + klen).ok_or_else(bad)?;
-            if offset != next_block || blen < 8 || offset + blen as u64 > index_offset {
-                return Err(bad());
-            }
-            if let Some(prev) = blocks
-                .last()
-                .map(|b: &BlockRef| &keys[b.key_start as usize..b.key_end as usize])
-                && prev >= key
-            {
-                return Err(bad());
-            }
-            let key_start = keys.len() as u32;
-            keys.extend_from_slice(key);
-            blocks.push(BlockRef {
-                offset,
-                len: blen,
-                key_start,
-                key_end: keys.len() as u32,
-            });
-            next_block = offset + blen as u64;
-            at += 16 + klen;
-        }
-        if next_block != index_offset {
-            return Err(corrupt(
-                path,
-                index_offset,
-                "table blocks do not reach the index",
-            ));
-        }
-        let map = storage
-            .map_immutable(path)
-            .map_err(|e| io("map", path, e))?
-            .filter(|m| m.len() as u64 == len);
-        let verified = (0..blocks.len().div_ceil(64))
+        index_copy.truncate(index_len as usize - 4);
+        let verified = (0..blocks.div_ceil(64))
             .map(|_| AtomicU64::new(0))
             .collect();
         Ok(Table {
             file,
             map,
+            index_copy,
+            index_offset,
+            index_len: index_len as usize - 4,
             verified,
             path: path.to_path_buf(),
             entries,
             blocks,
-            keys,
         })
+    }
+
+    fn index(&self) -> &[u8] {
+        match &self.map {
+            Some(m) => &m[self.index_offset as usize..self.index_offset as usize + self.index_len],
+            None => &self.index_copy,
+        }
+    }
+
+    fn index_damaged(&self, b: usize) -> crate::Error {
+        corrupt(
+            &self.path,
+            self.index_offset + (b * INDEX_ENTRY) as u64,
+            format!("table index entry {b} is damaged"),
+        )
+    }
+
+    /// Index entry `b`: where its block is and its first key.
+    fn block_ref(&self, b: usize) -> Result<(BlockRef, &[u8])> {
+        let index = self.index();
+        let at = b * INDEX_ENTRY;
+        let keys = self.blocks * INDEX_ENTRY;
+        let (Some(offset), Some(len), Some(key_at), Some(key_len)) = (
+            u64_at(index, at),
+            u32_at(index, at + 8),
+            u32_at(index, at + 12),
+            u32_at(index, at + 16),
+        ) else {
+            return Err(self.index_damaged(b));
+        };
+        let start = keys + key_at as usize;
+        let key = index
+            .get(start..start + key_len as usize)
+            .ok_or_else(|| self.index_damaged(b))?;
+        Ok((BlockRef { offset, len }, key))
     }
 
     /// Entries in the table.
@@ -360,28 +385,29 @@ impl Table {
         &self.path
     }
 
-    fn first_key(&self, b: usize) -> &[u8] {
-        let r = self.blocks[b];
-        &self.keys[r.key_start as usize..r.key_end as usize]
-    }
-
     /// The block that holds `key` if any block does.
-    fn block_for(&self, key: &[u8]) -> Option<usize> {
-        let (mut lo, mut hi) = (0usize, self.blocks.len());
+    fn block_for(&self, key: &[u8]) -> Result<Option<usize>> {
+        let (mut lo, mut hi) = (0usize, self.blocks);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            if self.first_key(mid) <= key {
+            if self.block_ref(mid)?.1 <= key {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
-        lo.checked_sub(1)
+        Ok(lo.checked_sub(1))
     }
 
-    /// Reads and checks block `b`, returning its entries' bytes (without count and crc).
+    /// Reads and checks block `b`.
     fn read_block(&self, b: usize) -> Result<Block<'_>> {
-        let r = self.blocks[b];
+        let (r, first_key) = self.block_ref(b)?;
+        let end = r.offset.checked_add(r.len as u64);
+        let within =
+            r.offset >= HEADER_LEN && r.len >= 8 && end.is_some_and(|e| e <= self.index_offset);
+        if !within {
+            return Err(self.index_damaged(b));
+        }
         let bytes: Cow<'_, [u8]> = match &self.map {
             Some(m) => Cow::Borrowed(&m[r.offset as usize..r.offset as usize + r.len as usize]),
             None => {
@@ -393,17 +419,6 @@ impl Table {
             }
         };
         let n = bytes.len();
-        let (word, bit) = (&self.verified[b / 64], 1u64 << (b % 64));
-        if word.load(Ordering::Relaxed) & bit == 0 || self.map.is_none() {
-            if u32_at(&bytes, n - 4) != Some(crc32c::crc32c(&bytes[..n - 4])) {
-                return Err(corrupt(
-                    &self.path,
-                    r.offset,
-                    "table block checksum does not match (the table is a cache: `reel view rebuild` rewrites it)",
-                ));
-            }
-            word.fetch_or(bit, Ordering::Relaxed);
-        }
         let count = u32_at(&bytes, n - 8).unwrap_or(0);
         let Some(entries_len) = (n - 8).checked_sub(count as usize * 4) else {
             return Err(corrupt(
@@ -412,17 +427,45 @@ impl Table {
                 "table block counts more entries than it holds",
             ));
         };
-        Ok(Block {
+        let block = Block {
             bytes,
             entries_len,
             count,
             offset: r.offset,
-        })
+        };
+        let (word, bit) = (&self.verified[b / 64], 1u64 << (b % 64));
+        if word.load(Ordering::Relaxed) & bit == 0 || self.map.is_none() {
+            if u32_at(&block.bytes, n - 4) != Some(crc32c::crc32c(&block.bytes[..n - 4])) {
+                return Err(corrupt(
+                    &self.path,
+                    r.offset,
+                    "table block checksum does not match (the table is a cache: `reel view rebuild` rewrites it)",
+                ));
+            }
+            // The index entry must describe this very block: blocks tile the file in
+            // order, and the entry's key is the block's first.
+            let follows = if b == 0 {
+                r.offset == HEADER_LEN
+            } else {
+                let (prev, _) = self.block_ref(b - 1)?;
+                prev.offset + prev.len as u64 == r.offset
+            };
+            let last_ends = b + 1 != self.blocks || end == Some(self.index_offset);
+            if !follows
+                || !last_ends
+                || count == 0
+                || block.entry(0).map(|e| e.0) != Some(first_key)
+            {
+                return Err(self.index_damaged(b));
+            }
+            word.fetch_or(bit, Ordering::Relaxed);
+        }
+        Ok(block)
     }
 
     /// The value stored under `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let Some(b) = self.block_for(key) else {
+        let Some(b) = self.block_for(key)? else {
             return Ok(None);
         };
         let block = self.read_block(b)?;
@@ -431,9 +474,13 @@ impl Table {
 
     /// Entries with keys at or after `from`, in key order.
     pub fn iter_from(self: &Arc<Self>, from: &[u8]) -> TableIter {
-        let block = self.block_for(from).unwrap_or(0);
+        let (block, error) = match self.block_for(from) {
+            Ok(b) => (b.unwrap_or(0), None),
+            Err(e) => (0, Some(e)),
+        };
         TableIter {
             table: self.clone(),
+            error,
             next_block: block,
             current: Vec::new().into_iter(),
             from: Some(from.to_vec()),
@@ -532,6 +579,8 @@ impl Block<'_> {
 #[derive(Debug)]
 pub struct TableIter {
     table: Arc<Table>,
+    /// A failure of the initial search, reported by the first `next`.
+    error: Option<crate::Error>,
     next_block: usize,
     current: std::vec::IntoIter<(Vec<u8>, Vec<u8>)>,
     from: Option<Vec<u8>>,
@@ -546,10 +595,14 @@ impl Iterator for TableIter {
             if self.failed {
                 return None;
             }
+            if let Some(e) = self.error.take() {
+                self.failed = true;
+                return Some(Err(e));
+            }
             if let Some(e) = self.current.next() {
                 return Some(Ok(e));
             }
-            if self.next_block >= self.table.blocks.len() {
+            if self.next_block >= self.table.blocks {
                 return None;
             }
             let block = match self.table.read_block(self.next_block) {
@@ -611,7 +664,7 @@ mod tests {
         write(&sim, p, 5000);
         let t = Arc::new(Table::open(&sim, p).unwrap());
         assert_eq!(t.entries(), 5000);
-        assert!(t.blocks.len() > 10, "several blocks");
+        assert!(t.blocks > 10, "several blocks");
         for i in (0..5000).step_by(37) {
             let k = format!("key{i:08}");
             assert_eq!(
