@@ -2,8 +2,8 @@
 //! store of that many keys is filled in batches, and the table shows what a user feels:
 //! the time until every write is readable, opening the store, random gets, one `reel kv
 //! get` / `kv set` process each (spawned from this binary, so process start-up counts),
-//! the peak memory of a process that opens the store and does 10,000 random gets, and
-//! disk per key.
+//! the memory of a process that opens the store and does 10,000 random gets (its own,
+//! and the page cache of the store it maps, which is shared), and disk per key.
 
 use crate::error::{CliError, CliResult};
 use crate::output::Output;
@@ -33,15 +33,21 @@ pub(super) struct ScaleRow {
     cli_get_ms: f64,
     /// `reel kv set` as a new process, wall time, median of 5.
     cli_set_ms: f64,
-    /// Peak RSS of a process that opened the store and did 10,000 random gets.
-    rss_mb: f64,
+    /// Private memory of a process that opened the store and did 10,000 random gets.
+    private_mb: f64,
+    /// Page cache of the store mapped into that process (shared, reclaimable).
+    mapped_mb: f64,
     /// Bytes of the store directory per key.
     disk_bytes_per_key: f64,
 }
 
 #[derive(Debug, Serialize, serde::Deserialize)]
 struct ChildReport {
-    rss_kb: u64,
+    /// Memory of the process's own (anonymous pages).
+    private_kb: u64,
+    /// Page cache of the store's files mapped into the process (shared with every
+    /// other process and the kernel's cache, and dropped under memory pressure).
+    mapped_kb: u64,
 }
 
 fn path_of(i: u64) -> String {
@@ -83,7 +89,7 @@ pub(super) fn run(sizes: &[u64], work: &Path, json: bool, out: &mut Output) -> C
     ))?;
     for r in &rows {
         out.line(format_args!(
-            "{:>10} {:>10.2} {:>12.2} {:>12.2} {:>10.2} {:>7.1} ms {:>7.1} ms {:>8.1} {:>10.0}",
+            "{:>10} {:>8.2} {:>12.2} {:>12.2} {:>8.2} {:>6.1} ms {:>6.1} ms {:>11.1} {:>10.1} {:>10.0}",
             r.keys,
             r.set_per_s / 1e6,
             r.set_until_readable_us,
@@ -91,7 +97,8 @@ pub(super) fn run(sizes: &[u64], work: &Path, json: bool, out: &mut Output) -> C
             r.get_per_s / 1e6,
             r.cli_get_ms,
             r.cli_set_ms,
-            r.rss_mb,
+            r.private_mb,
+            r.mapped_mb,
             r.disk_bytes_per_key
         ))?;
     }
@@ -191,7 +198,8 @@ fn one_size(n: u64, dir: &Path) -> CliResult<ScaleRow> {
         get_per_s,
         cli_get_ms,
         cli_set_ms,
-        rss_mb: child.rss_kb as f64 / 1024.0,
+        private_mb: child.private_kb as f64 / 1024.0,
+        mapped_mb: child.mapped_kb as f64 / 1024.0,
         disk_bytes_per_key: dir_bytes(dir) as f64 / n as f64,
     })
 }
@@ -205,15 +213,16 @@ pub(super) fn child(dir: &Path, n: u64, out: &mut Output) -> CliResult {
     }
     std::hint::black_box(found);
     out.json_line(&ChildReport {
-        rss_kb: peak_rss_kb().unwrap_or(0),
+        private_kb: status_kb("RssAnon:").unwrap_or(0),
+        mapped_kb: status_kb("RssFile:").unwrap_or(0),
     })?;
     Ok(())
 }
 
-/// `VmHWM` of this process (Linux); `None` elsewhere.
-fn peak_rss_kb() -> Option<u64> {
+/// A field of `/proc/self/status` in KiB (Linux); `None` elsewhere.
+fn status_kb(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
