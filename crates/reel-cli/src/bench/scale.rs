@@ -76,7 +76,7 @@ pub(super) fn run(sizes: &[u64], work: &Path, json: bool, out: &mut Output) -> C
         return Ok(());
     }
     out.line(format_args!(
-        "{:>10} {:>10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>8} {:>10}",
+        "{:>10} {:>8} {:>12} {:>12} {:>8} {:>9} {:>9} {:>11} {:>10} {:>10}",
         "keys",
         "set M/s",
         "readable µs",
@@ -84,7 +84,8 @@ pub(super) fn run(sizes: &[u64], work: &Path, json: bool, out: &mut Output) -> C
         "get M/s",
         "CLI get",
         "CLI set",
-        "RSS MB",
+        "private MB",
+        "mapped MB",
         "disk B/key"
     ))?;
     for r in &rows {
