@@ -5,7 +5,7 @@ use crate::kv::path::PathSyntax;
 use crate::value::{Encoding, TAG_TOMBSTONE};
 use crate::view::View;
 use crate::view::ViewFiles;
-use crate::view::table::{Table, TableWriter};
+use crate::view::tables::{Row, TableSet};
 use reel_log::RecordRef;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
@@ -46,10 +46,6 @@ impl KvEntry {
 /// process replays at most about this many records on open.
 const FLUSH_KEYS: usize = 4096;
 const FLUSH_RECORDS: u64 = 16_384;
-/// A new table absorbs the next older one when it is at least 1/MERGE_RATIO of its size.
-const MERGE_RATIO: u64 = 4;
-/// Tables beyond which a checkpoint merges the newest ones regardless of size.
-const MAX_TABLES: usize = 12;
 
 /// Latest entry per record key (a path's canonical text in the store's syntax).
 ///
@@ -67,7 +63,7 @@ pub struct KvState {
     overlay: HashMap<Arc<str>, Option<KvEntry>>,
     order: BTreeSet<Arc<str>>,
     /// Tables as of the last checkpoint, newest first, with their file names.
-    tables: Vec<(String, Arc<Table>)>,
+    tables: TableSet,
     /// The text syntax of the keys (decides what "below a path" means for them).
     syntax: PathSyntax,
     /// Entries with a revision below this were forgotten (their records are gone).
@@ -144,12 +140,10 @@ impl KvState {
 
     /// The entry the tables hold for `key` (the newest table that names it decides).
     fn table_get(&self, key: &str) -> Result<Option<KvEntry>> {
-        for (_, t) in &self.tables {
-            if let Some(v) = t.get(key.as_bytes())? {
-                return decode_entry(&v, t.path());
-            }
+        match self.tables.get(key.as_bytes())? {
+            Some(Some(v)) => decode_entry(&v).map(Some),
+            _ => Ok(None),
         }
-        Ok(None)
     }
 
     /// Number of live paths: a scan of the whole state (the tables do not keep a count,
@@ -159,7 +153,7 @@ impl KvState {
             return Ok(self.overlay.len());
         }
         let mut n = 0;
-        for item in self.merged("", self.tables.len())? {
+        for item in self.merged("")? {
             if self.live(item?.1).is_some() {
                 n += 1;
             }
@@ -200,7 +194,7 @@ impl KvState {
             out.push((key.to_string(), e));
         }
         for (prefix, rest_ok) in self.syntax.descendant_prefixes(key) {
-            for item in self.merged(&prefix, self.tables.len())? {
+            for item in self.merged(&prefix)? {
                 let (k, e) = item?;
                 if !k.starts_with(&prefix) {
                     break;
@@ -215,160 +209,66 @@ impl KvState {
         Ok(out)
     }
 
-    /// The overlay and the newest `tables` tables merged, from `from` on, in key order;
-    /// the newest source of a key decides (`None`: deleted).
-    fn merged(&self, from: &str, tables: usize) -> Result<Merge<'_>> {
-        let overlay: Box<dyn Iterator<Item = Result<(String, Option<KvEntry>)>> + '_> = Box::new(
-            self.order
-                .range::<str, _>((Bound::Included(from), Bound::Unbounded))
-                .map(|k| Ok((k.to_string(), self.overlay.get(k).cloned().flatten()))),
-        );
-        let mut sources = vec![overlay];
-        for (_, t) in &self.tables[..tables] {
-            let path = t.path().to_path_buf();
-            sources.push(Box::new(t.iter_from(from.as_bytes()).map(move |e| {
-                let (k, v) = e?;
-                let k = String::from_utf8(k).map_err(|_| {
-                    Error::Decode(format!("key in table {} is not UTF-8", path.display()))
-                })?;
-                Ok((k, decode_entry(&v, &path)?))
-            })));
-        }
-        Merge::new(sources)
+    /// The overlay and the tables merged, from `from` on, in key order; the newest
+    /// source of a key decides (`None`: deleted).
+    fn merged(
+        &self,
+        from: &str,
+    ) -> Result<impl Iterator<Item = Result<(String, Option<KvEntry>)>> + '_> {
+        let overlay = self
+            .order
+            .range::<str, _>((Bound::Included(from), Bound::Unbounded))
+            .map(|k| Ok(self.row(k)));
+        let merge = self.tables.merged(from.as_bytes(), Box::new(overlay))?;
+        Ok(merge.map(|row| {
+            let (k, v) = row?;
+            let k = String::from_utf8(k)
+                .map_err(|_| Error::Decode("a kv table holds a key that is not UTF-8".into()))?;
+            Ok((k, v.as_deref().map(decode_entry).transpose()?))
+        }))
     }
 
-    /// Writes the overlay as a new table in `files` (merging tables when there are too
-    /// many), and returns the manifest naming the tables now holding the state.
+    /// The overlay's entry for `k` as a table row.
+    fn row(&self, k: &str) -> Row {
+        let v = self.overlay.get(k).and_then(|e| e.as_ref()).map(|e| {
+            let mut v = Vec::with_capacity(17 + e.bytes.len());
+            encode_entry(&mut v, e);
+            v
+        });
+        (k.as_bytes().to_vec(), v)
+    }
+
+    /// Writes the overlay as a new table in `files` and returns the manifest naming the
+    /// tables now holding the state.
     fn flush(&mut self, files: &ViewFiles) -> Result<Vec<u8>> {
-        if !self.overlay.is_empty() {
-            // How many tables (newest first) the new one replaces: tables are kept in
-            // sizes growing by at least MERGE_RATIO from newest to oldest, so there are
-            // O(log n) of them and each entry is rewritten O(log n) times. Merging into
-            // the oldest table drops deletions (nothing older can hold their keys).
-            let mut size = self.overlay.len() as u64;
-            let mut replace = 0;
-            while let Some((_, t)) = self.tables.get(replace)
-                && (size * MERGE_RATIO >= t.entries()
-                    || self.tables.len() - replace + 1 > MAX_TABLES)
-            {
-                size += t.entries();
-                replace += 1;
-            }
-            let is_base = replace == self.tables.len();
-            let name = format!("{:016x}.tbl", crate::view::unique_id());
-            let path = files.dir.join(&name);
-            files
-                .storage
-                .create_dir_all(&files.dir)
-                .map_err(|e| reel_log::Error::io("create directory", &files.dir, e))?;
-            let mut w = TableWriter::create(&*files.storage, &path)?;
-            let mut value = Vec::new();
-            for item in self.merged("", replace)? {
-                let (k, e) = item?;
-                let e = self.live(e);
-                if e.is_none() && is_base {
-                    continue;
-                }
-                encode_entry(&mut value, e.as_ref());
-                w.add(k.as_bytes(), &value)?;
-            }
-            w.finish()?;
-            let table = Arc::new(Table::open(&*files.storage, &path)?);
-            self.tables.drain(..replace);
-            self.tables.insert(0, (name, table));
-            self.overlay.clear();
-            self.order.clear();
-        }
-        let mut m = Vec::new();
-        m.extend_from_slice(&(self.tables.len() as u32).to_le_bytes());
-        for (name, t) in &self.tables {
-            m.extend_from_slice(&(name.len() as u32).to_le_bytes());
-            m.extend_from_slice(name.as_bytes());
-            m.extend_from_slice(&t.entries().to_le_bytes());
-        }
-        Ok(m)
+        let rows: Vec<Row> = self.order.iter().map(|k| self.row(k)).collect();
+        self.tables.write(files, rows)?;
+        self.overlay.clear();
+        self.order.clear();
+        Ok(self.tables.manifest())
     }
 }
 
-type Source<'a> = Box<dyn Iterator<Item = Result<(String, Option<KvEntry>)>> + 'a>;
-
-/// K-way merge of sorted sources, newest first: yields each key once, from the newest
-/// source holding it.
-struct Merge<'a> {
-    sources: Vec<Source<'a>>,
-    heads: Vec<Option<(String, Option<KvEntry>)>>,
-}
-
-impl<'a> Merge<'a> {
-    fn new(mut sources: Vec<Source<'a>>) -> Result<Merge<'a>> {
-        let heads = sources
-            .iter_mut()
-            .map(|s| s.next().transpose())
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Merge { sources, heads })
-    }
-}
-
-impl Iterator for Merge<'_> {
-    type Item = Result<(String, Option<KvEntry>)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let mut best: Option<usize> = None;
-        for (i, h) in self.heads.iter().enumerate() {
-            if let Some((k, _)) = h
-                && best.is_none_or(|b| k < &self.heads[b].as_ref().expect("head").0)
-            {
-                best = Some(i);
-            }
-        }
-        let best = best?;
-        let out = self.heads[best].take().expect("head");
-        for i in 0..self.heads.len() {
-            let same = i == best || self.heads[i].as_ref().is_some_and(|(k, _)| *k == out.0);
-            if same {
-                match self.sources[i].next().transpose() {
-                    Ok(h) => self.heads[i] = h,
-                    Err(e) => return Some(Err(e)),
-                }
-            }
-        }
-        Some(Ok(out))
-    }
-}
-
-/// Encodes a table value: rev u64 | ts i64 | tag u8 | value bytes (tag
-/// [`TAG_TOMBSTONE`] and no bytes for a deletion).
-fn encode_entry(out: &mut Vec<u8>, e: Option<&KvEntry>) {
+/// Encodes a kv row's value: rev u64 | ts i64 | value tag u8 | value bytes.
+fn encode_entry(out: &mut Vec<u8>, e: &KvEntry) {
     out.clear();
-    match e {
-        Some(e) => {
-            out.extend_from_slice(&e.rev.to_le_bytes());
-            out.extend_from_slice(&e.ts.to_le_bytes());
-            out.push(e.encoding.tag());
-            out.extend_from_slice(&e.bytes);
-        }
-        None => {
-            out.extend_from_slice(&[0; 16]);
-            out.push(TAG_TOMBSTONE);
-        }
-    }
+    out.extend_from_slice(&e.rev.to_le_bytes());
+    out.extend_from_slice(&e.ts.to_le_bytes());
+    out.push(e.encoding.tag());
+    out.extend_from_slice(&e.bytes);
 }
 
-fn decode_entry(v: &[u8], path: &std::path::Path) -> Result<Option<KvEntry>> {
-    let bad = || Error::Decode(format!("malformed kv entry in table {}", path.display()));
+fn decode_entry(v: &[u8]) -> Result<KvEntry> {
+    let bad = || Error::Decode("malformed kv entry in a view table".into());
     if v.len() < 17 {
         return Err(bad());
     }
-    let tag = v[16];
-    if tag == TAG_TOMBSTONE {
-        return Ok(None);
-    }
-    Ok(Some(KvEntry {
+    Ok(KvEntry {
         rev: u64::from_le_bytes(v[0..8].try_into().map_err(|_| bad())?),
         ts: i64::from_le_bytes(v[8..16].try_into().map_err(|_| bad())?),
-        encoding: Encoding::from_tag(tag).map_err(|_| bad())?,
+        encoding: Encoding::from_tag(v[16]).map_err(|_| bad())?,
         bytes: v[17..].to_vec(),
-    }))
+    })
 }
 
 impl View for KvState {
@@ -413,33 +313,7 @@ impl View for KvState {
     }
 
     fn load_files(&mut self, files: &ViewFiles, b: &[u8]) -> Result<()> {
-        let bad = || Error::Decode("kv checkpoint manifest is malformed".into());
-        let mut at = 0usize;
-        let mut take = |n: usize| -> Result<&[u8]> {
-            let s = b.get(at..at + n).ok_or_else(bad)?;
-            at += n;
-            Ok(s)
-        };
-        let count = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad())?);
-        let mut tables = Vec::new();
-        for _ in 0..count.min(1024) {
-            let n = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad())?) as usize;
-            let name = std::str::from_utf8(take(n)?)
-                .map_err(|_| bad())?
-                .to_string();
-            let entries = u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
-            if name.contains('/') || !name.ends_with(".tbl") {
-                return Err(bad());
-            }
-            let table = Table::open(&*files.storage, &files.dir.join(&name))?;
-            if table.entries() != entries {
-                return Err(bad());
-            }
-            tables.push((name, Arc::new(table)));
-        }
-        if at != b.len() {
-            return Err(bad());
-        }
+        let tables = TableSet::load(files, b)?;
         self.reset();
         self.tables = tables;
         Ok(())
@@ -456,7 +330,7 @@ impl View for KvState {
     }
 
     fn files_in_use(&self) -> Vec<String> {
-        self.tables.iter().map(|(n, _)| n.clone()).collect()
+        self.tables.names()
     }
 
     fn checkpoint_due(&self, records_since: u64, _since: std::time::Duration) -> bool {

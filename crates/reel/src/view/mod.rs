@@ -10,6 +10,7 @@
 pub mod checkpoint;
 mod reduce;
 pub mod table;
+pub mod tables;
 
 pub use checkpoint::Checkpoint;
 pub use reduce::Reduce;

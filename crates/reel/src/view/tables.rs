@@ -1,0 +1,255 @@
+//! A view's state on disk: a stack of sorted tables ([`crate::view::table`]), newest
+//! first, named by the view's checkpoint (the manifest). A row is a key and either a value
+//! or a deletion, which shadows the key in older tables and is dropped when the oldest
+//! table is rewritten. The newest table holding a key decides.
+//!
+//! A checkpoint writes the rows changed since the last one as a new table, which absorbs
+//! the newest existing tables while it holds at least 1/[`MERGE_RATIO`] as many rows as
+//! the next one (or there would be more than [`MAX_TABLES`]): table sizes grow by at
+//! least that ratio from newest to oldest, so there are O(log n) tables and each row is
+//! rewritten O(log n) times.
+
+use crate::error::{Error, Result};
+use crate::view::ViewFiles;
+use crate::view::table::{Table, TableIter, TableWriter};
+use std::sync::Arc;
+
+/// A new table absorbs the next older one when it is at least 1/MERGE_RATIO of its size.
+pub const MERGE_RATIO: u64 = 4;
+/// Tables beyond which a checkpoint merges the newest ones regardless of size.
+pub const MAX_TABLES: usize = 12;
+
+/// A row: a key and its value, or `None` for a deletion.
+pub type Row = (Vec<u8>, Option<Vec<u8>>);
+
+/// The tables of a view, newest first.
+#[derive(Debug, Default)]
+pub struct TableSet {
+    tables: Vec<(String, Arc<Table>)>,
+}
+
+/// Stored value of a row: `1` then the value, or `0` alone for a deletion.
+fn encode_row_value(out: &mut Vec<u8>, v: Option<&[u8]>) {
+    out.clear();
+    match v {
+        Some(v) => {
+            out.push(1);
+            out.extend_from_slice(v);
+        }
+        None => out.push(0),
+    }
+}
+
+fn decode_row_value(mut v: Vec<u8>, table: &Table) -> Result<Option<Vec<u8>>> {
+    match v.first() {
+        Some(1) => {
+            v.remove(0);
+            Ok(Some(v))
+        }
+        Some(0) if v.len() == 1 => Ok(None),
+        _ => Err(Error::Decode(format!(
+            "malformed row in table {}",
+            table.path().display()
+        ))),
+    }
+}
+
+impl TableSet {
+    /// True when there are no tables.
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+
+    /// Forgets every table (their files are removed after the next checkpoint).
+    pub fn clear(&mut self) {
+        self.tables.clear();
+    }
+
+    /// The file names of the tables, newest first.
+    pub fn names(&self) -> Vec<String> {
+        self.tables.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    /// The row of `key`: `None` when no table names it, `Some(None)` when the newest one
+    /// that does deletes it.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Option<Vec<u8>>>> {
+        for (_, t) in &self.tables {
+            if let Some(v) = t.get(key)? {
+                return decode_row_value(v, t).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Rows from `from` on in key order, `newer` (sorted rows changed since the tables
+    /// were written) winning over the tables; deletions included.
+    pub fn merged<'a>(
+        &'a self,
+        from: &[u8],
+        newer: Box<dyn Iterator<Item = Result<Row>> + 'a>,
+    ) -> Result<Merge<'a>> {
+        self.merged_newest(from, newer, self.tables.len())
+    }
+
+    fn merged_newest<'a>(
+        &'a self,
+        from: &[u8],
+        newer: Box<dyn Iterator<Item = Result<Row>> + 'a>,
+        tables: usize,
+    ) -> Result<Merge<'a>> {
+        let mut sources = vec![newer];
+        for (_, t) in &self.tables[..tables] {
+            let table = t.clone();
+            let it: TableIter = t.iter_from(from);
+            sources.push(Box::new(it.map(move |e| {
+                let (k, v) = e?;
+                Ok((k, decode_row_value(v, &table)?))
+            })));
+        }
+        Merge::new(sources)
+    }
+
+    /// Writes `rows` (sorted, the changes since the tables were written) as a new table
+    /// in `files`, merged with the newest tables as the size ratio says, and makes it the
+    /// newest table. Nothing changes on disk that a checkpoint names.
+    pub fn write(&mut self, files: &ViewFiles, rows: Vec<Row>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut size = rows.len() as u64;
+        let mut replace = 0;
+        while let Some((_, t)) = self.tables.get(replace)
+            && (size * MERGE_RATIO >= t.entries() || self.tables.len() - replace + 1 > MAX_TABLES)
+        {
+            size += t.entries();
+            replace += 1;
+        }
+        // Deletions are dropped once nothing older can hold their keys.
+        let is_oldest = replace == self.tables.len();
+        let name = format!("{:016x}.tbl", crate::view::unique_id());
+        let path = files.dir.join(&name);
+        files
+            .storage
+            .create_dir_all(&files.dir)
+            .map_err(|e| reel_log::Error::io("create directory", &files.dir, e))?;
+        let mut w = TableWriter::create(&*files.storage, &path)?;
+        let mut value = Vec::new();
+        let newer = Box::new(rows.into_iter().map(Ok));
+        for row in self.merged_newest(&[], newer, replace)? {
+            let (k, v) = row?;
+            if v.is_none() && is_oldest {
+                continue;
+            }
+            encode_row_value(&mut value, v.as_deref());
+            w.add(&k, &value)?;
+        }
+        w.finish()?;
+        let table = Arc::new(Table::open(&*files.storage, &path)?);
+        self.tables.drain(..replace);
+        self.tables.insert(0, (name, table));
+        Ok(())
+    }
+
+    /// The manifest: `tables u32`, then per table (newest first) name length u32, name,
+    /// entries u64.
+    pub fn manifest(&self) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&(self.tables.len() as u32).to_le_bytes());
+        for (name, t) in &self.tables {
+            m.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            m.extend_from_slice(name.as_bytes());
+            m.extend_from_slice(&t.entries().to_le_bytes());
+        }
+        m
+    }
+
+    /// Opens the tables a manifest names; fails (changing nothing) when one is missing,
+    /// damaged or not what the manifest says.
+    pub fn load(files: &ViewFiles, b: &[u8]) -> Result<TableSet> {
+        let bad = || Error::Decode("view checkpoint manifest is malformed".into());
+        let mut at = 0usize;
+        let mut take = |n: usize| -> Result<&[u8]> {
+            let s = b.get(at..at + n).ok_or_else(bad)?;
+            at += n;
+            Ok(s)
+        };
+        let count = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad())?);
+        if count as usize > 4 * MAX_TABLES {
+            return Err(bad());
+        }
+        let mut tables = Vec::new();
+        for _ in 0..count {
+            let n = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad())?) as usize;
+            let name = std::str::from_utf8(take(n)?)
+                .map_err(|_| bad())?
+                .to_string();
+            let entries = u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
+            if name.contains('/') || !name.ends_with(".tbl") {
+                return Err(bad());
+            }
+            let table = Table::open(&*files.storage, &files.dir.join(&name))?;
+            if table.entries() != entries {
+                return Err(bad());
+            }
+            tables.push((name, Arc::new(table)));
+        }
+        if at != b.len() {
+            return Err(bad());
+        }
+        Ok(TableSet { tables })
+    }
+}
+
+type Source<'a> = Box<dyn Iterator<Item = Result<Row>> + 'a>;
+
+/// K-way merge of sorted sources, newest first: yields each key once, from the newest
+/// source holding it.
+pub struct Merge<'a> {
+    sources: Vec<Source<'a>>,
+    heads: Vec<Option<Row>>,
+}
+
+impl std::fmt::Debug for Merge<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Merge")
+            .field("sources", &self.sources.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Merge<'a> {
+    fn new(mut sources: Vec<Source<'a>>) -> Result<Merge<'a>> {
+        let heads = sources
+            .iter_mut()
+            .map(|s| s.next().transpose())
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Merge { sources, heads })
+    }
+}
+
+impl Iterator for Merge<'_> {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut best: Option<usize> = None;
+        for (i, h) in self.heads.iter().enumerate() {
+            if let Some((k, _)) = h
+                && best.is_none_or(|b| self.heads[b].as_ref().is_some_and(|(bk, _)| k < bk))
+            {
+                best = Some(i);
+            }
+        }
+        let best = best?;
+        let out = self.heads[best].take()?;
+        for i in 0..self.heads.len() {
+            let same = i == best || self.heads[i].as_ref().is_some_and(|(k, _)| *k == out.0);
+            if same {
+                match self.sources[i].next().transpose() {
+                    Ok(h) => self.heads[i] = h,
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+        }
+        Some(Ok(out))
+    }
+}
