@@ -197,3 +197,65 @@ fn rebuild_reports_progress_and_matches_a_fresh_view() {
     assert!(calls.len() >= 2, "progress is reported along the way");
     assert_eq!(total.read(|v| *v.value()).unwrap(), expect);
 }
+
+/// Fails to apply the record with value 13 the first `failures` times it sees it.
+struct Flaky {
+    sum: i64,
+    failures: u32,
+}
+
+impl View for Flaky {
+    fn name(&self) -> &str {
+        "flaky"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn apply(&mut self, r: &RecordRef<'_>) -> reel::Result<()> {
+        let v = reel::value_json(r)?.as_i64().unwrap_or(0);
+        if v == 13 && self.failures > 0 {
+            self.failures -= 1;
+            return Err(reel::Error::InvalidArgument("not now".into()));
+        }
+        self.sum += v;
+        Ok(())
+    }
+    fn reset(&mut self) {
+        self.sum = 0;
+    }
+    fn save(&self) -> reel::Result<Vec<u8>> {
+        Ok(self.sum.to_le_bytes().to_vec())
+    }
+    fn load(&mut self, b: &[u8]) -> reel::Result<()> {
+        self.sum = i64::from_le_bytes(
+            b.try_into()
+                .map_err(|_| reel::Error::Decode("bad".into()))?,
+        );
+        Ok(())
+    }
+}
+
+#[test]
+fn a_record_a_view_failed_to_apply_is_applied_again_and_nothing_after_it_is_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = Spool::create(tmp.path().join("s")).unwrap();
+    for i in 1..=100i64 {
+        spool.append(reel::NewRecord::new(json!(i))).unwrap();
+    }
+    let view = ViewHandle::open(
+        &spool,
+        Flaky {
+            sum: 0,
+            failures: 2,
+        },
+    )
+    .unwrap();
+    // The failing record is in the middle of the batch the view reads.
+    assert!(view.read(|v| v.sum).is_err());
+    assert!(view.read(|v| v.sum).is_err());
+    assert_eq!(
+        view.read(|v| v.sum).unwrap(),
+        5050,
+        "every record applied once"
+    );
+}

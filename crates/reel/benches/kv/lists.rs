@@ -69,8 +69,10 @@ pub fn list(c: &mut Criterion) {
     // Where a page's time goes: the 100 direct record reads alone, without decoding.
     let metas = lists
         .view()
-        .read(|idx| idx.get("events").map(|l| l.items.clone()))
+        .lock_at(lists.spool().next_seq())
         .expect("index")
+        .view_mut()
+        .items("events", 0)
         .expect("list");
     g.bench_function("reel/read_record_at_x100_raw", |b| {
         b.iter(|| {

@@ -20,7 +20,7 @@
 mod index;
 pub mod token;
 
-pub use index::{ItemMeta, KeyList, LISTS_VIEW, ListIndex};
+pub use index::{CHUNK, ItemMeta, KeyList, LISTS_VIEW, ListIndex, ListView};
 
 use crate::error::{Error, Result};
 use crate::spool::Spool;
@@ -279,16 +279,21 @@ impl ListStore {
         if key.is_empty() {
             return Err(Error::InvalidArgument("a list key cannot be empty".into()));
         }
+        if key.contains('\0') {
+            return Err(Error::InvalidArgument(
+                "a list key cannot contain a NUL character".into(),
+            ));
+        }
         let encoded: Vec<Vec<u8>> = items
             .iter()
             .map(|i| Value::json(&i.value).as_bytes().to_vec())
             .collect();
         let view = &self.view;
         let (_, appended) = self.spool.log().append_guarded(durability, |end| {
-            let st = view.lock_at(end)?;
-            let list = st.view().get(key);
-            let mut next = list.map_or(0, |l| l.next_offset);
-            let mut last_nonce = list.and_then(|l| l.last_nonce);
+            let mut st = view.lock_at(end)?;
+            let list = st.view_mut().list(key, 0)?;
+            let mut next = list.as_ref().map_or(0, |l| l.next_offset());
+            let mut last_nonce = list.as_ref().and_then(|l| l.last_nonce());
             let mut entries = Vec::with_capacity(items.len());
             let mut duplicates = 0;
             for (item, bytes) in items.iter().zip(&encoded) {
@@ -343,7 +348,7 @@ impl ListStore {
         let oldest = self.spool.oldest_seq();
         let (metas, next_token) = {
             let mut st = self.view.lock_at(self.spool.next_seq())?;
-            let Some(list) = st.view_mut().keys.get_mut(key) else {
+            let Some(list) = st.view_mut().list(key, oldest)? else {
                 // Nothing appended to this key yet: a forward page still promises a token,
                 // so a reader can wait for the list's first items with it.
                 let continuation = (!reverse).then(|| {
@@ -364,12 +369,12 @@ impl ListStore {
                     continuation,
                 });
             };
-            list.prune(oldest);
-            let n = list.items.len();
-            // `from` is the index of the first item to return; for reverse pages, one past it.
+            let n = list.len();
+            // `from` is the position of the first item to return; for reverse pages, one
+            // past it.
             let from = match (token, req.start) {
-                (Some(t), _) if reverse => list.by_offset(t.offset.saturating_add(1)),
-                (Some(t), _) => list.by_offset(t.offset),
+                (Some(t), _) if reverse => list.by_offset(t.offset.saturating_add(1))?,
+                (Some(t), _) => list.by_offset(t.offset)?,
                 (None, Start::End) => {
                     if reverse {
                         n
@@ -379,42 +384,47 @@ impl ListStore {
                 }
                 (None, Start::Offset(o)) => {
                     if reverse {
-                        list.by_offset(o.saturating_add(1))
+                        list.by_offset(o.saturating_add(1))?
                     } else {
-                        list.by_offset(o)
+                        list.by_offset(o)?
                     }
                 }
                 (None, Start::Time(t)) => {
                     if reverse {
-                        list.items.partition_point(|i| i.ts_max <= t)
+                        list.partition_point(|i| i.ts_max <= t)?
                     } else {
-                        list.by_time(t)
+                        list.by_time(t)?
                     }
                 }
                 (None, Start::Nonce(x)) => {
                     if reverse {
-                        list.items
-                            .partition_point(|i| i.nonce_max.is_none_or(|m| m <= x))
+                        list.partition_point(|i| i.nonce_max.is_none_or(|m| m <= x))?
                     } else {
-                        list.by_nonce(x)
+                        list.by_nonce(x)?
                     }
                 }
             };
-            let (metas, next_token) = if reverse {
+            if reverse {
                 let lo = from.saturating_sub(limit);
-                let metas: Vec<ItemMeta> = list.items[lo..from].iter().rev().copied().collect();
-                let next = (lo > 0).then(|| Token {
-                    reverse: true,
-                    offset: list.items[lo - 1].offset,
-                });
+                let mut metas = list.items(lo..from)?;
+                metas.reverse();
+                let next = if lo > 0 {
+                    Some(Token {
+                        reverse: true,
+                        offset: list.item(lo - 1)?.offset,
+                    })
+                } else {
+                    None
+                };
                 (metas, next)
             } else {
                 let hi = from.saturating_add(limit).min(n);
-                let metas: Vec<ItemMeta> = list.items[from..hi].to_vec();
-                let offset = metas.last().map_or_else(
-                    || list.items.get(from).map_or(list.next_offset, |i| i.offset),
-                    |m| m.offset.saturating_add(1),
-                );
+                let metas = list.items(from..hi)?;
+                let offset = match metas.last() {
+                    Some(m) => m.offset.saturating_add(1),
+                    None if from < n => list.item(from)?.offset,
+                    None => list.next_offset(),
+                };
                 (
                     metas,
                     Some(Token {
@@ -422,8 +432,7 @@ impl ListStore {
                         offset,
                     }),
                 )
-            };
-            (metas, next_token)
+            }
         };
         let wanted: Vec<(reel_log::FramePos, u64)> = metas.iter().map(|m| (m.pos, m.seq)).collect();
         let mut values: Vec<Option<Value>> = vec![None; metas.len()];
@@ -464,25 +473,27 @@ impl ListStore {
     pub fn info(&self, key: &str) -> Result<Option<ListInfo>> {
         let oldest = self.spool.oldest_seq();
         let mut st = self.view.lock_at(self.spool.next_seq())?;
-        let Some(l) = st.view_mut().keys.get_mut(key) else {
+        let Some(l) = st.view_mut().list(key, oldest)? else {
             return Ok(None);
         };
-        l.prune(oldest);
+        let (first, last) = if l.is_empty() {
+            (None, None)
+        } else {
+            (Some(l.item(0)?), Some(l.item(l.len() - 1)?))
+        };
         Ok(Some(ListInfo {
             key: key.into(),
-            count: l.items.len() as u64,
-            first_offset: l.items.first().map_or(l.next_offset, |i| i.offset),
-            next_offset: l.next_offset,
-            first_ts: l.items.first().map(|i| i.ts),
-            last_ts: l.items.last().map(|i| i.ts),
-            last_nonce: l.last_nonce,
+            count: l.len() as u64,
+            first_offset: first.map_or(l.next_offset(), |i| i.offset),
+            next_offset: l.next_offset(),
+            first_ts: first.map(|i| i.ts),
+            last_ts: last.map(|i| i.ts),
+            last_nonce: l.last_nonce(),
         }))
     }
 
     /// Every key that has a list, sorted.
     pub fn keys(&self) -> Result<Vec<String>> {
-        let mut keys: Vec<String> = self.view.read(|v| v.keys.keys().cloned().collect())?;
-        keys.sort();
-        Ok(keys)
+        self.view.read(|v| v.keys())?
     }
 }

@@ -498,6 +498,9 @@ fn apply_chunk<V: View>(st: &mut State<V>, end: u64) -> Result<bool> {
         }
     });
     if let Some(e) = failed {
+        // The reader is past the whole batch: the next attempt must start again at the
+        // record that failed, not after the batch (that would skip records for good).
+        reader.seek(*applied_to);
         return Err(e);
     }
     // Compacted gaps: the reader may be past records that no longer exist.
