@@ -478,6 +478,11 @@ pub struct BenchArgs {
     /// reader process, disk per key. Example: --scale 100k,1m,10m
     #[arg(long, value_delimiter = ',', value_parser = parse_count)]
     pub scale: Vec<u64>,
+    /// The store --scale measures: kv (N paths) or lists (N items in 100 lists: append
+    /// rate, time until readable, open + first page, random 10-item pages, one `reel list
+    /// read` / `list append` process, a reader's memory, disk per item).
+    #[arg(long, value_enum, default_value = "kv")]
+    pub scale_store: crate::bench::scale::ScaleStore,
     /// Internal: run as the memory probe of --scale.
     #[arg(long, hide = true)]
     pub scale_child: Option<PathBuf>,

@@ -1144,6 +1144,9 @@ fn a_recovered_tail_keeps_counting_records_and_index_entries_for_the_next_roll()
 struct Warnings(std::sync::Mutex<Vec<String>>);
 
 impl tracing::Subscriber for Warnings {
+    fn register_callsite(&self, _: &tracing::Metadata<'_>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::always()
+    }
     fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
         true
     }
@@ -1180,7 +1183,12 @@ fn every_repair_is_logged_as_a_warning() {
     sim.corrupt(&tail, end, &record(30, LEN)[..70]).unwrap();
     let image = sim.power_loss(1);
     let warnings = Arc::new(Warnings::default());
-    let log = tracing::subscriber::with_default(warnings.clone(), || reopen(&image).unwrap());
+    let log = tracing::subscriber::with_default(warnings.clone(), || {
+        // Another test thread may have cached "no subscriber wants this event" for the
+        // warning's callsite (tracing caches interest globally): ask again.
+        tracing::callsite::rebuild_interest_cache();
+        reopen(&image).unwrap()
+    });
     let report = log.recovery_report().unwrap();
     assert_eq!(report.describe().len(), 2, "{report:?}");
     assert_eq!(*warnings.0.lock().unwrap(), report.describe());
@@ -1188,7 +1196,10 @@ fn every_repair_is_logged_as_a_warning() {
     let sim = sim.process_crash();
     let log = open_sim(&sim, big_tail_config());
     let warnings = Arc::new(Warnings::default());
-    tracing::subscriber::with_default(warnings.clone(), || append_n(&log, 1, LEN));
+    tracing::subscriber::with_default(warnings.clone(), || {
+        tracing::callsite::rebuild_interest_cache();
+        append_n(&log, 1, LEN)
+    });
     let report = log.recovery_report().unwrap();
     assert_eq!(*warnings.0.lock().unwrap(), report.describe());
 }

@@ -2,7 +2,7 @@
 //! to the raw limit of the same disk in the same run, so the figures are ratios rather
 //! than boasts. Every figure comes from one timed run; run it twice to see the noise.
 
-mod scale;
+pub mod scale;
 mod wake;
 
 use crate::cli::BenchArgs;
@@ -78,7 +78,7 @@ pub fn run(a: BenchArgs, out: &mut Output) -> CliResult {
         return wake::watch_child(dir, a.wakeups, out);
     }
     if let Some(dir) = &a.scale_child {
-        return scale::child(dir, a.records, out);
+        return scale::child(dir, a.records, a.scale_store, out);
     }
     if a.records == 0 {
         return Err(CliError::Input("--records must be at least 1".into()));
@@ -94,7 +94,7 @@ pub fn run(a: BenchArgs, out: &mut Output) -> CliResult {
     let _cleanup = Cleanup(work.clone());
     std::fs::create_dir_all(&work).map_err(CliError::Output)?;
     if !a.scale.is_empty() {
-        return scale::run(&a.scale, &work, a.json, out);
+        return scale::run(&a.scale, a.scale_store, &work, a.json, out);
     }
     let say = |s: &str| {
         if !a.json {

@@ -8,6 +8,7 @@
 use crate::error::{CliError, CliResult};
 use crate::output::Output;
 use reel::kv::{KvStore, Path as KvPath};
+use reel::list::{ListStore, NewItem, PageRequest, Start};
 use serde::Serialize;
 use std::path::Path;
 use std::process::Command;
@@ -15,7 +16,7 @@ use std::time::Instant;
 
 /// Keys written per `set_batch` call while filling.
 const FILL_BATCH: u64 = 10_000;
-/// Gets in the process whose peak memory is reported.
+/// Gets (or page reads) in the process whose memory is reported.
 const CHILD_GETS: u64 = 10_000;
 
 #[derive(Debug, Serialize)]
@@ -59,14 +60,35 @@ fn spread(count: u64, n: u64) -> impl Iterator<Item = u64> {
     (0..count).map(move |i| (i.wrapping_mul(7_919_993) + 12_345) % n)
 }
 
-pub(super) fn run(sizes: &[u64], work: &Path, json: bool, out: &mut Output) -> CliResult {
+/// Which store `--scale` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScaleStore {
+    /// A kv store of N paths.
+    Kv,
+    /// A lists store of N items in 100 lists.
+    Lists,
+}
+
+/// Lists a lists store of N items spreads them over.
+const LISTS: u64 = 100;
+
+pub(super) fn run(
+    sizes: &[u64],
+    store: ScaleStore,
+    work: &Path,
+    json: bool,
+    out: &mut Output,
+) -> CliResult {
     let mut rows = Vec::new();
     for &n in sizes {
         if !json {
-            crate::output::note(format_args!("scale: {n} keys..."));
+            crate::output::note(format_args!("scale: {store:?} store of {n}..."));
         }
         let dir = work.join(format!("scale-{n}"));
-        rows.push(one_size(n, &dir)?);
+        rows.push(match store {
+            ScaleStore::Kv => one_size(n, &dir)?,
+            ScaleStore::Lists => one_size_lists(n, &dir)?,
+        });
         let _ = std::fs::remove_dir_all(&dir);
     }
     if json {
@@ -75,22 +97,26 @@ pub(super) fn run(sizes: &[u64], work: &Path, json: bool, out: &mut Output) -> C
         }
         return Ok(());
     }
+    let (what, get, cli_get, cli_set) = match store {
+        ScaleStore::Kv => ("keys", "get M/s", "kv get", "kv set"),
+        ScaleStore::Lists => ("items", "page M/s", "list read", "list append"),
+    };
     out.line(format_args!(
-        "{:>10} {:>8} {:>12} {:>12} {:>8} {:>9} {:>9} {:>11} {:>10} {:>10}",
-        "keys",
+        "{:>10} {:>8} {:>12} {:>12} {:>8} {:>11} {:>11} {:>11} {:>10} {:>10}",
+        what,
         "set M/s",
         "readable µs",
         "open+get ms",
-        "get M/s",
-        "CLI get",
-        "CLI set",
+        get,
+        cli_get,
+        cli_set,
         "private MB",
         "mapped MB",
-        "disk B/key"
+        "disk B/one"
     ))?;
     for r in &rows {
         out.line(format_args!(
-            "{:>10} {:>8.2} {:>12.2} {:>12.2} {:>8.2} {:>6.1} ms {:>6.1} ms {:>11.1} {:>10.1} {:>10.0}",
+            "{:>10} {:>8.2} {:>12.2} {:>12.2} {:>8.2} {:>8.1} ms {:>8.1} ms {:>11.1} {:>10.1} {:>10.0}",
             r.keys,
             r.set_per_s / 1e6,
             r.set_until_readable_us,
@@ -149,47 +175,11 @@ fn one_size(n: u64, dir: &Path) -> CliResult<ScaleRow> {
     }
     drop(kv);
 
-    let exe = std::env::current_exe().map_err(CliError::Output)?;
     let dir_s = dir.to_string_lossy().to_string();
-    let time_cli = |args: &[&str]| -> CliResult<f64> {
-        let mut times = Vec::new();
-        for _ in 0..5 {
-            let t = Instant::now();
-            let st = Command::new(&exe)
-                .args(args)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .map_err(CliError::Output)?;
-            if !st.success() {
-                return Err(CliError::Input(format!("scale: reel {args:?} failed")));
-            }
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        times.sort_by(f64::total_cmp);
-        Ok(times[2])
-    };
     let probe = path_of(n / 3);
     let cli_get_ms = time_cli(&["kv", "get", &dir_s, &probe])?;
     let cli_set_ms = time_cli(&["kv", "set", &dir_s, &probe, "v2"])?;
-
-    let output = Command::new(&exe)
-        .args([
-            "bench",
-            "--scale-child",
-            &dir_s,
-            "--records",
-            &n.to_string(),
-        ])
-        .output()
-        .map_err(CliError::Output)?;
-    if !output.status.success() {
-        return Err(CliError::Input(format!(
-            "scale: the memory probe failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )));
-    }
-    let child: ChildReport = serde_json::from_slice(&output.stdout)
-        .map_err(|e| CliError::Input(format!("scale: memory probe output: {e}")))?;
+    let child = memory_probe(dir, n, ScaleStore::Kv)?;
 
     Ok(ScaleRow {
         keys: n,
@@ -205,14 +195,162 @@ fn one_size(n: u64, dir: &Path) -> CliResult<ScaleRow> {
     })
 }
 
-/// The memory probe: opens the store, does 10,000 random gets, prints its peak RSS.
-pub(super) fn child(dir: &Path, n: u64, out: &mut Output) -> CliResult {
-    let kv = KvStore::builder(dir).create(false).open()?;
-    let mut found = 0u64;
-    for j in spread(CHILD_GETS, n.max(1)) {
-        found += kv.get(&path_of(j).parse()?)?.is_some() as u64;
+/// Wall time of one `reel` process with `args`, median of 5.
+fn time_cli(args: &[&str]) -> CliResult<f64> {
+    let exe = std::env::current_exe().map_err(CliError::Output)?;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let st = Command::new(&exe)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map_err(CliError::Output)?;
+        if !st.success() {
+            return Err(CliError::Input(format!("scale: reel {args:?} failed")));
+        }
+        times.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    std::hint::black_box(found);
+    times.sort_by(f64::total_cmp);
+    Ok(times[2])
+}
+
+/// Runs the memory probe (this binary with `--scale-child`) on the store in `dir`.
+fn memory_probe(dir: &Path, n: u64, store: ScaleStore) -> CliResult<ChildReport> {
+    let exe = std::env::current_exe().map_err(CliError::Output)?;
+    let store = match store {
+        ScaleStore::Kv => "kv",
+        ScaleStore::Lists => "lists",
+    };
+    let output = Command::new(&exe)
+        .args([
+            "bench",
+            "--scale-store",
+            store,
+            "--records",
+            &n.to_string(),
+            "--scale-child",
+        ])
+        .arg(dir)
+        .output()
+        .map_err(CliError::Output)?;
+    if !output.status.success() {
+        return Err(CliError::Input(format!(
+            "scale: the memory probe failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|e| CliError::Input(format!("scale: memory probe output: {e}")))
+}
+
+fn list_key(k: u64) -> String {
+    format!("list-{k}")
+}
+
+fn one_size_lists(n: u64, dir: &Path) -> CliResult<ScaleRow> {
+    let lists = ListStore::builder(dir)
+        .capacity((n * 250).max(64 << 20))
+        .when_full(reel::WhenFull::Reject)
+        .open()?;
+    let per_list = n.div_ceil(LISTS);
+    let t = Instant::now();
+    let mut written = 0;
+    let mut round = 0;
+    while written < n {
+        for k in 0..LISTS {
+            let count = FILL_BATCH
+                .min(per_list.saturating_sub(round * FILL_BATCH))
+                .min(n - written);
+            if count == 0 {
+                continue;
+            }
+            let items: Vec<NewItem> = (0..count)
+                .map(|i| NewItem {
+                    value: serde_json::json!({"v": round * FILL_BATCH + i}),
+                    nonce: Some(u128::from(round * FILL_BATCH + i + 1)),
+                    ts: None,
+                })
+                .collect();
+            lists.append(&list_key(k), &items)?;
+            written += count;
+        }
+        round += 1;
+    }
+    let fill = t.elapsed().as_secs_f64();
+    lists.view().checkpoint()?;
+    let readable = t.elapsed().as_secs_f64();
+    drop(lists);
+
+    let page = |offset: u64| PageRequest {
+        limit: Some(10),
+        start: Start::Offset(offset),
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let lists = ListStore::builder(dir).create(false).open()?;
+    let first = lists.read(&list_key(LISTS / 2), &page(per_list / 2))?;
+    let open_first_get_ms = t.elapsed().as_secs_f64() * 1e3;
+    if first.items.is_empty() {
+        return Err(CliError::Input("scale: a page came back empty".into()));
+    }
+    let reads = 100_000u64;
+    let t = Instant::now();
+    for j in spread(reads, n) {
+        let p = lists.read(&list_key(j % LISTS), &page((j / LISTS) % per_list))?;
+        std::hint::black_box(p);
+    }
+    let get_per_s = reads as f64 / t.elapsed().as_secs_f64();
+    drop(lists);
+
+    let dir_s = dir.to_string_lossy().to_string();
+    let key = list_key(7);
+    let from = (per_list / 3).to_string();
+    let cli_get_ms = time_cli(&["list", "read", "--from-offset", &from, &dir_s, &key])?;
+    let cli_set_ms = time_cli(&["list", "append", &dir_s, &key, "{\"x\":1}"])?;
+    let child = memory_probe(dir, n, ScaleStore::Lists)?;
+    Ok(ScaleRow {
+        keys: n,
+        set_per_s: n as f64 / fill,
+        set_until_readable_us: readable * 1e6 / n as f64,
+        open_first_get_ms,
+        get_per_s,
+        cli_get_ms,
+        cli_set_ms,
+        private_mb: child.private_kb as f64 / 1024.0,
+        mapped_mb: child.mapped_kb as f64 / 1024.0,
+        disk_bytes_per_key: dir_bytes(dir) as f64 / n as f64,
+    })
+}
+
+/// The memory probe: opens the store, does 10,000 random reads, prints its memory.
+pub(super) fn child(dir: &Path, n: u64, store: ScaleStore, out: &mut Output) -> CliResult {
+    let n = n.max(1);
+    match store {
+        ScaleStore::Kv => {
+            let kv = KvStore::builder(dir).create(false).open()?;
+            let mut found = 0u64;
+            for j in spread(CHILD_GETS, n) {
+                found += kv.get(&path_of(j).parse()?)?.is_some() as u64;
+            }
+            std::hint::black_box(found);
+        }
+        ScaleStore::Lists => {
+            let lists = ListStore::builder(dir).create(false).open()?;
+            let per_list = n.div_ceil(LISTS);
+            for j in spread(CHILD_GETS, n) {
+                let p = lists.read(
+                    &list_key(j % LISTS),
+                    &PageRequest {
+                        limit: Some(10),
+                        start: Start::Offset((j / LISTS) % per_list),
+                        ..Default::default()
+                    },
+                )?;
+                std::hint::black_box(p);
+            }
+        }
+    }
     out.json_line(&ChildReport {
         private_kb: status_kb("RssAnon:").unwrap_or(0),
         mapped_kb: status_kb("RssFile:").unwrap_or(0),
