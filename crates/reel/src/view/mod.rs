@@ -92,6 +92,8 @@ pub trait View: Send + Sync + 'static {
     /// True for a view that keeps its state in files of its own in `views/<name>/`
     /// (see [`View::save_files`]); such a view's checkpoints are written under a lock
     /// shared by every process, and a process adopts a newer one instead of replaying.
+    /// [`tables::TableSet`] keeps such a state in sorted tables, as the kv and lists
+    /// views do (a complete user view: `CountInTables` in `crates/reel/tests/views.rs`).
     fn uses_files(&self) -> bool {
         false
     }
