@@ -1,4 +1,4 @@
-//! The lists view kept on disk (headers and chunks of 1,024 items in sorted tables): it
+//! The lists view kept on disk (headers and chunks of 256 items in sorted tables): it
 //! answers like a plain model through appends, checkpoints, reopens and retention, with
 //! lists spanning many chunks; pages and seeks cross chunk boundaries; a new handle
 //! replays nothing a checkpoint holds.

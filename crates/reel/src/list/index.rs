@@ -22,7 +22,7 @@ pub const LISTS_VIEW: &str = "lists";
 /// 2: the state is kept in tables (version 1 was one in-memory snapshot).
 const VERSION: u32 = 2;
 /// Items per chunk row.
-pub const CHUNK: usize = 1024;
+pub const CHUNK: usize = 256;
 /// Items or changed keys since the last checkpoint after which a read writes one.
 const FLUSH_ITEMS: u64 = 16_384;
 const FLUSH_KEYS: usize = 4096;
