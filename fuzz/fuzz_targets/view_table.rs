@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
         at += 1 + vl;
         rows.insert(k, v);
     }
-    let mut w = TableWriter::create(&sim, path).unwrap();
+    let mut w = TableWriter::create(&sim, path, rows.len() as u64).unwrap();
     for (k, v) in &rows {
         w.add(k, v).unwrap();
     }

@@ -13,8 +13,12 @@
 //!               in the key area u32 | first key length u32; then the key area (the
 //!               blocks' first keys back to back); then crc u32 (CRC32C of the index
 //!               bytes before it)
-//! footer  (32): index offset u64 | index length u64 | entries u64 | magic "RTBF" (4)
-//!               | crc u32 (CRC32C of bytes 0..28)
+//! filter      : a blocked Bloom filter of the keys: 64-byte blocks, 6 probe bits per
+//!               key in one block (block and bits from two CRC32C of the key, see
+//!               `filter_probes`), about 10 bits per key; then crc u32 of the blocks
+//! footer  (48): index offset u64 | index length u64 | filter offset u64 | filter
+//!               length u64 (with its crc) | entries u64 | magic "RTBF" (4)
+//!               | crc u32 (CRC32C of bytes 0..44)
 //! ```
 //!
 //! Keys are strictly increasing (bytewise) across the whole table. A table is written to
@@ -32,7 +36,7 @@ const MAGIC: &[u8; 8] = b"REELTBL\0";
 const FOOTER_MAGIC: &[u8; 4] = b"RTBF";
 const FORMAT: u32 = 1;
 const HEADER_LEN: u64 = 32;
-const FOOTER_LEN: u64 = 32;
+const FOOTER_LEN: u64 = 48;
 /// Target size of a block. A lookup touches one block (its checksum is verified once per
 /// process, which reads the whole block): small blocks keep a reader's memory small.
 const BLOCK_TARGET: usize = 4096;
@@ -60,6 +64,25 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
+/// Filter bits per expected key (about 1% false positives with 6 probes).
+const FILTER_BITS_PER_KEY: u64 = 10;
+/// A key's probes all fall in one 64-byte block: one cache line per table per lookup.
+const FILTER_BLOCK: usize = 64;
+const FILTER_PROBES: u32 = 6;
+
+/// The filter block of `key` and its probe bits within the block.
+fn filter_probes(key: &[u8], blocks: usize) -> (usize, [u32; FILTER_PROBES as usize]) {
+    let h1 = crc32c::crc32c(key);
+    let h2 = crc32c::crc32c_append(0x5bd1_e995, key);
+    let block = ((h1 as u64 * blocks as u64) >> 32) as usize;
+    let step = (h1 >> 17) | 1;
+    let mut bits = [0u32; FILTER_PROBES as usize];
+    for (i, b) in bits.iter_mut().enumerate() {
+        *b = h2.wrapping_add(step.wrapping_mul(i as u32)) % (FILTER_BLOCK as u32 * 8);
+    }
+    (block, bits)
+}
+
 /// Writes a table: entries in strictly increasing key order, then [`TableWriter::finish`].
 #[derive(Debug)]
 pub struct TableWriter {
@@ -75,14 +98,20 @@ pub struct TableWriter {
     index: Vec<u8>,
     /// The blocks' first keys, back to back.
     index_keys: Vec<u8>,
+    /// The key filter (a blocked Bloom filter), sized when the writer is created.
+    filter: Vec<u8>,
     blocks: u32,
     offset: u64,
     entries: u64,
 }
 
 impl TableWriter {
-    /// Creates (or truncates) the file at `path`.
-    pub fn create(storage: &dyn Storage, path: &Path) -> Result<TableWriter> {
+    /// Creates (or truncates) the file at `path`, for about `expected_keys` entries (the
+    /// size of its key filter: more entries only make the filter less selective).
+    pub fn create(storage: &dyn Storage, path: &Path, expected_keys: u64) -> Result<TableWriter> {
+        let filter_blocks = (expected_keys.saturating_mul(FILTER_BITS_PER_KEY) as usize)
+            .div_ceil(FILTER_BLOCK * 8)
+            .clamp(1, 1 << 26);
         let file = storage
             .open(path, OpenMode::CreateTruncate)
             .map_err(|e| io("create", path, e))?;
@@ -96,6 +125,7 @@ impl TableWriter {
             last_key: None,
             index: Vec::new(),
             index_keys: Vec::new(),
+            filter: vec![0; filter_blocks * FILTER_BLOCK],
             blocks: 0,
             offset: HEADER_LEN,
             entries: 0,
@@ -121,6 +151,10 @@ impl TableWriter {
         if self.block_entries == 0 {
             self.block_first_key.clear();
             self.block_first_key.extend_from_slice(key);
+        }
+        let (fb, bits) = filter_probes(key, self.filter.len() / FILTER_BLOCK);
+        for b in bits {
+            self.filter[fb * FILTER_BLOCK + (b / 8) as usize] |= 1 << (b % 8);
         }
         self.entry_offsets.push(self.block.len() as u32);
         self.block
@@ -184,13 +218,20 @@ impl TableWriter {
         self.index.extend_from_slice(&crc.to_le_bytes());
         let index_offset = self.offset;
         let mut tail = std::mem::take(&mut self.index);
+        let index_len = tail.len() as u64;
+        let filter_len = self.filter.len() as u64 + 4;
+        let crc = crc32c::crc32c(&self.filter);
+        tail.extend_from_slice(&self.filter);
+        tail.extend_from_slice(&crc.to_le_bytes());
         let mut footer = [0u8; FOOTER_LEN as usize];
         footer[0..8].copy_from_slice(&index_offset.to_le_bytes());
-        footer[8..16].copy_from_slice(&(tail.len() as u64).to_le_bytes());
-        footer[16..24].copy_from_slice(&self.entries.to_le_bytes());
-        footer[24..28].copy_from_slice(FOOTER_MAGIC);
-        let crc = crc32c::crc32c(&footer[..28]);
-        footer[28..32].copy_from_slice(&crc.to_le_bytes());
+        footer[8..16].copy_from_slice(&index_len.to_le_bytes());
+        footer[16..24].copy_from_slice(&(index_offset + index_len).to_le_bytes());
+        footer[24..32].copy_from_slice(&filter_len.to_le_bytes());
+        footer[32..40].copy_from_slice(&self.entries.to_le_bytes());
+        footer[40..44].copy_from_slice(FOOTER_MAGIC);
+        let crc = crc32c::crc32c(&footer[..44]);
+        footer[44..48].copy_from_slice(&crc.to_le_bytes());
         tail.extend_from_slice(&footer);
         self.file
             .write_all_at(&tail, index_offset)
@@ -238,6 +279,8 @@ pub struct Table {
     index_copy: Vec<u8>,
     index_offset: u64,
     index_len: usize,
+    /// Bytes of the key filter (it follows the index and its crc).
+    filter_len: usize,
     /// One bit per block: its checksum and index entry held when this process first
     /// read it.
     verified: Box<[AtomicU64]>,
@@ -283,15 +326,21 @@ impl Table {
         let footer_at = len - FOOTER_LEN;
         file.read_exact_at(&mut f, footer_at)
             .map_err(|e| io("read", path, e))?;
-        if &f[24..28] != FOOTER_MAGIC || u32_at(&f, 28) != Some(crc32c::crc32c(&f[..28])) {
+        if &f[40..44] != FOOTER_MAGIC || u32_at(&f, 44) != Some(crc32c::crc32c(&f[..44])) {
             return Err(corrupt(path, footer_at, "table footer is damaged"));
         }
         let index_offset = u64_at(&f, 0).unwrap_or(0);
         let index_len = u64_at(&f, 8).unwrap_or(0);
-        if u64_at(&f, 16) != Some(entries)
+        let filter_offset = u64_at(&f, 16).unwrap_or(0);
+        let filter_len = u64_at(&f, 24).unwrap_or(0);
+        if u64_at(&f, 32) != Some(entries)
             || !(4..=MAX_INDEX_LEN).contains(&index_len)
             || index_offset < HEADER_LEN
-            || index_offset.checked_add(index_len) != Some(footer_at)
+            || index_offset.checked_add(index_len) != Some(filter_offset)
+            || filter_offset.checked_add(filter_len) != Some(footer_at)
+            || filter_len < 4 + FILTER_BLOCK as u64
+            || !(filter_len - 4).is_multiple_of(FILTER_BLOCK as u64)
+            || filter_len > MAX_INDEX_LEN
             || (blocks as u64) * INDEX_ENTRY as u64 > index_len - 4
             || (blocks == 0) != (entries == 0)
         {
@@ -305,16 +354,19 @@ impl Table {
             .map_immutable(path)
             .map_err(|e| io("map", path, e))?
             .filter(|m| m.len() as u64 == len);
+        // Index and filter: checked whole at open, since a damaged filter entry would
+        // hide a key silently.
         let mut index_copy = Vec::new();
-        let index: &[u8] = match &map {
+        let index_and_filter: &[u8] = match &map {
             Some(m) => &m[index_offset as usize..footer_at as usize],
             None => {
-                index_copy = vec![0u8; index_len as usize];
+                index_copy = vec![0u8; (footer_at - index_offset) as usize];
                 file.read_exact_at(&mut index_copy, index_offset)
                     .map_err(|e| io("read", path, e))?;
                 &index_copy
             }
         };
+        let (index, filter) = index_and_filter.split_at(index_len as usize);
         let (body, crc) = index.split_at(index.len() - 4);
         if crc32c::crc32c(body).to_le_bytes() != crc {
             return Err(corrupt(
@@ -323,7 +375,14 @@ impl Table {
                 "table index checksum does not match",
             ));
         }
-        index_copy.truncate(index_len as usize - 4);
+        let (bits, crc) = filter.split_at(filter.len() - 4);
+        if crc32c::crc32c(bits).to_le_bytes() != crc {
+            return Err(corrupt(
+                path,
+                filter_offset,
+                "table key filter checksum does not match",
+            ));
+        }
         let verified = (0..blocks.div_ceil(64))
             .map(|_| AtomicU64::new(0))
             .collect();
@@ -333,6 +392,7 @@ impl Table {
             index_copy,
             index_offset,
             index_len: index_len as usize - 4,
+            filter_len: filter_len as usize - 4,
             verified,
             path: path.to_path_buf(),
             entries,
@@ -343,8 +403,21 @@ impl Table {
     fn index(&self) -> &[u8] {
         match &self.map {
             Some(m) => &m[self.index_offset as usize..self.index_offset as usize + self.index_len],
-            None => &self.index_copy,
+            None => &self.index_copy[..self.index_len],
         }
+    }
+
+    /// False when the table certainly does not hold `key`.
+    fn may_contain(&self, key: &[u8]) -> bool {
+        let at = self.index_offset as usize + self.index_len + 4;
+        let filter = match &self.map {
+            Some(m) => &m[at..at + self.filter_len],
+            None => &self.index_copy[self.index_len + 4..self.index_len + 4 + self.filter_len],
+        };
+        let (block, bits) = filter_probes(key, self.filter_len / FILTER_BLOCK);
+        let b = &filter[block * FILTER_BLOCK..(block + 1) * FILTER_BLOCK];
+        bits.iter()
+            .all(|&i| b[(i / 8) as usize] & (1 << (i % 8)) != 0)
     }
 
     fn index_damaged(&self, b: usize) -> crate::Error {
@@ -465,6 +538,9 @@ impl Table {
 
     /// The value stored under `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if !self.may_contain(key) {
+            return Ok(None);
+        }
         let Some(b) = self.block_for(key)? else {
             return Ok(None);
         };
@@ -645,7 +721,7 @@ mod tests {
     }
 
     fn write(storage: &dyn Storage, path: &Path, n: u32) {
-        let mut w = TableWriter::create(storage, path).unwrap();
+        let mut w = TableWriter::create(storage, path, n as u64).unwrap();
         for i in 0..n {
             let k = format!("key{i:08}");
             w.add(
@@ -665,7 +741,7 @@ mod tests {
         let t = Arc::new(Table::open(&sim, p).unwrap());
         assert_eq!(t.entries(), 5000);
         assert!(t.blocks > 10, "several blocks");
-        for i in (0..5000).step_by(37) {
+        for i in 0..5000 {
             let k = format!("key{i:08}");
             assert_eq!(
                 t.get(k.as_bytes()).unwrap().unwrap(),
@@ -694,7 +770,7 @@ mod tests {
     #[test]
     fn keys_out_of_order_are_refused() {
         let sim = sim();
-        let mut w = TableWriter::create(&sim, Path::new("/d/o.tbl")).unwrap();
+        let mut w = TableWriter::create(&sim, Path::new("/d/o.tbl"), 2).unwrap();
         w.add(b"b", b"").unwrap();
         assert!(w.add(b"a", b"").is_err());
         assert!(w.add(b"b", b"").is_err());

@@ -132,7 +132,7 @@ impl TableSet {
             .storage
             .create_dir_all(&files.dir)
             .map_err(|e| reel_log::Error::io("create directory", &files.dir, e))?;
-        let mut w = TableWriter::create(&*files.storage, &path)?;
+        let mut w = TableWriter::create(&*files.storage, &path, size)?;
         let mut value = Vec::new();
         let newer = Box::new(rows.into_iter().map(Ok));
         for row in self.merged_newest(&[], newer, replace)? {
