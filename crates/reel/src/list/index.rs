@@ -15,7 +15,6 @@ use crate::view::tables::{Row, TableSet};
 use crate::view::{View, ViewFiles};
 use reel_log::{FramePos, RecordRef};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
 
 /// Name of the lists view (`views/lists/`).
 pub const LISTS_VIEW: &str = "lists";
@@ -26,8 +25,6 @@ pub const CHUNK: usize = 256;
 /// Items or changed keys since the last checkpoint after which a read writes one.
 const FLUSH_ITEMS: u64 = 16_384;
 const FLUSH_KEYS: usize = 4096;
-/// Chunks a list keeps decoded in memory.
-const CACHED_CHUNKS: usize = 4;
 
 /// One list item as indexed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +66,6 @@ pub struct KeyList {
     dropped_chunks: u64,
     chunks: Vec<ChunkSummary>,
     tail: Vec<ItemMeta>,
-    cache: Mutex<Vec<(u64, Arc<Vec<ItemMeta>>)>>,
     /// Retention was applied up to this oldest seq (in this process).
     pruned_below: u64,
 }
@@ -162,11 +158,7 @@ impl ListView<'_> {
                 .ok_or_else(|| Error::InvalidArgument(format!("no list item number {n}")));
         }
         let c = n / CHUNK as u64;
-        let items = self.chunk(c)?;
-        items
-            .get((n % CHUNK as u64) as usize)
-            .copied()
-            .ok_or_else(|| self.damaged(c))
+        self.with_chunk(c, |raw| item_at(raw, (n % CHUNK as u64) as usize))
     }
 
     fn damaged(&self, c: u64) -> Error {
@@ -176,33 +168,22 @@ impl ListView<'_> {
         ))
     }
 
-    fn chunk(&self, c: u64) -> Result<Arc<Vec<ItemMeta>>> {
-        {
-            let cache = self.list.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, items)) = cache.iter().find(|(n, _)| *n == c) {
-                return Ok(items.clone());
-            }
-        }
-        let before = c
-            .checked_sub(1)
-            .and_then(|p| self.list.chunks.get(p as usize))
-            .map(|s| s.last);
-        let items = match self.tables.get(&chunk_key(self.key, c))? {
-            Some(Some(v)) => decode_chunk(&v, before).ok_or_else(|| self.damaged(c))?,
-            _ => return Err(self.damaged(c)),
-        };
-        let summary = self.list.chunks.get(c as usize);
-        if summary.is_none_or(|s| s.count as usize != items.len() || items.last() != Some(&s.last))
-        {
-            return Err(self.damaged(c));
-        }
-        let items = Arc::new(items);
-        let mut cache = self.list.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= CACHED_CHUNKS {
-            cache.remove(0);
-        }
-        cache.push((c, items.clone()));
-        Ok(items)
+    /// Calls `f` on chunk `c`'s row where it lies in the tables, once the row is checked
+    /// against the chunk's summary in the header.
+    fn with_chunk<R>(&self, c: u64, f: impl FnOnce(&[u8]) -> Option<R>) -> Result<R> {
+        let summary = self.list.chunks.get(c as usize).copied();
+        self.tables
+            .get_with(&chunk_key(self.key, c), |raw| {
+                let count = raw.len() / ITEM_LEN;
+                let fits = raw.len().is_multiple_of(ITEM_LEN)
+                    && summary.is_some_and(|s| {
+                        s.count as usize == count
+                            && item_at(raw, count.wrapping_sub(1)) == Some(s.last)
+                    });
+                if fits { f(raw) } else { None }
+            })?
+            .flatten()
+            .ok_or_else(|| self.damaged(c))
     }
 
     /// The first position whose item does not satisfy `pred` (which must hold for a
@@ -218,10 +199,21 @@ impl ListView<'_> {
             let chunks = &self.list.chunks[first_chunk..];
             let c = first_chunk + chunks.partition_point(|s| pred(&s.last));
             if c < self.list.chunks.len() {
-                let items = self.chunk(c as u64)?;
                 let base = c as u64 * CHUNK as u64;
-                let skip = from.saturating_sub(base) as usize;
-                return Ok(base + (skip + items[skip..].partition_point(pred)) as u64);
+                let at = self.with_chunk(c as u64, |raw| {
+                    let (mut lo, mut hi) =
+                        (from.saturating_sub(base) as usize, raw.len() / ITEM_LEN);
+                    while lo < hi {
+                        let mid = lo + (hi - lo) / 2;
+                        if pred(&item_at(raw, mid)?) {
+                            lo = mid + 1;
+                        } else {
+                            hi = mid;
+                        }
+                    }
+                    Some(lo)
+                })?;
+                return Ok(base + at as u64);
             }
         }
         let skip = from.saturating_sub(chunked) as usize;
@@ -244,9 +236,30 @@ impl ListView<'_> {
         self.partition_point(|i| i.nonce_max.is_none_or(|n| n < nonce))
     }
 
-    /// Items at positions `range`.
+    /// Items at positions `range` (one table lookup per chunk they span).
     pub fn items(&self, range: std::ops::Range<usize>) -> Result<Vec<ItemMeta>> {
-        range.map(|i| self.item(i)).collect()
+        let start = self.list.start;
+        let (from, to) = (start + range.start as u64, start + range.end as u64);
+        let chunked = self.list.chunked();
+        let mut out = Vec::with_capacity(range.len());
+        let mut n = from;
+        while n < to.min(chunked) {
+            let c = n / CHUNK as u64;
+            let end = to.min((c + 1) * CHUNK as u64).min(chunked);
+            let base = c * CHUNK as u64;
+            self.with_chunk(c, |raw| {
+                for j in n..end {
+                    out.push(item_at(raw, (j - base) as usize)?);
+                }
+                Some(())
+            })?;
+            n = end;
+        }
+        while n < to {
+            out.push(self.numbered(n)?);
+            n += 1;
+        }
+        Ok(out)
     }
 }
 
@@ -270,16 +283,31 @@ fn put_opt(out: &mut Vec<u8>, n: Option<u128>) {
     out.extend_from_slice(&n.unwrap_or(0).to_le_bytes());
 }
 
+/// An item as stored in chunk rows and chunk summaries: offset, seq, segment, file
+/// offset (u64 each), ts i64, nonce (flag u8, u128), ts_max i64, nonce_max (flag u8,
+/// u128): every item decodes on its own.
 fn encode_item(out: &mut Vec<u8>, i: &ItemMeta) {
     for v in [i.offset, i.seq, i.pos.segment, i.pos.offset] {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.extend_from_slice(&i.ts.to_le_bytes());
     put_opt(out, i.nonce);
+    out.extend_from_slice(&i.ts_max.to_le_bytes());
+    put_opt(out, i.nonce_max);
 }
 
 /// Bytes per encoded item.
-const ITEM_LEN: usize = 8 * 5 + 17;
+const ITEM_LEN: usize = 8 * 6 + 17 * 2;
+
+/// Item `j` of an encoded chunk.
+fn item_at(raw: &[u8], j: usize) -> Option<ItemMeta> {
+    let at = j.checked_mul(ITEM_LEN)?;
+    Fields {
+        b: raw.get(at..at + ITEM_LEN)?,
+        at: 0,
+    }
+    .item()
+}
 
 /// Reads fixed-size little-endian fields in order.
 struct Fields<'a> {
@@ -305,11 +333,13 @@ impl Fields<'_> {
             _ => None,
         }
     }
-    fn item(&mut self, before: Option<ItemMeta>) -> Option<ItemMeta> {
+    fn item(&mut self) -> Option<ItemMeta> {
         let (offset, seq, segment, foff) = (self.u64()?, self.u64()?, self.u64()?, self.u64()?);
         let ts = self.u64()? as i64;
         let nonce = self.opt()?;
-        Some(ItemMeta {
+        let ts_max = self.u64()? as i64;
+        let nonce_max = self.opt()?;
+        (ts_max >= ts && nonce_max >= nonce).then_some(ItemMeta {
             offset,
             seq,
             pos: FramePos {
@@ -317,32 +347,17 @@ impl Fields<'_> {
                 offset: foff,
             },
             ts,
-            ts_max: before.map_or(ts, |b| b.ts_max.max(ts)),
+            ts_max,
             nonce,
-            nonce_max: before.and_then(|b| b.nonce_max).max(nonce),
+            nonce_max,
         })
     }
 }
 
-fn decode_chunk(v: &[u8], mut before: Option<ItemMeta>) -> Option<Vec<ItemMeta>> {
-    if v.is_empty() || !v.len().is_multiple_of(ITEM_LEN) || v.len() / ITEM_LEN > CHUNK {
-        return None;
-    }
-    let mut f = Fields { b: v, at: 0 };
-    let mut items = Vec::with_capacity(v.len() / ITEM_LEN);
-    while f.at < v.len() {
-        let item = f.item(before)?;
-        before = Some(item);
-        items.push(item);
-    }
-    Some(items)
-}
-
 /// Header row: next offset u64 | last nonce (flag u8, u128) | start u64 | dropped
-/// chunks u64 | chunk count u64 | per chunk: item count u64, last item (as in a chunk),
-/// its ts_max i64 and nonce_max (flag u8, u128).
+/// chunks u64 | chunk count u64 | per chunk: item count u64, last item (as in a chunk).
 fn encode_header(l: &KeyList) -> Vec<u8> {
-    let mut out = Vec::with_capacity(49 + l.chunks.len() * (8 + ITEM_LEN + 25));
+    let mut out = Vec::with_capacity(49 + l.chunks.len() * (8 + ITEM_LEN));
     out.extend_from_slice(&l.next_offset.to_le_bytes());
     put_opt(&mut out, l.last_nonce);
     out.extend_from_slice(&l.start.to_le_bytes());
@@ -351,8 +366,6 @@ fn encode_header(l: &KeyList) -> Vec<u8> {
     for c in &l.chunks {
         out.extend_from_slice(&(c.count as u64).to_le_bytes());
         encode_item(&mut out, &c.last);
-        out.extend_from_slice(&c.last.ts_max.to_le_bytes());
-        put_opt(&mut out, c.last.nonce_max);
     }
     out
 }
@@ -370,9 +383,7 @@ fn decode_header(v: &[u8]) -> Option<KeyList> {
     let mut chunks = Vec::with_capacity(n as usize);
     for i in 0..n {
         let count = f.u64()?;
-        let mut last = f.item(None)?;
-        last.ts_max = f.u64()? as i64;
-        last.nonce_max = f.opt()?;
+        let last = f.item()?;
         if count == 0 || count > CHUNK as u64 || (i + 1 < n && count != CHUNK as u64) {
             return None;
         }
@@ -499,7 +510,12 @@ impl ListIndex {
                     list,
                     tables: &self.tables,
                 };
-                items.extend(view.chunk(c)?.iter().copied());
+                view.with_chunk(c, |raw| {
+                    for j in 0..raw.len() / ITEM_LEN {
+                        items.push(item_at(raw, j)?);
+                    }
+                    Some(())
+                })?;
                 chunks.pop();
             }
             items.extend(list.tail.iter().copied());

@@ -538,6 +538,12 @@ impl Table {
 
     /// The value stored under `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_with(key, <[u8]>::to_vec)
+    }
+
+    /// Calls `f` on the value stored under `key` where it lies (in the mapping, when
+    /// there is one): no copy of the value.
+    pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         if !self.may_contain(key) {
             return Ok(None);
         }
@@ -545,7 +551,7 @@ impl Table {
             return Ok(None);
         };
         let block = self.read_block(b)?;
-        Ok(block.find(key, &self.path)?.map(<[u8]>::to_vec))
+        Ok(block.find(key, &self.path)?.map(f))
     }
 
     /// Entries with keys at or after `from`, in key order.

@@ -81,6 +81,26 @@ impl TableSet {
         Ok(None)
     }
 
+    /// Calls `f` on the value of `key`'s row where it lies (no copy); `None` when no
+    /// table names the key or the newest one that does deletes it.
+    pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        let mut f = Some(f);
+        for (_, t) in &self.tables {
+            let found = t.get_with(key, |v| match v.split_first() {
+                Some((1, value)) => Ok(Some(f.take().map(|f| f(value)))),
+                Some((0, [])) => Ok(None),
+                _ => Err(Error::Decode(format!(
+                    "malformed row in table {}",
+                    t.path().display()
+                ))),
+            })?;
+            if let Some(row) = found {
+                return Ok(row?.flatten());
+            }
+        }
+        Ok(None)
+    }
+
     /// Rows from `from` on in key order, `newer` (sorted rows changed since the tables
     /// were written) winning over the tables; deletions included.
     pub fn merged<'a>(
