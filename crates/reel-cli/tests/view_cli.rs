@@ -216,3 +216,29 @@ fn compact_with_zero_grace_does_not_resurrect_a_deleted_path() {
     ok(&["view", "rebuild", s(&d), "kv"]);
     assert_ne!(run(&["kv", "get", s(&d), "gone"]).0, 0);
 }
+
+#[test]
+fn verify_reports_a_damaged_view_table_and_a_rebuild_repairs_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    for i in 0..50 {
+        kv_set(&d, &format!("k{i}"), "some value");
+    }
+    ok(&["view", "rebuild", s(&d), "kv"]);
+    assert!(ok(&["verify", s(&d)]).contains("0 problems"));
+    let table = std::fs::read_dir(d.join("views/kv"))
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "tbl"))
+        .unwrap();
+    let mut b = std::fs::read(&table).unwrap();
+    b[40] ^= 0x01;
+    std::fs::write(&table, b).unwrap();
+    let err = fails(&["verify", s(&d)]);
+    assert!(err.contains("view table is damaged"), "{err}");
+    assert!(err.contains("no record is lost"), "{err}");
+    // The answer is still right: the damaged table is never answered from.
+    assert_eq!(ok(&["kv", "get", s(&d), "k7"]).trim(), "\"some value\"");
+    ok(&["view", "rebuild", s(&d), "kv"]);
+    assert!(ok(&["verify", s(&d)]).contains("0 problems"));
+}

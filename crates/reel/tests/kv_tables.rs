@@ -263,3 +263,35 @@ fn a_handle_ahead_of_a_newer_checkpoint_builds_on_its_tables() {
         json!(30_000)
     );
 }
+
+#[test]
+fn verify_reads_every_view_table_and_names_the_damaged_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kv");
+    let kv = KvStore::open(&dir).unwrap();
+    for i in 0..2000 {
+        kv.set(
+            &p(&format!("v.k{i}")),
+            json!({"i": i, "pad": "z".repeat(30)}),
+        )
+        .unwrap();
+    }
+    kv.view().checkpoint().unwrap();
+    assert!(kv.spool().verify().unwrap().is_ok(), "intact tables verify");
+    drop(kv);
+    let table = tables(&dir).pop().unwrap();
+    let path = dir.join("views/kv").join(&table);
+    let mut b = std::fs::read(&path).unwrap();
+    let at = b.len() / 2;
+    b[at] ^= 0x08;
+    std::fs::write(&path, b).unwrap();
+    let spool = reel::Spool::open(&dir).unwrap();
+    let report = spool.verify().unwrap();
+    assert_eq!(report.damage.len(), 1, "{:?}", report.damage);
+    assert_eq!(report.damage[0].path, path);
+    assert!(
+        report.damage[0].what.contains("view rebuild"),
+        "{:?}",
+        report.damage[0]
+    );
+}

@@ -73,7 +73,7 @@ pub fn advice(dir: &std::path::Path, damage: &[Damage]) -> Vec<String> {
     }
     let records_unreadable_to_end = damage
         .iter()
-        .any(|d| d.resume_seq.is_none() && !matches!(ext(d).as_str(), "idx" | "cursor"));
+        .any(|d| d.resume_seq.is_none() && !matches!(ext(d).as_str(), "idx" | "cursor" | "tbl"));
     if records_unreadable_to_end {
         lines.push(format!(
             "{} has damaged records with no readable record after them in their segment's tail; nothing past them can be read",
@@ -85,6 +85,14 @@ pub fn advice(dir: &std::path::Path, damage: &[Damage]) -> Vec<String> {
         lines.push(format!(
             "{} damaged: no record is lost, every record is still readable (an index is a cache; see above)",
             plural_phrase(indexes, "index file is", "index files are")
+        ));
+    }
+    let tables = damage.iter().filter(|d| ext(d) == "tbl").count() as u64;
+    if tables > 0 {
+        lines.push(format!(
+            "{} damaged: no record is lost (a view is a cache of the log); rebuild the view named above with `reel view rebuild {} NAME`",
+            plural_phrase(tables, "view table is", "view tables are"),
+            dir.display()
         ));
     }
     let cursors = damage.iter().filter(|d| ext(d) == "cursor").count() as u64;

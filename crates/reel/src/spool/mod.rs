@@ -306,7 +306,8 @@ impl Spool {
         Ok(self.log.reconfigure(capacity, when_full)?)
     }
 
-    /// Checks every checksum in the spool, including the reader cursors.
+    /// Checks every checksum in the spool, including the reader cursors and the tables
+    /// of views kept on disk (every block of every table a view's checkpoint names).
     pub fn verify(&self) -> Result<reel_log::VerifyReport> {
         let mut report = self.log.verify()?;
         let dir = crate::cursor::readers_dir(self.dir());
@@ -330,6 +331,9 @@ impl Spool {
                 }
             }
         }
+        report
+            .damage
+            .extend(crate::view::tables::verify_views(self)?);
         Ok(report)
     }
 }
