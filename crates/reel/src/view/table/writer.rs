@@ -1,0 +1,184 @@
+//! Writing a table (the format is in the parent module's documentation).
+
+use super::{
+    BLOCK_TARGET, FILTER_BITS_PER_KEY, FILTER_BLOCK, FOOTER_LEN, FOOTER_MAGIC, FORMAT, HEADER_LEN,
+    MAGIC, filter_probes, io,
+};
+use crate::error::Result;
+use reel_log::storage::{OpenMode, Storage, StorageFile};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Writes a table: entries in strictly increasing key order, then [`TableWriter::finish`].
+#[derive(Debug)]
+pub struct TableWriter {
+    file: Arc<dyn StorageFile>,
+    path: PathBuf,
+    block: Vec<u8>,
+    block_entries: u32,
+    /// Where each entry of the block starts, for binary search inside the block.
+    entry_offsets: Vec<u32>,
+    block_first_key: Vec<u8>,
+    last_key: Option<Vec<u8>>,
+    /// Fixed-size index entries, one per block.
+    index: Vec<u8>,
+    /// The blocks' first keys, back to back.
+    index_keys: Vec<u8>,
+    /// The key filter (a blocked Bloom filter), sized when the writer is created.
+    filter: Vec<u8>,
+    blocks: u32,
+    offset: u64,
+    entries: u64,
+}
+
+impl TableWriter {
+    /// Creates (or truncates) the file at `path`, for about `expected_keys` entries (the
+    /// size of its key filter: more entries only make the filter less selective).
+    pub fn create(storage: &dyn Storage, path: &Path, expected_keys: u64) -> Result<TableWriter> {
+        let filter_blocks = (expected_keys.saturating_mul(FILTER_BITS_PER_KEY) as usize)
+            .div_ceil(FILTER_BLOCK * 8)
+            .clamp(1, 1 << 26);
+        let file = storage
+            .open(path, OpenMode::CreateTruncate)
+            .map_err(|e| io("create", path, e))?;
+        Ok(TableWriter {
+            file,
+            path: path.to_path_buf(),
+            block: Vec::with_capacity(BLOCK_TARGET * 2),
+            block_entries: 0,
+            entry_offsets: Vec::new(),
+            block_first_key: Vec::new(),
+            last_key: None,
+            index: Vec::new(),
+            index_keys: Vec::new(),
+            filter: vec![0; filter_blocks * FILTER_BLOCK],
+            blocks: 0,
+            offset: HEADER_LEN,
+            entries: 0,
+        })
+    }
+
+    /// Adds an entry; its key must sort after the previous one.
+    pub fn add(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        if self.last_key.as_deref().is_some_and(|last| last >= key) {
+            return Err(crate::Error::InvalidArgument(format!(
+                "table {}: keys must be added in increasing order",
+                self.path.display()
+            )));
+        }
+        if key.len() > u32::MAX as usize || value.len() > u32::MAX as usize {
+            return Err(crate::Error::InvalidArgument(
+                "table entry larger than 4 GiB".into(),
+            ));
+        }
+        if self.block.len() + 16 + key.len() + value.len() > u32::MAX as usize {
+            self.flush_block()?;
+        }
+        if self.block_entries == 0 {
+            self.block_first_key.clear();
+            self.block_first_key.extend_from_slice(key);
+        }
+        let (fb, bits) = filter_probes(key, self.filter.len() / FILTER_BLOCK);
+        for b in bits {
+            self.filter[fb * FILTER_BLOCK + (b / 8) as usize] |= 1 << (b % 8);
+        }
+        self.entry_offsets.push(self.block.len() as u32);
+        self.block
+            .extend_from_slice(&(key.len() as u32).to_le_bytes());
+        self.block
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.block.extend_from_slice(key);
+        self.block.extend_from_slice(value);
+        self.block_entries += 1;
+        self.entries += 1;
+        match &mut self.last_key {
+            Some(k) => {
+                k.clear();
+                k.extend_from_slice(key);
+            }
+            None => self.last_key = Some(key.to_vec()),
+        }
+        if self.block.len() >= BLOCK_TARGET {
+            self.flush_block()?;
+        }
+        Ok(())
+    }
+
+    fn flush_block(&mut self) -> Result<()> {
+        if self.block_entries == 0 {
+            return Ok(());
+        }
+        for o in self.entry_offsets.drain(..) {
+            self.block.extend_from_slice(&o.to_le_bytes());
+        }
+        self.block
+            .extend_from_slice(&self.block_entries.to_le_bytes());
+        let crc = crc32c::crc32c(&self.block);
+        self.block.extend_from_slice(&crc.to_le_bytes());
+        self.file
+            .write_all_at(&self.block, self.offset)
+            .map_err(|e| io("write to", &self.path, e))?;
+        self.index.extend_from_slice(&self.offset.to_le_bytes());
+        self.index
+            .extend_from_slice(&(self.block.len() as u32).to_le_bytes());
+        let key_at = u32::try_from(self.index_keys.len())
+            .map_err(|_| crate::Error::InvalidArgument("table index larger than 4 GiB".into()))?;
+        self.index.extend_from_slice(&key_at.to_le_bytes());
+        self.index
+            .extend_from_slice(&(self.block_first_key.len() as u32).to_le_bytes());
+        self.index_keys.extend_from_slice(&self.block_first_key);
+        self.blocks += 1;
+        self.offset += self.block.len() as u64;
+        self.block.clear();
+        self.block_entries = 0;
+        Ok(())
+    }
+
+    /// Writes the last block, the index, footer and header, and syncs the file.
+    /// Returns the number of entries.
+    pub fn finish(mut self) -> Result<u64> {
+        self.flush_block()?;
+        let keys = std::mem::take(&mut self.index_keys);
+        self.index.extend_from_slice(&keys);
+        let crc = crc32c::crc32c(&self.index);
+        self.index.extend_from_slice(&crc.to_le_bytes());
+        let index_offset = self.offset;
+        let mut tail = std::mem::take(&mut self.index);
+        let index_len = tail.len() as u64;
+        let filter_len = self.filter.len() as u64 + 4;
+        let crc = crc32c::crc32c(&self.filter);
+        tail.extend_from_slice(&self.filter);
+        tail.extend_from_slice(&crc.to_le_bytes());
+        let mut footer = [0u8; FOOTER_LEN as usize];
+        footer[0..8].copy_from_slice(&index_offset.to_le_bytes());
+        footer[8..16].copy_from_slice(&index_len.to_le_bytes());
+        footer[16..24].copy_from_slice(&(index_offset + index_len).to_le_bytes());
+        footer[24..32].copy_from_slice(&filter_len.to_le_bytes());
+        footer[32..40].copy_from_slice(&self.entries.to_le_bytes());
+        footer[40..44].copy_from_slice(FOOTER_MAGIC);
+        let crc = crc32c::crc32c(&footer[..44]);
+        footer[44..48].copy_from_slice(&crc.to_le_bytes());
+        tail.extend_from_slice(&footer);
+        self.file
+            .write_all_at(&tail, index_offset)
+            .map_err(|e| io("write to", &self.path, e))?;
+        self.file
+            .write_all_at(&encode_header(self.entries, self.blocks), 0)
+            .map_err(|e| io("write to", &self.path, e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| io("sync", &self.path, e))?;
+        Ok(self.entries)
+    }
+}
+
+fn encode_header(entries: u64, blocks: u32) -> [u8; HEADER_LEN as usize] {
+    let mut h = [0u8; HEADER_LEN as usize];
+    h[0..8].copy_from_slice(MAGIC);
+    h[8..12].copy_from_slice(&FORMAT.to_le_bytes());
+    h[12..16].copy_from_slice(&blocks.to_le_bytes());
+    h[16..24].copy_from_slice(&entries.to_le_bytes());
+    let crc = crc32c::crc32c(&h[..28]);
+    h[28..32].copy_from_slice(&crc.to_le_bytes());
+    h
+}
