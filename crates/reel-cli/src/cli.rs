@@ -472,10 +472,11 @@ pub struct BenchArgs {
     /// Internal: run as the kv watch process.
     #[arg(long, hide = true)]
     pub watch_child: Option<PathBuf>,
-    /// Instead of the spool figures, measure the kv store at each of these sizes (keys,
-    /// comma-separated; k and m multiply by 1,000 and 1,000,000): fill rate, time until
-    /// readable, open, random gets, one `reel kv get`/`kv set` process, peak memory of a
-    /// reader process, disk per key. Example: --scale 100k,1m,10m
+    /// Instead of the spool figures, measure a kv store (or, with --scale-store lists, a
+    /// lists store) at each of these sizes (comma-separated; k and m multiply by 1,000
+    /// and 1,000,000): fill rate, time until readable, open + first read, random reads,
+    /// one CLI read and write process, a reader process's private and mapped memory, disk
+    /// per key. Example: --scale 100k,1m,10m
     #[arg(long, value_delimiter = ',', value_parser = parse_count)]
     pub scale: Vec<u64>,
     /// The store --scale measures: kv (N paths) or lists (N items in 100 lists: append
