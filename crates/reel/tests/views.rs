@@ -274,8 +274,8 @@ impl CountInTables {
             return Ok(*n);
         }
         Ok(match self.tables.get(key.as_bytes())? {
-            Some(Some(v)) => u64::from_le_bytes(v.try_into().unwrap()),
-            _ => 0,
+            Some(v) => u64::from_le_bytes(v.try_into().unwrap()),
+            None => 0,
         })
     }
 }

@@ -140,10 +140,9 @@ impl KvState {
 
     /// The entry the tables hold for `key` (the newest table that names it decides).
     fn table_get(&self, key: &str) -> Result<Option<KvEntry>> {
-        match self.tables.get(key.as_bytes())? {
-            Some(Some(v)) => decode_entry(&v).map(Some),
-            _ => Ok(None),
-        }
+        self.tables
+            .get_with(key.as_bytes(), decode_entry)?
+            .transpose()
     }
 
     /// Number of live paths: a scan of the whole state (the tables do not keep a count,

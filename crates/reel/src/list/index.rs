@@ -420,18 +420,16 @@ impl ListIndex {
         if self.keys.contains_key(key) {
             return Ok(true);
         }
-        match self.tables.get(&header_key(key))? {
-            Some(Some(v)) => {
-                let l = decode_header(&v).ok_or_else(|| {
-                    Error::Decode(format!(
-                        "list {key:?}: its header in the lists view's tables is malformed (rebuild the view: reel view rebuild DIR lists)"
-                    ))
-                })?;
-                self.keys.insert(key.to_string(), l);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        let Some(header) = self.tables.get_with(&header_key(key), decode_header)? else {
+            return Ok(false);
+        };
+        let l = header.ok_or_else(|| {
+            Error::Decode(format!(
+                "list {key:?}: its header in the lists view's tables is malformed (rebuild the view: reel view rebuild DIR lists)"
+            ))
+        })?;
+        self.keys.insert(key.to_string(), l);
+        Ok(true)
     }
 
     /// `key`'s list with the items whose records are below `oldest_seq` (dropped by

@@ -70,15 +70,10 @@ impl TableSet {
         self.tables.iter().map(|(n, _)| n.clone()).collect()
     }
 
-    /// The row of `key`: `None` when no table names it, `Some(None)` when the newest one
+    /// The value of `key`'s row: `None` when no table names the key or the newest one
     /// that does deletes it.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Option<Vec<u8>>>> {
-        for (_, t) in &self.tables {
-            if let Some(v) = t.get(key)? {
-                return decode_row_value(v, t).map(Some);
-            }
-        }
-        Ok(None)
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_with(key, <[u8]>::to_vec)
     }
 
     /// Calls `f` on the value of `key`'s row where it lies (no copy); `None` when no
