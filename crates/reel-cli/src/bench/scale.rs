@@ -179,8 +179,33 @@ fn one_size(n: u64, dir: &Path) -> CliResult<ScaleRow> {
     let probe = path_of(n / 3);
     let cli_get_ms = time_cli(&["kv", "get", &dir_s, &probe])?;
     let cli_set_ms = time_cli(&["kv", "set", &dir_s, &probe, "v2"])?;
-    let child = memory_probe(dir, n, ScaleStore::Kv)?;
+    finish_row(
+        n,
+        dir,
+        ScaleStore::Kv,
+        [
+            fill,
+            readable,
+            open_first_get_ms,
+            get_per_s,
+            cli_get_ms,
+            cli_set_ms,
+        ],
+    )
+}
 
+/// The row of one size from its timings (fill s, readable s, open + first read ms,
+/// reads/s, CLI read ms, CLI write ms), with the memory probe's and the disk's figures.
+fn finish_row(n: u64, dir: &Path, store: ScaleStore, t: [f64; 6]) -> CliResult<ScaleRow> {
+    let [
+        fill,
+        readable,
+        open_first_get_ms,
+        get_per_s,
+        cli_get_ms,
+        cli_set_ms,
+    ] = t;
+    let child = memory_probe(dir, n, store)?;
     Ok(ScaleRow {
         keys: n,
         set_per_s: n as f64 / fill,
@@ -308,19 +333,19 @@ fn one_size_lists(n: u64, dir: &Path) -> CliResult<ScaleRow> {
     let from = (per_list / 3).to_string();
     let cli_get_ms = time_cli(&["list", "read", "--from-offset", &from, &dir_s, &key])?;
     let cli_set_ms = time_cli(&["list", "append", &dir_s, &key, "{\"x\":1}"])?;
-    let child = memory_probe(dir, n, ScaleStore::Lists)?;
-    Ok(ScaleRow {
-        keys: n,
-        set_per_s: n as f64 / fill,
-        set_until_readable_us: readable * 1e6 / n as f64,
-        open_first_get_ms,
-        get_per_s,
-        cli_get_ms,
-        cli_set_ms,
-        private_mb: child.private_kb as f64 / 1024.0,
-        mapped_mb: child.mapped_kb as f64 / 1024.0,
-        disk_bytes_per_key: dir_bytes(dir) as f64 / n as f64,
-    })
+    finish_row(
+        n,
+        dir,
+        ScaleStore::Lists,
+        [
+            fill,
+            readable,
+            open_first_get_ms,
+            get_per_s,
+            cli_get_ms,
+            cli_set_ms,
+        ],
+    )
 }
 
 /// The memory probe: opens the store, does 10,000 random reads, prints its memory.
