@@ -5,7 +5,7 @@
 //! must be what the intact store prints (a prefix of it, when the command fails and says
 //! why). Damage in a segment must show up on stderr or in `verify`'s exit code.
 //!
-//! The library-level sweep (`crates/reel/tests/flip_byte.rs`) flips every region of every
+//! The library-level sweep (`crates/reel/tests/flip_byte/`) flips every region of every
 //! file kind; this one takes a sample of each through the binary's own paths (output,
 //! exit codes, warnings). Flips that hit an engine bug already kept as an ignored test
 //! there are counted as known here too.
