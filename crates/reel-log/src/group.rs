@@ -11,6 +11,7 @@
 use crate::error::{Error, Result};
 use crate::frame::{self, Entry};
 use crate::sync::SyncedFile;
+use crate::writer::Extent;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -40,12 +41,19 @@ struct QueueState {
 pub(crate) struct Request {
     /// Frames with seq 0 and final timestamps; the leader patches seq and checksum.
     pub(crate) frames: Vec<u8>,
-    /// Sum of frame lengths (equals `frames.len()`).
-    pub(crate) bytes: u64,
-    slot: Mutex<Slot>,
+    /// What the leader checks against the config.
+    pub(crate) extent: Extent,
+    slot: Mutex<SlotState>,
     ready: Condvar,
     /// Set once `slot` is no longer pending, so that a waiter can poll before sleeping.
     settled: AtomicBool,
+}
+
+#[derive(Debug)]
+struct SlotState {
+    slot: Slot,
+    /// The follower waits on `ready`: only then is a wake-up (a futex syscall) needed.
+    sleeping: bool,
 }
 
 #[derive(Debug)]
@@ -56,15 +64,18 @@ enum Slot {
 }
 
 impl Request {
-    fn new(entries: &[Entry<'_>], now: i64) -> Request {
-        let mut frames = Vec::with_capacity(entries.iter().map(Entry::frame_len).sum());
+    fn new(entries: &[Entry<'_>], extent: Extent, now: i64) -> Request {
+        let mut frames = Vec::with_capacity(extent.total as usize);
         for e in entries {
             frame::encode_record(&mut frames, 0, e.ts.unwrap_or(now), e);
         }
         Request {
-            bytes: frames.len() as u64,
             frames,
-            slot: Mutex::new(Slot::Pending),
+            extent,
+            slot: Mutex::new(SlotState {
+                slot: Slot::Pending,
+                sleeping: false,
+            }),
             ready: Condvar::new(),
             settled: AtomicBool::new(false),
         }
@@ -72,21 +83,46 @@ impl Request {
 
     /// Delivers the outcome to the waiting follower.
     pub(crate) fn finish(&self, outcome: Result<Appended>) {
-        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Slot::Done(outcome);
-        self.settled.store(true, Ordering::Release);
-        self.ready.notify_one();
+        self.settle(Slot::Done(outcome));
     }
 
     fn promote(&self) {
-        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Slot::Lead;
+        self.settle(Slot::Lead);
+    }
+
+    fn settle(&self, to: Slot) {
+        let mut state = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        state.slot = to;
         self.settled.store(true, Ordering::Release);
-        self.ready.notify_one();
+        if state.sleeping {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Waits until the request is settled and takes the outcome.
+    fn wait(&self) -> Slot {
+        let mut state = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match std::mem::replace(&mut state.slot, Slot::Pending) {
+                Slot::Pending => {
+                    state.sleeping = true;
+                    state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+                    state.sleeping = false;
+                }
+                settled => return settled,
+            }
+        }
+    }
+
+    fn take(&self) -> Slot {
+        let mut state = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut state.slot, Slot::Pending)
     }
 }
 
 /// One unit of a group: the leader's own entries or a follower's encoded frames.
 pub(crate) enum Unit<'a> {
-    Entries(&'a [Entry<'a>]),
+    Entries(&'a [Entry<'a>], Extent),
     Encoded(&'a Request),
 }
 
@@ -96,6 +132,7 @@ impl AppendQueue {
     pub(crate) fn append(
         &self,
         entries: &[Entry<'_>],
+        extent: Extent,
         now: i64,
         write_group: impl Fn(&[Unit<'_>]) -> Vec<Result<Appended>>,
     ) -> Result<Appended> {
@@ -106,7 +143,7 @@ impl AppendQueue {
             drop(q);
             let mut guard = LeaderGuard::new(self, &waiting);
             let mut units = Vec::with_capacity(waiting.len() + 1);
-            units.push(Unit::Entries(entries));
+            units.push(Unit::Entries(entries, extent));
             units.extend(waiting.iter().map(|r| Unit::Encoded(r)));
             let mut outcomes = write_group(&units).into_iter();
             let mine = outcomes.next().unwrap_or_else(|| Err(group_lost()));
@@ -117,7 +154,7 @@ impl AppendQueue {
             self.serve(&write_group);
             return mine;
         }
-        let req = Arc::new(Request::new(entries, now));
+        let req = Arc::new(Request::new(entries, extent, now));
         q.waiting.push(req.clone());
         drop(q);
         // A group is written in microseconds: yielding the CPU a few times (to the
@@ -129,19 +166,14 @@ impl AppendQueue {
             }
             std::thread::yield_now();
         }
-        let mut slot = req.slot.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            match std::mem::replace(&mut *slot, Slot::Pending) {
-                Slot::Done(outcome) => return outcome,
-                Slot::Lead => break,
-                Slot::Pending => slot = req.ready.wait(slot).unwrap_or_else(|e| e.into_inner()),
-            }
+        match req.wait() {
+            Slot::Done(outcome) => return outcome,
+            Slot::Lead => {}
+            Slot::Pending => return Err(group_lost()),
         }
-        drop(slot);
         // Promoted: serve the queue, this request included (it is still queued).
         self.serve(&write_group);
-        let mut slot = req.slot.lock().unwrap_or_else(|e| e.into_inner());
-        match std::mem::replace(&mut *slot, Slot::Pending) {
+        match req.take() {
             Slot::Done(outcome) => outcome,
             _ => Err(group_lost()),
         }
@@ -266,7 +298,7 @@ mod tests {
             std::thread::spawn(move || {
                 let e = [Entry::default()];
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    queue.append(&e, 0, |units| {
+                    queue.append(&e, Extent::default(), 0, |units| {
                         if calls.fetch_add(1, Ordering::SeqCst) == 0 {
                             entered.wait();
                             // Let the follower queue up behind this group.
@@ -284,11 +316,11 @@ mod tests {
         let e = [Entry::default()];
         // Queued behind the panicking leader: it is served (by a promoted leader) or
         // failed, never left waiting.
-        let follower = queue.append(&e, 0, ok_outcomes);
+        let follower = queue.append(&e, Extent::default(), 0, ok_outcomes);
         leader.join().unwrap();
         assert!(follower.is_ok() || matches!(follower, Err(Error::Poisoned { .. })));
         assert!(
-            queue.append(&e, 0, ok_outcomes).is_ok(),
+            queue.append(&e, Extent::default(), 0, ok_outcomes).is_ok(),
             "later appends proceed"
         );
         assert!(!queue.state.lock().unwrap().leader);

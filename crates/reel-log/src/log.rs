@@ -122,6 +122,9 @@ pub(crate) struct Inner {
     pub(crate) head_file_id: u64,
     /// Bytes this process appended since it last compacted (gates auto-compaction).
     pub(crate) appended_since_compaction: std::sync::atomic::AtomicU64,
+    /// Whether the when-full policy is `compact`, refreshed whenever the metadata is
+    /// re-read, so that an append under another policy does not read the config.
+    pub(crate) compact_mode: std::sync::atomic::AtomicBool,
     /// Segment files opened for direct record reads, valid for one `layout_gen` (so
     /// that deleted segments are closed and their space freed).
     pub(crate) segment_files: Mutex<SegmentFiles>,
@@ -307,6 +310,9 @@ impl Log {
                 compacting: Mutex::new(()),
                 compactor_running: std::sync::atomic::AtomicBool::new(false),
                 appended_since_compaction: std::sync::atomic::AtomicU64::new(u64::MAX / 2),
+                compact_mode: std::sync::atomic::AtomicBool::new(
+                    meta.config.when_full == WhenFull::Compact,
+                ),
                 head_file_id: file_id,
             }),
         };
@@ -412,6 +418,10 @@ impl Log {
             }
         }
         let meta = Meta::read(&*self.inner.storage, &self.inner.dir)?;
+        self.inner.compact_mode.store(
+            meta.config.when_full == WhenFull::Compact,
+            std::sync::atomic::Ordering::Release,
+        );
         *self.inner.meta.write().unwrap_or_else(|e| e.into_inner()) = (current, meta);
         Ok(meta)
     }

@@ -38,41 +38,65 @@ pub const BATCH_INTERVAL: Duration = Duration::from_millis(10);
 const WRITE_CHUNK: usize = 1 << 20;
 
 /// Checks entries against the limits; returns the bytes their frames take.
-fn validate(entries: &[Entry<'_>], config: &crate::meta::Config) -> Result<u64> {
-    let mut total = 0u64;
-    for e in entries {
-        let size = e.payload_len() as u64;
-        if size > config.max_record_size || e.frame_len() as u64 > config.capacity {
+/// What the configured limits are checked against: measured when an append arrives,
+/// checked by whichever thread writes its group, against the config read once for the
+/// whole group (a follower does not read the config).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Extent {
+    /// Sum of frame lengths.
+    pub(crate) total: u64,
+    pub(crate) records: u64,
+    pub(crate) max_payload: u64,
+    pub(crate) max_frame: u64,
+}
+
+impl Extent {
+    /// Measures `entries`, refusing what no config allows (over-long keys, unknown
+    /// encodings).
+    pub(crate) fn of(entries: &[Entry<'_>]) -> Result<Extent> {
+        let mut x = Extent::default();
+        for e in entries {
+            if e.key.is_some_and(|k| k.len() > frame::MAX_KEY_LEN) {
+                return Err(Error::InvalidArgument(format!(
+                    "key longer than {} bytes",
+                    frame::MAX_KEY_LEN
+                )));
+            }
+            if e.encoding > 15 {
+                return Err(Error::InvalidArgument(format!(
+                    "value encoding {} above 15",
+                    e.encoding
+                )));
+            }
+            let frame_len = e.frame_len() as u64;
+            x.total += frame_len;
+            x.records += 1;
+            x.max_payload = x.max_payload.max(e.payload_len() as u64);
+            x.max_frame = x.max_frame.max(frame_len);
+        }
+        Ok(x)
+    }
+
+    /// Checks the limits of `config`.
+    pub(crate) fn check(&self, config: &crate::meta::Config) -> Result<()> {
+        if self.max_payload > config.max_record_size || self.max_frame > config.capacity {
             return Err(Error::RecordTooLarge {
-                size,
+                size: self.max_payload,
                 max: config.max_record_size.min(config.capacity),
             });
         }
-        if e.key.is_some_and(|k| k.len() > frame::MAX_KEY_LEN) {
-            return Err(Error::InvalidArgument(format!(
-                "key longer than {} bytes",
-                frame::MAX_KEY_LEN
-            )));
+        // A batch is stored whole or not at all, so one that cannot fit even in an empty
+        // log must be refused rather than overshoot the capacity (or wait for readers that
+        // could never make room for it).
+        if self.total > config.capacity {
+            return Err(Error::BatchTooLarge {
+                bytes: self.total,
+                records: self.records,
+                capacity: config.capacity,
+            });
         }
-        if e.encoding > 15 {
-            return Err(Error::InvalidArgument(format!(
-                "value encoding {} above 15",
-                e.encoding
-            )));
-        }
-        total += e.frame_len() as u64;
+        Ok(())
     }
-    // A batch is stored whole or not at all, so one that cannot fit even in an empty
-    // log must be refused rather than overshoot the capacity (or wait for readers that
-    // could never make room for it).
-    if total > config.capacity {
-        return Err(Error::BatchTooLarge {
-            bytes: total,
-            records: entries.len() as u64,
-            capacity: config.capacity,
-        });
-    }
-    Ok(total)
 }
 
 /// A record to append that owns its bytes (built under the writer lock by
@@ -108,8 +132,12 @@ impl OwnedEntry {
 #[derive(Debug, Default)]
 pub(crate) struct WriterState {
     tail: Option<TailFiles>,
+    /// Frames encoded but not yet written; they go to the tail at `buf_at`.
     buf: Vec<u8>,
+    buf_at: u64,
+    /// Index entries encoded but not yet written; they go to entry number `idx_at`.
     idx_buf: Vec<u8>,
+    idx_at: u64,
     verified: bool,
 }
 
@@ -143,17 +171,16 @@ impl Log {
     /// Appends with an explicit durability.
     pub fn append_with(&self, entries: &[Entry<'_>], durability: Durability) -> Result<Range<u64>> {
         self.check_writable()?;
-        validate(entries, &self.config())?;
+        let extent = Extent::of(entries)?;
         if entries.is_empty() {
             return Ok(self.next_seq()..self.next_seq());
         }
-        let bytes = entries.iter().map(|e| e.frame_len() as u64).sum();
-        self.relieve_compaction_pressure(bytes)?;
+        self.relieve_compaction_pressure(extent.total)?;
         let now = now_micros();
         let (range, file, end) = self
             .inner
             .queue
-            .append(entries, now, |units| self.write_group(units, now))?;
+            .append(entries, extent, now, |units| self.write_group(units, now))?;
         self.make_durable(durability, &file, end)?;
         self.maybe_compact_in_background();
         Ok(range)
@@ -184,7 +211,9 @@ impl Log {
             let (owned, extra) = decide(t.next_seq)?;
             let entries: Vec<Entry<'_>> = owned.iter().map(OwnedEntry::as_entry).collect();
             let config = self.meta_checked()?.config;
-            let total = validate(&entries, &config)?;
+            let extent = Extent::of(&entries)?;
+            extent.check(&config)?;
+            let total = extent.total;
             if entries.is_empty() {
                 return Ok((t.next_seq..t.next_seq, extra));
             }
@@ -192,13 +221,16 @@ impl Log {
             self.make_room(&mut t, total, true, &config)?;
             self.inner.head.words().writing.store(1, Ordering::Release);
             let start = t.next_seq;
-            if let Err(e) = self.write_unit(
-                &mut ws,
-                &mut t,
-                &Unit::Entries(&entries),
-                now_micros(),
-                &config,
-            ) {
+            if let Err(e) = self
+                .write_unit(
+                    &mut ws,
+                    &mut t,
+                    &Unit::Entries(&entries, extent),
+                    now_micros(),
+                    &config,
+                )
+                .and_then(|()| self.flush(&mut ws))
+            {
                 return Err(self.fail_append(&mut ws, &good, e).into());
             }
             self.inner.head.publish(&t);
@@ -253,44 +285,39 @@ impl Log {
             Err(e) => return units.iter().map(|_| Err(e.duplicate())).collect(),
         };
         let mut t = self.inner.head.tail();
-        let mut good = t;
+        let before = t;
         let mut ranges: Vec<Result<Range<u64>>> = Vec::with_capacity(units.len());
-        let mut failure: Option<Error> = None;
+        // The group's frames are buffered and written together (one `pwrite` unless a
+        // segment rolls), so a write failure fails every unit of the group: none of them
+        // was acknowledged, and the tail goes back to where the group started.
+        let mut written = Ok(());
         for unit in units {
-            if let Some(e) = &failure {
-                ranges.push(Err(e.duplicate()));
-                continue;
-            }
-            let bytes = match unit {
-                Unit::Entries(es) => es.iter().map(|e| e.frame_len() as u64).sum(),
-                Unit::Encoded(r) => r.bytes,
+            let extent = match unit {
+                Unit::Entries(_, extent) => *extent,
+                Unit::Encoded(r) => r.extent,
             };
-            if let Err(e) = self.make_room(&mut t, bytes, true, &config) {
+            // A refused unit (too large, or no room under the retention policy) fails
+            // alone; it writes nothing.
+            if let Err(e) = extent
+                .check(&config)
+                .and_then(|()| self.make_room(&mut t, extent.total, true, &config))
+            {
                 ranges.push(Err(e));
                 continue;
             }
             self.inner.head.words().writing.store(1, Ordering::Release);
             let start = t.next_seq;
-            match self.write_unit(&mut ws, &mut t, unit, now, &config) {
-                Ok(()) => {
-                    ranges.push(Ok(start..t.next_seq));
-                    good = t;
-                }
-                Err(e) => {
-                    let e = self.fail_append(&mut ws, &good, e);
-                    failure = Some(e.duplicate());
-                    ranges.push(Err(e));
-                    t = self.inner.head.tail();
-                }
+            written = self.write_unit(&mut ws, &mut t, unit, now, &config);
+            if written.is_err() {
+                break;
             }
+            ranges.push(Ok(start..t.next_seq));
         }
-        if failure.is_none() {
-            self.inner.head.publish(&t);
+        if let Err(e) = written.and_then(|()| self.flush(&mut ws)) {
+            let e = self.fail_append(&mut ws, &before, e);
+            return units.iter().map(|_| Err(e.duplicate())).collect();
         }
-        if ws.tail.is_none() && failure.is_some() {
-            // A failed unit closed the tail; reopen it for the units that succeeded.
-            let _ = self.prepare_tail(&mut ws);
-        }
+        self.inner.head.publish(&t);
         let t = self.inner.head.tail();
         let Some(file) = ws.tail.as_ref().map(|tf| tf.seg.clone()) else {
             return ranges
@@ -544,18 +571,18 @@ impl Log {
         now: i64,
         config: &Config,
     ) -> Result<()> {
-        ws.buf.clear();
-        ws.idx_buf.clear();
-        let mut buf_start = t.offset;
-        let mut idx_start = t.index_entries;
+        if ws.buf.is_empty() && ws.idx_buf.is_empty() {
+            ws.buf_at = t.offset;
+            ws.idx_at = t.index_entries;
+        }
         let count = match unit {
-            Unit::Entries(es) => es.len(),
+            Unit::Entries(es, _) => es.len(),
             Unit::Encoded(_) => usize::MAX,
         };
         let mut at = 0usize;
         for i in 0..count {
             let (len, ts) = match unit {
-                Unit::Entries(es) => (es[i].frame_len() as u64, es[i].ts.unwrap_or(now)),
+                Unit::Entries(es, _) => (es[i].frame_len() as u64, es[i].ts.unwrap_or(now)),
                 Unit::Encoded(r) => match frame::peek_len(&r.frames[at..]) {
                     Some(len) => (
                         len as u64,
@@ -567,10 +594,10 @@ impl Log {
                 },
             };
             if t.records > 0 && t.offset + len + frame::SEAL_LEN as u64 > config.segment_size {
-                self.flush(ws, buf_start, idx_start)?;
+                self.flush(ws)?;
                 self.roll(ws, t)?;
-                buf_start = t.offset;
-                idx_start = t.index_entries;
+                ws.buf_at = t.offset;
+                ws.idx_at = t.index_entries;
             }
             if t.records == 0 || t.offset >= t.last_index_offset + INDEX_INTERVAL {
                 index::encode_entry(
@@ -585,7 +612,7 @@ impl Log {
                 t.last_index_offset = t.offset;
             }
             match unit {
-                Unit::Entries(es) => frame::encode_record(&mut ws.buf, t.next_seq, ts, &es[i]),
+                Unit::Entries(es, _) => frame::encode_record(&mut ws.buf, t.next_seq, ts, &es[i]),
                 Unit::Encoded(r) => {
                     let start = ws.buf.len();
                     ws.buf.extend_from_slice(&r.frames[at..at + len as usize]);
@@ -602,16 +629,25 @@ impl Log {
             t.records += 1;
             t.ts_max = t.ts_max.max(ts);
             if ws.buf.len() >= WRITE_CHUNK {
-                self.flush(ws, buf_start, idx_start)?;
-                buf_start = t.offset;
-                idx_start = t.index_entries;
+                self.flush(ws)?;
+                ws.buf_at = t.offset;
+                ws.idx_at = t.index_entries;
             }
         }
-        self.flush(ws, buf_start, idx_start)
+        Ok(())
     }
 
-    /// Writes buffered frames at `at` and buffered index entries at entry `idx_at`.
-    fn flush(&self, ws: &mut WriterState, at: u64, idx_at: u64) -> Result<()> {
+    /// Writes the buffered frames and index entries where they belong. On failure the
+    /// buffers are dropped: the caller undoes the whole append or group.
+    fn flush(&self, ws: &mut WriterState) -> Result<()> {
+        let result = self.write_buffers(ws);
+        ws.buf.clear();
+        ws.idx_buf.clear();
+        result
+    }
+
+    fn write_buffers(&self, ws: &mut WriterState) -> Result<()> {
+        let (at, idx_at) = (ws.buf_at, ws.idx_at);
         let Some(tf) = ws.tail.as_ref() else {
             return Err(Error::Poisoned {
                 cause: "no tail segment open".into(),

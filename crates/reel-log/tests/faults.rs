@@ -66,6 +66,77 @@ fn a_full_disk_fails_the_append_cleanly_and_the_log_stays_usable() {
 }
 
 #[test]
+fn a_full_disk_under_concurrent_appends_fails_whole_groups_and_loses_nothing_acknowledged() {
+    // Appends from several threads are written as groups with one write; when that write
+    // hits a full disk, every append of the group fails and none of it stays.
+    let sim = SimStorage::new();
+    let config = reel_log::Config {
+        capacity: 8 << 20,
+        ..small_config()
+    };
+    let log = open_sim(&sim, config);
+    let outcomes = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for t in 0..6u64 {
+            let (log, outcomes) = (&log, &outcomes);
+            s.spawn(move || {
+                for i in 0..300u64 {
+                    // Unique per append, so that where it went can be told.
+                    let mut v = format!("thread {t} append {i} ").into_bytes();
+                    v.resize(200, b'.');
+                    let r = log.append(&[Entry {
+                        value: &v,
+                        ..Default::default()
+                    }]);
+                    outcomes.lock().unwrap().push((v, r));
+                }
+            });
+        }
+        // Let the threads get going, then fill the disk for a while.
+        while log.next_seq() < 200 {
+            std::thread::yield_now();
+        }
+        sim.set_space_limit(Some(0));
+        while outcomes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, r)| r.is_err())
+            .count()
+            < 50
+        {
+            std::thread::yield_now();
+        }
+        sim.set_space_limit(None);
+    });
+    let outcomes = outcomes.into_inner().unwrap();
+    let stored: std::collections::HashMap<u64, Vec<u8>> = read_all(&log, 0).into_iter().collect();
+    let mut acknowledged = 0;
+    for (v, r) in &outcomes {
+        match r {
+            Ok(seqs) => {
+                acknowledged += 1;
+                assert_eq!(stored.get(&seqs.start), Some(v), "seq {}", seqs.start);
+            }
+            Err(Error::DiskFull { .. }) => {
+                assert!(
+                    !stored.values().any(|s| s == v),
+                    "a failed append is stored"
+                );
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(
+        stored.len(),
+        acknowledged,
+        "only acknowledged appends are stored"
+    );
+    assert_eq!(log.next_seq(), acknowledged as u64, "seqs stay dense");
+    assert!(log.verify().unwrap().is_ok());
+}
+
+#[test]
 fn a_failed_fsync_poisons_the_writer_until_reopened() {
     let sim = SimStorage::new();
     let log = LogOptions::new()

@@ -399,6 +399,9 @@ impl Log {
     /// write stall, logged), unless nothing was appended since the last compaction that
     /// could have become superseded.
     pub(crate) fn relieve_compaction_pressure(&self, needed: u64) -> Result<()> {
+        if !self.inner.compact_mode.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let config = self.config();
         if config.when_full != crate::WhenFull::Compact
             || self.used_bytes() + needed <= config.capacity
