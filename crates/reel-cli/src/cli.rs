@@ -75,6 +75,11 @@ pub enum Command {
     /// Keyed lists: per-key offsets, exactly-once appends by nonce, paging with tokens.
     #[command(subcommand)]
     List(ListCommand),
+    /// Serve every store under ROOT over HTTP (see docs/HTTP.md).
+    #[command(
+        after_help = "Examples:\n  mkdir -p /var/lib/reel && reel serve /var/lib/reel\n  reel serve --listen 0.0.0.0:7370 --durability always /var/lib/reel\n\nA store named NAME is the directory ROOT/NAME. Then, from anywhere:\n  curl -s localhost:7370/v1/stores\n  curl -s -XPUT localhost:7370/v1/stores/cfg/kv/app.port -d 8080\n  curl -s localhost:7370/v1/stores/cfg/kv/app.port\n\nStops cleanly on SIGINT or SIGTERM: in-flight requests finish, live streams end,\nacknowledged appends are synced."
+    )]
+    Serve(ServeArgs),
     /// Measure append, read and cross-process wake-up speed next to the raw disk limit.
     #[command(
         after_help = "Examples:\n  reel bench\n  reel bench --records 2000000 --value-size 100 --json /mnt/fast/bench"
@@ -182,6 +187,22 @@ pub struct RewindArgs {
     pub to_time: Option<i64>,
     /// The spool directory.
     pub dir: PathBuf,
+}
+
+/// `reel serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (HOST:PORT).
+    #[arg(long, default_value = reel_server::DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+    /// Durability of appends whose request does not ask for one: none, batch or always.
+    #[arg(long, default_value = "batch")]
+    pub durability: String,
+    /// Largest request body accepted (bytes; k, m, g suffixes); larger ones get 413.
+    #[arg(long, default_value = "64m")]
+    pub max_body: String,
+    /// The directory whose subdirectories are the stores.
+    pub root: PathBuf,
 }
 
 /// `reel status`.

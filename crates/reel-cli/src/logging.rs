@@ -1,7 +1,8 @@
 //! Diagnostics on stderr: the library's `tracing` events (recovery repairs, refusals,
 //! compaction, view rebuilds, checkpoint failures) reach the operator as
 //! `reel: warning: ...` lines. `RUST_LOG` filters them in `target=level,...` form
-//! (`RUST_LOG=debug`, `RUST_LOG=reel_log=debug,warn`); the default is `warn`.
+//! (`RUST_LOG=debug`, `RUST_LOG=reel_log=debug,warn`); the default is `warn` (`info` for
+//! `reel serve`).
 
 use std::fmt;
 use tracing::{Event, Level, Subscriber};
@@ -13,8 +14,9 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// Installs the stderr subscriber. A malformed `RUST_LOG` is reported and ignored.
-pub fn init() {
-    let default = || Targets::new().with_default(Level::WARN);
+/// `default` is the level without `RUST_LOG` (`reel serve` logs its start and stop).
+pub fn init(default: Level) {
+    let default = || Targets::new().with_default(default);
     let mut bad = None;
     let filter = match std::env::var("RUST_LOG") {
         Ok(s) if !s.trim().is_empty() => s.parse::<Targets>().unwrap_or_else(|e| {

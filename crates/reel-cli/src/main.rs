@@ -19,8 +19,11 @@ use error::CliError;
 use output::Output;
 
 fn main() {
-    logging::init();
     let cli = cli::Cli::parse();
+    logging::init(match cli.command {
+        cli::Command::Serve(_) => tracing::Level::INFO,
+        _ => tracing::Level::WARN,
+    });
     let mut out = Output::stdout();
     let result = commands::run(cli.command, &mut out);
     // What a command printed before it failed still goes out, before the error.

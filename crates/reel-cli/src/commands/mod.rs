@@ -5,6 +5,7 @@ mod init;
 mod kv;
 mod list;
 mod read;
+mod serve;
 mod status;
 mod stream;
 mod tee;
@@ -33,6 +34,7 @@ pub fn run(cmd: Command, out: &mut Output) -> CliResult {
         Command::View(c) => view::run(c, out),
         Command::Kv(c) => kv::run(c, out),
         Command::List(c) => list::run(c, out),
+        Command::Serve(a) => serve::run(a),
         Command::Bench(a) => crate::bench::run(a, out),
         Command::Demo(a) => demo::run(a, out),
     }

@@ -209,6 +209,18 @@ impl Spool {
         Ok(self.log.append(&entries)?)
     }
 
+    /// Appends records as one batch with an explicit durability (instead of the
+    /// handle's); returns their seqs.
+    pub fn append_batch_with<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a NewRecord>,
+        durability: Durability,
+    ) -> Result<Range<u64>> {
+        self.check_raw_append()?;
+        let entries: Vec<Entry<'_>> = records.into_iter().map(NewRecord::as_entry).collect();
+        Ok(self.log.append_with(&entries, durability)?)
+    }
+
     /// Appends already-borrowed engine entries (no copy): the fastest append path.
     pub fn append_entries(&self, entries: &[Entry<'_>]) -> Result<Range<u64>> {
         self.check_raw_append()?;

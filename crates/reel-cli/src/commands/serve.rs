@@ -1,0 +1,27 @@
+//! `reel serve`: runs the HTTP server (crate `reel-server`) until SIGINT or SIGTERM.
+
+use crate::cli::ServeArgs;
+use crate::error::{CliError, CliResult};
+use reel::Durability;
+
+pub fn run(a: ServeArgs) -> CliResult {
+    let durability: Durability = a.durability.parse().map_err(reel::Error::from)?;
+    let max_body = crate::units::parse_size(&a.max_body)
+        .map_err(|e| CliError::Input(format!("--max-body: {e}")))?;
+    let config = reel_server::ServerConfig {
+        root: a.root,
+        listen: a.listen,
+        max_body: usize::try_from(max_body).unwrap_or(usize::MAX),
+        durability,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Input(format!("cannot start the server's runtime: {e}")))?;
+    runtime
+        .block_on(async {
+            let server = reel_server::Server::bind(config).await?;
+            server.run(reel_server::shutdown_signal()).await
+        })
+        .map_err(|e| CliError::Input(e.to_string()))
+}

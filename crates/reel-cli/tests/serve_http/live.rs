@@ -1,0 +1,134 @@
+//! Live reads (followed records, kv watches), many clients at once, and a clean stop.
+
+use crate::Server;
+use crate::client::{request, stream};
+use crate::common::ok;
+use std::collections::HashSet;
+
+#[test]
+fn a_follower_gets_records_appended_by_other_processes_as_they_come() {
+    let s = Server::start(&[]);
+    ok(&["init", &s.dir("ev")]);
+    ok(&["write", &s.dir("ev"), "{\"n\":0}"]);
+    let mut f = stream(s.addr, "/v1/stores/ev/records?from_seq=0&follow=true");
+    assert_eq!(f.status, 200);
+    assert_eq!(f.next_json().unwrap()["value"]["n"], 0);
+    // From a local process and over HTTP, interleaved.
+    ok(&["write", &s.dir("ev"), "{\"n\":1}"]);
+    assert_eq!(f.next_json().unwrap()["seq"], 1);
+    request(s.addr, "POST", "/v1/stores/ev/records", &[], b"{\"n\":2}\n");
+    assert_eq!(f.next_json().unwrap()["value"]["n"], 2);
+}
+
+#[test]
+fn a_watch_sends_the_snapshot_then_live_changes() {
+    let s = Server::start(&[]);
+    ok(&["kv", "set", &s.dir("cfg"), "app.a", "1"]);
+    let mut w = stream(s.addr, "/v1/stores/cfg/watch/app?fetch=true");
+    assert_eq!(w.status, 200);
+    assert_eq!(w.next_json().unwrap()["path"], "app.a");
+    assert_eq!(w.next_json().unwrap(), serde_json::json!({"synced": true}));
+    ok(&["kv", "set", &s.dir("cfg"), "other.x", "1"]);
+    ok(&["kv", "del", &s.dir("cfg"), "app.a"]);
+    let e = w.next_json().unwrap();
+    assert_eq!(
+        e["path"], "app.a",
+        "changes outside the subtree are not sent: {e}"
+    );
+    assert_eq!(e["deleted"], true);
+    let r = request(s.addr, "PUT", "/v1/stores/cfg/kv/app.b", &[], b"[1,2]");
+    let rev = r.json()["rev"].clone();
+    let e = w.next_json().unwrap();
+    assert_eq!(e["value"], serde_json::json!([1, 2]));
+    assert_eq!(e["rev"], rev);
+    // Resuming after a revision.
+    let mut again = stream(
+        s.addr,
+        &format!(
+            "/v1/stores/cfg/watch/app?from_rev={}",
+            rev.as_u64().unwrap() - 1
+        ),
+    );
+    assert_eq!(again.next_json().unwrap()["path"], "app.b");
+}
+
+#[test]
+fn many_appenders_and_followers_at_once_lose_double_and_reorder_nothing() {
+    let s = Server::start(&[]);
+    ok(&["init", &s.dir("ev")]);
+    const WRITERS: usize = 32;
+    const REQUESTS: usize = 20;
+    const PER: usize = 10;
+    let total = (WRITERS * REQUESTS * PER) as u64;
+    let followers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut f = stream(s.addr, "/v1/stores/ev/records?follow=true");
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                while (seen.len() as u64) < total {
+                    let line = f.next_json().expect("the stream ended early");
+                    seen.push((
+                        line["seq"].as_u64().unwrap(),
+                        line["value"]["w"].as_u64().unwrap(),
+                        line["value"]["i"].as_u64().unwrap(),
+                    ));
+                }
+                seen
+            })
+        })
+        .collect();
+    std::thread::scope(|sc| {
+        for w in 0..WRITERS {
+            let addr = s.addr;
+            sc.spawn(move || {
+                for r in 0..REQUESTS {
+                    let body: String = (0..PER)
+                        .map(|k| format!("{{\"w\":{w},\"i\":{}}}\n", r * PER + k))
+                        .collect();
+                    let resp = request(addr, "POST", "/v1/stores/ev/records", &[], body.as_bytes());
+                    assert_eq!(resp.status, 200, "{}", resp.body);
+                }
+            });
+        }
+    });
+    for f in followers {
+        let seen = f.join().unwrap();
+        let seqs: Vec<u64> = seen.iter().map(|x| x.0).collect();
+        assert_eq!(
+            seqs,
+            (0..total).collect::<Vec<_>>(),
+            "dense, in order, once"
+        );
+        let unique: HashSet<(u64, u64)> = seen.iter().map(|x| (x.1, x.2)).collect();
+        assert_eq!(unique.len() as u64, total, "every record once");
+        // Each writer's records in the order it sent them.
+        for w in 0..WRITERS as u64 {
+            let mine: Vec<u64> = seen.iter().filter(|x| x.1 == w).map(|x| x.2).collect();
+            assert!(mine.windows(2).all(|p| p[0] < p[1]), "writer {w} reordered");
+        }
+    }
+}
+
+#[test]
+fn sigterm_ends_streams_and_keeps_every_acknowledged_append() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Server::start_in(root.path(), &[]);
+    ok(&["init", &s.dir("ev")]);
+    let dir = s.dir("ev");
+    let mut f = stream(s.addr, "/v1/stores/ev/records?follow=true");
+    let r = request(
+        s.addr,
+        "POST",
+        "/v1/stores/ev/records?durability=batch",
+        &[],
+        b"{\"n\":1}\n",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(f.next_json().unwrap()["value"]["n"], 1);
+    let t = std::time::Instant::now();
+    let status = s.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(t.elapsed().as_secs() < 10, "a live stream held up the stop");
+    assert!(f.next_line().is_none(), "the stream ended");
+    assert_eq!(ok(&["stream", &dir]), "{\"n\":1}\n");
+}

@@ -1,0 +1,141 @@
+//! reel over HTTP (DESIGN.md §9, docs/HTTP.md): one process serves every store under a
+//! root directory (a store named NAME is the directory `ROOT/NAME`), on tokio + axum.
+//!
+//! The engine is blocking (file I/O, fsync): handlers run it on tokio's blocking pool.
+//! Live reads (followed record streams, kv watches, readers waiting for records) do not
+//! hold a thread while they wait: a notifier thread per open store waits on the engine's
+//! cross-process wake-up and publishes the log's end on a `tokio::sync::watch` channel.
+//! Stores stay usable by local processes at the same time, as the engine allows.
+
+mod error;
+mod routes;
+mod stores;
+
+pub use error::{ApiError, ApiResult};
+pub use routes::{AppState, router};
+pub use stores::{Stores, validate_name};
+
+use reel::Durability;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Default address: loopback only, port 7370.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7370";
+/// Default largest request body.
+pub const DEFAULT_MAX_BODY: usize = 64 << 20;
+
+/// What `reel serve` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The directory whose subdirectories are the stores.
+    pub root: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body in bytes (413 above).
+    pub max_body: usize,
+    /// Durability of appends that do not ask for one.
+    pub durability: Durability,
+}
+
+/// Errors that stop the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The root is not a directory.
+    #[error("{0} is not a directory: create it first (mkdir -p)")]
+    NoRoot(PathBuf),
+    /// Binding the address failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A bound, not yet running server: bind first (so that a caller knows the address, port
+/// 0 included), then run until `shutdown` resolves.
+#[derive(Debug)]
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// Binds the listening socket.
+    pub async fn bind(config: ServerConfig) -> Result<Server, ServeError> {
+        if !config.root.is_dir() {
+            return Err(ServeError::NoRoot(config.root.clone()));
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        Ok(Server { listener, config })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves; then refuses new writes (503), ends live
+    /// streams, lets in-flight requests finish (appends complete and are acknowledged)
+    /// and returns.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let state = AppState {
+            stores: Arc::new(Stores::new(&self.config.root, self.config.durability)),
+            shutdown: stop_rx,
+        };
+        let stores = state.stores.clone();
+        let app = router(state, self.config.max_body);
+        let addr = self.local_addr()?;
+        tracing::info!(%addr, root = %self.config.root.display(), "reel serve: listening");
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("reel serve: shutting down");
+                let _ = stop_tx.send(true);
+            })
+            .await?;
+        // Appends acknowledged with durability `batch` are synced before exiting.
+        tokio::task::spawn_blocking(move || stores.sync_all())
+            .await
+            .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
+        tracing::info!("reel serve: stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,293 @@
+//! `/v1/stores/NAME/kv/PATH`, `/keys/PATH` and `/watch/PATH`: the kv store, with
+//! compare-and-set through `If-Match` / `If-None-Match` and watches as NDJSON streams.
+//! PATH is DistKV's text form, percent-encoded; the routes without PATH are the root.
+
+use super::{AppState, Chunks, blocking, flag, ndjson_stream};
+use crate::error::{ApiError, ApiResult};
+use crate::stores::Want;
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use reel::kv::{Condition, Path as KvPath, Watch, WatchOptions};
+use std::collections::HashMap;
+use std::time::Duration;
+
+fn parse_path(text: &str) -> ApiResult<KvPath> {
+    text.parse::<KvPath>()
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+type Params = Query<HashMap<String, String>>;
+
+/// `GET .../kv/PATH`: `{"value","rev","ts"}`; `?recursive=true`: the subtree as JSON.
+pub(crate) async fn get(
+    st: State<AppState>,
+    Path((name, path)): Path<(String, String)>,
+    q: Params,
+) -> ApiResult<Json<serde_json::Value>> {
+    get_at(st, name, path, q).await
+}
+
+pub(crate) async fn get_root(
+    st: State<AppState>,
+    Path(name): Path<String>,
+    q: Params,
+) -> ApiResult<Json<serde_json::Value>> {
+    get_at(st, name, ":".to_string(), q).await
+}
+
+async fn get_at(
+    State(st): State<AppState>,
+    name: String,
+    path: String,
+    Query(q): Params,
+) -> ApiResult<Json<serde_json::Value>> {
+    let recursive = flag(q.get("recursive").map(String::as_str), "recursive")?;
+    let p = parse_path(&path)?;
+    blocking(move || {
+        let kv = st.stores.get(&name, Want::Existing)?.kv()?;
+        if recursive {
+            let tree = kv
+                .tree_json(&p)?
+                .ok_or_else(|| reel::Error::NotFound(p.to_string()))?;
+            return Ok(Json(tree));
+        }
+        let e = kv
+            .get(&p)?
+            .ok_or_else(|| reel::Error::NotFound(p.to_string()))?;
+        Ok(Json(
+            serde_json::json!({"value": e.json()?, "rev": e.rev, "ts": e.ts}),
+        ))
+    })
+    .await
+}
+
+/// The compare-and-set condition of a request's headers.
+fn condition(headers: &HeaderMap) -> ApiResult<Option<Condition>> {
+    if let Some(v) = headers.get(axum::http::header::IF_NONE_MATCH) {
+        return match v.to_str() {
+            Ok("*") => Ok(Some(Condition::Absent)),
+            _ => Err(ApiError::bad_request("If-None-Match takes only `*`")),
+        };
+    }
+    match headers.get(axum::http::header::IF_MATCH) {
+        None => Ok(None),
+        Some(v) => {
+            let text = v.to_str().unwrap_or("").trim().trim_matches('"');
+            text.parse::<u64>()
+                .map(|r| Some(Condition::Rev(r)))
+                .map_err(|_| {
+                    ApiError::bad_request(format!("If-Match takes a revision number, not `{text}`"))
+                })
+        }
+    }
+}
+
+/// `PUT .../kv/PATH` with a JSON body: stores it; `{"rev": N}`.
+pub(crate) async fn put(
+    State(st): State<AppState>,
+    Path((name, path)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    if st.is_stopping() {
+        return Err(ApiError::shutting_down());
+    }
+    let p = parse_path(&path)?;
+    let cond = condition(&headers)?;
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+    blocking(move || {
+        let kv = st.stores.get(&name, Want::CreateKv)?.kv()?;
+        let rev = match cond {
+            Some(c) => kv.compare_and_set(&p, value, c)?,
+            None => kv.set(&p, value)?,
+        };
+        Ok(Json(serde_json::json!({ "rev": rev })))
+    })
+    .await
+}
+
+/// `DELETE .../kv/PATH` (`If-Match: REV` makes it conditional): `{"rev": N}`;
+/// `?recursive=true` deletes the subtree: `{"deleted": COUNT}`.
+pub(crate) async fn delete(
+    State(st): State<AppState>,
+    Path((name, path)): Path<(String, String)>,
+    Query(q): Params,
+    headers: HeaderMap,
+) -> ApiResult<Json<serde_json::Value>> {
+    if st.is_stopping() {
+        return Err(ApiError::shutting_down());
+    }
+    let recursive = flag(q.get("recursive").map(String::as_str), "recursive")?;
+    let p = parse_path(&path)?;
+    let cond = condition(&headers)?;
+    blocking(move || {
+        let kv = st.stores.get(&name, Want::Existing)?.kv()?;
+        if recursive {
+            return Ok(Json(serde_json::json!({"deleted": kv.delete_tree(&p)?})));
+        }
+        let rev = match cond {
+            Some(Condition::Rev(r)) => kv.delete_if(&p, r)?,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "a delete takes If-Match: REV, not If-None-Match",
+                ));
+            }
+            None => kv.delete(&p)?,
+        };
+        Ok(Json(serde_json::json!({ "rev": rev })))
+    })
+    .await
+}
+
+/// `GET .../keys/PATH` (`?recursive=true`: every descendant): the paths, one per line.
+pub(crate) async fn keys(
+    st: State<AppState>,
+    Path((name, path)): Path<(String, String)>,
+    q: Params,
+) -> ApiResult<Response> {
+    keys_at(st, name, path, q).await
+}
+
+pub(crate) async fn keys_root(
+    st: State<AppState>,
+    Path(name): Path<String>,
+    q: Params,
+) -> ApiResult<Response> {
+    keys_at(st, name, ":".to_string(), q).await
+}
+
+async fn keys_at(
+    State(st): State<AppState>,
+    name: String,
+    path: String,
+    Query(q): Params,
+) -> ApiResult<Response> {
+    let recursive = flag(q.get("recursive").map(String::as_str), "recursive")?;
+    let p = parse_path(&path)?;
+    let text = blocking(move || {
+        let kv = st.stores.get(&name, Want::Existing)?.kv()?;
+        let keys = if recursive {
+            kv.descendants(&p)?
+        } else {
+            kv.children(&p)?
+        };
+        let mut out = String::new();
+        for k in keys {
+            out.push_str(&k.to_string());
+            out.push('\n');
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Response::builder()
+        .header(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )
+        .body(Body::from(text))
+        .unwrap_or_else(|e| ApiError::internal(e.to_string()).into_response_()))
+}
+
+/// `GET .../watch/PATH?fetch=true&from_rev=R`: the events of `reel kv watch`, as NDJSON,
+/// until the client goes away or the server stops.
+pub(crate) async fn watch(
+    st: State<AppState>,
+    Path((name, path)): Path<(String, String)>,
+    q: Params,
+) -> ApiResult<Response> {
+    watch_at(st, name, path, q).await
+}
+
+pub(crate) async fn watch_root(
+    st: State<AppState>,
+    Path(name): Path<String>,
+    q: Params,
+) -> ApiResult<Response> {
+    watch_at(st, name, ":".to_string(), q).await
+}
+
+async fn watch_at(
+    State(st): State<AppState>,
+    name: String,
+    path: String,
+    Query(q): Params,
+) -> ApiResult<Response> {
+    let fetch = flag(q.get("fetch").map(String::as_str), "fetch")?;
+    let from_rev = match q.get("from_rev") {
+        None => None,
+        Some(r) => Some(
+            r.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("bad from_rev `{r}`")))?,
+        ),
+    };
+    let p = parse_path(&path)?;
+    let stores = st.stores.clone();
+    let (store, w) = blocking(move || {
+        let store = stores.get(&name, Want::Existing)?;
+        let w = store.kv()?.watch(&p, WatchOptions { fetch, from_rev })?;
+        Ok((store, w))
+    })
+    .await?;
+    let changes = store.changes();
+    Ok(ndjson_stream(WatchState {
+        watch: Some(w),
+        changes,
+        app: st,
+    }))
+}
+
+struct WatchState {
+    watch: Option<Watch>,
+    changes: tokio::sync::watch::Receiver<u64>,
+    app: AppState,
+}
+
+/// Events handed out per blocking step.
+const EVENTS_PER_STEP: usize = 1000;
+
+impl Chunks for WatchState {
+    /// The next events as NDJSON lines, waiting for new ones; `None` when stopping.
+    async fn step(&mut self) -> ApiResult<Option<Bytes>> {
+        loop {
+            // Seen before polling: an append after the poll still marks a change.
+            self.changes.borrow_and_update();
+            let Some(mut w) = self.watch.take() else {
+                return Ok(None);
+            };
+            let (w, lines) = blocking(move || {
+                let mut out = Vec::new();
+                for _ in 0..EVENTS_PER_STEP {
+                    match w.next(Some(Duration::ZERO))? {
+                        Some(e) => {
+                            serde_json::to_writer(&mut out, &e.to_json()?)
+                                .map_err(|e| ApiError::internal(e.to_string()))?;
+                            out.push(b'\n');
+                        }
+                        None => break,
+                    }
+                }
+                Ok((w, out))
+            })
+            .await?;
+            self.watch = Some(w);
+            if !lines.is_empty() {
+                return Ok(Some(Bytes::from(lines)));
+            }
+            if self.app.is_stopping() {
+                return Ok(None);
+            }
+            tokio::select! {
+                changed = self.changes.changed() => {
+                    if changed.is_err() {
+                        return Ok(None);
+                    }
+                }
+                _ = self.app.stopping() => return Ok(None),
+            }
+        }
+    }
+}

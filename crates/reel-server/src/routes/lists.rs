@@ -1,0 +1,149 @@
+//! `/v1/stores/NAME/lists[/KEY[/info]]`: keyed lists, with exactly-once appends through
+//! nonces and pages with continuation tokens, as `reel list` has them.
+
+use super::{AppState, blocking};
+use crate::error::{ApiError, ApiResult};
+use crate::stores::Want;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use reel::list::{NewItem, PageRequest, Start};
+use serde::Deserialize;
+
+/// `GET .../lists`: `{"keys": [...]}`.
+pub(crate) async fn keys(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    blocking(move || {
+        let lists = st.stores.get(&name, Want::Existing)?.lists()?;
+        Ok(Json(serde_json::json!({"keys": lists.keys()?})))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AppendBody {
+    items: Vec<Item>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Item {
+    value: serde_json::Value,
+    #[serde(default)]
+    nonce: Option<NonceText>,
+    #[serde(default)]
+    ts: Option<i64>,
+}
+
+/// A nonce as a JSON number, or as a decimal string when above 2^64 (as reel prints it).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum NonceText {
+    Number(u64),
+    Text(String),
+}
+
+impl NonceText {
+    fn value(&self) -> ApiResult<u128> {
+        match self {
+            NonceText::Number(n) => Ok(u128::from(*n)),
+            NonceText::Text(t) => t
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("bad nonce `{t}`"))),
+        }
+    }
+}
+
+/// `POST .../lists/KEY` with `{"items":[{"value":..,"nonce":..,"ts":..}]}`: what
+/// `reel list append` prints (`appended`, `duplicates`, `next_offset`).
+pub(crate) async fn append(
+    State(st): State<AppState>,
+    Path((name, key)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    if st.is_stopping() {
+        return Err(ApiError::shutting_down());
+    }
+    let body: AppendBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("bad body: {e}; nothing was stored")))?;
+    let mut items = Vec::with_capacity(body.items.len());
+    for i in body.items {
+        items.push(NewItem {
+            value: i.value,
+            nonce: i.nonce.as_ref().map(NonceText::value).transpose()?,
+            ts: i.ts,
+        });
+    }
+    blocking(move || {
+        let lists = st.stores.get(&name, Want::CreateLists)?.lists()?;
+        let r = lists.append(&key, &items)?;
+        Ok(Json(
+            serde_json::to_value(r).map_err(|e| ApiError::internal(e.to_string()))?,
+        ))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReadQuery {
+    limit: Option<usize>,
+    reverse: Option<String>,
+    from_offset: Option<u64>,
+    from_time: Option<i64>,
+    from_nonce: Option<String>,
+    #[serde(rename = "continue")]
+    continuation: Option<String>,
+}
+
+/// `GET .../lists/KEY?limit&reverse&from_offset|from_time|from_nonce&continue`: the page
+/// `reel list read` prints.
+pub(crate) async fn read(
+    State(st): State<AppState>,
+    Path((name, key)): Path<(String, String)>,
+    Query(q): Query<ReadQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if q.limit == Some(0) {
+        return Err(ApiError::bad_request("limit must be at least 1"));
+    }
+    let start = match (q.from_offset, q.from_time, &q.from_nonce) {
+        (Some(o), _, _) => Start::Offset(o),
+        (_, Some(t), _) => Start::Time(t),
+        (_, _, Some(n)) => Start::Nonce(
+            n.parse()
+                .map_err(|_| ApiError::bad_request(format!("bad from_nonce `{n}`")))?,
+        ),
+        _ => Start::End,
+    };
+    let req = PageRequest {
+        reverse: super::flag(q.reverse.as_deref(), "reverse")?,
+        limit: q.limit,
+        start,
+        continuation: q.continuation,
+    };
+    blocking(move || {
+        let lists = st.stores.get(&name, Want::Existing)?.lists()?;
+        let page = lists.read(&key, &req)?;
+        Ok(Json(
+            serde_json::to_value(page).map_err(|e| ApiError::internal(e.to_string()))?,
+        ))
+    })
+    .await
+}
+
+/// `GET .../lists/KEY/info`: what `reel list info --json` prints.
+pub(crate) async fn info(
+    State(st): State<AppState>,
+    Path((name, key)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    blocking(move || {
+        let lists = st.stores.get(&name, Want::Existing)?.lists()?;
+        let info = lists
+            .info(&key)?
+            .ok_or_else(|| reel::Error::NotFound(format!("list {key}")))?;
+        Ok(Json(
+            serde_json::to_value(info).map_err(|e| ApiError::internal(e.to_string()))?,
+        ))
+    })
+    .await
+}

@@ -1,0 +1,101 @@
+//! Named readers over HTTP: `next` hands out records after the reader's position
+//! without moving it; `ack` moves it. A client that dies before acknowledging gets the
+//! same records again (at-least-once, as `reel read` is locally).
+
+use super::{AppState, blocking, ndjson};
+use crate::error::{ApiError, ApiResult};
+use crate::stores::{Store, Want};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use reel::meta_json;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NextQuery {
+    max: Option<usize>,
+    wait: Option<f64>,
+}
+
+/// The longest a `next` request waits for a record.
+const MAX_WAIT: Duration = Duration::from_secs(300);
+
+/// `POST .../readers/READER/next?max=M&wait=SECS`: NDJSON of the next records.
+pub(crate) async fn next(
+    State(st): State<AppState>,
+    Path((name, reader)): Path<(String, String)>,
+    Query(q): Query<NextQuery>,
+) -> ApiResult<Response> {
+    let max = q.max.unwrap_or(1000).clamp(1, 100_000);
+    let wait = match q.wait {
+        None => Duration::ZERO,
+        Some(w) if w.is_finite() && w >= 0.0 => Duration::from_secs_f64(w).min(MAX_WAIT),
+        Some(w) => return Err(ApiError::bad_request(format!("bad wait `{w}`"))),
+    };
+    let stores = st.stores.clone();
+    let store = blocking(move || stores.get(&name, Want::Existing)).await?;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let (s, r) = (store.clone(), reader.clone());
+        let (lines, position) = blocking(move || read_unacknowledged(&s, &r, max)).await?;
+        if !lines.is_empty() || wait.is_zero() || st.is_stopping() {
+            return Ok(ndjson(Body::from(lines)));
+        }
+        tokio::select! {
+            _ = store.appended_past(position) => {}
+            _ = tokio::time::sleep_until(deadline) => return Ok(ndjson(Body::empty())),
+            _ = st.stopping() => return Ok(ndjson(Body::empty())),
+        }
+    }
+}
+
+/// Up to `max` records after the reader's position, as NDJSON, leaving the position
+/// where it was; also the position.
+fn read_unacknowledged(store: &Arc<Store>, name: &str, max: usize) -> ApiResult<(Vec<u8>, u64)> {
+    let spool = store.spool();
+    let mut reader = spool.reader(name)?;
+    let start = reader.position();
+    let records = reader.next_batch(max, None)?;
+    // Dropping the reader commits its position: put it back, only `ack` moves it.
+    reader.seek(start);
+    let mut buf = Vec::new();
+    for r in &records {
+        let v = r.value.to_json()?;
+        let line = meta_json(r.seq, r.ts, r.key.as_deref(), r.nonce, &v)?;
+        serde_json::to_writer(&mut buf, &line).map_err(|e| ApiError::internal(e.to_string()))?;
+        buf.push(b'\n');
+    }
+    Ok((buf, start))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Ack {
+    seq: u64,
+}
+
+/// `POST .../readers/READER/ack` with `{"seq": N}`: records up to N are consumed.
+pub(crate) async fn ack(
+    State(st): State<AppState>,
+    Path((name, reader)): Path<(String, String)>,
+    Json(a): Json<Ack>,
+) -> ApiResult<Json<serde_json::Value>> {
+    blocking(move || {
+        let store = st.stores.get(&name, Want::Existing)?;
+        let spool = store.spool();
+        if a.seq >= spool.next_seq() {
+            return Err(ApiError::bad_request(format!(
+                "cannot acknowledge seq {}: the next seq is {}",
+                a.seq,
+                spool.next_seq()
+            )));
+        }
+        let mut r = spool.reader(&reader)?;
+        r.seek(a.seq + 1);
+        r.commit()?;
+        Ok(Json(serde_json::json!({"position": r.position()})))
+    })
+    .await
+}

@@ -1,0 +1,175 @@
+//! `/v1/stores/NAME/records`: append NDJSON, read by seq, follow live.
+
+use super::{AppState, Chunks, blocking, flag, ndjson_stream};
+use crate::error::{ApiError, ApiResult};
+use crate::stores::{Store, Want};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use reel::{Durability, NewRecord, Value, meta_json, value_json};
+use serde::Deserialize;
+use std::sync::Arc;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AppendQuery {
+    key: Option<String>,
+    durability: Option<String>,
+}
+
+/// `POST /v1/stores/NAME/records`: the body's NDJSON lines as one batch, all or nothing.
+pub(crate) async fn append(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<AppendQuery>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    if st.is_stopping() {
+        return Err(ApiError::shutting_down());
+    }
+    let durability: Option<Durability> = q
+        .durability
+        .as_deref()
+        .map(|d| {
+            d.parse()
+                .map_err(|e: reel::LogError| ApiError::bad_request(e.to_string()))
+        })
+        .transpose()?;
+    let records = parse_ndjson(&body, q.key.as_deref())?;
+    blocking(move || {
+        let store = st.stores.get(&name, Want::Existing)?;
+        let spool = store.spool();
+        if records.is_empty() {
+            let next = spool.next_seq();
+            return Ok(Json(serde_json::json!({"first_seq": next, "count": 0})));
+        }
+        let seqs = match durability {
+            Some(d) => spool.append_batch_with(&records, d)?,
+            None => spool.append_batch(&records)?,
+        };
+        Ok(Json(
+            serde_json::json!({"first_seq": seqs.start, "count": seqs.end - seqs.start}),
+        ))
+    })
+    .await
+}
+
+/// Parses an NDJSON body; a bad line refuses the whole request.
+fn parse_ndjson(body: &[u8], key: Option<&str>) -> ApiResult<Vec<NewRecord>> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not UTF-8: {e}")))?;
+    let mut records = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            ApiError::bad_request(format!(
+                "line {}: invalid JSON: {e}; nothing was stored",
+                i + 1
+            ))
+        })?;
+        let mut rec = NewRecord::new(Value::json(&v));
+        rec.key = key.map(str::to_string);
+        records.push(rec);
+    }
+    Ok(records)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReadQuery {
+    from_seq: Option<u64>,
+    limit: Option<u64>,
+    follow: Option<String>,
+}
+
+/// Records read per blocking step of a response.
+const CHUNK: u64 = 1000;
+
+/// `GET /v1/stores/NAME/records?from_seq=N&limit=M&follow=true`: NDJSON of
+/// `{"seq","ts","key","value"}`; with `follow`, new records stream as they arrive.
+pub(crate) async fn read(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<ReadQuery>,
+) -> ApiResult<Response> {
+    let follow = flag(q.follow.as_deref(), "follow")?;
+    let stores = st.stores.clone();
+    let store = blocking(move || stores.get(&name, Want::Existing)).await?;
+    let from = q.from_seq.unwrap_or(0);
+    let tail = Tail {
+        store,
+        next: from,
+        left: q.limit.unwrap_or(u64::MAX),
+        follow,
+        state: st,
+    };
+    Ok(ndjson_stream(tail))
+}
+
+/// A read in progress.
+struct Tail {
+    store: Arc<Store>,
+    next: u64,
+    left: u64,
+    follow: bool,
+    state: AppState,
+}
+
+impl Chunks for Tail {
+    /// The next chunk of lines, waiting for new records when following; `None` at the end.
+    async fn step(&mut self) -> ApiResult<Option<Bytes>> {
+        loop {
+            if self.left == 0 {
+                return Ok(None);
+            }
+            let (store, next, max) = (self.store.clone(), self.next, self.left.min(CHUNK));
+            let (buf, count, resume) = blocking(move || read_chunk(&store, next, max)).await?;
+            if count > 0 {
+                self.left -= count;
+                self.next = resume;
+                return Ok(Some(Bytes::from(buf)));
+            }
+            self.next = resume;
+            if !self.follow || self.state.is_stopping() {
+                return Ok(None);
+            }
+            tokio::select! {
+                _ = self.store.appended_past(self.next) => {}
+                _ = self.state.stopping() => return Ok(None),
+            }
+        }
+    }
+}
+
+/// Up to `max` records from `from` as NDJSON lines; the count and the seq to go on from.
+fn read_chunk(store: &Store, from: u64, max: u64) -> ApiResult<(Vec<u8>, u64, u64)> {
+    let spool = store.spool();
+    // Records dropped by retention are skipped: start at the oldest one retained.
+    let start = from.max(spool.oldest_seq());
+    let mut buf = Vec::new();
+    let mut count = 0u64;
+    let mut reader = spool.log().reader(start);
+    let mut failure = None;
+    let batch = reader.read_batch(max as usize)?;
+    batch.for_each(|r| {
+        if failure.is_some() {
+            return;
+        }
+        match value_json(&r).and_then(|v| meta_json(r.seq, r.ts, r.key, r.nonce, &v)) {
+            Ok(line) => match serde_json::to_writer(&mut buf, &line) {
+                Ok(()) => {
+                    buf.push(b'\n');
+                    count += 1;
+                }
+                Err(e) => failure = Some(reel::Error::Encode(e.to_string())),
+            },
+            Err(e) => failure = Some(e),
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    Ok((buf, count, reader.position()))
+}

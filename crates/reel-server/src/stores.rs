@@ -1,0 +1,250 @@
+//! The stores under the server's root: names, opening on demand, one open handle per
+//! store shared by every request, and a per-store notifier that tells async waiters
+//! (live tails, watches) that new records exist without a thread per waiter.
+
+use crate::error::{ApiError, ApiResult};
+use reel::kv::KvStore;
+use reel::list::ListStore;
+use reel::{Durability, Spool};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How a store is opened: as the kind its requests need.
+#[derive(Debug)]
+enum Handle {
+    Spool(Spool),
+    Kv(KvStore),
+    Lists(ListStore),
+}
+
+impl Handle {
+    fn spool(&self) -> &Spool {
+        match self {
+            Handle::Spool(s) => s,
+            Handle::Kv(k) => k.spool(),
+            Handle::Lists(l) => l.spool(),
+        }
+    }
+}
+
+/// One open store.
+#[derive(Debug)]
+pub struct Store {
+    name: String,
+    handle: Mutex<Arc<Handle>>,
+    /// The log's next seq, as last seen by the notifier thread.
+    next_seq: watch::Receiver<u64>,
+}
+
+impl Store {
+    /// The store's name (its directory under the root).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn current(&self) -> Arc<Handle> {
+        self.handle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The store as a spool.
+    pub fn spool(&self) -> Spool {
+        self.current().spool().clone()
+    }
+
+    /// The store as a kv store (it must be one, or an untyped store that can become one).
+    pub fn kv(&self) -> ApiResult<KvStore> {
+        let current = self.current();
+        if let Handle::Kv(k) = &*current {
+            return Ok(k.clone());
+        }
+        let kv = KvStore::on_spool(current.spool())?;
+        *self.handle.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(Handle::Kv(kv.clone()));
+        Ok(kv)
+    }
+
+    /// The store as a lists store.
+    pub fn lists(&self) -> ApiResult<ListStore> {
+        let current = self.current();
+        if let Handle::Lists(l) = &*current {
+            return Ok(l.clone());
+        }
+        let lists = ListStore::on_spool(current.spool())?;
+        *self.handle.lock().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(Handle::Lists(lists.clone()));
+        Ok(lists)
+    }
+
+    /// Resolves once the log's next seq is above `seq` (a record `seq` exists), or the
+    /// store's notifier stops.
+    pub async fn appended_past(&self, seq: u64) {
+        let mut rx = self.next_seq.clone();
+        let _ = rx.wait_for(|&next| next > seq).await;
+    }
+
+    /// A receiver that changes whenever records are appended.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.next_seq.clone()
+    }
+}
+
+/// What a request needs of a store that may not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Any existing store.
+    Existing,
+    /// A kv store, created if missing.
+    CreateKv,
+    /// A lists store, created if missing.
+    CreateLists,
+}
+
+/// Every store under the root.
+#[derive(Debug)]
+pub struct Stores {
+    root: PathBuf,
+    durability: Durability,
+    open: Mutex<HashMap<String, Arc<Store>>>,
+}
+
+/// Checks a store name: one path element, printable, not hidden.
+pub fn validate_name(name: &str) -> ApiResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid store name `{name}`: use letters, digits, `-`, `_` and `.` (not first)"
+        )))
+    }
+}
+
+impl Stores {
+    /// The stores under `root` (which must exist).
+    pub fn new(root: &Path, durability: Durability) -> Stores {
+        Stores {
+            root: root.to_path_buf(),
+            durability,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Syncs every open store (at shutdown: what was acknowledged with durability
+    /// `batch` reaches the disk before the process exits).
+    pub fn sync_all(&self) {
+        let open: Vec<Arc<Store>> = self
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for s in open {
+            if let Err(e) = s.spool().sync() {
+                tracing::error!(store = s.name(), "sync at shutdown failed: {e}");
+            }
+        }
+    }
+
+    /// Names of the directories under the root that hold a store, sorted.
+    pub fn names(&self) -> ApiResult<Vec<String>> {
+        let entries = std::fs::read_dir(&self.root)
+            .map_err(|e| ApiError::internal(format!("cannot list {}: {e}", self.root.display())))?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join(reel::META_FILE).is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| validate_name(n).is_ok())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The open store `name`, opening (or creating, as `want` says) it first. Blocking:
+    /// call from a blocking task.
+    pub fn get(&self, name: &str, want: Want) -> ApiResult<Arc<Store>> {
+        validate_name(name)?;
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = open.get(name) {
+            return Ok(s.clone());
+        }
+        let dir = self.root.join(name);
+        let handle = match want {
+            Want::Existing => {
+                if !dir.join(reel::META_FILE).is_file() {
+                    return Err(ApiError::not_found(format!("no store named `{name}`")));
+                }
+                Handle::Spool(
+                    Spool::builder(&dir)
+                        .create(false)
+                        .durability(self.durability)
+                        .open()?,
+                )
+            }
+            Want::CreateKv => Handle::Kv(
+                KvStore::builder(&dir)
+                    .create(true)
+                    .durability(self.durability)
+                    .open()?,
+            ),
+            Want::CreateLists => Handle::Lists(
+                ListStore::builder(&dir)
+                    .create(true)
+                    .durability(self.durability)
+                    .open()?,
+            ),
+        };
+        let (tx, rx) = watch::channel(handle.spool().next_seq());
+        let store = Arc::new(Store {
+            name: name.to_string(),
+            handle: Mutex::new(Arc::new(handle)),
+            next_seq: rx,
+        });
+        spawn_notifier(Arc::downgrade(&store), tx);
+        open.insert(name.to_string(), store.clone());
+        tracing::info!(store = name, "opened");
+        Ok(store)
+    }
+}
+
+/// A thread per open store waits on the engine's cross-process wake-up and publishes the
+/// next seq, so that any number of async followers wait on a channel, not on threads.
+/// It ends when the store is dropped or nobody listens.
+fn spawn_notifier(store: Weak<Store>, tx: watch::Sender<u64>) {
+    let spawned = std::thread::Builder::new()
+        .name("reel-notify".into())
+        .spawn(move || {
+            loop {
+                let Some(s) = store.upgrade() else { return };
+                let spool = s.spool();
+                drop(s);
+                let next = spool.next_seq();
+                if next != *tx.borrow() {
+                    tx.send_replace(next);
+                }
+                // Bounded, so that a dropped store ends this thread.
+                spool.wait_for(next, Some(Duration::from_millis(500)));
+                if tx.is_closed() && store.strong_count() == 0 {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start a notifier thread: {e}; live reads will not wake");
+    }
+}
