@@ -7,6 +7,7 @@
 //! cross-process wake-up and publishes the log's end on a `tokio::sync::watch` channel.
 //! Stores stay usable by local processes at the same time, as the engine allows.
 
+pub mod auth;
 mod error;
 mod routes;
 mod stores;
@@ -37,6 +38,10 @@ pub struct ServerConfig {
     pub max_body: usize,
     /// Durability of appends that do not ask for one.
     pub durability: Durability,
+    /// How long a token from `POST /v1/auth/token` is valid.
+    pub token_ttl: std::time::Duration,
+    /// Serve clients on other machines even when no user is defined (no authentication).
+    pub insecure_open: bool,
 }
 
 /// Errors that stop the server.
@@ -94,14 +99,21 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let guard = Arc::new(auth::Guard::new(
+            &self.config.root,
+            self.config.token_ttl,
+            self.config.insecure_open,
+        ));
         let state = AppState {
             stores: Arc::new(Stores::new(&self.config.root, self.config.durability)),
+            guard,
             shutdown: stop_rx,
         };
         let stores = state.stores.clone();
         let app = router(state, self.config.max_body);
         let addr = self.local_addr()?;
         tracing::info!(%addr, root = %self.config.root.display(), "reel serve: listening");
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;

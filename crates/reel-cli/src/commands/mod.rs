@@ -1,5 +1,6 @@
 //! One module per command; `run` dispatches.
 
+mod auth;
 mod demo;
 mod init;
 mod kv;
@@ -34,6 +35,8 @@ pub fn run(cmd: Command, out: &mut Output) -> CliResult {
         Command::View(c) => view::run(c, out),
         Command::Kv(c) => kv::run(c, out),
         Command::List(c) => list::run(c, out),
+        Command::User(c) => auth::user(c, out),
+        Command::Acl(c) => auth::acl(c, out),
         Command::Serve(a) => serve::run(a),
         Command::Bench(a) => crate::bench::run(a, out),
         Command::Demo(a) => demo::run(a, out),

@@ -13,6 +13,8 @@ pub fn run(a: ServeArgs) -> CliResult {
         listen: a.listen,
         max_body: usize::try_from(max_body).unwrap_or(usize::MAX),
         durability,
+        token_ttl: std::time::Duration::from_secs(a.token_ttl),
+        insecure_open: a.insecure_open,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,6 +1,7 @@
 //! `reel serve` driven from outside: a real server process on a free port, spoken to over
 //! TCP as any HTTP client would, with local `reel` processes using the same stores.
 
+mod auth;
 mod client;
 #[path = "../common/mod.rs"]
 mod common;

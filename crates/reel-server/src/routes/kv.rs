@@ -3,6 +3,7 @@
 //! PATH is DistKV's text form, percent-encoded; the routes without PATH are the root.
 
 use super::{AppState, Chunks, blocking, flag, ndjson_stream};
+use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::Want;
 use axum::Json;
@@ -24,28 +25,37 @@ type Params = Query<HashMap<String, String>>;
 /// `GET .../kv/PATH`: `{"value","rev","ts"}`; `?recursive=true`: the subtree as JSON.
 pub(crate) async fn get(
     st: State<AppState>,
+    caller: Caller,
     Path((name, path)): Path<(String, String)>,
     q: Params,
 ) -> ApiResult<Json<serde_json::Value>> {
-    get_at(st, name, path, q).await
+    get_at(st, caller, name, path, q).await
 }
 
 pub(crate) async fn get_root(
     st: State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     q: Params,
 ) -> ApiResult<Json<serde_json::Value>> {
-    get_at(st, name, ":".to_string(), q).await
+    get_at(st, caller, name, ":".to_string(), q).await
 }
 
 async fn get_at(
     State(st): State<AppState>,
+    caller: Caller,
     name: String,
     path: String,
     Query(q): Params,
 ) -> ApiResult<Json<serde_json::Value>> {
     let recursive = flag(q.get("recursive").map(String::as_str), "recursive")?;
     let p = parse_path(&path)?;
+    let needed = if recursive {
+        Flags::READ.and(Flags::ENTER)
+    } else {
+        Flags::READ
+    };
+    caller.require(&name, p.elements(), needed)?;
     blocking(move || {
         let kv = st.stores.get(&name, Want::Existing)?.kv()?;
         if recursive {
@@ -88,6 +98,7 @@ fn condition(headers: &HeaderMap) -> ApiResult<Option<Condition>> {
 /// `PUT .../kv/PATH` with a JSON body: stores it; `{"rev": N}`.
 pub(crate) async fn put(
     State(st): State<AppState>,
+    caller: Caller,
     Path((name, path)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -97,12 +108,44 @@ pub(crate) async fn put(
     }
     let p = parse_path(&path)?;
     let cond = condition(&headers)?;
+    let flags = caller.flags(&name, p.elements());
+    let (may_write, may_create) = (flags.allows(Flags::WRITE), flags.allows(Flags::CREATE));
+    if !may_write && !may_create {
+        caller.require(&name, p.elements(), Flags::WRITE)?;
+    }
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     blocking(move || {
         let kv = st.stores.get(&name, Want::CreateKv)?.kv()?;
+        // A caller allowed only to create, or only to overwrite, gets that enforced by
+        // the store's own compare-and-set, so that no race lets it do the other.
+        let (cond, imposed) = match (cond, may_write, may_create) {
+            (c, true, true) => (c, false),
+            (None | Some(Condition::Absent), false, true) => (Some(Condition::Absent), true),
+            (Some(Condition::Rev(_)), false, true) => {
+                return Err(missing(&caller, &name, &p, Flags::WRITE));
+            }
+            (Some(Condition::Absent), true, false) => {
+                return Err(missing(&caller, &name, &p, Flags::CREATE));
+            }
+            (Some(c), _, _) => (Some(c), false),
+            (None, _, _) => match kv.get(&p)? {
+                Some(e) => (Some(Condition::Rev(e.rev)), true),
+                None => return Err(missing(&caller, &name, &p, Flags::CREATE)),
+            },
+        };
         let rev = match cond {
-            Some(c) => kv.compare_and_set(&p, value, c)?,
+            Some(c) => match kv.compare_and_set(&p, value, c) {
+                Err(reel::Error::Conflict { .. }) if imposed => {
+                    let lacking = if may_create {
+                        Flags::WRITE
+                    } else {
+                        Flags::CREATE
+                    };
+                    return Err(missing(&caller, &name, &p, lacking));
+                }
+                other => other?,
+            },
             None => kv.set(&p, value)?,
         };
         Ok(Json(serde_json::json!({ "rev": rev })))
@@ -110,10 +153,19 @@ pub(crate) async fn put(
     .await
 }
 
+/// 403 for a caller that lacks `flag` on the path.
+fn missing(caller: &Caller, store: &str, p: &KvPath, flag: Flags) -> ApiError {
+    match caller.require(store, p.elements(), flag) {
+        Err(e) => e,
+        Ok(()) => ApiError::internal("permission check disagrees with itself"),
+    }
+}
+
 /// `DELETE .../kv/PATH` (`If-Match: REV` makes it conditional): `{"rev": N}`;
 /// `?recursive=true` deletes the subtree: `{"deleted": COUNT}`.
 pub(crate) async fn delete(
     State(st): State<AppState>,
+    caller: Caller,
     Path((name, path)): Path<(String, String)>,
     Query(q): Params,
     headers: HeaderMap,
@@ -123,6 +175,12 @@ pub(crate) async fn delete(
     }
     let recursive = flag(q.get("recursive").map(String::as_str), "recursive")?;
     let p = parse_path(&path)?;
+    let needed = if recursive {
+        Flags::DELETE.and(Flags::ENTER)
+    } else {
+        Flags::DELETE
+    };
+    caller.require(&name, p.elements(), needed)?;
     let cond = condition(&headers)?;
     blocking(move || {
         let kv = st.stores.get(&name, Want::Existing)?.kv()?;
@@ -146,28 +204,32 @@ pub(crate) async fn delete(
 /// `GET .../keys/PATH` (`?recursive=true`: every descendant): the paths, one per line.
 pub(crate) async fn keys(
     st: State<AppState>,
+    caller: Caller,
     Path((name, path)): Path<(String, String)>,
     q: Params,
 ) -> ApiResult<Response> {
-    keys_at(st, name, path, q).await
+    keys_at(st, caller, name, path, q).await
 }
 
 pub(crate) async fn keys_root(
     st: State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     q: Params,
 ) -> ApiResult<Response> {
-    keys_at(st, name, ":".to_string(), q).await
+    keys_at(st, caller, name, ":".to_string(), q).await
 }
 
 async fn keys_at(
     State(st): State<AppState>,
+    caller: Caller,
     name: String,
     path: String,
     Query(q): Params,
 ) -> ApiResult<Response> {
     let recursive = flag(q.get("recursive").map(String::as_str), "recursive")?;
     let p = parse_path(&path)?;
+    caller.require(&name, p.elements(), Flags::ENTER)?;
     let text = blocking(move || {
         let kv = st.stores.get(&name, Want::Existing)?.kv()?;
         let keys = if recursive {
@@ -196,22 +258,25 @@ async fn keys_at(
 /// until the client goes away or the server stops.
 pub(crate) async fn watch(
     st: State<AppState>,
+    caller: Caller,
     Path((name, path)): Path<(String, String)>,
     q: Params,
 ) -> ApiResult<Response> {
-    watch_at(st, name, path, q).await
+    watch_at(st, caller, name, path, q).await
 }
 
 pub(crate) async fn watch_root(
     st: State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     q: Params,
 ) -> ApiResult<Response> {
-    watch_at(st, name, ":".to_string(), q).await
+    watch_at(st, caller, name, ":".to_string(), q).await
 }
 
 async fn watch_at(
     State(st): State<AppState>,
+    caller: Caller,
     name: String,
     path: String,
     Query(q): Params,
@@ -225,6 +290,8 @@ async fn watch_at(
         ),
     };
     let p = parse_path(&path)?;
+    // A watch reads values below the path and reveals which paths exist.
+    caller.require(&name, p.elements(), Flags::READ.and(Flags::ENTER))?;
     let stores = st.stores.clone();
     let (store, w) = blocking(move || {
         let store = stores.get(&name, Want::Existing)?;

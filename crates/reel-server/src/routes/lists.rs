@@ -2,18 +2,27 @@
 //! nonces and pages with continuation tokens, as `reel list` has them.
 
 use super::{AppState, blocking};
+use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::Want;
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use reel::kv::Element;
 use reel::list::{NewItem, PageRequest, Start};
 use serde::Deserialize;
 
 /// `GET .../lists`: `{"keys": [...]}`.
+/// A list key as the one-element path grants are matched against.
+fn key_path(key: &str) -> [Element; 1] {
+    [Element::Str(key.to_string())]
+}
+
 pub(crate) async fn keys(
     State(st): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(&name, &[], Flags::ENTER)?;
     blocking(move || {
         let lists = st.stores.get(&name, Want::Existing)?.lists()?;
         Ok(Json(serde_json::json!({"keys": lists.keys()?})))
@@ -59,9 +68,15 @@ impl NonceText {
 /// `reel list append` prints (`appended`, `duplicates`, `next_offset`).
 pub(crate) async fn append(
     State(st): State<AppState>,
+    caller: Caller,
     Path((name, key)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
+    let path = key_path(&key);
+    let flags = caller.flags(&name, &path);
+    if !flags.allows(Flags::WRITE) && !flags.allows(Flags::CREATE) {
+        caller.require(&name, &path, Flags::WRITE)?;
+    }
     if st.is_stopping() {
         return Err(ApiError::shutting_down());
     }
@@ -77,6 +92,13 @@ pub(crate) async fn append(
     }
     blocking(move || {
         let lists = st.stores.get(&name, Want::CreateLists)?.lists()?;
+        // Appending to an existing list needs `w`; starting a new one needs `c`.
+        let exists = lists.info(&key)?.is_some();
+        caller.require(
+            &name,
+            &path,
+            if exists { Flags::WRITE } else { Flags::CREATE },
+        )?;
         let r = lists.append(&key, &items)?;
         Ok(Json(
             serde_json::to_value(r).map_err(|e| ApiError::internal(e.to_string()))?,
@@ -100,9 +122,11 @@ pub(crate) struct ReadQuery {
 /// `reel list read` prints.
 pub(crate) async fn read(
     State(st): State<AppState>,
+    caller: Caller,
     Path((name, key)): Path<(String, String)>,
     Query(q): Query<ReadQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(&name, &key_path(&key), Flags::READ)?;
     if q.limit == Some(0) {
         return Err(ApiError::bad_request("limit must be at least 1"));
     }
@@ -134,8 +158,10 @@ pub(crate) async fn read(
 /// `GET .../lists/KEY/info`: what `reel list info --json` prints.
 pub(crate) async fn info(
     State(st): State<AppState>,
+    caller: Caller,
     Path((name, key)): Path<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(&name, &key_path(&key), Flags::READ)?;
     blocking(move || {
         let lists = st.stores.get(&name, Want::Existing)?.lists()?;
         let info = lists

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub(crate) stores: Arc<Stores>,
+    pub(crate) guard: Arc<crate::auth::Guard>,
     /// Becomes true when the server starts shutting down: live streams end.
     pub(crate) shutdown: watch::Receiver<bool>,
 }
@@ -36,7 +37,7 @@ impl AppState {
 }
 
 /// Runs blocking engine work (file I/O, fsync) off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
+pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(f).await?
@@ -46,6 +47,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 pub fn router(state: AppState, max_body: usize) -> Router {
     Router::new()
         .route("/healthz", get(stores::healthz))
+        .route("/v1/auth/token", post(stores::token))
         .route("/v1/stores", get(stores::list))
         .route("/v1/stores/{name}", get(stores::status))
         .route(

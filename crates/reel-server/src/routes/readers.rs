@@ -3,6 +3,7 @@
 //! same records again (at-least-once, as `reel read` is locally).
 
 use super::{AppState, blocking, ndjson};
+use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::{Store, Want};
 use axum::Json;
@@ -26,9 +27,11 @@ const MAX_WAIT: Duration = Duration::from_secs(300);
 /// `POST .../readers/READER/next?max=M&wait=SECS`: NDJSON of the next records.
 pub(crate) async fn next(
     State(st): State<AppState>,
+    caller: Caller,
     Path((name, reader)): Path<(String, String)>,
     Query(q): Query<NextQuery>,
 ) -> ApiResult<Response> {
+    caller.require(&name, &[], Flags::READ)?;
     let max = q.max.unwrap_or(1000).clamp(1, 100_000);
     let wait = match q.wait {
         None => Duration::ZERO,
@@ -79,9 +82,11 @@ pub(crate) struct Ack {
 /// `POST .../readers/READER/ack` with `{"seq": N}`: records up to N are consumed.
 pub(crate) async fn ack(
     State(st): State<AppState>,
+    caller: Caller,
     Path((name, reader)): Path<(String, String)>,
     Json(a): Json<Ack>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(&name, &[], Flags::READ)?;
     blocking(move || {
         let store = st.stores.get(&name, Want::Existing)?;
         let spool = store.spool();

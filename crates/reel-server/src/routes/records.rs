@@ -1,6 +1,7 @@
 //! `/v1/stores/NAME/records`: append NDJSON, read by seq, follow live.
 
 use super::{AppState, Chunks, blocking, flag, ndjson_stream};
+use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::{Store, Want};
 use axum::Json;
@@ -20,10 +21,12 @@ pub(crate) struct AppendQuery {
 /// `POST /v1/stores/NAME/records`: the body's NDJSON lines as one batch, all or nothing.
 pub(crate) async fn append(
     State(st): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     Query(q): Query<AppendQuery>,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(&name, &[], Flags::WRITE)?;
     if st.is_stopping() {
         return Err(ApiError::shutting_down());
     }
@@ -91,9 +94,11 @@ const CHUNK: u64 = 1000;
 /// `{"seq","ts","key","value"}`; with `follow`, new records stream as they arrive.
 pub(crate) async fn read(
     State(st): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     Query(q): Query<ReadQuery>,
 ) -> ApiResult<Response> {
+    caller.require(&name, &[], Flags::READ)?;
     let follow = flag(q.follow.as_deref(), "follow")?;
     let stores = st.stores.clone();
     let store = blocking(move || stores.get(&name, Want::Existing)).await?;

@@ -1,7 +1,8 @@
 //! `/healthz`, the list of stores and a store's status.
 
 use super::{AppState, blocking};
-use crate::error::ApiResult;
+use crate::auth::{Caller, acl::Flags};
+use crate::error::{ApiError, ApiResult};
 use crate::stores::Want;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -11,10 +12,17 @@ pub(crate) async fn healthz() -> &'static str {
 }
 
 /// `GET /v1/stores`: `{"stores":[{"name":..,"kind":..}]}`.
-pub(crate) async fn list(State(st): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+/// Only the stores the caller has a grant for are listed.
+pub(crate) async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<serde_json::Value>> {
     blocking(move || {
         let mut out = Vec::new();
         for name in st.stores.names()? {
+            if !caller.sees(&name) {
+                continue;
+            }
             let kind = match st.stores.get(&name, Want::Existing) {
                 Ok(s) => s.spool().log().kind().as_str().to_string(),
                 Err(e) => format!("unreadable: {e}"),
@@ -29,14 +37,33 @@ pub(crate) async fn list(State(st): State<AppState>) -> ApiResult<Json<serde_jso
 /// `GET /v1/stores/NAME`: what `reel status --json` prints.
 pub(crate) async fn status(
     State(st): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(&name, &[], Flags::READ)?;
     blocking(move || {
         let store = st.stores.get(&name, Want::Existing)?;
         let status = store.spool().status()?;
-        Ok(Json(serde_json::to_value(&status).map_err(|e| {
-            crate::error::ApiError::internal(e.to_string())
-        })?))
+        Ok(Json(
+            serde_json::to_value(&status).map_err(|e| ApiError::internal(e.to_string()))?,
+        ))
     })
     .await
+}
+
+/// `POST /v1/auth/token` with HTTP Basic credentials: `{"token": .., "expires_in": SECS}`;
+/// send it as `Authorization: Bearer TOKEN`.
+pub(crate) async fn token(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<serde_json::Value>> {
+    let Some(user) = caller.name() else {
+        return Err(ApiError::bad_request(
+            "no users are defined: this server needs no token",
+        ));
+    };
+    let token = st.guard.issue_token(user);
+    Ok(Json(
+        serde_json::json!({"token": token, "expires_in": st.guard.token_ttl.as_secs()}),
+    ))
 }

@@ -1,5 +1,8 @@
 //! The command-line grammar: every command, flag and help text.
 
+mod auth;
+
+pub use auth::{AclCommand, PasswordInput, UserCommand};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -75,6 +78,12 @@ pub enum Command {
     /// Keyed lists: per-key offsets, exactly-once appends by nonce, paging with tokens.
     #[command(subcommand)]
     List(ListCommand),
+    /// Users of `reel serve` (passwords stored as argon2id hashes under ROOT).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Access rules of `reel serve`: which user may do what on which store and paths.
+    #[command(subcommand)]
+    Acl(AclCommand),
     /// Serve every store under ROOT over HTTP (see docs/HTTP.md).
     #[command(
         after_help = "Examples:\n  mkdir -p /var/lib/reel && reel serve /var/lib/reel\n  reel serve --listen 0.0.0.0:7370 --durability always /var/lib/reel\n\nA store named NAME is the directory ROOT/NAME. Then, from anywhere:\n  curl -s localhost:7370/v1/stores\n  curl -s -XPUT localhost:7370/v1/stores/cfg/kv/app.port -d 8080\n  curl -s localhost:7370/v1/stores/cfg/kv/app.port\n\nStops cleanly on SIGINT or SIGTERM: in-flight requests finish, live streams end,\nacknowledged appends are synced."
@@ -201,6 +210,13 @@ pub struct ServeArgs {
     /// Largest request body accepted (bytes; k, m, g suffixes); larger ones get 413.
     #[arg(long, default_value = "64m")]
     pub max_body: String,
+    /// Seconds a token from POST /v1/auth/token stays valid.
+    #[arg(long, default_value_t = 3600)]
+    pub token_ttl: u64,
+    /// Answer clients on other machines even while no user is defined (no authentication
+    /// at all: only for trusted networks).
+    #[arg(long)]
+    pub insecure_open: bool,
     /// The directory whose subdirectories are the stores.
     pub root: PathBuf,
 }

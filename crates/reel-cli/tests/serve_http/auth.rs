@@ -1,0 +1,232 @@
+//! Users, passwords, tokens and grants, from outside: `reel user`/`reel acl` change them
+//! while the server runs, and every refusal says whether the login failed (401) or the
+//! permission is missing (403).
+
+use crate::Server;
+use crate::client::{Response, request};
+use crate::common::{fails, ok, reel_stdin};
+
+fn add_user(root: &str, name: &str, password: &str, admin: bool) {
+    let mut args = vec!["user", "add", "--password-stdin"];
+    if admin {
+        args.push("--admin");
+    }
+    args.extend([root, name]);
+    let out = reel_stdin(&args, &format!("{password}\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64ct::Encoding;
+    format!(
+        "Basic {}",
+        base64ct::Base64::encode_string(format!("{user}:{password}").as_bytes())
+    )
+}
+
+fn as_user(s: &Server, auth: &str, method: &str, path: &str, body: &str) -> Response {
+    request(
+        s.addr,
+        method,
+        path,
+        &[("Authorization", auth)],
+        body.as_bytes(),
+    )
+}
+
+#[test]
+fn once_a_user_exists_every_request_needs_credentials() {
+    let s = Server::start(&[]);
+    let root = s.root.display().to_string();
+    // No users: loopback clients need nothing.
+    assert_eq!(
+        request(s.addr, "PUT", "/v1/stores/cfg/kv/a", &[], b"1").status,
+        200
+    );
+    add_user(&root, "ops", "s3cret", true);
+    let r = request(s.addr, "GET", "/v1/stores/cfg/kv/a", &[], b"");
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = as_user(&s, &basic("ops", "wrong"), "GET", "/v1/stores/cfg/kv/a", "");
+    assert_eq!(r.status, 401);
+    assert!(r.json()["error"].as_str().unwrap().contains("login failed"));
+    let r = as_user(
+        &s,
+        &basic("nobody", "s3cret"),
+        "GET",
+        "/v1/stores/cfg/kv/a",
+        "",
+    );
+    assert_eq!(r.status, 401);
+    let r = as_user(
+        &s,
+        &basic("ops", "s3cret"),
+        "GET",
+        "/v1/stores/cfg/kv/a",
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Tokens.
+    let r = as_user(&s, &basic("ops", "s3cret"), "POST", "/v1/auth/token", "");
+    let token = r.json()["token"].as_str().unwrap().to_string();
+    let bearer = format!("Bearer {token}");
+    assert_eq!(
+        as_user(&s, &bearer, "GET", "/v1/stores/cfg/kv/a", "").status,
+        200
+    );
+    let r = as_user(&s, "Bearer 0000", "GET", "/v1/stores/cfg/kv/a", "");
+    assert_eq!(r.status, 401);
+    // A password change takes effect at once; a deleted user is refused.
+    let out = reel_stdin(
+        &["user", "passwd", "--password-stdin", &root, "ops"],
+        "n3w\n",
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        as_user(
+            &s,
+            &basic("ops", "s3cret"),
+            "GET",
+            "/v1/stores/cfg/kv/a",
+            ""
+        )
+        .status,
+        401
+    );
+    assert_eq!(
+        as_user(&s, &basic("ops", "n3w"), "GET", "/v1/stores/cfg/kv/a", "").status,
+        200
+    );
+    add_user(&root, "other", "x", false);
+    ok(&["user", "del", &root, "ops"]);
+    assert_eq!(
+        as_user(&s, &bearer, "GET", "/v1/stores/cfg/kv/a", "").status,
+        401
+    );
+    assert_eq!(ok(&["user", "list", &root]), "other\n");
+    // The auth store is not reachable as a store.
+    let r = as_user(&s, &basic("other", "x"), "GET", "/v1/stores/.reel-auth", "");
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+#[test]
+fn distkv_write_only_example_and_default_deny() {
+    let s = Server::start(&[]);
+    let root = s.root.display().to_string();
+    add_user(&root, "admin", "a", true);
+    add_user(&root, "w", "pw", false);
+    ok(&["acl", "grant", &root, "w", "xc", "cfg", "wom.#"]);
+    assert_eq!(ok(&["acl", "list", &root, "w"]), "w xc cfg wom.#\n");
+    let w = basic("w", "pw");
+    let r = as_user(&s, &w, "PUT", "/v1/stores/cfg/kv/wom.foo.bar", "1");
+    assert_eq!(r.status, 200, "create once: {}", r.body);
+    let r = as_user(&s, &w, "PUT", "/v1/stores/cfg/kv/wom.foo.bar", "2");
+    assert_eq!(r.status, 403, "no overwrite: {}", r.body);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("permission missing")
+    );
+    let r = as_user(&s, &w, "GET", "/v1/stores/cfg/kv/wom.foo.bar", "");
+    assert_eq!(r.status, 403, "no read back: {}", r.body);
+    let r = as_user(&s, &w, "PUT", "/v1/stores/cfg/kv/elsewhere", "1");
+    assert_eq!(r.status, 403, "no matching rule, no access: {}", r.body);
+    let r = as_user(&s, &w, "DELETE", "/v1/stores/cfg/kv/wom.foo.bar", "");
+    assert_eq!(r.status, 403);
+    // The value is the first one, as the admin sees.
+    let r = as_user(
+        &s,
+        &basic("admin", "a"),
+        "GET",
+        "/v1/stores/cfg/kv/wom.foo.bar",
+        "",
+    );
+    assert_eq!(r.json()["value"], 1);
+    // Store listing shows only stores the user has grants on.
+    ok(&["init", &s.dir("secret")]);
+    let r = as_user(&s, &w, "GET", "/v1/stores", "");
+    assert_eq!(
+        r.json()["stores"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.body
+    );
+    let r = as_user(&s, &w, "GET", "/v1/stores/secret/records", "");
+    assert_eq!(r.status, 403);
+    // Revoking takes effect at once.
+    ok(&["acl", "revoke", &root, "w", "cfg", "wom.#"]);
+    let r = as_user(&s, &w, "PUT", "/v1/stores/cfg/kv/wom.new", "1");
+    assert_eq!(r.status, 403);
+    assert!(fails(&["acl", "revoke", &root, "w", "cfg", "wom.#"]).contains("no grant"));
+    assert!(fails(&["acl", "grant", &root, "w", "rq", "cfg"]).contains("`q`"));
+    assert!(fails(&["acl", "grant", &root, "nobody", "r", "cfg"]).contains("no user"));
+}
+
+#[test]
+fn record_and_list_permissions() {
+    let s = Server::start(&[]);
+    let root = s.root.display().to_string();
+    ok(&["init", &s.dir("ev")]);
+    add_user(&root, "feed", "f", false);
+    add_user(&root, "reader", "r", false);
+    ok(&["acl", "grant", &root, "feed", "w", "ev"]);
+    ok(&["acl", "grant", &root, "feed", "c", "orders"]);
+    ok(&["acl", "grant", &root, "reader", "r", "*"]);
+    let (feed, reader) = (basic("feed", "f"), basic("reader", "r"));
+    assert_eq!(
+        as_user(&s, &feed, "POST", "/v1/stores/ev/records", "{\"a\":1}").status,
+        200
+    );
+    assert_eq!(
+        as_user(&s, &feed, "GET", "/v1/stores/ev/records", "").status,
+        403
+    );
+    assert_eq!(
+        as_user(&s, &reader, "GET", "/v1/stores/ev/records", "")
+            .lines()
+            .len(),
+        1
+    );
+    assert_eq!(
+        as_user(&s, &reader, "POST", "/v1/stores/ev/records", "{}").status,
+        403
+    );
+    // `c` starts a list; appending to an existing one needs `w`.
+    let item = r#"{"items":[{"value":1}]}"#;
+    assert_eq!(
+        as_user(&s, &feed, "POST", "/v1/stores/orders/lists/k1", item).status,
+        200
+    );
+    let r = as_user(&s, &feed, "POST", "/v1/stores/orders/lists/k1", item);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        as_user(&s, &reader, "GET", "/v1/stores/orders/lists/k1", "").status,
+        200
+    );
+    assert_eq!(
+        as_user(&s, &reader, "GET", "/v1/stores/orders/lists", "").status,
+        403
+    );
+}
+
+#[test]
+fn failed_logins_are_rate_limited_per_address() {
+    let s = Server::start(&[]);
+    let root = s.root.display().to_string();
+    add_user(&root, "u", "right", false);
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(as_user(&s, &basic("u", "wrong"), "GET", "/v1/stores", "").status);
+    }
+    assert!(statuses[..10].iter().all(|&c| c == 401), "{statuses:?}");
+    assert_eq!(statuses[11], 429, "{statuses:?}");
+    // Even the right password waits out the window.
+    assert_eq!(
+        as_user(&s, &basic("u", "right"), "GET", "/v1/stores", "").status,
+        429
+    );
+}

@@ -1,0 +1,314 @@
+//! Who is asking, and may they: the `Caller` extractor authenticates a request (HTTP
+//! Basic or a bearer token from `POST /v1/auth/token`) once any user exists, and
+//! handlers ask it for the permission letters an operation needs on a store and path.
+//!
+//! Password checks are slow on purpose (argon2id), so a verified Basic credential is
+//! remembered in memory for a minute (keyed by the header, checked against the stored
+//! hash so that a password change takes effect at once); failed logins are counted per
+//! source address and refused for a while past a limit. Credentials are never logged.
+
+use super::acl::{self, Flags, Grant};
+use super::{AuthStore, User, password};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{AppState, blocking};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use reel::kv::Element;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Failed logins from one address within [`FAILURE_WINDOW`] before it is refused.
+const MAX_FAILURES: u32 = 10;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// How long a verified Basic credential is remembered.
+const BASIC_CACHE: Duration = Duration::from_secs(60);
+
+/// Authentication state shared by every request.
+#[derive(Debug)]
+pub struct Guard {
+    root: std::path::PathBuf,
+    store: OnceLock<AuthStore>,
+    /// Token → (user, expiry).
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+    /// Authorization header → (user, hash it was checked against, expiry).
+    basic: Mutex<HashMap<String, (String, String, Instant)>>,
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// How long a token is valid.
+    pub token_ttl: Duration,
+    /// Whether a store without users may be used from other machines.
+    pub open_to_network: bool,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// No user exists: no authentication, everything allowed (loopback, or
+    /// `--insecure-open`).
+    Open,
+    /// A user allowed everything.
+    Admin(String),
+    /// A user and its grants.
+    User {
+        name: String,
+        grants: Arc<Vec<Grant>>,
+    },
+}
+
+impl Guard {
+    /// The guard of a server root.
+    pub fn new(root: &std::path::Path, token_ttl: Duration, open_to_network: bool) -> Guard {
+        Guard {
+            root: root.to_path_buf(),
+            store: OnceLock::new(),
+            tokens: Mutex::new(HashMap::new()),
+            basic: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            token_ttl,
+            open_to_network,
+        }
+    }
+
+    /// The auth store, once `reel user add` created it.
+    pub fn store(&self) -> ApiResult<Option<&AuthStore>> {
+        if let Some(s) = self.store.get() {
+            return Ok(Some(s));
+        }
+        match AuthStore::open(&self.root, false)? {
+            Some(s) => Ok(Some(self.store.get_or_init(|| s))),
+            None => Ok(None),
+        }
+    }
+
+    fn refuse_if_limited(&self, ip: Option<IpAddr>) -> ApiResult<()> {
+        let Some(ip) = ip else { return Ok(()) };
+        let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((n, since)) = f.get(&ip)
+            && *n >= MAX_FAILURES
+            && since.elapsed() < FAILURE_WINDOW
+        {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed logins from this address; try again in a minute",
+            ));
+        }
+        Ok(())
+    }
+
+    fn note_failure(&self, ip: Option<IpAddr>) {
+        let Some(ip) = ip else { return };
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let e = f.entry(ip).or_insert((0, Instant::now()));
+        if e.1.elapsed() >= FAILURE_WINDOW {
+            *e = (0, Instant::now());
+        }
+        e.0 += 1;
+    }
+
+    /// Authenticates `authorization` (blocking: argon2 and kv reads).
+    pub fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        ip: Option<IpAddr>,
+        loopback_peer: bool,
+    ) -> ApiResult<Caller> {
+        let store = match self.store()? {
+            Some(s) if s.any_user()? => s,
+            _ => {
+                if loopback_peer || self.open_to_network {
+                    return Ok(Caller::Open);
+                }
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "permission missing: no users are defined, so this server answers only \
+                     loopback clients (add users with `reel user add`, or start it with \
+                     --insecure-open)",
+                ));
+            }
+        };
+        let Some(header) = authorization else {
+            return Err(login_failed(
+                "credentials required (HTTP Basic or a bearer token)",
+            ));
+        };
+        self.refuse_if_limited(ip)?;
+        let name = if let Some(token) = header.strip_prefix("Bearer ") {
+            let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            match tokens.get(token.trim()) {
+                Some((user, until)) if *until > Instant::now() => user.clone(),
+                Some(_) => return Err(login_failed("the token has expired; get a new one")),
+                None => {
+                    drop(tokens);
+                    self.note_failure(ip);
+                    return Err(login_failed("unknown token"));
+                }
+            }
+        } else if let Some(b64) = header.strip_prefix("Basic ") {
+            let Some((name, pass)) = decode_basic(b64.trim()) else {
+                return Err(ApiError::bad_request("malformed Basic credentials"));
+            };
+            let user = store.user(&name)?;
+            match user {
+                Some(u) if self.basic_ok(header, &name, &u, &pass) => name,
+                _ => {
+                    self.note_failure(ip);
+                    return Err(login_failed("login failed: wrong user name or password"));
+                }
+            }
+        } else {
+            return Err(login_failed(
+                "unsupported Authorization scheme (use Basic or Bearer)",
+            ));
+        };
+        let Some(user) = store.user(&name)? else {
+            return Err(login_failed("login failed: the user no longer exists"));
+        };
+        if user.admin {
+            return Ok(Caller::Admin(name));
+        }
+        let grants = Arc::new(store.grants(&name)?);
+        Ok(Caller::User { name, grants })
+    }
+
+    fn basic_ok(&self, header: &str, name: &str, user: &User, pass: &str) -> bool {
+        {
+            let cache = self.basic.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((n, h, until)) = cache.get(header)
+                && n == name
+                && *h == user.hash
+                && *until > Instant::now()
+            {
+                return true;
+            }
+        }
+        if !password::verify(pass, &user.hash) {
+            return false;
+        }
+        let mut cache = self.basic.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|_, (_, _, until)| *until > Instant::now());
+        cache.insert(
+            header.to_string(),
+            (
+                name.to_string(),
+                user.hash.clone(),
+                Instant::now() + BASIC_CACHE,
+            ),
+        );
+        true
+    }
+
+    /// A new token for `user`.
+    pub fn issue_token(&self, user: &str) -> String {
+        let mut bytes = [0u8; 24];
+        argon2::password_hash::rand_core::RngCore::fill_bytes(
+            &mut argon2::password_hash::rand_core::OsRng,
+            &mut bytes,
+        );
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        tokens.retain(|_, (_, until)| *until > Instant::now());
+        tokens.insert(
+            token.clone(),
+            (user.to_string(), Instant::now() + self.token_ttl),
+        );
+        token
+    }
+}
+
+fn login_failed(why: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, why)
+}
+
+/// `user:password` from base64.
+fn decode_basic(b64: &str) -> Option<(String, String)> {
+    use base64ct::Encoding;
+    let bytes = base64ct::Base64::decode_vec(b64).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+impl Caller {
+    /// Requires `needed` on (`store`, `path`): 403 naming what is missing otherwise.
+    pub fn require(&self, store: &str, path: &[Element], needed: Flags) -> ApiResult<()> {
+        // A name no store can have is a bad request, not a question of permission.
+        crate::stores::validate_name(store)?;
+        match self {
+            Caller::Open | Caller::Admin(_) => Ok(()),
+            Caller::User { name, grants } => match acl::decide(grants, store, path) {
+                Some(f) if f.allows(needed) => Ok(()),
+                Some(f) => Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "permission missing: user `{name}` lacks `{}` on store `{store}` at `{}`",
+                        f.missing(needed),
+                        path_text(path)
+                    ),
+                )),
+                None => Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "permission missing: no grant of user `{name}` matches store `{store}` at `{}` (no matching rule means no access)",
+                        path_text(path)
+                    ),
+                )),
+            },
+        }
+    }
+
+    /// The flags the caller has on (`store`, `path`).
+    pub fn flags(&self, store: &str, path: &[Element]) -> Flags {
+        match self {
+            Caller::Open | Caller::Admin(_) => Flags::parse("rxwcda").unwrap_or_default(),
+            Caller::User { grants, .. } => acl::decide(grants, store, path).unwrap_or_default(),
+        }
+    }
+
+    /// True when the caller may see that `store` exists (any grant names it or `*`).
+    pub fn sees(&self, store: &str) -> bool {
+        match self {
+            Caller::Open | Caller::Admin(_) => true,
+            Caller::User { grants, .. } => {
+                grants.iter().any(|g| g.store == store || g.store == "*")
+            }
+        }
+    }
+
+    /// The user name, if authenticated.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Caller::Open => None,
+            Caller::Admin(n) | Caller::User { name: n, .. } => Some(n),
+        }
+    }
+}
+
+fn path_text(path: &[Element]) -> String {
+    let mut p = reel::kv::Path::root();
+    for e in path {
+        p = p.child(e.clone());
+    }
+    p.to_string()
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Caller> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .map(|v| v.to_str().map(str::to_string))
+            .transpose()
+            .map_err(|_| ApiError::bad_request("the Authorization header is not text"))?;
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let loopback = peer.is_none_or(|ip| ip.is_loopback());
+        let guard = state.guard.clone();
+        blocking(move || guard.authenticate(header.as_deref(), peer, loopback)).await
+    }
+}
