@@ -4,6 +4,8 @@
 pub const EXIT_FAILURE: i32 = 1;
 /// Exit status when a compare-and-set condition does not hold.
 pub const EXIT_CONFLICT: i32 = 3;
+/// Exit status when a server refused the login or the permission.
+pub const EXIT_REFUSED: i32 = 4;
 
 /// Everything a command can fail with; printed as one line on stderr.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +22,25 @@ pub enum CliError {
     /// A check found problems (already printed); exit non-zero.
     #[error("{0}")]
     Failed(String),
+    /// A server answered with an error status.
+    #[error("{}", remote_message(*status, message))]
+    Remote {
+        /// The HTTP status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+}
+
+/// A server's refusal, saying which kind it is when the status does.
+fn remote_message(status: u16, message: &str) -> String {
+    match status {
+        401 if !message.starts_with("login failed") => format!("login failed: {message}"),
+        403 if !message.starts_with("permission missing") => {
+            format!("permission missing: {message}")
+        }
+        _ => message.to_string(),
+    }
 }
 
 impl From<reel::LogError> for CliError {
@@ -39,6 +60,11 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Reel(reel::Error::Conflict { .. }) => EXIT_CONFLICT,
+            CliError::Remote { status: 412, .. } => EXIT_CONFLICT,
+            CliError::Remote {
+                status: 401 | 403 | 429,
+                ..
+            } => EXIT_REFUSED,
             _ => EXIT_FAILURE,
         }
     }

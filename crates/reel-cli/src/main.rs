@@ -12,6 +12,7 @@ mod commands;
 mod error;
 mod logging;
 mod output;
+mod remote;
 mod units;
 
 use clap::Parser;

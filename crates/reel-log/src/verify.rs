@@ -48,16 +48,31 @@ impl Log {
     /// Checks every checksum, seq, seal and index entry of the log.
     pub fn verify(&self) -> Result<VerifyReport> {
         // Segments replaced or removed while verify reads them (compaction, retention)
-        // can look like damage: a pass during which the layout changed is repeated.
-        let mut attempts = 0;
-        loop {
+        // can look like damage: a pass during which the layout changed is repeated. A
+        // log compacting without pause could race every pass, so the last one holds the
+        // compaction lock: no segment is rewritten under it.
+        for _ in 0..3 {
             let before = self.layout_gen();
             let report = self.verify_once()?;
-            attempts += 1;
-            if report.is_ok() || self.layout_gen() == before || attempts >= 5 {
+            if report.is_ok() || self.layout_gen() == before {
                 return Ok(report);
             }
         }
+        if !self.is_writable() {
+            return self.verify_once();
+        }
+        let _one_per_process = self
+            .inner
+            .compacting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let lock_path = self.dir().join(crate::compaction::COMPACT_LOCK_FILE);
+        let lock = self
+            .storage()
+            .lock_file(&lock_path)
+            .ctx("open", &lock_path)?;
+        let _no_compaction = crate::log::LockGuard::acquire(&*lock, &lock_path)?;
+        self.verify_once()
     }
 
     fn verify_once(&self) -> Result<VerifyReport> {

@@ -37,7 +37,7 @@ pub mod tee;
 mod value;
 pub mod view;
 
-pub use cursor::Reader;
+pub use cursor::{MoveTo, Reader};
 pub use error::{Error, Result};
 pub use record::{NewRecord, Record, meta_json, nonce_json, value_json};
 pub use reel_log::Error as LogError;

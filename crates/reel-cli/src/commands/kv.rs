@@ -19,7 +19,28 @@ fn open_read_only(dir: &std::path::Path) -> CliResult<KvStore> {
     Ok(KvStore::on_spool(&super::open_spool_for_reading(dir)?)?)
 }
 
+/// The store directory (or server URL) of a kv command.
+fn dir_of(cmd: &KvCommand) -> &std::path::Path {
+    match cmd {
+        KvCommand::Set { dir, .. }
+        | KvCommand::Get { dir, .. }
+        | KvCommand::Del { dir, .. }
+        | KvCommand::Keys { dir, .. }
+        | KvCommand::Watch { dir, .. } => dir,
+    }
+}
+
 pub fn run(cmd: KvCommand, out: &mut Output) -> CliResult {
+    if let Some(r) = crate::remote::target(dir_of(&cmd))? {
+        // Checked here as locally: a bad path is refused before anything is sent.
+        let (KvCommand::Set { path: p, .. }
+        | KvCommand::Get { path: p, .. }
+        | KvCommand::Del { path: p, .. }
+        | KvCommand::Keys { path: p, .. }
+        | KvCommand::Watch { path: p, .. }) = &cmd;
+        path(p)?;
+        return crate::remote::kv(&r, &cmd, out);
+    }
     match cmd {
         KvCommand::Set {
             eval,

@@ -23,7 +23,45 @@ fn open(dir: &std::path::Path, append: bool) -> CliResult<ListStore> {
     }
 }
 
+/// The nonce of the `i`th item of a `list append --nonce N`: N + i.
+pub fn nth_nonce(n: u128, i: usize) -> CliResult<u128> {
+    u128::try_from(i)
+        .ok()
+        .and_then(|i| n.checked_add(i))
+        .ok_or_else(|| CliError::Input("nonce overflows u128".into()))
+}
+
+/// The JSON texts of `list append`: its arguments, or the non-empty lines of stdin;
+/// each with what to call it in an error ("argument 2", "line 7").
+pub fn item_texts(json: &[String]) -> CliResult<Vec<(String, String)>> {
+    let mut texts: Vec<(String, String)> = json
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("argument {}", i + 1), t.clone()))
+        .collect();
+    if texts.is_empty() {
+        for (i, line) in std::io::stdin().lock().lines().enumerate() {
+            let line = line.map_err(|e| CliError::Input(format!("line {}: {e}", i + 1)))?;
+            if !line.trim().is_empty() {
+                texts.push((format!("line {}", i + 1), line));
+            }
+        }
+    }
+    Ok(texts)
+}
+
 pub fn run(cmd: ListCommand, out: &mut Output) -> CliResult {
+    let (ListCommand::Append { dir, .. }
+    | ListCommand::Read { dir, .. }
+    | ListCommand::Info { dir, .. }
+    | ListCommand::Keys { dir }) = &cmd;
+    if let Some(r) = crate::remote::target(dir)? {
+        let info = crate::remote::list(&r, &cmd, out)?;
+        if let (Some(info), ListCommand::Info { json, .. }) = (info, &cmd) {
+            return print_info(&info, *json, out);
+        }
+        return Ok(());
+    }
     match cmd {
         ListCommand::Append {
             nonce,
@@ -32,33 +70,14 @@ pub fn run(cmd: ListCommand, out: &mut Output) -> CliResult {
             key,
             json,
         } => {
-            let mut texts: Vec<(String, String)> = json
-                .into_iter()
-                .enumerate()
-                .map(|(i, t)| (format!("argument {}", i + 1), t))
-                .collect();
-            if texts.is_empty() {
-                for (i, line) in std::io::stdin().lock().lines().enumerate() {
-                    let line = line.map_err(|e| CliError::Input(format!("line {}: {e}", i + 1)))?;
-                    if !line.trim().is_empty() {
-                        texts.push((format!("line {}", i + 1), line));
-                    }
-                }
-            }
+            let texts = item_texts(&json)?;
             // Parse everything first: a bad value stores nothing of this call.
             let mut items = Vec::with_capacity(texts.len());
             for (i, (what, text)) in texts.iter().enumerate() {
                 let value = serde_json::from_str(text).map_err(|e| {
                     CliError::Input(format!("{what}: invalid JSON: {e}; nothing was stored"))
                 })?;
-                let nonce = nonce
-                    .map(|n| {
-                        u128::try_from(i)
-                            .ok()
-                            .and_then(|i| n.checked_add(i))
-                            .ok_or_else(|| CliError::Input("nonce overflows u128".into()))
-                    })
-                    .transpose()?;
+                let nonce = nonce.map(|n| nth_nonce(n, i)).transpose()?;
                 items.push(NewItem { value, nonce, ts });
             }
             let lists = open(&dir, true)?;
@@ -101,38 +120,7 @@ pub fn run(cmd: ListCommand, out: &mut Output) -> CliResult {
             let info = lists
                 .info(&key)?
                 .ok_or_else(|| reel::Error::NotFound(format!("list {key}")))?;
-            if json {
-                out.json_line(&info)?;
-            } else {
-                let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-                out.line(format_args!("key          {}", info.key))?;
-                out.line(format_args!("count        {}", info.count))?;
-                if info.count == 0 {
-                    out.line(format_args!(
-                        "offsets      none retained (next {})",
-                        info.next_offset
-                    ))?;
-                } else {
-                    out.line(format_args!(
-                        "offsets      {} to {} (next {})",
-                        info.first_offset,
-                        info.next_offset.saturating_sub(1),
-                        info.next_offset
-                    ))?;
-                }
-                out.line(format_args!(
-                    "first time   {}",
-                    opt(info.first_ts.map(|t| t.to_string()))
-                ))?;
-                out.line(format_args!(
-                    "last time    {}",
-                    opt(info.last_ts.map(|t| t.to_string()))
-                ))?;
-                out.line(format_args!(
-                    "last nonce   {}",
-                    opt(info.last_nonce.map(|n| n.to_string()))
-                ))?;
-            }
+            print_info(&serde_json::to_value(info)?, json, out)?;
         }
         ListCommand::Keys { dir } => {
             let lists = open(&dir, false)?;
@@ -141,5 +129,41 @@ pub fn run(cmd: ListCommand, out: &mut Output) -> CliResult {
             }
         }
     }
+    Ok(())
+}
+
+/// `list info`'s output from `ListInfo`'s JSON (local or from a server: one printer).
+fn print_info(info: &serde_json::Value, json: bool, out: &mut Output) -> CliResult {
+    if json {
+        out.json_line(info)?;
+        return Ok(());
+    }
+    let opt = |k: &str| match &info[k] {
+        serde_json::Value::Null => "-".to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        v => v.to_string(),
+    };
+    let n = |k: &str| info[k].as_u64().unwrap_or(0);
+    out.line(format_args!(
+        "key          {}",
+        info["key"].as_str().unwrap_or("")
+    ))?;
+    out.line(format_args!("count        {}", n("count")))?;
+    if n("count") == 0 {
+        out.line(format_args!(
+            "offsets      none retained (next {})",
+            n("next_offset")
+        ))?;
+    } else {
+        out.line(format_args!(
+            "offsets      {} to {} (next {})",
+            n("first_offset"),
+            n("next_offset").saturating_sub(1),
+            n("next_offset")
+        ))?;
+    }
+    out.line(format_args!("first time   {}", opt("first_ts")))?;
+    out.line(format_args!("last time    {}", opt("last_ts")))?;
+    out.line(format_args!("last nonce   {}", opt("last_nonce")))?;
     Ok(())
 }

@@ -4,7 +4,7 @@ mod auth;
 mod demo;
 mod init;
 mod kv;
-mod list;
+pub mod list;
 mod read;
 mod serve;
 mod status;
@@ -12,7 +12,7 @@ mod stream;
 mod tee;
 mod verify;
 mod view;
-mod write;
+pub mod write;
 
 use crate::cli::Command;
 use crate::error::CliResult;

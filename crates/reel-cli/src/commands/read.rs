@@ -29,6 +29,9 @@ const FULL_WINDOW_BYTES: u64 = 64 << 10;
 
 pub fn run(a: ReadArgs, out: &mut Output) -> CliResult {
     let idle = parse_timeout(a.timeout)?;
+    if let Some(r) = crate::remote::target(&a.dir)? {
+        return crate::remote::read(&r, &a, out);
+    }
     let spool = super::open_spool(&a.dir, Default::default())?;
     let reader = spool.reader(&a.reader)?;
     let mut s = Session {
@@ -226,22 +229,12 @@ fn damage_hint(
 }
 
 pub fn rewind(a: RewindArgs, out: &mut Output) -> CliResult {
+    if let Some(r) = crate::remote::target(&a.dir)? {
+        return crate::remote::rewind(&r, &a, out);
+    }
     let spool = super::open_spool(&a.dir, Default::default())?;
     let mut reader = spool.reader(&a.reader)?;
-    match (a.to_seq, a.to_time) {
-        (Some(seq), _) => {
-            if seq > spool.next_seq() {
-                return Err(CliError::Input(format!(
-                    "seq {seq} is past the end of the spool (next seq is {})",
-                    spool.next_seq()
-                )));
-            }
-            reader.seek(seq);
-        }
-        (None, Some(ts)) => reader.seek_time(ts)?,
-        (None, None) => reader.rewind(),
-    }
-    reader.commit()?;
+    reader.move_to(reel::MoveTo::from_options(a.to_seq, a.to_time))?;
     let pos = reader.position();
     let unread = spool.next_seq().saturating_sub(pos);
     out.line(format_args!(

@@ -1,56 +1,77 @@
 //! `reel status`.
 
 use crate::cli::StatusArgs;
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult};
 use crate::output::Output;
 use crate::units::{fmt_bytes, plural};
+use serde_json::Value;
 
 pub fn run(a: StatusArgs, out: &mut Output) -> CliResult {
-    let spool = super::open_spool_for_reading(&a.dir)?;
-    let st = spool.status()?;
+    let st = match crate::remote::target(&a.dir)? {
+        Some(r) => crate::remote::status(&r)?,
+        None => {
+            let spool = super::open_spool_for_reading(&a.dir)?;
+            serde_json::to_value(spool.status()?)?
+        }
+    };
     if a.json {
         out.json_line(&st)?;
         return Ok(());
     }
-    let pct = if st.capacity == 0 {
+    render(&st, out)
+}
+
+/// The text form of `reel status --json`'s object (local or from a server: one printer).
+fn render(st: &Value, out: &mut Output) -> CliResult {
+    let n = |k: &str| {
+        st[k]
+            .as_u64()
+            .ok_or_else(|| CliError::Input(format!("status without `{k}`: {st}")))
+    };
+    let (capacity, used, next, oldest) = (
+        n("capacity")?,
+        n("used_bytes")?,
+        n("next_seq")?,
+        n("oldest_seq")?,
+    );
+    let pct = if capacity == 0 {
         0.0
     } else {
-        st.used_bytes as f64 * 100.0 / st.capacity as f64
+        used as f64 * 100.0 / capacity as f64
     };
-    out.line(format_args!("spool      {}", st.dir.display()))?;
+    out.line(format_args!(
+        "spool      {}",
+        st["dir"].as_str().unwrap_or("?")
+    ))?;
     out.line(format_args!(
         "capacity   {} (when full: {}), segments of {}",
-        fmt_bytes(st.capacity),
-        st.when_full,
-        fmt_bytes(st.segment_size)
+        fmt_bytes(capacity),
+        st["when_full"].as_str().unwrap_or("?"),
+        fmt_bytes(n("segment_size")?)
     ))?;
     out.line(format_args!(
         "used       {} in {} ({pct:.1}%)",
-        fmt_bytes(st.used_bytes),
-        plural(st.segments as u64, "segment"),
+        fmt_bytes(used),
+        plural(n("segments")?, "segment"),
     ))?;
-    if st.records == 0 {
-        out.line(format_args!(
-            "records    none retained (next seq {})",
-            st.next_seq
-        ))?;
+    let records = n("records")?;
+    if records == 0 {
+        out.line(format_args!("records    none retained (next seq {next})"))?;
     } else {
         out.line(format_args!(
-            "records    {} retained: seq {} to {} (next seq {})",
-            st.records,
-            st.oldest_seq,
-            st.next_seq.saturating_sub(1),
-            st.next_seq
+            "records    {records} retained: seq {oldest} to {} (next seq {next})",
+            next.saturating_sub(1),
         ))?;
     }
-    if st.readers.is_empty() {
+    let readers = st["readers"].as_array().cloned().unwrap_or_default();
+    if readers.is_empty() {
         out.line(format_args!("readers    none"))?;
         return Ok(());
     }
-    let w = st
-        .readers
+    let name = |r: &Value| r["name"].as_str().unwrap_or("?").to_string();
+    let w = readers
         .iter()
-        .map(|r| r.name.len())
+        .map(|r| name(r).len())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -58,10 +79,14 @@ pub fn run(a: StatusArgs, out: &mut Output) -> CliResult {
         "readers    {:<w$}  {:>12}  {:>12}  {:>6}  {:>10}",
         "NAME", "POSITION", "UNREAD", "READ%", "LOST"
     ))?;
-    for r in &st.readers {
+    for r in &readers {
         out.line(format_args!(
             "           {:<w$}  {:>12}  {:>12}  {:>6.1}  {:>10}",
-            r.name, r.position, r.unread, r.consumed_pct, r.lost
+            name(r),
+            r["position"].as_u64().unwrap_or(0),
+            r["unread"].as_u64().unwrap_or(0),
+            r["consumed_pct"].as_f64().unwrap_or(0.0),
+            r["lost"].as_u64().unwrap_or(0)
         ))?;
     }
     Ok(())

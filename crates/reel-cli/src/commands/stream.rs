@@ -6,6 +6,9 @@ use crate::output::Output;
 use reel::{StreamOptions, meta_json};
 
 pub fn run(a: StreamArgs, out: &mut Output) -> CliResult {
+    if let Some(r) = crate::remote::target(&a.dir)? {
+        return crate::remote::stream(&r, &a, out);
+    }
     let spool = super::open_spool_for_reading(&a.dir)?;
     let opts = StreamOptions {
         gt: a.gt,

@@ -13,6 +13,9 @@ const MAX_BATCH_BYTES: usize = 4 << 20;
 
 pub fn run(a: WriteArgs) -> CliResult {
     let durability: Durability = a.durability.parse().map_err(reel::Error::from)?;
+    if let Some(r) = crate::remote::target(&a.dir)? {
+        return crate::remote::write(&r, &a);
+    }
     let spool = super::open_spool(&a.dir, durability)?;
     let config = spool.log().config();
     let mut batch = Batch {
@@ -163,20 +166,27 @@ impl Batch<'_> {
 
     /// "stored 3 records before it (seq 10 to 12)" or "no record was stored".
     fn stored_summary(&self) -> String {
-        match &self.stored {
-            Some((s, n)) if *n > 0 => format!(
-                "stored {} before it ({} {} to {})",
-                plural(*n, "record"),
-                if s.end - s.start == *n {
-                    "seq"
-                } else {
-                    "between seq"
-                },
-                s.start,
-                s.end - 1
-            ),
-            _ => "no record was stored".into(),
-        }
+        stored_summary(&self.stored)
+    }
+}
+
+/// What a `write` stored before it stopped: "stored 3 records before it (seq 10 to 12)"
+/// or "no record was stored". `stored`: seqs from the first to one past the last record
+/// stored, and how many (fewer than the range when other writers appended in between).
+pub fn stored_summary(stored: &Option<(Range<u64>, u64)>) -> String {
+    match stored {
+        Some((s, n)) if *n > 0 => format!(
+            "stored {} before it ({} {} to {})",
+            plural(*n, "record"),
+            if s.end - s.start == *n {
+                "seq"
+            } else {
+                "between seq"
+            },
+            s.start,
+            s.end - 1
+        ),
+        _ => "no record was stored".into(),
     }
 }
 

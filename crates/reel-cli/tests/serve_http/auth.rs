@@ -230,3 +230,49 @@ fn failed_logins_are_rate_limited_per_address() {
         429
     );
 }
+
+#[test]
+fn the_remote_cli_exits_4_when_refused_and_uses_the_environments_credentials() {
+    let s = Server::start(&[]);
+    let root = s.root.display().to_string();
+    add_user(&root, "u", "pw", false);
+    ok(&["acl", "grant", &root, "u", "r", "cfg"]);
+    ok(&["kv", "set", &s.dir("cfg"), "a", "1"]);
+    let url = format!("http://{}/cfg", s.addr);
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let out = std::process::Command::new(crate::common::bin())
+            .args(args)
+            .env_remove("REEL_USER")
+            .env_remove("REEL_PASSWORD")
+            .env_remove("REEL_TOKEN")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, _, err) = run(&[], &["kv", "get", &url, "a"]);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(err.contains("login failed"), "{err}");
+    let (code, _, err) = run(
+        &[("REEL_USER", "u"), ("REEL_PASSWORD", "no")],
+        &["kv", "get", &url, "a"],
+    );
+    assert_eq!(code, Some(4));
+    assert!(err.contains("login failed"), "{err}");
+    let good = [("REEL_USER", "u"), ("REEL_PASSWORD", "pw")];
+    assert_eq!(run(&good, &["kv", "get", &url, "a"]).1, "\"1\"\n");
+    let (code, _, err) = run(&good, &["kv", "set", &url, "a", "2"]);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(err.contains("permission missing"), "{err}");
+    // A token in REEL_TOKEN.
+    let r = as_user(&s, &basic("u", "pw"), "POST", "/v1/auth/token", "");
+    let token = r.json()["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        run(&[("REEL_TOKEN", &token)], &["kv", "get", &url, "a"]).1,
+        "\"1\"\n"
+    );
+}

@@ -132,3 +132,42 @@ fn sigterm_ends_streams_and_keeps_every_acknowledged_append() {
     assert!(f.next_line().is_none(), "the stream ended");
     assert_eq!(ok(&["stream", &dir]), "{\"n\":1}\n");
 }
+
+#[test]
+fn a_remote_read_survives_a_server_restart_without_loss_or_doubles() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Server::start_in(root.path(), &[]);
+    let addr = s.addr.to_string();
+    ok(&["init", &s.dir("ev")]);
+    let dir = s.dir("ev");
+    let url = format!("http://{addr}/ev");
+    let mut reader = std::process::Command::new(crate::common::bin())
+        .args(["read", "--meta", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(reader.stdout.take().unwrap()));
+    let mut next_line =
+        || -> serde_json::Value { serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap() };
+    for i in 0..3 {
+        ok(&["write", &dir, &format!("{{\"i\":{i}}}")]);
+    }
+    for i in 0..3 {
+        assert_eq!(next_line()["seq"], i);
+    }
+    // The server dies (kill -9) and comes back on the same address.
+    s.kill();
+    for i in 3..6 {
+        ok(&["write", &dir, &format!("{{\"i\":{i}}}")]);
+    }
+    let s = Server::start_at(root.path(), &addr, &[]);
+    for i in 3..6 {
+        assert_eq!(next_line()["seq"], i, "resumed with no gap and no double");
+    }
+    ok(&["write", &dir, "{\"i\":6}"]);
+    assert_eq!(next_line()["seq"], 6);
+    let _ = reader.kill();
+    let _ = reader.wait();
+    drop(s);
+}

@@ -6,6 +6,7 @@ mod client;
 #[path = "../common/mod.rs"]
 mod common;
 mod live;
+mod parity;
 mod stores;
 
 use common::bin;
@@ -34,9 +35,15 @@ impl Server {
 
     /// A server over `root`.
     pub fn start_in(root: &Path, extra: &[&str]) -> Server {
+        Server::start_at(root, "127.0.0.1:0", extra)
+    }
+
+    /// A server over `root` listening on `listen` (retrying while the port is still
+    /// held by a server just killed).
+    pub fn start_at(root: &Path, listen: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(bin())
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(extra)
             .arg(root)
             .stdout(Stdio::null())
@@ -48,7 +55,13 @@ impl Server {
         let addr = loop {
             line.clear();
             let n = stderr.read_line(&mut line).unwrap();
-            assert!(n > 0, "reel serve exited before listening");
+            if n == 0 && listen != "127.0.0.1:0" {
+                // The address may still be in use for a moment: try again.
+                let _ = child.wait();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                return Server::start_at(root, listen, extra);
+            }
+            assert!(n > 0, "reel serve exited before listening: {line}");
             if let Some(rest) = line.split("addr=").nth(1) {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
             }
@@ -71,6 +84,12 @@ impl Server {
     /// The directory of store `name`.
     pub fn dir(&self, name: &str) -> String {
         self.root.join(name).display().to_string()
+    }
+
+    /// Kills the server (SIGKILL) and waits for it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits for the exit status.

@@ -60,6 +60,10 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         )
         .route("/v1/stores/{name}/readers/{reader}/ack", post(readers::ack))
         .route(
+            "/v1/stores/{name}/readers/{reader}/rewind",
+            post(readers::rewind),
+        )
+        .route(
             "/v1/stores/{name}/kv/{*path}",
             get(kv::get).put(kv::put).delete(kv::delete),
         )

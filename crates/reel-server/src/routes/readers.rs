@@ -104,3 +104,34 @@ pub(crate) async fn ack(
     })
     .await
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rewind {
+    to_seq: Option<u64>,
+    /// Microseconds since the epoch.
+    to_time: Option<i64>,
+}
+
+/// `POST .../readers/READER/rewind` with `{}` (to the oldest record), `{"to_seq": N}` or
+/// `{"to_time": MICROS}`: what `reel rewind` does; `{"position": P, "unread": U}`. Needs
+/// `a` (admin): it makes the reader replay or skip records.
+pub(crate) async fn rewind(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((name, reader)): Path<(String, String)>,
+    Json(to): Json<Rewind>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(&name, &[], Flags::ADMIN)?;
+    blocking(move || {
+        let spool = st.stores.get(&name, Want::Existing)?.spool();
+        let mut r = spool.reader(&reader)?;
+        r.move_to(reel::MoveTo::from_options(to.to_seq, to.to_time))?;
+        let position = r.position();
+        let unread = spool.next_seq().saturating_sub(position);
+        Ok(Json(
+            serde_json::json!({"position": position, "unread": unread}),
+        ))
+    })
+    .await
+}

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use reel::{Durability, NewRecord, Value, meta_json, value_json};
+use reel::{Durability, NewRecord, StreamOptions, Value, meta_json, value_json};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -82,7 +82,13 @@ fn parse_ndjson(body: &[u8], key: Option<&str>) -> ApiResult<Vec<NewRecord>> {
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ReadQuery {
+    /// Same as `gte`.
     from_seq: Option<u64>,
+    gt: Option<u64>,
+    gte: Option<u64>,
+    lt: Option<u64>,
+    lte: Option<u64>,
+    reverse: Option<String>,
     limit: Option<u64>,
     follow: Option<String>,
 }
@@ -100,23 +106,77 @@ pub(crate) async fn read(
 ) -> ApiResult<Response> {
     caller.require(&name, &[], Flags::READ)?;
     let follow = flag(q.follow.as_deref(), "follow")?;
+    let opts = StreamOptions {
+        gt: q.gt,
+        gte: match (q.gte, q.from_seq) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        },
+        lt: q.lt,
+        lte: q.lte,
+        reverse: flag(q.reverse.as_deref(), "reverse")?,
+        limit: q.limit,
+        live: follow,
+    };
+    if opts.reverse && follow {
+        return Err(ApiError::bad_request("a followed read cannot be reversed"));
+    }
     let stores = st.stores.clone();
     let store = blocking(move || stores.get(&name, Want::Existing)).await?;
-    let from = q.from_seq.unwrap_or(0);
-    let tail = Tail {
+    if opts.reverse {
+        let stream = store.spool().stream(&opts)?;
+        return Ok(ndjson_stream(Backwards {
+            stream: Some(stream),
+        }));
+    }
+    let (start, end) = opts.range();
+    Ok(ndjson_stream(Tail {
         store,
-        next: from,
+        next: start,
+        end,
         left: q.limit.unwrap_or(u64::MAX),
         follow,
         state: st,
-    };
-    Ok(ndjson_stream(tail))
+    }))
+}
+
+/// A read newest first (never followed).
+struct Backwards {
+    stream: Option<reel::Stream>,
+}
+
+impl Chunks for Backwards {
+    async fn step(&mut self) -> ApiResult<Option<Bytes>> {
+        let Some(mut stream) = self.stream.take() else {
+            return Ok(None);
+        };
+        let (stream, buf) = blocking(move || {
+            let mut buf = Vec::new();
+            for r in stream.by_ref().take(CHUNK as usize) {
+                let r = r?;
+                let v = r.value.to_json()?;
+                let line = meta_json(r.seq, r.ts, r.key.as_deref(), r.nonce, &v)?;
+                serde_json::to_writer(&mut buf, &line)
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                buf.push(b'\n');
+            }
+            Ok((stream, buf))
+        })
+        .await?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        self.stream = Some(stream);
+        Ok(Some(Bytes::from(buf)))
+    }
 }
 
 /// A read in progress.
 struct Tail {
     store: Arc<Store>,
     next: u64,
+    /// First seq not to send (an upper bound of the read).
+    end: Option<u64>,
     left: u64,
     follow: bool,
     state: AppState,
@@ -126,11 +186,13 @@ impl Chunks for Tail {
     /// The next chunk of lines, waiting for new records when following; `None` at the end.
     async fn step(&mut self) -> ApiResult<Option<Bytes>> {
         loop {
-            if self.left == 0 {
+            let before_end = self.end.map_or(u64::MAX, |e| e.saturating_sub(self.next));
+            if self.left == 0 || before_end == 0 {
                 return Ok(None);
             }
-            let (store, next, max) = (self.store.clone(), self.next, self.left.min(CHUNK));
-            let (buf, count, resume) = blocking(move || read_chunk(&store, next, max)).await?;
+            let max = self.left.min(CHUNK).min(before_end);
+            let (store, next, end) = (self.store.clone(), self.next, self.end.unwrap_or(u64::MAX));
+            let (buf, count, resume) = blocking(move || read_chunk(&store, next, end, max)).await?;
             if count > 0 {
                 self.left -= count;
                 self.next = resume;
@@ -148,8 +210,9 @@ impl Chunks for Tail {
     }
 }
 
-/// Up to `max` records from `from` as NDJSON lines; the count and the seq to go on from.
-fn read_chunk(store: &Store, from: u64, max: u64) -> ApiResult<(Vec<u8>, u64, u64)> {
+/// Up to `max` records from `from` (before `end`) as NDJSON lines; the count and the seq
+/// to go on from.
+fn read_chunk(store: &Store, from: u64, end: u64, max: u64) -> ApiResult<(Vec<u8>, u64, u64)> {
     let spool = store.spool();
     // Records dropped by retention are skipped: start at the oldest one retained.
     let start = from.max(spool.oldest_seq());
@@ -159,7 +222,7 @@ fn read_chunk(store: &Store, from: u64, max: u64) -> ApiResult<(Vec<u8>, u64, u6
     let mut failure = None;
     let batch = reader.read_batch(max as usize)?;
     batch.for_each(|r| {
-        if failure.is_some() {
+        if failure.is_some() || r.seq >= end {
             return;
         }
         match value_json(&r).and_then(|v| meta_json(r.seq, r.ts, r.key, r.nonce, &v)) {

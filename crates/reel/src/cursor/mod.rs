@@ -385,6 +385,25 @@ impl Reader {
         Ok(())
     }
 
+    /// Moves where `to` says and commits (what `reel rewind` does); a seq past the end of
+    /// the spool is refused.
+    pub fn move_to(&mut self, to: MoveTo) -> Result<()> {
+        match to {
+            MoveTo::Oldest => self.rewind(),
+            MoveTo::Seq(seq) => {
+                let next = self.spool.next_seq();
+                if seq > next {
+                    return Err(Error::InvalidArgument(format!(
+                        "seq {seq} is past the end of the spool (next seq is {next})"
+                    )));
+                }
+                self.seek(seq);
+            }
+            MoveTo::Time(ts) => self.seek_time(ts)?,
+        }
+        self.commit()
+    }
+
     /// Steps over damaged records this reader stopped at; returns the skipped seqs.
     pub fn skip_damage(&mut self) -> Result<Range<u64>> {
         self.pending.clear();
@@ -392,6 +411,28 @@ impl Reader {
         let skipped = self.log.skip_damage()?;
         self.position = self.log.position();
         Ok(skipped)
+    }
+}
+
+/// Where [`Reader::move_to`] moves a reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveTo {
+    /// The oldest retained record (replay everything).
+    Oldest,
+    /// This seq (the oldest retained one if older).
+    Seq(u64),
+    /// The first record at or after this time (µs since the epoch).
+    Time(i64),
+}
+
+impl MoveTo {
+    /// From `reel rewind`'s options: a seq, else a time, else the oldest record.
+    pub fn from_options(seq: Option<u64>, time: Option<i64>) -> MoveTo {
+        match (seq, time) {
+            (Some(s), _) => MoveTo::Seq(s),
+            (None, Some(t)) => MoveTo::Time(t),
+            (None, None) => MoveTo::Oldest,
+        }
     }
 }
 
