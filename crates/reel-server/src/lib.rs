@@ -9,6 +9,7 @@
 
 pub mod auth;
 mod error;
+mod metrics;
 mod routes;
 mod stores;
 
@@ -107,6 +108,7 @@ impl Server {
         let state = AppState {
             stores: Arc::new(Stores::new(&self.config.root, self.config.durability)),
             guard,
+            metrics: Default::default(),
             shutdown: stop_rx,
         };
         let stores = state.stores.clone();
@@ -114,7 +116,11 @@ impl Server {
         let addr = self.local_addr()?;
         tracing::info!(%addr, root = %self.config.root.display(), "reel serve: listening");
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
+        // Answers and live events go out at once, not after Nagle's delay.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 tracing::info!("reel serve: shutting down");

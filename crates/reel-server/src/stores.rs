@@ -37,6 +37,8 @@ pub struct Store {
     handle: Mutex<Arc<Handle>>,
     /// The log's next seq, as last seen by the notifier thread.
     next_seq: watch::Receiver<u64>,
+    /// The notifier thread, parked while nobody waits (so that appends wake no one).
+    notifier: Mutex<Option<std::thread::Thread>>,
 }
 
 impl Store {
@@ -83,13 +85,18 @@ impl Store {
     /// Resolves once the log's next seq is above `seq` (a record `seq` exists), or the
     /// store's notifier stops.
     pub async fn appended_past(&self, seq: u64) {
-        let mut rx = self.next_seq.clone();
+        let mut rx = self.changes();
         let _ = rx.wait_for(|&next| next > seq).await;
     }
 
-    /// A receiver that changes whenever records are appended.
+    /// A receiver that changes whenever records are appended (the notifier follows the
+    /// log while such a receiver exists).
     pub fn changes(&self) -> watch::Receiver<u64> {
-        self.next_seq.clone()
+        let rx = self.next_seq.clone();
+        if let Some(t) = &*self.notifier.lock().unwrap_or_else(|e| e.into_inner()) {
+            t.unpark();
+        }
+        rx
     }
 }
 
@@ -139,6 +146,11 @@ impl Stores {
         }
     }
 
+    /// Whether appends that do not ask for a durability wait for an fsync.
+    pub fn syncs_every_append(&self) -> bool {
+        self.durability == Durability::Always
+    }
+
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -147,18 +159,24 @@ impl Stores {
     /// Syncs every open store (at shutdown: what was acknowledged with durability
     /// `batch` reaches the disk before the process exits).
     pub fn sync_all(&self) {
-        let open: Vec<Arc<Store>> = self
+        for s in self.open_stores() {
+            if let Err(e) = s.spool().sync() {
+                tracing::error!(store = s.name(), "sync at shutdown failed: {e}");
+            }
+        }
+    }
+
+    /// The stores opened so far, by name.
+    pub fn open_stores(&self) -> Vec<Arc<Store>> {
+        let mut v: Vec<Arc<Store>> = self
             .open
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
             .cloned()
             .collect();
-        for s in open {
-            if let Err(e) = s.spool().sync() {
-                tracing::error!(store = s.name(), "sync at shutdown failed: {e}");
-            }
-        }
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
     }
 
     /// Names of the directories under the root that hold a store, sorted.
@@ -214,8 +232,10 @@ impl Stores {
             name: name.to_string(),
             handle: Mutex::new(Arc::new(handle)),
             next_seq: rx,
+            notifier: Mutex::new(None),
         });
-        spawn_notifier(Arc::downgrade(&store), tx);
+        let thread = spawn_notifier(Arc::downgrade(&store), tx);
+        *store.notifier.lock().unwrap_or_else(|e| e.into_inner()) = thread;
         open.insert(name.to_string(), store.clone());
         tracing::info!(store = name, "opened");
         Ok(store)
@@ -224,8 +244,9 @@ impl Stores {
 
 /// A thread per open store waits on the engine's cross-process wake-up and publishes the
 /// next seq, so that any number of async followers wait on a channel, not on threads.
-/// It ends when the store is dropped or nobody listens.
-fn spawn_notifier(store: Weak<Store>, tx: watch::Sender<u64>) {
+/// While nobody follows it parks instead (the store's own receiver is the one left), so
+/// that an append wakes no thread. It ends when the store is dropped.
+fn spawn_notifier(store: Weak<Store>, tx: watch::Sender<u64>) -> Option<std::thread::Thread> {
     let spawned = std::thread::Builder::new()
         .name("reel-notify".into())
         .spawn(move || {
@@ -238,13 +259,18 @@ fn spawn_notifier(store: Weak<Store>, tx: watch::Sender<u64>) {
                     tx.send_replace(next);
                 }
                 // Bounded, so that a dropped store ends this thread.
-                spool.wait_for(next, Some(Duration::from_millis(500)));
-                if tx.is_closed() && store.strong_count() == 0 {
-                    return;
+                if tx.receiver_count() > 1 {
+                    spool.wait_for(next, Some(Duration::from_millis(500)));
+                } else {
+                    std::thread::park_timeout(Duration::from_millis(500));
                 }
             }
         });
-    if let Err(e) = spawned {
-        tracing::error!("cannot start a notifier thread: {e}; live reads will not wake");
+    match spawned {
+        Ok(h) => Some(h.thread().clone()),
+        Err(e) => {
+            tracing::error!("cannot start a notifier thread: {e}; live reads will not wake");
+            None
+        }
     }
 }

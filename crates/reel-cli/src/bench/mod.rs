@@ -2,6 +2,7 @@
 //! to the raw limit of the same disk in the same run, so the figures are ratios rather
 //! than boasts. Every figure comes from one timed run; run it twice to see the noise.
 
+mod http;
 pub mod scale;
 mod wake;
 
@@ -95,6 +96,9 @@ pub fn run(a: BenchArgs, out: &mut Output) -> CliResult {
     std::fs::create_dir_all(&work).map_err(CliError::Output)?;
     if !a.scale.is_empty() {
         return scale::run(&a.scale, a.scale_store, &work, a.json, out);
+    }
+    if a.http {
+        return http::run(&work, a.records, a.json, out);
     }
     let say = |s: &str| {
         if !a.json {

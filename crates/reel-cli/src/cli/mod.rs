@@ -521,6 +521,11 @@ pub struct BenchArgs {
     /// read` / `list append` process, a reader's memory, disk per item).
     #[arg(long, value_enum, default_value = "kv")]
     pub scale_store: crate::bench::scale::ScaleStore,
+    /// Instead of the spool figures, measure `reel serve` over loopback next to the
+    /// embedded API in the same run: NDJSON appends (1,000 per request), single-record
+    /// POSTs, kv GETs with keep-alive, live follow and watch latency.
+    #[arg(long)]
+    pub http: bool,
     /// Internal: run as the memory probe of --scale.
     #[arg(long, hide = true)]
     pub scale_child: Option<PathBuf>,

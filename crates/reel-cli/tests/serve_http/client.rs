@@ -93,7 +93,12 @@ impl Streaming {
 
 /// Sends a request whose (chunked) response is read line by line.
 pub fn stream(addr: SocketAddr, path: &str) -> Streaming {
-    let s = open(addr, "GET", path, &[], b"");
+    stream_with(addr, path, &[])
+}
+
+/// As [`stream`], with request headers.
+pub fn stream_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Streaming {
+    let s = open(addr, "GET", path, headers, b"");
     let mut reader = BufReader::new(s);
     let (status, _) = read_head(&mut reader);
     Streaming {

@@ -1,7 +1,7 @@
 //! Live reads (followed records, kv watches), many clients at once, and a clean stop.
 
 use crate::Server;
-use crate::client::{request, stream};
+use crate::client::{get, request, stream, stream_with};
 use crate::common::ok;
 use std::collections::HashSet;
 
@@ -170,4 +170,62 @@ fn a_remote_read_survives_a_server_restart_without_loss_or_doubles() {
     let _ = reader.kill();
     let _ = reader.wait();
     drop(s);
+}
+
+#[test]
+fn server_sent_events_carry_ids_and_resume_from_last_event_id() {
+    let s = Server::start(&[]);
+    ok(&["init", &s.dir("ev")]);
+    for i in 0..3 {
+        ok(&["write", &s.dir("ev"), &format!("{{\"i\":{i}}}")]);
+    }
+    let sse = [("Accept", "text/event-stream")];
+    let mut f = stream_with(s.addr, "/v1/stores/ev/records?follow=true", &sse);
+    assert_eq!(f.status, 200);
+    assert_eq!(f.next_line().unwrap(), "id: 0");
+    assert!(f.next_line().unwrap().starts_with("data: {\"seq\":0,"));
+    assert_eq!(f.next_line().unwrap(), "");
+    // A reconnect with Last-Event-ID: 1 continues at seq 2.
+    let mut again = stream_with(
+        s.addr,
+        "/v1/stores/ev/records?follow=true",
+        &[("Accept", "text/event-stream"), ("Last-Event-ID", "1")],
+    );
+    assert_eq!(again.next_line().unwrap(), "id: 2");
+    // Watches: the id is the revision.
+    ok(&["kv", "set", &s.dir("cfg"), "a", "1"]);
+    let mut w = stream_with(s.addr, "/v1/stores/cfg/watch?fetch=true", &sse);
+    assert_eq!(w.next_line().unwrap(), "id: 0");
+    assert_eq!(
+        w.next_line().unwrap(),
+        "data: {\"path\":\"a\",\"value\":\"1\",\"rev\":0}"
+    );
+}
+
+#[test]
+fn metrics_count_requests_records_and_open_streams() {
+    let s = Server::start(&[]);
+    ok(&["init", &s.dir("ev")]);
+    request(
+        s.addr,
+        "POST",
+        "/v1/stores/ev/records",
+        &[],
+        b"{}\n{}\n{}\n",
+    );
+    ok(&["read", "--no-wait", "--reader", "slow", &s.dir("ev")]);
+    ok(&["write", &s.dir("ev"), "{}"]);
+    let mut f = stream(s.addr, "/v1/stores/ev/records?follow=true");
+    f.next_line().unwrap();
+    let text = get(s.addr, "/metrics").body;
+    for want in [
+        "reel_records_appended_total 3",
+        "reel_open_streams 1",
+        "reel_next_seq{store=\"ev\"} 4",
+        "reel_reader_unread{store=\"ev\",reader=\"slow\"} 1",
+        "reel_request_seconds_bucket{le=\"+Inf\"}",
+        "reel_requests_total{class=\"2xx\"}",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
 }

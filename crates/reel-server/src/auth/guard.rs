@@ -10,7 +10,7 @@
 use super::acl::{self, Flags, Grant};
 use super::{AuthStore, User, password};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{AppState, blocking};
+use crate::routes::{AppState, blocking_slow};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -107,18 +107,21 @@ impl Guard {
         e.0 += 1;
     }
 
-    /// Authenticates `authorization` (blocking: argon2 and kv reads).
+    /// Authenticates `authorization`. A password not checked in the last minute needs
+    /// argon2 (tens of milliseconds): without `allow_slow` that gives `Ok(None)`, to be
+    /// retried on a thread that may wait.
     pub fn authenticate(
         &self,
         authorization: Option<&str>,
         ip: Option<IpAddr>,
         loopback_peer: bool,
-    ) -> ApiResult<Caller> {
+        allow_slow: bool,
+    ) -> ApiResult<Option<Caller>> {
         let store = match self.store()? {
             Some(s) if s.any_user()? => s,
             _ => {
                 if loopback_peer || self.open_to_network {
-                    return Ok(Caller::Open);
+                    return Ok(Some(Caller::Open));
                 }
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
@@ -150,13 +153,17 @@ impl Guard {
                 return Err(ApiError::bad_request("malformed Basic credentials"));
             };
             let user = store.user(&name)?;
-            match user {
-                Some(u) if self.basic_ok(header, &name, &u, &pass) => name,
-                _ => {
-                    self.note_failure(ip);
-                    return Err(login_failed("login failed: wrong user name or password"));
-                }
+            let ok = match &user {
+                Some(u) if self.basic_cached(header, &name, u) => true,
+                Some(_) if !allow_slow => return Ok(None),
+                Some(u) => self.basic_verify(header, &name, u, &pass),
+                None => false,
+            };
+            if !ok {
+                self.note_failure(ip);
+                return Err(login_failed("login failed: wrong user name or password"));
             }
+            name
         } else {
             return Err(login_failed(
                 "unsupported Authorization scheme (use Basic or Bearer)",
@@ -166,23 +173,22 @@ impl Guard {
             return Err(login_failed("login failed: the user no longer exists"));
         };
         if user.admin {
-            return Ok(Caller::Admin(name));
+            return Ok(Some(Caller::Admin(name)));
         }
         let grants = Arc::new(store.grants(&name)?);
-        Ok(Caller::User { name, grants })
+        Ok(Some(Caller::User { name, grants }))
     }
 
-    fn basic_ok(&self, header: &str, name: &str, user: &User, pass: &str) -> bool {
-        {
-            let cache = self.basic.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((n, h, until)) = cache.get(header)
-                && n == name
-                && *h == user.hash
-                && *until > Instant::now()
-            {
-                return true;
-            }
-        }
+    /// The header was verified against the user's current hash less than a minute ago.
+    fn basic_cached(&self, header: &str, name: &str, user: &User) -> bool {
+        let cache = self.basic.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(header)
+            .is_some_and(|(n, h, until)| n == name && *h == user.hash && *until > Instant::now())
+    }
+
+    /// Checks the password (argon2) and remembers the header when it matches.
+    fn basic_verify(&self, header: &str, name: &str, user: &User, pass: &str) -> bool {
         if !password::verify(pass, &user.hash) {
             return false;
         }
@@ -309,6 +315,14 @@ impl FromRequestParts<AppState> for Caller {
             .map(|c| c.0.ip());
         let loopback = peer.is_none_or(|ip| ip.is_loopback());
         let guard = state.guard.clone();
-        blocking(move || guard.authenticate(header.as_deref(), peer, loopback)).await
+        if let Some(caller) = guard.authenticate(header.as_deref(), peer, loopback, false)? {
+            return Ok(caller);
+        }
+        blocking_slow(move || {
+            guard
+                .authenticate(header.as_deref(), peer, loopback, true)?
+                .ok_or_else(|| ApiError::internal("authentication did not finish"))
+        })
+        .await
     }
 }

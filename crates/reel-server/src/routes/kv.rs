@@ -2,9 +2,12 @@
 //! compare-and-set through `If-Match` / `If-None-Match` and watches as NDJSON streams.
 //! PATH is DistKV's text form, percent-encoded; the routes without PATH are the root.
 
-use super::{AppState, Chunks, blocking, flag, ndjson_stream};
+use super::{
+    AppState, Chunks, blocking, engine, flag, last_event_id, ndjson_stream, sse_stream, wants_sse,
+};
 use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::StreamGauge;
 use crate::stores::Want;
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -115,7 +118,8 @@ pub(crate) async fn put(
     }
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
-    blocking(move || {
+    let metrics = st.metrics.clone();
+    engine(st.stores.syncs_every_append(), move || {
         let kv = st.stores.get(&name, Want::CreateKv)?.kv()?;
         // A caller allowed only to create, or only to overwrite, gets that enforced by
         // the store's own compare-and-set, so that no race lets it do the other.
@@ -148,6 +152,9 @@ pub(crate) async fn put(
             },
             None => kv.set(&p, value)?,
         };
+        metrics
+            .appended
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Json(serde_json::json!({ "rev": rev })))
     })
     .await
@@ -182,7 +189,7 @@ pub(crate) async fn delete(
     };
     caller.require(&name, p.elements(), needed)?;
     let cond = condition(&headers)?;
-    blocking(move || {
+    engine(st.stores.syncs_every_append(), move || {
         let kv = st.stores.get(&name, Want::Existing)?.kv()?;
         if recursive {
             return Ok(Json(serde_json::json!({"deleted": kv.delete_tree(&p)?})));
@@ -261,8 +268,9 @@ pub(crate) async fn watch(
     caller: Caller,
     Path((name, path)): Path<(String, String)>,
     q: Params,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    watch_at(st, caller, name, path, q).await
+    watch_at(st, caller, name, path, q, headers).await
 }
 
 pub(crate) async fn watch_root(
@@ -270,8 +278,9 @@ pub(crate) async fn watch_root(
     caller: Caller,
     Path(name): Path<String>,
     q: Params,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    watch_at(st, caller, name, ":".to_string(), q).await
+    watch_at(st, caller, name, ":".to_string(), q, headers).await
 }
 
 async fn watch_at(
@@ -280,15 +289,21 @@ async fn watch_at(
     name: String,
     path: String,
     Query(q): Params,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let fetch = flag(q.get("fetch").map(String::as_str), "fetch")?;
-    let from_rev = match q.get("from_rev") {
+    let mut fetch = flag(q.get("fetch").map(String::as_str), "fetch")?;
+    let mut from_rev = match q.get("from_rev") {
         None => None,
         Some(r) => Some(
             r.parse::<u64>()
                 .map_err(|_| ApiError::bad_request(format!("bad from_rev `{r}`")))?,
         ),
     };
+    let sse = wants_sse(&headers);
+    // A reconnecting EventSource continues after the last revision it got.
+    if sse && let Some(rev) = last_event_id(&headers)? {
+        (fetch, from_rev) = (false, Some(rev));
+    }
     let p = parse_path(&path)?;
     // A watch reads values below the path and reveals which paths exist.
     caller.require(&name, p.elements(), Flags::READ.and(Flags::ENTER))?;
@@ -300,17 +315,24 @@ async fn watch_at(
     })
     .await?;
     let changes = store.changes();
-    Ok(ndjson_stream(WatchState {
+    let state = WatchState {
         watch: Some(w),
         changes,
+        _gauge: StreamGauge::new(&st.metrics),
         app: st,
-    }))
+    };
+    Ok(if sse {
+        sse_stream(state, "rev")
+    } else {
+        ndjson_stream(state)
+    })
 }
 
 struct WatchState {
     watch: Option<Watch>,
     changes: tokio::sync::watch::Receiver<u64>,
     app: AppState,
+    _gauge: StreamGauge,
 }
 
 /// Events handed out per blocking step.

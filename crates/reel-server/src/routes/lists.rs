@@ -1,7 +1,7 @@
 //! `/v1/stores/NAME/lists[/KEY[/info]]`: keyed lists, with exactly-once appends through
 //! nonces and pages with continuation tokens, as `reel list` has them.
 
-use super::{AppState, blocking};
+use super::{AppState, blocking, engine};
 use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::Want;
@@ -90,7 +90,7 @@ pub(crate) async fn append(
             ts: i.ts,
         });
     }
-    blocking(move || {
+    engine(st.stores.syncs_every_append(), move || {
         let lists = st.stores.get(&name, Want::CreateLists)?.lists()?;
         // Appending to an existing list needs `w`; starting a new one needs `c`.
         let exists = lists.info(&key)?.is_some();
@@ -100,6 +100,9 @@ pub(crate) async fn append(
             if exists { Flags::WRITE } else { Flags::CREATE },
         )?;
         let r = lists.append(&key, &items)?;
+        st.metrics
+            .appended
+            .fetch_add(r.appended, std::sync::atomic::Ordering::Relaxed);
         Ok(Json(
             serde_json::to_value(r).map_err(|e| ApiError::internal(e.to_string()))?,
         ))

@@ -11,6 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::stores::Stores;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::routing::{get, post};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 pub struct AppState {
     pub(crate) stores: Arc<Stores>,
     pub(crate) guard: Arc<crate::auth::Guard>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// Becomes true when the server starts shutting down: live streams end.
     pub(crate) shutdown: watch::Receiver<bool>,
 }
@@ -36,17 +38,42 @@ impl AppState {
     }
 }
 
-/// Runs blocking engine work (file I/O, fsync) off the async threads.
+/// Runs engine work that takes microseconds (reads of cached pages, appends that do not
+/// wait for a sync) right on this worker thread: handing it to another thread and back
+/// would cost two thread wake-ups per request, many times the work itself. A rare slow
+/// call (a page fault to disk, a view catching up after a bulk load) holds up only the
+/// tasks of this worker, and the runtime has others.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
+    f()
+}
+
+/// Runs work that waits by design (an fsync for durability `always`, password hashing)
+/// on tokio's blocking pool, so that it never holds up a worker thread.
+pub async fn blocking_slow<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
     tokio::task::spawn_blocking(f).await?
+}
+
+/// Runs `f` as [`blocking_slow`] when `slow`, else as [`blocking`].
+pub async fn engine<T: Send + 'static>(
+    slow: bool,
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    if slow {
+        blocking_slow(f).await
+    } else {
+        blocking(f).await
+    }
 }
 
 /// The router of every route.
 pub fn router(state: AppState, max_body: usize) -> Router {
     Router::new()
         .route("/healthz", get(stores::healthz))
+        .route("/metrics", get(stores::metrics))
         .route("/v1/auth/token", post(stores::token))
         .route("/v1/stores", get(stores::list))
         .route("/v1/stores/{name}", get(stores::status))
@@ -80,7 +107,21 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/v1/stores/{name}/lists/{key}/info", get(lists::info))
         .fallback(|| async { ApiError::not_found("no such route (see docs/HTTP.md)") })
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
+}
+
+/// Times every request (to its response head) for `/metrics`.
+async fn track(
+    State(st): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    st.metrics
+        .observe(resp.status().as_u16(), started.elapsed());
+    resp
 }
 
 /// A query flag given as `true`/`false` (or `1`/`0`).
@@ -98,6 +139,70 @@ pub(crate) fn flag(v: Option<&str>, name: &str) -> ApiResult<bool> {
 pub(crate) trait Chunks: Send + 'static {
     /// The next chunk of NDJSON lines; `None` ends the body.
     fn step(&mut self) -> impl Future<Output = ApiResult<Option<Bytes>>> + Send;
+}
+
+/// The client asked for Server-Sent Events.
+pub(crate) fn wants_sse(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+/// The `Last-Event-ID` a reconnecting EventSource sends.
+pub(crate) fn last_event_id(headers: &axum::http::HeaderMap) -> ApiResult<Option<u64>> {
+    match headers.get("last-event-id") {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("Last-Event-ID must be a number")),
+    }
+}
+
+/// The same stream as Server-Sent Events: each NDJSON line becomes an event whose `id`
+/// is the line's `id_field` (a record's seq, an event's rev), so that a reconnecting
+/// EventSource resumes with `Last-Event-ID`.
+pub(crate) fn sse_stream(chunks: impl Chunks, id_field: &'static str) -> axum::response::Response {
+    struct Sse<C> {
+        inner: C,
+        id_field: &'static str,
+    }
+    impl<C: Chunks> Chunks for Sse<C> {
+        async fn step(&mut self) -> ApiResult<Option<Bytes>> {
+            let Some(lines) = self.inner.step().await? else {
+                return Ok(None);
+            };
+            let mut out = Vec::with_capacity(lines.len() + 64);
+            for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                let id = serde_json::from_slice::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v.get(self.id_field).and_then(serde_json::Value::as_u64));
+                if let Some(id) = id {
+                    out.extend_from_slice(format!("id: {id}\n").as_bytes());
+                }
+                out.extend_from_slice(b"data: ");
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"\n\n");
+            }
+            Ok(Some(Bytes::from(out)))
+        }
+    }
+    let mut resp = ndjson_stream(Sse {
+        inner: chunks,
+        id_field,
+    });
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/event-stream"),
+    );
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-cache"),
+    );
+    resp
 }
 
 /// An NDJSON response streaming `chunks`. An error after the headers went out ends the

@@ -44,6 +44,12 @@ pub(crate) async fn next(
     loop {
         let (s, r) = (store.clone(), reader.clone());
         let (lines, position) = blocking(move || read_unacknowledged(&s, &r, max)).await?;
+        if !lines.is_empty() {
+            st.metrics.sent.fetch_add(
+                lines.iter().filter(|&&b| b == b'\n').count() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         if !lines.is_empty() || wait.is_zero() || st.is_stopping() {
             return Ok(ndjson(Body::from(lines)));
         }

@@ -1,8 +1,11 @@
 //! `/v1/stores/NAME/records`: append NDJSON, read by seq, follow live.
 
-use super::{AppState, Chunks, blocking, flag, ndjson_stream};
+use super::{
+    AppState, Chunks, blocking, engine, flag, last_event_id, ndjson_stream, sse_stream, wants_sse,
+};
 use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::StreamGauge;
 use crate::stores::{Store, Want};
 use axum::Json;
 use axum::body::Bytes;
@@ -39,7 +42,15 @@ pub(crate) async fn append(
         })
         .transpose()?;
     let records = parse_ndjson(&body, q.key.as_deref())?;
-    blocking(move || {
+    st.metrics
+        .bytes_in
+        .fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    let metrics = st.metrics.clone();
+    let slow = match durability {
+        Some(d) => d == Durability::Always,
+        None => st.stores.syncs_every_append(),
+    };
+    engine(slow, move || {
         let store = st.stores.get(&name, Want::Existing)?;
         let spool = store.spool();
         if records.is_empty() {
@@ -50,6 +61,9 @@ pub(crate) async fn append(
             Some(d) => spool.append_batch_with(&records, d)?,
             None => spool.append_batch(&records)?,
         };
+        metrics
+            .appended
+            .fetch_add(seqs.end - seqs.start, std::sync::atomic::Ordering::Relaxed);
         Ok(Json(
             serde_json::json!({"first_seq": seqs.start, "count": seqs.end - seqs.start}),
         ))
@@ -103,11 +117,18 @@ pub(crate) async fn read(
     caller: Caller,
     Path(name): Path<String>,
     Query(q): Query<ReadQuery>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     caller.require(&name, &[], Flags::READ)?;
     let follow = flag(q.follow.as_deref(), "follow")?;
+    let sse = wants_sse(&headers);
+    // A reconnecting EventSource continues after the last event it got.
+    let resume = if sse { last_event_id(&headers)? } else { None };
     let opts = StreamOptions {
-        gt: q.gt,
+        gt: match (q.gt, resume) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        },
         gte: match (q.gte, q.from_seq) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -130,14 +151,20 @@ pub(crate) async fn read(
         }));
     }
     let (start, end) = opts.range();
-    Ok(ndjson_stream(Tail {
+    let tail = Tail {
         store,
         next: start,
         end,
         left: q.limit.unwrap_or(u64::MAX),
         follow,
+        _gauge: follow.then(|| StreamGauge::new(&st.metrics)),
         state: st,
-    }))
+    };
+    Ok(if sse {
+        sse_stream(tail, "seq")
+    } else {
+        ndjson_stream(tail)
+    })
 }
 
 /// A read newest first (never followed).
@@ -180,6 +207,7 @@ struct Tail {
     left: u64,
     follow: bool,
     state: AppState,
+    _gauge: Option<StreamGauge>,
 }
 
 impl Chunks for Tail {
@@ -194,6 +222,11 @@ impl Chunks for Tail {
             let (store, next, end) = (self.store.clone(), self.next, self.end.unwrap_or(u64::MAX));
             let (buf, count, resume) = blocking(move || read_chunk(&store, next, end, max)).await?;
             if count > 0 {
+                let m = &self.state.metrics;
+                m.sent
+                    .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+                m.bytes_out
+                    .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 self.left -= count;
                 self.next = resume;
                 return Ok(Some(Bytes::from(buf)));

@@ -67,3 +67,35 @@ pub(crate) async fn token(
         serde_json::json!({"token": token, "expires_in": st.guard.token_ttl.as_secs()}),
     ))
 }
+
+/// `GET /metrics`: Prometheus text (any authenticated user once users exist).
+pub(crate) async fn metrics(State(st): State<AppState>, _caller: Caller) -> ApiResult<String> {
+    let stores = st.stores.clone();
+    let extra = blocking(move || {
+        use std::fmt::Write as _;
+        let mut out = String::from(
+            "# HELP reel_next_seq The seq the next append gets, per open store.\n# TYPE reel_next_seq gauge\n",
+        );
+        let mut lag = String::from(
+            "# HELP reel_reader_unread Records a named reader has not read yet.\n# TYPE reel_reader_unread gauge\n",
+        );
+        for s in stores.open_stores() {
+            let spool = s.spool();
+            let _ = writeln!(out, "reel_next_seq{{store=\"{}\"}} {}", s.name(), spool.next_seq());
+            if let Ok(status) = spool.status() {
+                for r in status.readers {
+                    let _ = writeln!(
+                        lag,
+                        "reel_reader_unread{{store=\"{}\",reader=\"{}\"}} {}",
+                        s.name(),
+                        r.name,
+                        r.unread
+                    );
+                }
+            }
+        }
+        Ok(out + &lag)
+    })
+    .await?;
+    Ok(st.metrics.render(&extra))
+}
