@@ -1,5 +1,5 @@
 //! The `reel` command line on arbitrary argument vectors: clap's `try_parse_from` over
-//! the real grammar (`crates/reel-cli/src/cli.rs`, compiled in here unchanged), then the
+//! the real grammar (`crates/reel-cli/src/cli/`, compiled in here unchanged), then the
 //! value parsers it uses for sizes and times on every argument.
 //!
 //! Input: arguments separated by NUL bytes (any bytes: arguments need not be UTF-8).
@@ -12,7 +12,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
 #[allow(dead_code)]
-#[path = "../../crates/reel-cli/src/cli.rs"]
+#[path = "../../crates/reel-cli/src/cli/mod.rs"]
 mod cli;
 #[allow(dead_code)]
 #[path = "../../crates/reel-cli/src/units.rs"]

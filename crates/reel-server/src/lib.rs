@@ -14,6 +14,7 @@ mod routes;
 mod stores;
 
 pub use error::{ApiError, ApiResult};
+pub use routes::stores::verify_json;
 pub use routes::{AppState, router};
 pub use stores::{Stores, validate_name};
 
@@ -134,6 +135,23 @@ impl Server {
         tracing::info!("reel serve: stopped");
         Ok(())
     }
+}
+
+/// The routes over the stores under `root`, without a listener: what a test or a fuzzer
+/// drives in process. No user means every request is allowed (loopback rules).
+pub fn app(root: &std::path::Path, durability: Durability) -> axum::Router {
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let state = AppState {
+        stores: Arc::new(Stores::new(root, durability)),
+        guard: Arc::new(auth::Guard::new(
+            root,
+            std::time::Duration::from_secs(3600),
+            false,
+        )),
+        metrics: Default::default(),
+        shutdown: stop_rx,
+    };
+    router(state, DEFAULT_MAX_BODY)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -60,14 +60,7 @@ fn spread(count: u64, n: u64) -> impl Iterator<Item = u64> {
     (0..count).map(move |i| (i.wrapping_mul(7_919_993) + 12_345) % n)
 }
 
-/// Which store `--scale` measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ScaleStore {
-    /// A kv store of N paths.
-    Kv,
-    /// A lists store of N items in 100 lists.
-    Lists,
-}
+pub use crate::cli::ScaleStore;
 
 /// Lists a lists store of N items spreads them over.
 const LISTS: u64 = 100;

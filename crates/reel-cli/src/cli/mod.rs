@@ -520,7 +520,7 @@ pub struct BenchArgs {
     /// rate, time until readable, open + first page, random 10-item pages, one `reel list
     /// read` / `list append` process, a reader's memory, disk per item).
     #[arg(long, value_enum, default_value = "kv")]
-    pub scale_store: crate::bench::scale::ScaleStore,
+    pub scale_store: ScaleStore,
     /// Instead of the spool figures, measure `reel serve` over loopback next to the
     /// embedded API in the same run: NDJSON appends (1,000 per request), single-record
     /// POSTs, kv GETs with keep-alive, live follow and watch latency.
@@ -529,6 +529,15 @@ pub struct BenchArgs {
     /// Internal: run as the memory probe of --scale.
     #[arg(long, hide = true)]
     pub scale_child: Option<PathBuf>,
+}
+
+/// Which store `bench --scale` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScaleStore {
+    /// A kv store of N paths.
+    Kv,
+    /// A lists store of N items in 100 lists.
+    Lists,
 }
 
 /// A count with an optional k (thousand) or m (million) suffix.

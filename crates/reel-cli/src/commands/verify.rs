@@ -7,41 +7,45 @@ use crate::units::{plural, plural_phrase};
 use reel::Damage;
 
 pub fn run(a: VerifyArgs, out: &mut Output) -> CliResult {
-    let spool = super::open_spool_read_only(&a.dir)?;
-    let rep = spool.verify()?;
+    let (rep, local) = match crate::remote::target(&a.dir)? {
+        Some(r) => (crate::remote::verify(&r)?, None),
+        None => {
+            let spool = super::open_spool_read_only(&a.dir)?;
+            let rep = spool.verify()?;
+            (reel_server::verify_json(&rep), Some(rep))
+        }
+    };
+    let ok = rep["ok"].as_bool().unwrap_or(false);
     if a.json {
-        let damage: Vec<serde_json::Value> = rep
-            .damage
-            .iter()
-            .map(|d| serde_json::json!({"file": d.path, "offset": d.offset, "problem": d.what, "resume_seq": d.resume_seq}))
-            .collect();
-        out.json_line(&serde_json::json!({"ok": rep.is_ok(), "segments": rep.segments, "records": rep.records, "bytes": rep.bytes, "damage": damage}))?;
+        out.json_line(&rep)?;
     } else {
-        for d in &rep.damage {
-            let resume = d
-                .resume_seq
+        let damage = rep["damage"].as_array().cloned().unwrap_or_default();
+        for d in &damage {
+            let resume = d["resume_seq"]
+                .as_u64()
                 .map(|s| format!("; next readable seq {s}"))
                 .unwrap_or_default();
             out.line(format_args!(
                 "DAMAGED {} at byte {}: {}{resume}",
-                d.path.display(),
-                d.offset,
-                d.what
+                d["file"].as_str().unwrap_or("?"),
+                d["offset"],
+                d["problem"].as_str().unwrap_or("?")
             ))?;
         }
+        let n = |k: &str| rep[k].as_u64().unwrap_or(0);
         out.line(format_args!(
             "{}: {}, {}, {} checked, {}",
             a.dir.display(),
-            plural(rep.segments, "segment"),
-            plural(rep.records, "record"),
-            plural(rep.bytes, "byte"),
-            plural(rep.damage.len() as u64, "problem")
+            plural(n("segments"), "segment"),
+            plural(n("records"), "record"),
+            plural(n("bytes"), "byte"),
+            plural(damage.len() as u64, "problem")
         ))?;
     }
-    if rep.is_ok() {
+    if ok {
         return Ok(());
     }
-    if !a.json {
+    if let (false, Some(rep)) = (a.json, local) {
         out.flush()?;
         for line in advice(&a.dir, &rep.damage) {
             note(format_args!("reel: {line}"));

@@ -19,6 +19,26 @@ pub fn status(r: &Remote) -> CliResult<Value> {
     })
 }
 
+/// `GET /v1/stores/NAME/views`: `reel view list --json`'s array.
+pub fn views(r: &Remote) -> CliResult<Value> {
+    r.json(&Call {
+        method: "GET",
+        path: "/views".into(),
+        idempotent: true,
+        ..Default::default()
+    })
+}
+
+/// `GET /v1/stores/NAME/verify`: `reel verify --json`'s object.
+pub fn verify(r: &Remote) -> CliResult<Value> {
+    r.json(&Call {
+        method: "GET",
+        path: "/verify".into(),
+        idempotent: true,
+        ..Default::default()
+    })
+}
+
 /// Lines per append request.
 const WRITE_BATCH: usize = 1000;
 const WRITE_BATCH_BYTES: usize = 4 << 20;

@@ -6,7 +6,7 @@
 
 mod commands;
 
-pub use commands::{kv, list, read, rewind, status, stream, write};
+pub use commands::{kv, list, read, rewind, status, stream, verify, views, write};
 
 use crate::error::{CliError, CliResult};
 use std::path::Path;

@@ -5,6 +5,7 @@ mod auth;
 mod client;
 #[path = "../common/mod.rs"]
 mod common;
+mod faults;
 mod live;
 mod parity;
 mod stores;
@@ -84,6 +85,11 @@ impl Server {
     /// The directory of store `name`.
     pub fn dir(&self, name: &str) -> String {
         self.root.join(name).display().to_string()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Kills the server (SIGKILL) and waits for it.

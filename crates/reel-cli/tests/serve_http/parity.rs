@@ -61,6 +61,8 @@ fn read_commands_print_the_same_bytes_locally_and_remotely() {
         &["stream", "--reverse", "--gte", "45", "{}"],
         &["stream", "--limit", "3", "{}"],
         &["stream", "--gte", "1000", "{}"],
+        &["view", "list", "{}"],
+        &["verify", "--json", "{}"],
     ] {
         same(&s, "ev", args);
     }
@@ -91,6 +93,10 @@ fn read_commands_print_the_same_bytes_locally_and_remotely() {
         &["kv", "watch", "--fetch", "--count", "4", "{}", "app"],
         &["kv", "watch", "--from-rev", "0", "--count", "5", "{}", ":"],
         &["stream", "--meta", "{}"],
+        &["view", "list", "{}"],
+        &["view", "list", "--json", "{}"],
+        // (The text form names DIR or the URL it was given.)
+        &["verify", "--json", "{}"],
     ] {
         same(&s, "cfg", args);
     }

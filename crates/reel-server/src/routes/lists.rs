@@ -103,9 +103,7 @@ pub(crate) async fn append(
         st.metrics
             .appended
             .fetch_add(r.appended, std::sync::atomic::Ordering::Relaxed);
-        Ok(Json(
-            serde_json::to_value(r).map_err(|e| ApiError::internal(e.to_string()))?,
-        ))
+        super::stores::json(r)
     })
     .await
 }
@@ -151,9 +149,7 @@ pub(crate) async fn read(
     blocking(move || {
         let lists = st.stores.get(&name, Want::Existing)?.lists()?;
         let page = lists.read(&key, &req)?;
-        Ok(Json(
-            serde_json::to_value(page).map_err(|e| ApiError::internal(e.to_string()))?,
-        ))
+        super::stores::json(page)
     })
     .await
 }
@@ -170,9 +166,7 @@ pub(crate) async fn info(
         let info = lists
             .info(&key)?
             .ok_or_else(|| reel::Error::NotFound(format!("list {key}")))?;
-        Ok(Json(
-            serde_json::to_value(info).map_err(|e| ApiError::internal(e.to_string()))?,
-        ))
+        super::stores::json(info)
     })
     .await
 }

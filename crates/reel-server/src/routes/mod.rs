@@ -5,7 +5,7 @@ mod kv;
 mod lists;
 mod readers;
 mod records;
-mod stores;
+pub(crate) mod stores;
 
 use crate::error::{ApiError, ApiResult};
 use crate::stores::Stores;
@@ -77,6 +77,8 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/v1/auth/token", post(stores::token))
         .route("/v1/stores", get(stores::list))
         .route("/v1/stores/{name}", get(stores::status))
+        .route("/v1/stores/{name}/views", get(stores::views))
+        .route("/v1/stores/{name}/verify", get(stores::verify))
         .route(
             "/v1/stores/{name}/records",
             get(records::read).post(records::append),

@@ -34,21 +34,55 @@ pub(crate) async fn list(
     .await
 }
 
+/// Runs `f` on store `name` as a spool for a caller who may read it; answers its JSON.
+async fn spool_json<T: serde::Serialize>(
+    st: AppState,
+    caller: Caller,
+    name: String,
+    slow: bool,
+    f: impl FnOnce(&reel::Spool) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(&name, &[], Flags::READ)?;
+    crate::routes::engine(slow, move || {
+        let spool = st.stores.get(&name, Want::Existing)?.spool();
+        json(f(&spool)?)
+    })
+    .await
+}
+
+/// `v` as a JSON answer.
+pub(crate) fn json(v: impl serde::Serialize) -> ApiResult<Json<serde_json::Value>> {
+    serde_json::to_value(v)
+        .map(Json)
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
 /// `GET /v1/stores/NAME`: what `reel status --json` prints.
 pub(crate) async fn status(
     State(st): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(&name, &[], Flags::READ)?;
-    blocking(move || {
-        let store = st.stores.get(&name, Want::Existing)?;
-        let status = store.spool().status()?;
-        Ok(Json(
-            serde_json::to_value(&status).map_err(|e| ApiError::internal(e.to_string()))?,
-        ))
-    })
-    .await
+    spool_json(st, caller, name, false, |s| Ok(s.status()?)).await
+}
+
+/// `GET /v1/stores/NAME/views`: what `reel view list --json` prints.
+pub(crate) async fn views(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    spool_json(st, caller, name, false, |s| Ok(reel::view::all_views(s)?)).await
+}
+
+/// `GET /v1/stores/NAME/verify`: what `reel verify --json` prints (it reads every byte:
+/// run on the blocking pool).
+pub(crate) async fn verify(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    spool_json(st, caller, name, true, |s| Ok(verify_json(&s.verify()?))).await
 }
 
 /// `POST /v1/auth/token` with HTTP Basic credentials: `{"token": .., "expires_in": SECS}`;
@@ -98,4 +132,14 @@ pub(crate) async fn metrics(State(st): State<AppState>, _caller: Caller) -> ApiR
     })
     .await?;
     Ok(st.metrics.render(&extra))
+}
+
+/// The object `reel verify --json` prints.
+pub fn verify_json(rep: &reel::VerifyReport) -> serde_json::Value {
+    let damage: Vec<serde_json::Value> = rep
+        .damage
+        .iter()
+        .map(|d| serde_json::json!({"file": d.path, "offset": d.offset, "problem": d.what, "resume_seq": d.resume_seq}))
+        .collect();
+    serde_json::json!({"ok": rep.is_ok(), "segments": rep.segments, "records": rep.records, "bytes": rep.bytes, "damage": damage})
 }

@@ -7,11 +7,13 @@
 //! the log (by any process) at the moment of the read: read-your-writes, with no
 //! background thread. Each process keeps its own copy of a view's state in memory.
 
+mod catalog;
 pub mod checkpoint;
 mod reduce;
 pub mod table;
 pub mod tables;
 
+pub use catalog::all_views;
 pub use checkpoint::Checkpoint;
 pub use reduce::Reduce;
 
@@ -626,7 +628,7 @@ fn unusable<V: View>(cp: &Checkpoint, view: &V, spool: &Spool, horizon: u64) -> 
 }
 
 /// A view as listed by `reel view list`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ViewInfo {
     /// Name.
     pub name: String,
