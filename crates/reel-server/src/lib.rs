@@ -12,6 +12,7 @@ mod error;
 mod metrics;
 mod routes;
 mod stores;
+mod tls;
 
 pub use error::{ApiError, ApiResult};
 pub use routes::stores::verify_json;
@@ -44,6 +45,8 @@ pub struct ServerConfig {
     pub token_ttl: std::time::Duration,
     /// Serve clients on other machines even when no user is defined (no authentication).
     pub insecure_open: bool,
+    /// HTTPS: a PEM certificate chain and its PEM private key.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Errors that stop the server.
@@ -52,6 +55,9 @@ pub enum ServeError {
     /// The root is not a directory.
     #[error("{0} is not a directory: create it first (mkdir -p)")]
     NoRoot(PathBuf),
+    /// The TLS certificate or key is unusable.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// Binding the address failed.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -70,6 +76,7 @@ pub enum ServeError {
 #[derive(Debug)]
 pub struct Server {
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     config: ServerConfig,
 }
 
@@ -79,13 +86,21 @@ impl Server {
         if !config.root.is_dir() {
             return Err(ServeError::NoRoot(config.root.clone()));
         }
+        let tls = match &config.tls {
+            Some((cert, key)) => Some(tls::config(cert, key).map_err(ServeError::Tls)?),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServeError::Bind {
                 addr: config.listen,
                 source,
             })?;
-        Ok(Server { listener, config })
+        Ok(Server {
+            listener,
+            tls,
+            config,
+        })
     }
 
     /// The address actually bound.
@@ -115,19 +130,27 @@ impl Server {
         let stores = state.stores.clone();
         let app = router(state, self.config.max_body);
         let addr = self.local_addr()?;
-        tracing::info!(%addr, root = %self.config.root.display(), "reel serve: listening");
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        // Answers and live events go out at once, not after Nagle's delay.
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("reel serve: shutting down");
-                let _ = stop_tx.send(true);
-            })
-            .await?;
+        let app = app.into_make_service_with_connect_info::<tls::Peer>();
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        tracing::info!(%addr, scheme, root = %self.config.root.display(), "reel serve: listening");
+        let stopping = async move {
+            shutdown.await;
+            tracing::info!("reel serve: shutting down");
+            let _ = stop_tx.send(true);
+        };
+        match self.tls {
+            Some(config) => {
+                let listener = tls::TlsListener::new(self.listener, config)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopping)
+                    .await?;
+            }
+            None => {
+                axum::serve(tls::PlainListener(self.listener), app)
+                    .with_graceful_shutdown(stopping)
+                    .await?;
+            }
+        }
         // Appends acknowledged with durability `batch` are synced before exiting.
         tokio::task::spawn_blocking(move || stores.sync_all())
             .await

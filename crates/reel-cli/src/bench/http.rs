@@ -109,6 +109,7 @@ pub fn run(work: &Path, records: u64, json: bool, out: &mut Output) -> CliResult
         durability: reel::Durability::None,
         token_ttl: Duration::from_secs(3600),
         insecure_open: false,
+        tls: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

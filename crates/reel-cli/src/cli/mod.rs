@@ -86,7 +86,7 @@ pub enum Command {
     Acl(AclCommand),
     /// Serve every store under ROOT over HTTP (see docs/HTTP.md).
     #[command(
-        after_help = "Examples:\n  mkdir -p /var/lib/reel && reel serve /var/lib/reel\n  reel serve --listen 0.0.0.0:7370 --durability always /var/lib/reel\n\nA store named NAME is the directory ROOT/NAME. Then, from anywhere:\n  curl -s localhost:7370/v1/stores\n  curl -s -XPUT localhost:7370/v1/stores/cfg/kv/app.port -d 8080\n  curl -s localhost:7370/v1/stores/cfg/kv/app.port\n\nStops cleanly on SIGINT or SIGTERM: in-flight requests finish, live streams end,\nacknowledged appends are synced."
+        after_help = "Examples:\n  mkdir -p /var/lib/reel && reel serve /var/lib/reel\n  reel serve --listen 0.0.0.0:7370 --durability always /var/lib/reel\n\nA store named NAME is the directory ROOT/NAME. Then, from anywhere:\n  curl -s localhost:7370/v1/stores\n  curl -s -XPUT localhost:7370/v1/stores/cfg/kv/app.port -d 8080\n  curl -s localhost:7370/v1/stores/cfg/kv/app.port\n\nHTTPS: reel serve --tls-cert cert.pem --tls-key key.pem ROOT (clients that do not\ntrust its issuer name it in REEL_CA_CERT=ca.pem).\n\nStops cleanly on SIGINT or SIGTERM: in-flight requests finish, live streams end,\nacknowledged appends are synced."
     )]
     Serve(ServeArgs),
     /// Measure append, read and cross-process wake-up speed next to the raw disk limit.
@@ -217,6 +217,12 @@ pub struct ServeArgs {
     /// at all: only for trusted networks).
     #[arg(long)]
     pub insecure_open: bool,
+    /// HTTPS: the server's certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// HTTPS: the certificate's private key (PEM); needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// The directory whose subdirectories are the stores.
     pub root: PathBuf,
 }

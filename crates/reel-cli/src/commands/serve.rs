@@ -15,6 +15,7 @@ pub fn run(a: ServeArgs) -> CliResult {
         durability,
         token_ttl: std::time::Duration::from_secs(a.token_ttl),
         insecure_open: a.insecure_open,
+        tls: a.tls_cert.zip(a.tls_key),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

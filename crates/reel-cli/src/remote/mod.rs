@@ -1,4 +1,4 @@
-//! The remote CLI: `http://HOST:PORT/NAME` wherever a command takes DIR. A `Remote` is one
+//! The remote CLI: `http://HOST:PORT/NAME` (or `https://`) wherever a command takes DIR. A `Remote` is one
 //! store on a `reel serve`; it sends the requests of docs/HTTP.md with the credentials of
 //! `REEL_TOKEN` or `REEL_USER`/`REEL_PASSWORD`, retries while the server cannot be
 //! reached (for a bounded time), and turns refusals into the local CLI's exit statuses:
@@ -31,12 +31,10 @@ pub fn target(dir: &Path) -> CliResult<Option<Remote>> {
     let Some(text) = dir.to_str() else {
         return Ok(None);
     };
-    let rest = if let Some(r) = text.strip_prefix("http://") {
-        r
-    } else if text.starts_with("https://") {
-        return Err(CliError::Input(
-            "https:// is not supported yet: reel serve has no TLS (use http:// behind a TLS proxy on the server side)".into(),
-        ));
+    let (scheme, rest) = if let Some(r) = text.strip_prefix("http://") {
+        ("http", r)
+    } else if let Some(r) = text.strip_prefix("https://") {
+        ("https", r)
     } else {
         return Ok(None);
     };
@@ -55,14 +53,43 @@ pub fn target(dir: &Path) -> CliResult<Option<Remote>> {
         ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(5)))
+            .tls_config(tls_config()?)
             .build(),
     );
     Ok(Some(Remote {
         agent,
         url: text.to_string(),
-        store_url: format!("http://{host}/v1/stores/{}", encode(name)),
+        store_url: format!("{scheme}://{host}/v1/stores/{}", encode(name)),
         auth: credentials()?,
     }))
+}
+
+/// Whom `https://` trusts: the certificates in the PEM file `REEL_CA_CERT` (a server with
+/// a self-signed or private-CA certificate), else the usual public roots.
+fn tls_config() -> CliResult<ureq::tls::TlsConfig> {
+    let builder = ureq::tls::TlsConfig::builder();
+    let Some(path) = std::env::var_os("REEL_CA_CERT").filter(|p| !p.is_empty()) else {
+        return Ok(builder.build());
+    };
+    let shown = Path::new(&path).display().to_string();
+    let pem = std::fs::read(&path)
+        .map_err(|e| CliError::Input(format!("REEL_CA_CERT: cannot read {shown}: {e}")))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(CliError::Input(format!("REEL_CA_CERT: {shown}: {e}"))),
+        }
+    }
+    if certs.is_empty() {
+        return Err(CliError::Input(format!(
+            "REEL_CA_CERT: {shown} holds no PEM certificate"
+        )));
+    }
+    Ok(builder
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+        .build())
 }
 
 /// The Authorization header from the environment.
@@ -214,11 +241,21 @@ fn retryable(e: &ureq::Error, idempotent: bool) -> bool {
     match e {
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
         ureq::Error::Io(io) => {
-            idempotent
-                || matches!(
-                    io.kind(),
-                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
-                )
+            use std::io::ErrorKind as K;
+            match io.kind() {
+                // Nothing was sent.
+                K::ConnectionRefused | K::NotFound => true,
+                // Cut off: the request may have arrived.
+                K::ConnectionReset
+                | K::ConnectionAborted
+                | K::BrokenPipe
+                | K::UnexpectedEof
+                | K::TimedOut
+                | K::Interrupted => idempotent,
+                // A TLS failure (an untrusted certificate) and the like: retrying changes
+                // nothing.
+                _ => false,
+            }
         }
         ureq::Error::Timeout(_) | ureq::Error::Protocol(_) => idempotent,
         _ => false,

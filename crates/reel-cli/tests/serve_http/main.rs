@@ -9,6 +9,7 @@ mod faults;
 mod live;
 mod parity;
 mod stores;
+mod tls;
 
 use common::bin;
 use std::io::{BufRead, BufReader};

@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use reel::kv::Element;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -311,8 +311,8 @@ impl FromRequestParts<AppState> for Caller {
             .map_err(|_| ApiError::bad_request("the Authorization header is not text"))?;
         let peer = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
+            .get::<ConnectInfo<crate::tls::Peer>>()
+            .map(|c| c.0.0.ip());
         let loopback = peer.is_none_or(|ip| ip.is_loopback());
         let guard = state.guard.clone();
         if let Some(caller) = guard.authenticate(header.as_deref(), peer, loopback, false)? {
