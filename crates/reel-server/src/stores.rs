@@ -35,8 +35,10 @@ impl Handle {
 pub struct Store {
     name: String,
     handle: Mutex<Arc<Handle>>,
-    /// The log's next seq, as last seen by the notifier thread.
+    /// The log's next seq, as last seen by the notifier thread (or by a request that
+    /// appended through this server).
     next_seq: watch::Receiver<u64>,
+    published: Arc<watch::Sender<u64>>,
     /// The notifier thread, parked while nobody waits (so that appends wake no one).
     notifier: Mutex<Option<std::thread::Thread>>,
 }
@@ -87,6 +89,19 @@ impl Store {
     pub async fn appended_past(&self, seq: u64) {
         let mut rx = self.changes();
         let _ = rx.wait_for(|&next| next > seq).await;
+    }
+
+    /// Tells this server's followers at once that records were appended through it,
+    /// without waiting for the notifier thread to wake.
+    pub fn appended(&self) {
+        let next = self.spool().next_seq();
+        self.published.send_if_modified(|seen| {
+            let newer = next > *seen;
+            if newer {
+                *seen = next;
+            }
+            newer
+        });
     }
 
     /// A receiver that changes whenever records are appended (the notifier follows the
@@ -228,10 +243,12 @@ impl Stores {
             ),
         };
         let (tx, rx) = watch::channel(handle.spool().next_seq());
+        let tx = Arc::new(tx);
         let store = Arc::new(Store {
             name: name.to_string(),
             handle: Mutex::new(Arc::new(handle)),
             next_seq: rx,
+            published: tx.clone(),
             notifier: Mutex::new(None),
         });
         let thread = spawn_notifier(Arc::downgrade(&store), tx);
@@ -246,7 +263,7 @@ impl Stores {
 /// next seq, so that any number of async followers wait on a channel, not on threads.
 /// While nobody follows it parks instead (the store's own receiver is the one left), so
 /// that an append wakes no thread. It ends when the store is dropped.
-fn spawn_notifier(store: Weak<Store>, tx: watch::Sender<u64>) -> Option<std::thread::Thread> {
+fn spawn_notifier(store: Weak<Store>, tx: Arc<watch::Sender<u64>>) -> Option<std::thread::Thread> {
     let spawned = std::thread::Builder::new()
         .name("reel-notify".into())
         .spawn(move || {
@@ -255,9 +272,13 @@ fn spawn_notifier(store: Weak<Store>, tx: watch::Sender<u64>) -> Option<std::thr
                 let spool = s.spool();
                 drop(s);
                 let next = spool.next_seq();
-                if next != *tx.borrow() {
-                    tx.send_replace(next);
-                }
+                tx.send_if_modified(|seen| {
+                    let newer = next > *seen;
+                    if newer {
+                        *seen = next;
+                    }
+                    newer
+                });
                 // Bounded, so that a dropped store ends this thread.
                 if tx.receiver_count() > 1 {
                     spool.wait_for(next, Some(Duration::from_millis(500)));

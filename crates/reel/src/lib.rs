@@ -43,7 +43,7 @@ pub use record::{NewRecord, Record, meta_json, nonce_json, value_json};
 pub use reel_log::Error as LogError;
 pub use reel_log::{
     BATCH_INTERVAL, CompactReport, Config, DEFAULT_CAPACITY, DEFAULT_MAX_RECORD_SIZE, Damage,
-    Durability, Entry, HEAD_FILE, KvPathSyntax, Log, META_FILE, MIN_CAPACITY, RecordRef,
+    Durability, Entry, HEAD_FILE, KvPathSyntax, Log, LogReader, META_FILE, MIN_CAPACITY, RecordRef,
     SegmentInfo, StoreKind, VerifyReport, WhenFull, now_micros,
 };
 pub use spool::{Iter, ReaderStatus, RevIter, Spool, SpoolBuilder, Status, Stream, StreamOptions};

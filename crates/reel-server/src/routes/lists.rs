@@ -91,7 +91,8 @@ pub(crate) async fn append(
         });
     }
     engine(st.stores.syncs_every_append(), move || {
-        let lists = st.stores.get(&name, Want::CreateLists)?.lists()?;
+        let store = st.stores.get(&name, Want::CreateLists)?;
+        let lists = store.lists()?;
         // Appending to an existing list needs `w`; starting a new one needs `c`.
         let exists = lists.info(&key)?.is_some();
         caller.require(
@@ -103,6 +104,7 @@ pub(crate) async fn append(
         st.metrics
             .appended
             .fetch_add(r.appended, std::sync::atomic::Ordering::Relaxed);
+        store.appended();
         super::stores::json(r)
     })
     .await

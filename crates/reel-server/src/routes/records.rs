@@ -64,6 +64,7 @@ pub(crate) async fn append(
         metrics
             .appended
             .fetch_add(seqs.end - seqs.start, std::sync::atomic::Ordering::Relaxed);
+        store.appended();
         Ok(Json(
             serde_json::json!({"first_seq": seqs.start, "count": seqs.end - seqs.start}),
         ))
@@ -158,6 +159,7 @@ pub(crate) async fn read(
         left: q.limit.unwrap_or(u64::MAX),
         follow,
         _gauge: follow.then(|| StreamGauge::new(&st.metrics)),
+        reader: None,
         state: st,
     };
     Ok(if sse {
@@ -208,6 +210,9 @@ struct Tail {
     follow: bool,
     state: AppState,
     _gauge: Option<StreamGauge>,
+    /// Positioned at `next` once the first chunk was read: a follower keeps its place in
+    /// the segment instead of seeking for every new record.
+    reader: Option<reel::LogReader>,
 }
 
 impl Chunks for Tail {
@@ -220,7 +225,18 @@ impl Chunks for Tail {
             }
             let max = self.left.min(CHUNK).min(before_end);
             let (store, next, end) = (self.store.clone(), self.next, self.end.unwrap_or(u64::MAX));
-            let (buf, count, resume) = blocking(move || read_chunk(&store, next, end, max)).await?;
+            let reader = self.reader.take();
+            let (reader, buf, count, resume) = blocking(move || {
+                let spool = store.spool();
+                // Records dropped by retention are skipped: start at the oldest retained.
+                let mut reader =
+                    reader.unwrap_or_else(|| spool.log().reader(next.max(spool.oldest_seq())));
+                let (buf, count) = read_chunk(&mut reader, end, max)?;
+                let resume = reader.position();
+                Ok((reader, buf, count, resume))
+            })
+            .await?;
+            self.reader = Some(reader);
             if count > 0 {
                 let m = &self.state.metrics;
                 m.sent
@@ -243,15 +259,11 @@ impl Chunks for Tail {
     }
 }
 
-/// Up to `max` records from `from` (before `end`) as NDJSON lines; the count and the seq
-/// to go on from.
-fn read_chunk(store: &Store, from: u64, end: u64, max: u64) -> ApiResult<(Vec<u8>, u64, u64)> {
-    let spool = store.spool();
-    // Records dropped by retention are skipped: start at the oldest one retained.
-    let start = from.max(spool.oldest_seq());
+/// Up to `max` records from where `reader` is (before `end`) as NDJSON lines, and how
+/// many.
+fn read_chunk(reader: &mut reel::LogReader, end: u64, max: u64) -> ApiResult<(Vec<u8>, u64)> {
     let mut buf = Vec::new();
     let mut count = 0u64;
-    let mut reader = spool.log().reader(start);
     let mut failure = None;
     let batch = reader.read_batch(max as usize)?;
     batch.for_each(|r| {
@@ -272,5 +284,5 @@ fn read_chunk(store: &Store, from: u64, end: u64, max: u64) -> ApiResult<(Vec<u8
     if let Some(e) = failure {
         return Err(e.into());
     }
-    Ok((buf, count, reader.position()))
+    Ok((buf, count))
 }
