@@ -276,3 +276,22 @@ fn the_remote_cli_exits_4_when_refused_and_uses_the_environments_credentials() {
         "\"1\"\n"
     );
 }
+
+#[test]
+fn an_expired_token_is_refused_as_a_failed_login() {
+    let s = Server::start(&["--token-ttl", "1"]);
+    let root = s.root.display().to_string();
+    add_user(&root, "u", "pw", true);
+    let r = as_user(&s, &basic("u", "pw"), "POST", "/v1/auth/token", "");
+    assert_eq!(r.json()["expires_in"], 1);
+    let bearer = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    assert_eq!(as_user(&s, &bearer, "GET", "/v1/stores", "").status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let r = as_user(&s, &bearer, "GET", "/v1/stores", "");
+    assert_eq!(r.status, 401);
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("expired"),
+        "{}",
+        r.body
+    );
+}

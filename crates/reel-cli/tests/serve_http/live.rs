@@ -60,7 +60,7 @@ fn many_appenders_and_followers_at_once_lose_double_and_reorder_nothing() {
     const REQUESTS: usize = 20;
     const PER: usize = 10;
     let total = (WRITERS * REQUESTS * PER) as u64;
-    let followers: Vec<_> = (0..4)
+    let followers: Vec<_> = (0..8)
         .map(|_| {
             let mut f = stream(s.addr, "/v1/stores/ev/records?follow=true");
             std::thread::spawn(move || {
