@@ -127,6 +127,27 @@ pub enum Error {
     /// A caller-supplied argument is out of range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// The log is a follower kept by `reel replicate`: only the replica may append.
+    #[error(
+        "{} is a follower of {origin} (kept by `reel replicate`): write to the source, or make this store writable with `reel promote`",
+        path.display()
+    )]
+    Follower {
+        /// The log directory.
+        path: PathBuf,
+        /// What it follows.
+        origin: String,
+    },
+
+    /// Replicated frames do not continue the log.
+    #[error("replicated frames start at seq {got} but the log's next seq is {expected}")]
+    NotNext {
+        /// The log's next seq.
+        expected: u64,
+        /// The first seq of the frames.
+        got: u64,
+    },
 }
 
 /// Shorthand used throughout the engine.
@@ -179,6 +200,14 @@ impl Error {
                 reason: reason.clone(),
             },
             Error::NotALog { path } => Error::NotALog { path: path.clone() },
+            Error::Follower { path, origin } => Error::Follower {
+                path: path.clone(),
+                origin: origin.clone(),
+            },
+            Error::NotNext { expected, got } => Error::NotNext {
+                expected: *expected,
+                got: *got,
+            },
             Error::UnsupportedVersion {
                 path,
                 found,

@@ -124,6 +124,8 @@ impl Request {
 pub(crate) enum Unit<'a> {
     Entries(&'a [Entry<'a>], Extent),
     Encoded(&'a Request),
+    /// Frames copied from another log (replication), seqs and checksums as stored.
+    Raw(&'a [u8]),
 }
 
 impl AppendQueue {

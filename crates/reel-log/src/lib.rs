@@ -20,6 +20,7 @@
 
 mod compaction;
 mod error;
+pub mod follow;
 pub mod frame;
 mod group;
 mod head;

@@ -39,6 +39,7 @@ pub struct LogOptions {
     kind: StoreKind,
     read_only: bool,
     durability: Durability,
+    replica: bool,
 }
 
 impl Default for LogOptions {
@@ -49,6 +50,7 @@ impl Default for LogOptions {
             kind: StoreKind::Untyped,
             read_only: false,
             durability: Durability::None,
+            replica: false,
         }
     }
 }
@@ -89,6 +91,13 @@ impl LogOptions {
         self
     }
 
+    /// Opens the handle through which `reel replicate` appends to a follower (see
+    /// [`crate::follow`]); other handles of a follower refuse appends.
+    pub fn replica(mut self, replica: bool) -> Self {
+        self.replica = replica;
+        self
+    }
+
     /// Opens (or creates) the log in `dir`.
     pub fn open(self, dir: impl AsRef<Path>) -> Result<Log> {
         Log::open_with(dir.as_ref(), self)
@@ -108,6 +117,8 @@ pub(crate) struct Inner {
     pub(crate) head: Head,
     pub(crate) lock: Box<dyn FileLock>,
     pub(crate) writable: bool,
+    /// The source this log follows, unless this handle is the replica (appends refused).
+    pub(crate) follows: Option<String>,
     pub(crate) durability: Durability,
     pub(crate) meta: RwLock<(u64, Meta)>,
     pub(crate) writer: Mutex<WriterState>,
@@ -218,6 +229,12 @@ impl Log {
             return Err(Error::NotALog { path: dir.into() });
         }
         let meta = Meta::read(&*storage, dir)?;
+        let follows = if opts.replica {
+            None
+        } else {
+            crate::follow::read_source(&*storage, dir)
+                .map_err(|e| Error::io("read", dir.join(crate::follow::FOLLOW_FILE), e))?
+        };
         let lock_path = dir.join(LOCK_FILE);
         let head_path = dir.join(HEAD_FILE);
         let mut writable = !opts.read_only;
@@ -296,6 +313,7 @@ impl Log {
                 head,
                 lock,
                 writable,
+                follows,
                 durability: opts.durability,
                 meta: RwLock::new((config_gen, meta)),
                 writer: Mutex::new(WriterState::default()),
@@ -536,6 +554,24 @@ impl Log {
                 path: self.inner.dir.clone(),
             })
         }
+    }
+
+    /// Fails unless this handle may append: writable, and not a follower (except
+    /// through the replica handle).
+    pub fn check_appendable(&self) -> Result<()> {
+        self.check_writable()?;
+        match &self.inner.follows {
+            Some(origin) => Err(Error::Follower {
+                path: self.inner.dir.clone(),
+                origin: origin.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The source this log follows, when it is a follower opened as one.
+    pub fn follows(&self) -> Option<&str> {
+        self.inner.follows.as_deref()
     }
 
     /// Index entries of the segment starting at `first_seq` (empty when unreadable).

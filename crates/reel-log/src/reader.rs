@@ -87,6 +87,17 @@ impl<'a> Batch<'a> {
             })
     }
 
+    /// Every frame of the batch as stored (checksummed bytes, for replication), with its
+    /// seq.
+    pub fn for_each_frame(&self, mut f: impl FnMut(u64, &'a [u8])) {
+        for r in self.frames {
+            let bytes = &self.buf[r.clone()];
+            if let Ok((Frame::Record(rec), _)) = frame::decode_verified(bytes) {
+                f(rec.seq, bytes);
+            }
+        }
+    }
+
     /// Calls `f` on every record without collecting them.
     pub fn for_each(&self, mut f: impl FnMut(RecordRef<'a>)) {
         for r in self.frames {

@@ -170,7 +170,7 @@ impl Log {
 
     /// Appends with an explicit durability.
     pub fn append_with(&self, entries: &[Entry<'_>], durability: Durability) -> Result<Range<u64>> {
-        self.check_writable()?;
+        self.check_appendable()?;
         let extent = Extent::of(entries)?;
         if entries.is_empty() {
             return Ok(self.next_seq()..self.next_seq());
@@ -199,7 +199,7 @@ impl Log {
     where
         E: From<Error>,
     {
-        self.check_writable()?;
+        self.check_appendable()?;
         // What `decide` will append is unknown yet: relieve a log that is already full.
         self.relieve_compaction_pressure(0)?;
         let (range, file, end, extra) = {
@@ -253,6 +253,90 @@ impl Log {
         Ok((range, extra))
     }
 
+    /// Appends frames read from another log as they are (replication: same seqs,
+    /// timestamps, keys, nonces and checksums), as one batch. Every frame's checksum is
+    /// verified, the frames must be records with consecutive seqs, and the first must be
+    /// this log's next seq ([`Error::NotNext`] otherwise: a gap or a divergence). Needs a
+    /// handle that may append (the replica handle of a follower).
+    pub fn append_frames(&self, frames: &[u8], durability: Durability) -> Result<Range<u64>> {
+        self.check_appendable()?;
+        let max_frame = self.max_frame_len();
+        let mut extent = Extent::default();
+        let mut first = None;
+        let mut at = 0;
+        while at < frames.len() {
+            let (f, len) = frame::decode(&frames[at..], max_frame).map_err(|e| {
+                Error::InvalidArgument(format!("replicated frame at byte {at}: {e:?}"))
+            })?;
+            let frame::Frame::Record(r) = f else {
+                return Err(Error::InvalidArgument(format!(
+                    "replicated frame at byte {at} is not a record"
+                )));
+            };
+            let expected = first.map_or(r.seq, |f: u64| f + extent.records);
+            if r.seq != expected {
+                return Err(Error::InvalidArgument(format!(
+                    "replicated frames jump from seq {} to {}",
+                    expected.saturating_sub(1),
+                    r.seq
+                )));
+            }
+            first.get_or_insert(r.seq);
+            extent.total += len as u64;
+            extent.records += 1;
+            extent.max_payload = extent
+                .max_payload
+                .max((r.value.len() + r.key.map_or(0, str::len)) as u64);
+            extent.max_frame = extent.max_frame.max(len as u64);
+            at += len;
+        }
+        let Some(first) = first else {
+            return Ok(self.next_seq()..self.next_seq());
+        };
+        self.relieve_compaction_pressure(extent.total)?;
+        let (range, file, end) = {
+            let mut ws = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+            self.check_poisoned()?;
+            let _g = LockGuard::acquire(&*self.inner.lock, &self.inner.dir.join(LOCK_FILE))?;
+            self.prepare_tail(&mut ws)?;
+            let mut t = self.inner.head.tail();
+            if first != t.next_seq {
+                return Err(Error::NotNext {
+                    expected: t.next_seq,
+                    got: first,
+                });
+            }
+            let config = self.meta_checked()?.config;
+            extent.check(&config)?;
+            let good = t;
+            self.make_room(&mut t, extent.total, true, &config)?;
+            self.inner.head.words().writing.store(1, Ordering::Release);
+            let start = t.next_seq;
+            if let Err(e) = self
+                .write_unit(&mut ws, &mut t, &Unit::Raw(frames), now_micros(), &config)
+                .and_then(|()| self.flush(&mut ws))
+            {
+                return Err(self.fail_append(&mut ws, &good, e));
+            }
+            self.inner.head.publish(&t);
+            let Some(file) = ws.tail.as_ref().map(|tf| tf.seg.clone()) else {
+                return Err(Error::Poisoned {
+                    cause: "tail segment vanished".into(),
+                });
+            };
+            file.written_end.fetch_max(t.offset, Ordering::AcqRel);
+            *self
+                .inner
+                .last_written
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some((file.clone(), t.offset));
+            (start..t.next_seq, file, t.offset)
+        };
+        self.make_durable(durability, &file, end)?;
+        self.maybe_compact_in_background();
+        Ok(range)
+    }
+
     fn make_durable(&self, durability: Durability, file: &SyncedFile, end: u64) -> Result<()> {
         match durability {
             Durability::None => Ok(()),
@@ -295,6 +379,7 @@ impl Log {
             let extent = match unit {
                 Unit::Entries(_, extent) => *extent,
                 Unit::Encoded(r) => r.extent,
+                Unit::Raw(_) => Extent::default(),
             };
             // A refused unit (too large, or no room under the retention policy) fails
             // alone; it writes nothing.
@@ -575,20 +660,24 @@ impl Log {
             ws.buf_at = t.offset;
             ws.idx_at = t.index_entries;
         }
+        // Encoded or replicated units are frames, walked by their lengths.
+        let frames: &[u8] = match unit {
+            Unit::Entries(..) => &[],
+            Unit::Encoded(r) => &r.frames,
+            Unit::Raw(b) => b,
+        };
         let count = match unit {
             Unit::Entries(es, _) => es.len(),
-            Unit::Encoded(_) => usize::MAX,
+            Unit::Encoded(_) | Unit::Raw(_) => usize::MAX,
         };
         let mut at = 0usize;
         for i in 0..count {
             let (len, ts) = match unit {
                 Unit::Entries(es, _) => (es[i].frame_len() as u64, es[i].ts.unwrap_or(now)),
-                Unit::Encoded(r) => match frame::peek_len(&r.frames[at..]) {
+                Unit::Encoded(_) | Unit::Raw(_) => match frame::peek_len(&frames[at..]) {
                     Some(len) => (
                         len as u64,
-                        i64::from_le_bytes(
-                            r.frames[at + 20..at + 28].try_into().unwrap_or_default(),
-                        ),
+                        i64::from_le_bytes(frames[at + 20..at + 28].try_into().unwrap_or_default()),
                     ),
                     None => break,
                 },
@@ -613,10 +702,15 @@ impl Log {
             }
             match unit {
                 Unit::Entries(es, _) => frame::encode_record(&mut ws.buf, t.next_seq, ts, &es[i]),
-                Unit::Encoded(r) => {
+                Unit::Encoded(_) => {
                     let start = ws.buf.len();
-                    ws.buf.extend_from_slice(&r.frames[at..at + len as usize]);
+                    ws.buf.extend_from_slice(&frames[at..at + len as usize]);
                     frame::patch_seq(&mut ws.buf[start..], t.next_seq);
+                    at += len as usize;
+                }
+                // Checked by `append_frames`: they continue the log, seq for seq.
+                Unit::Raw(_) => {
+                    ws.buf.extend_from_slice(&frames[at..at + len as usize]);
                     at += len as usize;
                 }
             }

@@ -75,7 +75,7 @@ impl Tee {
         let src_id = format!("{:032x}-{reader_name}", src.log().log_id());
         let mut targets = Vec::new();
         for dst in dsts {
-            dst.log().check_writable()?;
+            dst.log().check_appendable()?;
             let storage = dst.log().storage().clone();
             let dir = dst.dir().join("tee");
             storage

@@ -84,6 +84,14 @@ pub enum Command {
     /// Access rules of `reel serve`: which user may do what on which store and paths.
     #[command(subcommand)]
     Acl(AclCommand),
+    /// Keep DST an exact copy of SRC (a server URL or a directory), following live.
+    #[command(
+        after_help = "Examples:\n  reel replicate http://db1:7370/events /var/lib/reel/events   # runs until interrupted\n  reel replicate --no-wait /var/lib/a /backup/a                 # copy what is there, then stop\n\nDST is created as a follower of SRC (same kind and configuration). Records are copied\nas stored (same seq, time, key, nonce and value, checksums verified, never re-encoded).\nA follower is read-only for writers; `reel promote DST` makes it a store of its own.\nAfter a restart, a kill -9 or a cut connection it resumes from its own last seq."
+    )]
+    Replicate(ReplicateArgs),
+    /// Make a follower (see `reel replicate`) a writable store of its own.
+    #[command(after_help = "Example:\n  reel promote /var/lib/reel/events   # manual failover")]
+    Promote(PromoteArgs),
     /// Serve every store under ROOT over HTTP (see docs/HTTP.md).
     #[command(
         after_help = "Examples:\n  mkdir -p /var/lib/reel && reel serve /var/lib/reel\n  reel serve --listen 0.0.0.0:7370 --durability always /var/lib/reel\n\nA store named NAME is the directory ROOT/NAME. Then, from anywhere:\n  curl -s localhost:7370/v1/stores\n  curl -s -XPUT localhost:7370/v1/stores/cfg/kv/app.port -d 8080\n  curl -s localhost:7370/v1/stores/cfg/kv/app.port\n\nHTTPS: reel serve --tls-cert cert.pem --tls-key key.pem ROOT (clients that do not\ntrust its issuer name it in REEL_CA_CERT=ca.pem).\n\nStops cleanly on SIGINT or SIGTERM: in-flight requests finish, live streams end,\nacknowledged appends are synced."
@@ -234,6 +242,25 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
     /// The spool directory.
+    pub dir: PathBuf,
+}
+
+/// `reel replicate`.
+#[derive(Debug, Args)]
+pub struct ReplicateArgs {
+    /// Stop once caught up with the end SRC had when the copy got there.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// The store to copy: a directory or http(s)://HOST:PORT/NAME.
+    pub src: PathBuf,
+    /// The follower directory (created if missing).
+    pub dst: PathBuf,
+}
+
+/// `reel promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The follower directory.
     pub dir: PathBuf,
 }
 

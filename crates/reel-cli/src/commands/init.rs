@@ -8,7 +8,7 @@ use reel::{Spool, StoreKind, WhenFull};
 use std::ops::Range;
 
 /// The kind named on the command line.
-fn kind_of(name: &str) -> CliResult<StoreKind> {
+pub fn kind_of(name: &str) -> CliResult<StoreKind> {
     Ok(match name {
         "spool" => StoreKind::Spool,
         "kv" => StoreKind::Kv(reel::kv::PATH_SYNTAX),

@@ -2,10 +2,11 @@
 
 mod auth;
 mod demo;
-mod init;
+pub mod init;
 mod kv;
 pub mod list;
 mod read;
+mod replicate;
 mod serve;
 mod status;
 mod stream;
@@ -38,6 +39,8 @@ pub fn run(cmd: Command, out: &mut Output) -> CliResult {
         Command::User(c) => auth::user(c, out),
         Command::Acl(c) => auth::acl(c, out),
         Command::Serve(a) => serve::run(a),
+        Command::Replicate(a) => replicate::run(a),
+        Command::Promote(a) => replicate::promote(a, out),
         Command::Bench(a) => crate::bench::run(a, out),
         Command::Demo(a) => demo::run(a, out),
     }

@@ -19,6 +19,18 @@ pub fn status(r: &Remote) -> CliResult<Value> {
     })
 }
 
+/// The store's kind as `GET /v1/stores` names it (`spool`, `kv`, `lists`).
+pub fn kind(r: &Remote) -> CliResult<String> {
+    let list = r.root_json("/v1/stores")?;
+    let name = r.store_name();
+    list["stores"]
+        .as_array()
+        .and_then(|s| s.iter().find(|x| x["name"] == name))
+        .and_then(|x| x["kind"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| CliError::Input(format!("{} is not listed by its server", r.url())))
+}
+
 /// `GET /v1/stores/NAME/views`: `reel view list --json`'s array.
 pub fn views(r: &Remote) -> CliResult<Value> {
     r.json(&Call {

@@ -6,7 +6,7 @@
 
 mod commands;
 
-pub use commands::{kv, list, read, rewind, status, stream, verify, views, write};
+pub use commands::{kind, kv, list, read, rewind, status, stream, verify, views, write};
 
 use crate::error::{CliError, CliResult};
 use std::path::Path;
@@ -23,6 +23,10 @@ pub struct Remote {
     url: String,
     /// `http://HOST:PORT/v1/stores/NAME`.
     store_url: String,
+    /// `http://HOST:PORT`.
+    base_url: String,
+    /// NAME.
+    name: String,
     auth: Option<String>,
 }
 
@@ -60,6 +64,8 @@ pub fn target(dir: &Path) -> CliResult<Option<Remote>> {
         agent,
         url: text.to_string(),
         store_url: format!("{scheme}://{host}/v1/stores/{}", encode(name)),
+        base_url: format!("{scheme}://{host}"),
+        name: name.to_string(),
         auth: credentials()?,
     }))
 }
@@ -142,6 +148,34 @@ pub struct Call<'a> {
 }
 
 impl Remote {
+    /// The store's name on its server.
+    pub fn store_name(&self) -> &str {
+        &self.name
+    }
+
+    /// GETs a server-wide route (`/v1/stores`) and parses its JSON.
+    pub fn root_json(&self, path: &str) -> CliResult<serde_json::Value> {
+        let mut req = ureq::http::Request::builder()
+            .method("GET")
+            .uri(format!("{}{path}", self.base_url));
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        let req = req
+            .body(Vec::new())
+            .map_err(|e| CliError::Input(e.to_string()))?;
+        let resp = self.agent.run(req).map_err(|e| {
+            CliError::Input(format!("cannot reach the server for {}: {e}", self.url))
+        })?;
+        let mut resp = check(resp)?;
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| self.broken(e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| CliError::Input(format!("the server sent bad JSON ({e}): {text}")))
+    }
+
     /// The URL as given on the command line.
     pub fn url(&self) -> &str {
         &self.url

@@ -8,6 +8,7 @@ mod common;
 mod faults;
 mod live;
 mod parity;
+mod replicate;
 mod stores;
 mod tls;
 

@@ -231,8 +231,37 @@ impl tracing::Subscriber for Warnings {
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
+/// A process-wide subscriber that records nothing but answers "ask me each time" for
+/// every callsite. Without it, a test thread without a subscriber that reaches a warning
+/// first makes `tracing` cache "nobody wants this" for that callsite, process-wide, and
+/// a `with_default` subscriber on another thread never sees the warning (a flaky test
+/// under load even with `rebuild_interest_cache`, which can race with that thread).
+struct AskEachTime;
+
+impl tracing::Subscriber for AskEachTime {
+    fn register_callsite(&self, _: &tracing::Metadata<'_>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 #[test]
 fn every_repair_is_logged_as_a_warning() {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(AskEachTime);
+        tracing::callsite::rebuild_interest_cache();
+    });
     let sim = SimStorage::new();
     let tail = synced_tail(&sim, 30);
     let end = sim.file_len(&tail).unwrap();

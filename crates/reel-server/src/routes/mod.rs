@@ -83,6 +83,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             "/v1/stores/{name}/records",
             get(records::read).post(records::append),
         )
+        .route("/v1/stores/{name}/frames", get(records::frames))
         .route(
             "/v1/stores/{name}/readers/{reader}/next",
             post(readers::next),

@@ -286,3 +286,97 @@ fn read_chunk(reader: &mut reel::LogReader, end: u64, max: u64) -> ApiResult<(Ve
     }
     Ok((buf, count))
 }
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct FramesQuery {
+    from_seq: Option<u64>,
+    limit: Option<u64>,
+    follow: Option<String>,
+}
+
+/// `GET /v1/stores/NAME/frames?from_seq=N&limit=M&follow=true`: the records as stored
+/// (checksummed frames, one after another, `application/octet-stream`), for `reel
+/// replicate`: a follower verifies and appends them as they are, never re-encoding.
+pub(crate) async fn frames(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(q): Query<FramesQuery>,
+) -> ApiResult<Response> {
+    caller.require(&name, &[], Flags::READ)?;
+    let follow = flag(q.follow.as_deref(), "follow")?;
+    let stores = st.stores.clone();
+    let store = blocking(move || stores.get(&name, Want::Existing)).await?;
+    let chunks = RawTail {
+        store,
+        next: q.from_seq.unwrap_or(0),
+        left: q.limit.unwrap_or(u64::MAX),
+        follow,
+        _gauge: follow.then(|| StreamGauge::new(&st.metrics)),
+        reader: None,
+        state: st,
+    };
+    let mut resp = ndjson_stream(chunks);
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(resp)
+}
+
+/// A frames read in progress.
+struct RawTail {
+    store: Arc<Store>,
+    next: u64,
+    left: u64,
+    follow: bool,
+    state: AppState,
+    _gauge: Option<StreamGauge>,
+    reader: Option<reel::LogReader>,
+}
+
+impl Chunks for RawTail {
+    async fn step(&mut self) -> ApiResult<Option<Bytes>> {
+        loop {
+            if self.left == 0 {
+                return Ok(None);
+            }
+            let (store, next, max) = (self.store.clone(), self.next, self.left.min(CHUNK));
+            let reader = self.reader.take();
+            let (reader, buf, count) = blocking(move || {
+                let spool = store.spool();
+                // A follower asks from its own next seq: records the source no longer
+                // retains are not skipped here, the follower sees the jump and says so.
+                let mut reader = reader.unwrap_or_else(|| spool.log().reader(next));
+                let mut buf = Vec::new();
+                let mut count = 0u64;
+                let batch = reader.read_batch(max as usize)?;
+                batch.for_each_frame(|_, bytes| {
+                    buf.extend_from_slice(bytes);
+                    count += 1;
+                });
+                Ok((reader, buf, count))
+            })
+            .await?;
+            let resume = reader.position();
+            self.reader = Some(reader);
+            self.next = resume;
+            if count > 0 {
+                self.left -= count;
+                let m = &self.state.metrics;
+                m.sent
+                    .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+                m.bytes_out
+                    .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                return Ok(Some(Bytes::from(buf)));
+            }
+            if !self.follow || self.state.is_stopping() {
+                return Ok(None);
+            }
+            tokio::select! {
+                _ = self.store.appended_past(self.next) => {}
+                _ = self.state.stopping() => return Ok(None),
+            }
+        }
+    }
+}

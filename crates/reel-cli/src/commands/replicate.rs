@@ -1,0 +1,298 @@
+//! `reel replicate SRC DST` and `reel promote DST`: a follower copies the source's frames
+//! as stored (`Log::append_frames`: checksums verified, seqs kept), from its own next seq,
+//! so that a restart, a kill -9 or a cut connection resumes with no gap and no double.
+
+use crate::cli::{PromoteArgs, ReplicateArgs};
+use crate::error::{CliError, CliResult};
+use crate::output::{Output, note};
+use reel::{Config, Durability, Log, StoreKind, WhenFull};
+use reel_log::LogOptions;
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+/// Frames appended per batch at most.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// What a follower is made from: the source's kind and configuration, and its end.
+struct SourceInfo {
+    kind: StoreKind,
+    config: Config,
+    oldest: u64,
+    next: u64,
+}
+
+enum Source {
+    Local(Log),
+    Remote(crate::remote::Remote),
+}
+
+impl Source {
+    fn open(src: &Path) -> CliResult<Source> {
+        Ok(match crate::remote::target(src)? {
+            Some(r) => Source::Remote(r),
+            None => Source::Local(
+                LogOptions::new()
+                    .read_only(true)
+                    .open(src)
+                    .map_err(reel::Error::from)?,
+            ),
+        })
+    }
+
+    /// The stored frame of `seq`, if the source still has it.
+    fn frame_at(&self, seq: u64) -> CliResult<Option<Vec<u8>>> {
+        let frame = match self {
+            Source::Local(log) => frame_at(log, seq)?,
+            Source::Remote(r) => {
+                let mut body = r.lines(
+                    "/frames",
+                    vec![("from_seq", seq.to_string()), ("limit", "1".into())],
+                )?;
+                let mut out = Vec::new();
+                body.read_to_end(&mut out).map_err(CliError::Output)?;
+                out
+            }
+        };
+        Ok((!frame.is_empty()).then_some(frame))
+    }
+
+    fn info(&self) -> CliResult<SourceInfo> {
+        match self {
+            Source::Local(log) => Ok(SourceInfo {
+                kind: log.kind(),
+                config: log.config(),
+                oldest: log.oldest_seq(),
+                next: log.next_seq(),
+            }),
+            Source::Remote(r) => {
+                let st = crate::remote::status(r)?;
+                let n = |k: &str| {
+                    st[k]
+                        .as_u64()
+                        .ok_or_else(|| CliError::Input(format!("source status without `{k}`")))
+                };
+                let when_full: WhenFull = st["when_full"]
+                    .as_str()
+                    .unwrap_or("")
+                    .parse()
+                    .map_err(reel::Error::from)?;
+                Ok(SourceInfo {
+                    kind: super::init::kind_of(&crate::remote::kind(r)?)?,
+                    config: Config {
+                        capacity: n("capacity")?,
+                        when_full,
+                        segment_size: n("segment_size")?,
+                        max_record_size: n("max_record_size")?,
+                    },
+                    oldest: n("oldest_seq")?,
+                    next: n("next_seq")?,
+                })
+            }
+        }
+    }
+}
+
+/// The stored frame of `seq` in `log`.
+fn frame_at(log: &Log, seq: u64) -> CliResult<Vec<u8>> {
+    let mut reader = log.reader(seq);
+    let batch = reader.read_batch(1).map_err(reel::Error::from)?;
+    let mut out = Vec::new();
+    batch.for_each_frame(|s, bytes| {
+        if s == seq {
+            out = bytes.to_vec();
+        }
+    });
+    Ok(out)
+}
+
+pub fn run(a: ReplicateArgs) -> CliResult {
+    let src_name = a.src.display().to_string();
+    let source = Source::open(&a.src)?;
+    let info = source.info()?;
+    let dst = open_follower(&a.dst, &src_name, &info)?;
+    let start = dst.next_seq();
+    if start < info.oldest {
+        return Err(CliError::Input(format!(
+            "{src_name} no longer holds seqs {start} to {}: the follower cannot continue without a gap",
+            info.oldest - 1
+        )));
+    }
+    if start > info.next {
+        return Err(CliError::Input(format!(
+            "{} holds records up to seq {} that {src_name} does not have (it ends before seq {}): diverged, refusing to go on",
+            a.dst.display(),
+            start - 1,
+            info.next
+        )));
+    }
+    // The last record both have must be the same frame, byte for byte: otherwise the
+    // follower holds a history the source does not, and appending would splice two.
+    if start > info.oldest {
+        let mine = frame_at(&dst, start - 1)?;
+        let theirs = source.frame_at(start - 1)?;
+        if theirs.as_deref() != Some(mine.as_slice()) {
+            return Err(CliError::Input(format!(
+                "{} and {src_name} differ at seq {}: diverged, refusing to go on",
+                a.dst.display(),
+                start - 1
+            )));
+        }
+    }
+    let stop_at = a.no_wait.then_some(info.next);
+    let result = match &source {
+        Source::Local(log) => follow_local(log, &dst, stop_at),
+        Source::Remote(r) => follow_remote(r, &dst, stop_at),
+    };
+    dst.sync().map_err(reel::Error::from)?;
+    result
+}
+
+/// Opens DST as the replica of `src`, creating it (same kind and configuration) when it
+/// does not exist; refuses a store of its own or a follower of another source.
+fn open_follower(dir: &Path, src: &str, info: &SourceInfo) -> CliResult<Log> {
+    let storage = reel_log::storage::DiskStorage;
+    let exists = dir.join(reel::META_FILE).is_file();
+    if !exists {
+        std::fs::create_dir_all(dir).map_err(CliError::Output)?;
+        let log = LogOptions::new()
+            .create(info.config)
+            .kind(info.kind)
+            .replica(true)
+            .durability(Durability::Batch)
+            .open(dir)
+            .map_err(reel::Error::from)?;
+        reel_log::follow::write_source(&storage, dir, src).map_err(|e| {
+            CliError::Input(format!("cannot mark {} a follower: {e}", dir.display()))
+        })?;
+        return Ok(log);
+    }
+    match reel_log::follow::read_source(&storage, dir).map_err(CliError::Output)? {
+        Some(s) if s == src => {}
+        Some(other) => {
+            return Err(CliError::Input(format!(
+                "{} follows {other}, not {src}",
+                dir.display()
+            )));
+        }
+        None => {
+            let log = Log::open(dir).map_err(reel::Error::from)?;
+            if log.next_seq() > 0 {
+                return Err(CliError::Input(format!(
+                    "{} is a store of its own (not a follower of {src}); replicate into a new directory",
+                    dir.display()
+                )));
+            }
+            drop(log);
+            reel_log::follow::write_source(&storage, dir, src).map_err(CliError::Output)?;
+        }
+    }
+    Ok(LogOptions::new()
+        .replica(true)
+        .durability(Durability::Batch)
+        .open(dir)
+        .map_err(reel::Error::from)?)
+}
+
+fn follow_local(src: &Log, dst: &Log, stop_at: Option<u64>) -> CliResult {
+    let mut reader = src.reader(dst.next_seq());
+    loop {
+        let next = dst.next_seq();
+        if stop_at.is_some_and(|end| next >= end) {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        let batch = reader.read_batch(4096).map_err(reel::Error::from)?;
+        if let Some(lost) = batch.lost() {
+            return Err(CliError::Input(format!(
+                "the source dropped seqs {} to {} before they were copied: the follower stops rather than skip them",
+                lost.start,
+                lost.end - 1
+            )));
+        }
+        batch.for_each_frame(|_, bytes| buf.extend_from_slice(bytes));
+        if buf.is_empty() {
+            src.wait_for(
+                next,
+                Some(std::time::Instant::now() + Duration::from_secs(1)),
+            );
+            continue;
+        }
+        dst.append_frames(&buf, Durability::Batch)
+            .map_err(reel::Error::from)?;
+    }
+}
+
+fn follow_remote(r: &crate::remote::Remote, dst: &Log, stop_at: Option<u64>) -> CliResult {
+    let max_frame = (dst.config().max_record_size as usize).saturating_add(1 << 10);
+    loop {
+        let next = dst.next_seq();
+        if stop_at.is_some_and(|end| next >= end) {
+            return Ok(());
+        }
+        let mut query = vec![("from_seq", next.to_string())];
+        match stop_at {
+            Some(end) => query.push(("limit", (end - next).to_string())),
+            None => query.push(("follow", "true".to_string())),
+        }
+        let mut body = r.lines("/frames", query)?;
+        let mut pending: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; 256 << 10];
+        let cut = loop {
+            let n = match body.read(&mut chunk) {
+                Ok(0) => break false,
+                Ok(n) => n,
+                Err(_) => break true,
+            };
+            pending.extend_from_slice(&chunk[..n]);
+            // Whole frames go in; a frame cut at the end of a read waits for the rest.
+            let mut whole = 0;
+            while let Some(len) = reel_log::frame::peek_len(&pending[whole..]) {
+                if len > max_frame || len < 8 {
+                    return Err(CliError::Input(format!(
+                        "the source sent a frame of {len} bytes: not a reel frame"
+                    )));
+                }
+                if whole + len > pending.len() {
+                    break;
+                }
+                whole += len;
+                if whole >= BATCH_BYTES {
+                    break;
+                }
+            }
+            if whole > 0 {
+                dst.append_frames(&pending[..whole], Durability::Batch)
+                    .map_err(reel::Error::from)?;
+                pending.drain(..whole);
+            }
+        };
+        if stop_at.is_some() && !cut {
+            return Ok(());
+        }
+        note(format_args!(
+            "reel: connection to {} {}; resuming from seq {}",
+            r.url(),
+            if cut { "lost" } else { "ended" },
+            dst.next_seq()
+        ));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn promote(a: PromoteArgs, out: &mut Output) -> CliResult {
+    let storage = reel_log::storage::DiskStorage;
+    let Some(source) = reel_log::follow::read_source(&storage, &a.dir).map_err(CliError::Output)?
+    else {
+        return Err(CliError::Input(format!(
+            "{} is not a follower",
+            a.dir.display()
+        )));
+    };
+    reel_log::follow::remove(&storage, &a.dir).map_err(CliError::Output)?;
+    out.line(format_args!(
+        "{} is now a store of its own (it followed {source}); stop `reel replicate` into it",
+        a.dir.display()
+    ))?;
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! `reel replicate` and `reel promote`: followers that are exact copies of their source,
+//! local or over HTTP, through kills and restarts; read-only until promoted; gaps and
+//! divergence refused.
+
+use crate::Server;
+use crate::common::{bin, fails, ok};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn meta(dir: &str) -> String {
+    ok(&["stream", "--meta", dir])
+}
+
+/// Waits until `dst` holds as many records as `src`.
+fn wait_caught_up(src: &str, dst: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let want = meta(src).lines().count();
+        if std::path::Path::new(dst).join("reel.meta").exists() && meta(dst).lines().count() >= want
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{dst} did not catch up with {src}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn followers_are_byte_for_byte_copies_through_kills_and_restarts() {
+    let s = Server::start(&[]);
+    let src = s.dir("ev");
+    ok(&["init", "--size", "64m", &src]);
+    let url = format!("http://{}/ev", s.addr);
+    let tmp = tempfile::tempdir().unwrap();
+    let f_remote = tmp.path().join("f-remote").display().to_string();
+    let f_local = tmp.path().join("f-local").display().to_string();
+    // A writer at full speed in the background.
+    let writer = {
+        let src = src.clone();
+        std::thread::spawn(move || {
+            for b in 0..40 {
+                let body: String = (0..250)
+                    .map(|i| format!("{{\"b\":{b},\"i\":{i},\"pad\":\"{}\"}}\n", "x".repeat(80)))
+                    .collect();
+                let mut c = Command::new(bin())
+                    .args(["write", "--key", &format!("k{}", b % 7), &src])
+                    .stdin(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+                assert!(c.wait().unwrap().success());
+            }
+        })
+    };
+    // Followers killed (-9) and restarted at moments spread over the writes.
+    for trial in 0..6 {
+        let (from, dst) = if trial % 2 == 0 {
+            (url.as_str(), f_remote.as_str())
+        } else {
+            (src.as_str(), f_local.as_str())
+        };
+        let mut child = Command::new(bin())
+            .args(["replicate", from, dst])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(60 + 37 * trial));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    writer.join().unwrap();
+    for (from, dst) in [
+        (url.as_str(), f_remote.as_str()),
+        (src.as_str(), f_local.as_str()),
+    ] {
+        ok(&["replicate", "--no-wait", from, dst]);
+        assert_eq!(meta(dst), meta(&src), "{dst} differs from the source");
+    }
+    assert_eq!(meta(&src).lines().count(), 10_000);
+}
+
+#[test]
+fn a_live_follower_keeps_up_and_a_follower_is_read_only_until_promoted() {
+    let s = Server::start(&[]);
+    let src = s.dir("cfg");
+    ok(&["kv", "set", &src, "app.port", "8080"]);
+    let url = format!("http://{}/cfg", s.addr);
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("f").display().to_string();
+    let mut follower = Command::new(bin())
+        .args(["replicate", &url, &f])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_caught_up(&src, &f);
+    // Changes on the source reach the follower's kv reads.
+    ok(&["kv", "set", &src, "app.port", "9090"]);
+    wait_caught_up(&src, &f);
+    assert_eq!(ok(&["kv", "get", &f, "app.port"]), "\"9090\"\n");
+    let rev = ok(&["kv", "get", "--meta", &src, "app.port"]);
+    assert_eq!(ok(&["kv", "get", "--meta", &f, "app.port"]), rev);
+    // Writes on the follower are refused, naming the source.
+    let err = fails(&["kv", "set", &f, "app.port", "1"]);
+    assert!(err.contains("follower of") && err.contains(&url), "{err}");
+    let err = fails(&["kv", "set", "--if-rev", "1", &f, "app.port", "1"]);
+    assert!(err.contains("follower of"), "{err}");
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    // Promoted: writable, old revisions kept, and it no longer follows.
+    assert!(ok(&["promote", &f]).contains("store of its own"));
+    assert_eq!(ok(&["kv", "get", "--meta", &f, "app.port"]), rev);
+    ok(&["kv", "set", &f, "app.port", "1"]);
+    let err = fails(&["replicate", "--no-wait", &url, &f]);
+    assert!(err.contains("store of its own"), "{err}");
+    assert!(fails(&["promote", &f]).contains("not a follower"));
+}
+
+#[test]
+fn gaps_and_divergence_are_refused_and_nothing_is_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src").display().to_string();
+    // A small drop-oldest spool that has lost its first records.
+    ok(&["init", "--size", "64k", &src]);
+    let pad = "y".repeat(900);
+    for i in 0..200 {
+        ok(&["write", &src, &format!("{{\"i\":{i},\"pad\":\"{pad}\"}}")]);
+    }
+    let gap = tmp.path().join("gap").display().to_string();
+    let err = fails(&["replicate", "--no-wait", &src, &gap]);
+    assert!(err.contains("no longer holds seqs 0 to"), "{err}");
+    // A follower that has records the source never had.
+    let a = tmp.path().join("a").display().to_string();
+    ok(&["init", &a]);
+    ok(&["write", &a, "{\"n\":1}", "{\"n\":2}"]);
+    let f = tmp.path().join("f").display().to_string();
+    ok(&["replicate", "--no-wait", &a, &f]);
+    let b = tmp.path().join("b").display().to_string();
+    ok(&["init", &b]);
+    ok(&["write", &b, "{\"n\":1}"]);
+    // f follows a; pointed at b (another source) it refuses.
+    assert!(fails(&["replicate", "--no-wait", &b, &f]).contains("follows"));
+    let before = meta(&f);
+    // A follower ahead of its source (the source was replaced by a shorter one).
+    std::fs::remove_dir_all(&a).unwrap();
+    ok(&["init", &a]);
+    ok(&["write", &a, "{\"n\":1}"]);
+    let err = fails(&["replicate", "--no-wait", &a, &f]);
+    assert!(err.contains("diverged"), "{err}");
+    assert_eq!(meta(&f), before, "nothing in the follower changed");
+    // A source as long as the follower but with another history.
+    std::fs::remove_dir_all(&a).unwrap();
+    ok(&["init", &a]);
+    ok(&["write", &a, "{\"n\":1}", "{\"n\":3}", "{\"n\":4}"]);
+    let err = fails(&["replicate", "--no-wait", &a, &f]);
+    assert!(err.contains("differ at seq 1"), "{err}");
+    assert_eq!(meta(&f), before, "nothing in the follower changed");
+}
