@@ -43,6 +43,11 @@ fn render(st: &Value, out: &mut Output) -> CliResult {
         "spool      {}",
         st["dir"].as_str().unwrap_or("?")
     ))?;
+    if let Some(src) = st["follows"].as_str() {
+        out.line(format_args!(
+            "follows    {src} (read-only: kept by `reel replicate`; `reel promote` makes it writable)"
+        ))?;
+    }
     out.line(format_args!(
         "capacity   {} (when full: {}), segments of {}",
         fmt_bytes(capacity),

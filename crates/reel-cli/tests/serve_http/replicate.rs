@@ -103,6 +103,10 @@ fn a_live_follower_keeps_up_and_a_follower_is_read_only_until_promoted() {
     assert_eq!(ok(&["kv", "get", &f, "app.port"]), "\"9090\"\n");
     let rev = ok(&["kv", "get", "--meta", &src, "app.port"]);
     assert_eq!(ok(&["kv", "get", "--meta", &f, "app.port"]), rev);
+    // Status says what it follows.
+    let st: serde_json::Value = serde_json::from_str(&ok(&["status", "--json", &f])).unwrap();
+    assert_eq!(st["follows"], url.as_str());
+    assert!(ok(&["status", &f]).contains(&format!("follows    {url}")));
     // Writes on the follower are refused, naming the source.
     let err = fails(&["kv", "set", &f, "app.port", "1"]);
     assert!(err.contains("follower of") && err.contains(&url), "{err}");
@@ -114,6 +118,8 @@ fn a_live_follower_keeps_up_and_a_follower_is_read_only_until_promoted() {
     assert!(ok(&["promote", &f]).contains("store of its own"));
     assert_eq!(ok(&["kv", "get", "--meta", &f, "app.port"]), rev);
     ok(&["kv", "set", &f, "app.port", "1"]);
+    let st: serde_json::Value = serde_json::from_str(&ok(&["status", "--json", &f])).unwrap();
+    assert!(st.get("follows").is_none());
     let err = fails(&["replicate", "--no-wait", &url, &f]);
     assert!(err.contains("store of its own"), "{err}");
     assert!(fails(&["promote", &f]).contains("not a follower"));

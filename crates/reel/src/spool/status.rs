@@ -37,6 +37,9 @@ pub struct Status {
     pub when_full: WhenFull,
     /// Every named reader.
     pub readers: Vec<ReaderStatus>,
+    /// The source this store follows (`reel replicate`), when it is a follower.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follows: Option<String>,
 }
 
 /// One reader's progress.
@@ -98,6 +101,7 @@ impl Spool {
             records,
             when_full: config.when_full,
             readers,
+            follows: log.follows().map(str::to_string),
         })
     }
 }
