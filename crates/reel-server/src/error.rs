@@ -68,7 +68,10 @@ impl From<reel::Error> for ApiError {
                 L::RecordTooLarge { .. } | L::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 L::Full { .. } | L::DiskFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
                 L::InvalidArgument(_) => StatusCode::BAD_REQUEST,
-                L::ReadOnly { .. } | L::Locked { .. } => StatusCode::CONFLICT,
+                // A follower names its source: clients redirect their writes there.
+                L::ReadOnly { .. } | L::Locked { .. } | L::Follower { .. } | L::NotNext { .. } => {
+                    StatusCode::CONFLICT
+                }
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
             _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -225,6 +225,15 @@ pub struct ServeArgs {
     /// at all: only for trusted networks).
     #[arg(long)]
     pub insecure_open: bool,
+    /// Keep followers (see `reel replicate`) of the stores of the server at this URL
+    /// (`http://HOST:PORT`) under ROOT and serve them read-only: a write gets 409 naming
+    /// the source.
+    #[arg(long, value_name = "URL")]
+    pub follow: Option<String>,
+    /// With --follow: only these stores (comma-separated); default: all, including
+    /// stores created on the source later.
+    #[arg(long, value_delimiter = ',', requires = "follow")]
+    pub stores: Vec<String>,
     /// HTTPS: the server's certificate chain (PEM); needs --tls-key.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -296,3 +296,64 @@ pub fn promote(a: PromoteArgs, out: &mut Output) -> CliResult {
     ))?;
     Ok(())
 }
+
+/// How often `serve --follow` looks for new stores on its source.
+const LIST_EVERY: Duration = Duration::from_secs(10);
+
+/// `reel serve --follow URL`: a follower of each store of the server at `url` (or of
+/// `only`), under `root`, for as long as the process runs; one thread per store, each
+/// retrying after an error (a restart of the source, a network cut) and saying why.
+pub fn follow_server(url: &str, root: &Path, only: &[String]) {
+    let mut followed = std::collections::HashSet::new();
+    loop {
+        match list_stores(url) {
+            Ok(names) => {
+                for name in names {
+                    if (!only.is_empty() && !only.contains(&name)) || !followed.insert(name.clone())
+                    {
+                        continue;
+                    }
+                    let (src, dst) = (format!("{url}/{name}"), root.join(&name));
+                    let spawned = std::thread::Builder::new()
+                        .name(format!("reel-follow-{name}"))
+                        .spawn(move || follow_store(&src, &dst));
+                    if let Err(e) = spawned {
+                        note(format_args!("reel: cannot follow {url}/{name}: {e}"));
+                    }
+                }
+            }
+            Err(e) => note(format_args!("reel: cannot list the stores of {url}: {e}")),
+        }
+        std::thread::sleep(LIST_EVERY);
+    }
+}
+
+fn list_stores(url: &str) -> CliResult<Vec<String>> {
+    let probe = crate::remote::target(Path::new(&format!("{url}/_")))?
+        .ok_or_else(|| CliError::Input(format!("--follow {url}: not an http(s) URL")))?;
+    let list = probe.root_json("/v1/stores")?;
+    Ok(list["stores"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Follows one store for ever: an error (the source away, a gap, divergence) is
+/// reported and retried after a pause; nothing in the follower is ever overwritten.
+fn follow_store(src: &str, dst: &Path) {
+    loop {
+        let args = ReplicateArgs {
+            no_wait: false,
+            src: src.into(),
+            dst: dst.to_path_buf(),
+        };
+        if let Err(e) = run(args) {
+            note(format_args!("reel: following {src}: {e}; retrying in 5 s"));
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    }
+}

@@ -8,6 +8,14 @@ pub fn run(a: ServeArgs) -> CliResult {
     let durability: Durability = a.durability.parse().map_err(reel::Error::from)?;
     let max_body = crate::units::parse_size(&a.max_body)
         .map_err(|e| CliError::Input(format!("--max-body: {e}")))?;
+    if let Some(url) = &a.follow {
+        let url = url.trim_end_matches('/').to_string();
+        let (source, root, only) = (url.clone(), a.root.clone(), a.stores.clone());
+        std::thread::Builder::new()
+            .name("reel-follow".into())
+            .spawn(move || super::replicate::follow_server(&source, &root, &only))
+            .map_err(|e| CliError::Input(format!("cannot start following {url}: {e}")))?;
+    }
     let config = reel_server::ServerConfig {
         root: a.root,
         listen: a.listen,

@@ -165,3 +165,35 @@ fn gaps_and_divergence_are_refused_and_nothing_is_overwritten() {
     assert!(err.contains("differ at seq 1"), "{err}");
     assert_eq!(meta(&f), before, "nothing in the follower changed");
 }
+
+#[test]
+fn a_server_following_another_serves_its_stores_read_only() {
+    let a = Server::start(&[]);
+    ok(&["init", &a.dir("ev")]);
+    ok(&["write", &a.dir("ev"), "{\"n\":1}"]);
+    ok(&["kv", "set", &a.dir("cfg"), "x", "1"]);
+    let source = format!("http://{}", a.addr);
+    let b = Server::start(&["--follow", &source, "--stores", "ev,cfg"]);
+    wait_caught_up(&a.dir("ev"), &b.dir("ev"));
+    wait_caught_up(&a.dir("cfg"), &b.dir("cfg"));
+    // Live: a write on the source reaches the follower server's readers.
+    ok(&["write", &a.dir("ev"), "{\"n\":2}"]);
+    wait_caught_up(&a.dir("ev"), &b.dir("ev"));
+    let via_b = format!("http://{}/ev", b.addr);
+    assert_eq!(ok(&["stream", &via_b]), "{\"n\":1}\n{\"n\":2}\n");
+    assert_eq!(
+        ok(&["kv", "get", &format!("http://{}/cfg", b.addr), "x"]),
+        "\"1\"\n"
+    );
+    // A write sent to the follower server: 409, naming the source.
+    let r = crate::client::request(b.addr, "POST", "/v1/stores/ev/records", &[], b"{}\n");
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{source}/ev")),
+        "{}",
+        r.body
+    );
+}
