@@ -3,12 +3,12 @@
 //! by the same library functions).
 
 use super::{Call, Remote, encode};
-use crate::cli::{KvCommand, ListCommand, ReadArgs, RewindArgs, StreamArgs, WriteArgs};
+use crate::cli::{KvCommand, ListCommand, RewindArgs, StreamArgs, WriteArgs};
 use crate::error::{CliError, CliResult};
 use crate::output::Output;
 use serde_json::Value;
 use std::io::BufRead;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `GET /v1/stores/NAME`: the `reel status --json` object.
 pub fn status(r: &Remote) -> CliResult<Value> {
@@ -158,88 +158,6 @@ impl Writer<'_> {
             None => (range, count),
         });
         Ok(())
-    }
-}
-
-/// Records asked for per `next` request.
-const READ_BATCH: u64 = 1000;
-/// How long one `next` request waits on the server when following.
-const LONG_POLL: f64 = 30.0;
-
-/// `reel read URL`: the reader's records from the server, acknowledged once printed.
-/// Reconnects after a dropped connection; a record printed but not yet acknowledged
-/// when the connection dropped is not printed twice.
-pub fn read(r: &Remote, a: &ReadArgs, out: &mut Output) -> CliResult {
-    let idle = match a.timeout {
-        Some(t) if t.is_nan() || t < 0.0 => {
-            return Err(CliError::Input(format!(
-                "invalid --timeout {t}: expected seconds, 0 or more"
-            )));
-        }
-        Some(t) => Some(t),
-        None if a.no_wait => Some(0.0),
-        None => None,
-    };
-    let mut printed = 0u64;
-    let mut last_printed: Option<u64> = None;
-    let reader = encode(&a.reader);
-    let mut idle_since = Instant::now();
-    loop {
-        let want = a
-            .count
-            .map_or(READ_BATCH, |c| (c - printed).min(READ_BATCH));
-        if want == 0 {
-            return Ok(());
-        }
-        let wait = match idle {
-            Some(t) => (t - idle_since.elapsed().as_secs_f64()).clamp(0.0, LONG_POLL),
-            None => LONG_POLL,
-        };
-        let body = r.text(&Call {
-            method: "POST",
-            path: format!("/readers/{reader}/next"),
-            query: vec![("max", want.to_string()), ("wait", format!("{wait:.3}"))],
-            idempotent: true,
-            ..Default::default()
-        })?;
-        let mut last = None;
-        for line in body.lines() {
-            let rec: Value = serde_json::from_str(line)
-                .map_err(|e| CliError::Input(format!("the server sent a bad record ({e})")))?;
-            let seq = rec["seq"].as_u64().unwrap_or(0);
-            last = Some(seq);
-            if last_printed.is_some_and(|p| seq <= p) {
-                continue;
-            }
-            if a.meta {
-                out.json_line(&rec)?;
-            } else {
-                out.json_line(&rec["value"])?;
-            }
-            last_printed = Some(seq);
-            printed += 1;
-        }
-        if let Some(seq) = last {
-            out.flush()?;
-            r.json(&Call {
-                method: "POST",
-                path: format!("/readers/{reader}/ack"),
-                headers: vec![("Content-Type", "application/json".into())],
-                body: Some(serde_json::json!({ "seq": seq }).to_string().into_bytes()),
-                idempotent: true,
-                ..Default::default()
-            })?;
-            idle_since = Instant::now();
-            continue;
-        }
-        if let Some(t) = idle
-            && idle_since.elapsed().as_secs_f64() >= t
-        {
-            return Ok(());
-        }
-        if out.consumer_gone() {
-            return Ok(());
-        }
     }
 }
 

@@ -5,8 +5,10 @@
 //! 3 for a failed condition, 4 for a refused login or a missing permission.
 
 mod commands;
+mod read;
 
-pub use commands::{kind, kv, list, read, rewind, status, stream, verify, views, write};
+pub use commands::{kind, kv, list, rewind, status, stream, verify, views, write};
+pub use read::read;
 
 use crate::error::{CliError, CliResult};
 use std::path::Path;

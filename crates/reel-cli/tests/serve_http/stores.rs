@@ -282,3 +282,28 @@ fn a_named_reader_moves_only_when_acknowledged() {
     let r = ack(&s, 99);
     assert_eq!(r.status, 400, "{}", r.body);
 }
+
+#[test]
+fn a_remote_read_into_head_consumes_only_what_head_took() {
+    let s = Server::start(&[]);
+    ok(&["init", &s.dir("ev")]);
+    let records: Vec<String> = (0..100).map(|i| format!("{{\"i\":{i}}}")).collect();
+    let mut args = vec!["write".to_string(), s.dir("ev")];
+    args.extend(records);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&args);
+    let url = format!("http://{}/ev", s.addr);
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' read --no-wait '{url}' | head -1",
+            crate::common::bin()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"i\":0}\n");
+    // The next run starts right after what head printed: nothing skipped.
+    let rest = ok(&["read", "--no-wait", &url]);
+    assert_eq!(rest.lines().next(), Some("{\"i\":1}"), "{rest}");
+    assert_eq!(rest.lines().count(), 99);
+}
