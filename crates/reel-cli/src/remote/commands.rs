@@ -57,12 +57,14 @@ const WRITE_BATCH_BYTES: usize = 4 << 20;
 
 /// `reel write URL`: NDJSON in requests of up to 1,000 records, each stored whole.
 pub fn write(r: &Remote, a: &WriteArgs) -> CliResult {
+    let max = status(r)?["max_record_size"].as_u64().unwrap_or(u64::MAX);
     let mut w = Writer {
         r,
         a,
         body: Vec::new(),
         lines: 0,
         stored: None,
+        max,
     };
     let result = w.all();
     result.map_err(|e| match e {
@@ -70,6 +72,13 @@ pub fn write(r: &Remote, a: &WriteArgs) -> CliResult {
             "{msg}; {}",
             crate::commands::write::stored_summary(&w.stored)
         )),
+        CliError::Remote { status, message } => CliError::Remote {
+            status,
+            message: format!(
+                "{message}; {}",
+                crate::commands::write::stored_summary(&w.stored)
+            ),
+        },
         other => other,
     })
 }
@@ -80,6 +89,8 @@ struct Writer<'a> {
     body: Vec<u8>,
     lines: usize,
     stored: Option<(std::ops::Range<u64>, u64)>,
+    /// The store's maximum record size (key + value), checked line by line as locally.
+    max: u64,
 }
 
 impl Writer<'_> {
@@ -120,10 +131,23 @@ impl Writer<'_> {
 
     fn push(&mut self, text: &str, what: &str) -> CliResult {
         // Checked here so that a bad line stores what came before it, as locally.
-        if let Err(e) = serde_json::from_str::<Value>(text) {
+        let value = match serde_json::from_str::<Value>(text) {
+            Ok(v) => v,
+            Err(e) => {
+                self.flush()?;
+                return Err(CliError::Input(format!(
+                    "{what}: invalid JSON: {e}; none after it was stored"
+                )));
+            }
+        };
+        // Sized as stored (MessagePack), as the local `write` does.
+        let size =
+            reel::Value::json(&value).as_bytes().len() + self.a.key.as_deref().map_or(0, str::len);
+        if size as u64 > self.max {
             self.flush()?;
             return Err(CliError::Input(format!(
-                "{what}: invalid JSON: {e}; none after it was stored"
+                "{what}: record of {size} bytes exceeds the maximum record size of {} bytes; none after it was stored",
+                self.max
             )));
         }
         self.body.extend_from_slice(text.as_bytes());
@@ -140,13 +164,25 @@ impl Writer<'_> {
         if let Some(k) = &self.a.key {
             query.push(("key", k.clone()));
         }
-        let v = self.r.json(&Call {
-            method: "POST",
-            path: "/records".into(),
-            query,
-            body: Some(std::mem::take(&mut self.body)),
-            ..Default::default()
-        })?;
+        let lines = self.lines;
+        let v = self
+            .r
+            .json(&Call {
+                method: "POST",
+                path: "/records".into(),
+                query,
+                body: Some(std::mem::take(&mut self.body)),
+                ..Default::default()
+            })
+            .map_err(|e| match e {
+                // The server answered: nothing of this request was stored.
+                CliError::Remote { .. } => e,
+                // The answer was lost: the request may have been stored whole (a batch is
+                // all or nothing). Say so rather than count it either way.
+                other => CliError::Input(format!(
+                    "{other}; whether the last request ({lines} records) was stored is unknown: check with `reel stream --meta`"
+                )),
+            })?;
         self.lines = 0;
         let (first, count) = (
             v["first_seq"].as_u64().unwrap_or(0),

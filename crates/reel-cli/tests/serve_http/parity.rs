@@ -176,13 +176,17 @@ const APPEND_WITH_NONCES: &[&str] = &[
     "{\"v\":2}",
 ];
 
+/// A record over the maximum record size of a store created with `--max-record-size 1k`.
+static BIG: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{{\"pad\":\"{}\"}}", "x".repeat(2000)));
+
 #[test]
 fn write_commands_answer_the_same_locally_and_remotely() {
     let s = Server::start(&[]);
     // Two fresh stores of each kind: one written locally, one through the server.
     let pairs = [("kv-l", "kv-r"), ("li-l", "li-r"), ("ev-l", "ev-r")];
-    ok(&["init", &s.dir("ev-l")]);
-    ok(&["init", &s.dir("ev-r")]);
+    ok(&["init", "--max-record-size", "1k", &s.dir("ev-l")]);
+    ok(&["init", "--max-record-size", "1k", &s.dir("ev-r")]);
     let target = |store: &str| {
         if store.ends_with("-l") {
             s.dir(store)
@@ -209,6 +213,7 @@ fn write_commands_answer_the_same_locally_and_remotely() {
         ("li", &["list", "append", "{}", "k", "{bad"]),
         ("ev", &["write", "{}", "{\"a\":1}", "{\"b\":2}"]),
         ("ev", &["write", "{}", "{\"a\":1}", "{bad"]),
+        ("ev", &["write", "{}", "{\"a\":2}", &BIG]),
         ("ev", &["read", "--no-wait", "{}"]),
         ("ev", &["read", "--no-wait", "--meta", "{}"]),
         ("ev", &["rewind", "--to-seq", "1", "{}"]),
