@@ -41,6 +41,8 @@ pub struct Store {
     published: Arc<watch::Sender<u64>>,
     /// The notifier thread, parked while nobody waits (so that appends wake no one).
     notifier: Mutex<Option<std::thread::Thread>>,
+    /// Share groups of this store, by name.
+    pub(crate) groups: Mutex<HashMap<String, crate::routes::groups::GroupState>>,
 }
 
 impl Store {
@@ -250,6 +252,7 @@ impl Stores {
             next_seq: rx,
             published: tx.clone(),
             notifier: Mutex::new(None),
+            groups: Mutex::new(HashMap::new()),
         });
         let thread = spawn_notifier(Arc::downgrade(&store), tx);
         *store.notifier.lock().unwrap_or_else(|e| e.into_inner()) = thread;

@@ -186,6 +186,14 @@ pub struct ReadArgs {
     /// Print {"seq":..,"ts":..,"key":..,"value":..} instead of the value alone.
     #[arg(long)]
     pub meta: bool,
+    /// Share group (a server URL only): each record goes to one member of the group
+    /// among the `reel read --group G` processes reading; unacknowledged records of a
+    /// member that stops go to the others after --lease seconds.
+    #[arg(long, value_name = "G", conflicts_with = "reader")]
+    pub group: Option<String>,
+    /// With --group: seconds a member has to print a record before it goes to another.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, requires = "group")]
+    pub lease: f64,
     /// The spool directory.
     pub dir: PathBuf,
 }

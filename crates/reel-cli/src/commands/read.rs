@@ -32,6 +32,11 @@ pub fn run(a: ReadArgs, out: &mut Output) -> CliResult {
     if let Some(r) = crate::remote::target(&a.dir)? {
         return crate::remote::read(&r, &a, out);
     }
+    if a.group.is_some() {
+        return Err(CliError::Input(
+            "--group needs a server URL (share groups are kept by `reel serve`)".into(),
+        ));
+    }
     let spool = super::open_spool(&a.dir, Default::default())?;
     let reader = spool.reader(&a.reader)?;
     let mut s = Session {

@@ -22,7 +22,13 @@ const FULL_WINDOW_BYTES: u64 = 64 << 10;
 
 struct Session<'a> {
     r: &'a Remote,
-    reader: String,
+    /// `readers/NAME` or `groups/G`.
+    base: String,
+    /// In a share group: this member's name and lease.
+    member: Option<(String, f64)>,
+    /// Group records printed and not acknowledged yet (a redelivery of one of them to
+    /// this member is not printed again).
+    unacked: std::collections::HashSet<u64>,
     out: &'a mut Output,
     /// For each printed record not yet acknowledged: where its line ends in the output,
     /// and its seq.
@@ -43,9 +49,18 @@ pub fn read(r: &Remote, a: &ReadArgs, out: &mut Output) -> CliResult {
         None => None,
     };
     let window = out.is_pipe().then_some(1);
+    let (base, member) = match &a.group {
+        Some(g) => (
+            format!("groups/{}", encode(g)),
+            Some((member_name(), a.lease)),
+        ),
+        None => (format!("readers/{}", encode(&a.reader)), None),
+    };
     let mut s = Session {
         r,
-        reader: encode(&a.reader),
+        base,
+        member,
+        unacked: Default::default(),
         out,
         ends: VecDeque::new(),
         window,
@@ -79,10 +94,15 @@ impl Session<'_> {
                 Some(t) => (t - idle_since.elapsed().as_secs_f64()).clamp(0.0, LONG_POLL),
                 None => LONG_POLL,
             };
+            let mut query = vec![("max", want.to_string()), ("wait", format!("{wait:.3}"))];
+            if let Some((m, lease)) = &self.member {
+                query.push(("member", m.clone()));
+                query.push(("lease", format!("{lease}")));
+            }
             let body = self.r.text(&Call {
                 method: "POST",
-                path: format!("/readers/{}/next", self.reader),
-                query: vec![("max", want.to_string()), ("wait", format!("{wait:.3}"))],
+                path: format!("/{}/next", self.base),
+                query,
                 idempotent: true,
                 ..Default::default()
             })?;
@@ -92,8 +112,13 @@ impl Session<'_> {
                 let rec: Value = serde_json::from_str(line)
                     .map_err(|e| CliError::Input(format!("the server sent a bad record ({e})")))?;
                 let seq = rec["seq"].as_u64().unwrap_or(0);
-                // Printed before a reconnect, not acknowledged yet: not again.
-                if self.last_printed.is_some_and(|p| seq <= p) {
+                // Printed before a reconnect (or, in a group, before its lease ran out),
+                // not acknowledged yet: not again.
+                let seen = match self.member {
+                    Some(_) => !self.unacked.insert(seq),
+                    None => self.last_printed.is_some_and(|p| seq <= p),
+                };
+                if seen {
                     continue;
                 }
                 if a.meta {
@@ -133,23 +158,43 @@ impl Session<'_> {
     /// Acknowledges every printed record the consumer has taken.
     fn ack_consumed(&mut self) -> CliResult {
         let consumed = self.out.consumed();
-        let mut upto = None;
+        let mut taken = Vec::new();
         while let Some(&(end, seq)) = self.ends.front() {
             if end > consumed {
                 break;
             }
-            upto = Some(seq);
+            taken.push(seq);
             self.ends.pop_front();
         }
-        let Some(seq) = upto else { return Ok(()) };
+        let Some(&last) = taken.last() else {
+            return Ok(());
+        };
+        // A reader's position is one seq; a group acknowledges the records themselves.
+        let body = match self.member {
+            Some(_) => {
+                for s in &taken {
+                    self.unacked.remove(s);
+                }
+                serde_json::json!({ "seqs": taken })
+            }
+            None => serde_json::json!({ "seq": last }),
+        };
         self.r.json(&Call {
             method: "POST",
-            path: format!("/readers/{}/ack", self.reader),
+            path: format!("/{}/ack", self.base),
             headers: vec![("Content-Type", "application/json".into())],
-            body: Some(serde_json::json!({ "seq": seq }).to_string().into_bytes()),
+            body: Some(body.to_string().into_bytes()),
             idempotent: true,
             ..Default::default()
         })?;
         Ok(())
     }
+}
+
+/// This process's name in a share group: host and pid, unique among the group's members.
+fn member_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    format!("{host}-{}", std::process::id())
 }

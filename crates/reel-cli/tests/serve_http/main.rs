@@ -6,6 +6,7 @@ mod client;
 #[path = "../common/mod.rs"]
 mod common;
 mod faults;
+mod groups;
 mod live;
 mod parity;
 mod replicate;

@@ -1,6 +1,7 @@
 //! The HTTP routes (docs/HTTP.md): one module per kind of resource, sharing the state
 //! and the helpers here.
 
+pub(crate) mod groups;
 mod kv;
 mod lists;
 mod readers;
@@ -84,6 +85,8 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             get(records::read).post(records::append),
         )
         .route("/v1/stores/{name}/frames", get(records::frames))
+        .route("/v1/stores/{name}/groups/{group}/next", post(groups::next))
+        .route("/v1/stores/{name}/groups/{group}/ack", post(groups::ack))
         .route(
             "/v1/stores/{name}/readers/{reader}/next",
             post(readers::next),
