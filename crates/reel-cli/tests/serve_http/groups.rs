@@ -5,7 +5,6 @@
 use crate::Server;
 use crate::common::{bin, fails, ok};
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,26 +35,37 @@ fn members_share_the_records_and_a_killed_members_records_are_redelivered() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut pipe = child.stdout.take().unwrap();
         let seen = seen.clone();
-        // Member 0 is killed once it printed 30 records.
+        // Member 0 is killed once it printed 30 records, with more of them in its pipe:
+        // those it never saw taken, so it never acknowledged them, and they must reach
+        // the other members once its lease ends.
         let stop_after = if m == 0 { 30 } else { usize::MAX };
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         readers.push(std::thread::spawn(move || {
-            for (n, line) in out.lines().enumerate() {
-                let Ok(line) = line else { break };
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            // Byte by byte, so that what this side took from the pipe is exactly the
+            // lines it counts (the member acknowledges what left the pipe).
+            let mut line = Vec::new();
+            let mut n = 0;
+            let mut byte = [0u8; 1];
+            while n < stop_after && std::io::Read::read(&mut pipe, &mut byte).is_ok_and(|k| k == 1)
+            {
+                if byte[0] != b'\n' {
+                    line.push(byte[0]);
+                    continue;
+                }
+                let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+                line.clear();
                 seen.lock()
                     .unwrap()
                     .entry(v["seq"].as_u64().unwrap())
                     .or_default()
                     .push(m);
-                // Keep reading after the signal: whatever reached this reader's buffer
-                // was taken from the pipe, so the member may have acknowledged it.
-                if n + 1 == stop_after {
-                    let _ = tx.send(());
-                }
+                n += 1;
             }
+            let _ = tx.send(());
+            // Hold the pipe open (unread) until the member is killed.
+            std::thread::sleep(Duration::from_secs(if m == 0 { 30 } else { 0 }));
         }));
         members.push((child, rx));
     }

@@ -192,19 +192,38 @@ fn hand_out(
     g.load(store, group)?;
     let oldest = spool.oldest_seq();
     g.ack(&[], oldest);
+    let first_new = g.next;
     let seqs = g.take(member, max, lease, spool.next_seq());
     let mut buf = Vec::new();
-    for s in seqs {
-        // Gone to retention meanwhile: done, nobody can have it.
-        let Some(r) = spool.get(s)? else {
-            g.ack(&[s], oldest);
-            continue;
-        };
+    let mut render = |r: &reel::Record| -> ApiResult<()> {
         let v = r.value.to_json()?;
         let line = meta_json(r.seq, r.ts, r.key.as_deref(), r.nonce, &v)?;
         serde_json::to_writer(&mut buf, &line).map_err(|e| ApiError::internal(e.to_string()))?;
         buf.push(b'\n');
+        Ok(())
+    };
+    // Redelivered records one by one (rare); the new ones, a contiguous range, in one
+    // sequential read.
+    let (again, new): (Vec<u64>, Vec<u64>) = seqs.iter().partition(|&&s| s < first_new);
+    let mut gone = Vec::new();
+    for s in again {
+        match spool.get(s)? {
+            Some(r) => render(&r)?,
+            None => gone.push(s),
+        }
     }
+    if let (Some(&a), Some(&b)) = (new.first(), new.last()) {
+        let mut expect = a;
+        for r in spool.iter(a..=b) {
+            let r = r?;
+            gone.extend(expect..r.seq);
+            expect = r.seq + 1;
+            render(&r)?;
+        }
+        gone.extend(expect..=b);
+    }
+    // Gone to retention meanwhile: done, nobody can have them.
+    g.ack(&gone, oldest);
     Ok((buf, g.next, g.next_expiry()))
 }
 
