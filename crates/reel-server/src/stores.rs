@@ -43,6 +43,9 @@ pub struct Store {
     notifier: Mutex<Option<std::thread::Thread>>,
     /// Share groups of this store, by name.
     pub(crate) groups: Mutex<HashMap<String, crate::routes::groups::GroupState>>,
+    /// Followers reading this store's frames now: their address and the next seq each
+    /// will get (for `/metrics`).
+    pub(crate) followers: Mutex<HashMap<u64, (String, Arc<std::sync::atomic::AtomicU64>)>>,
 }
 
 impl Store {
@@ -253,6 +256,7 @@ impl Stores {
             published: tx.clone(),
             notifier: Mutex::new(None),
             groups: Mutex::new(HashMap::new()),
+            followers: Mutex::new(HashMap::new()),
         });
         let thread = spawn_notifier(Arc::downgrade(&store), tx);
         *store.notifier.lock().unwrap_or_else(|e| e.into_inner()) = thread;

@@ -101,6 +101,13 @@ fn a_live_follower_keeps_up_and_a_follower_is_read_only_until_promoted() {
     ok(&["kv", "set", &src, "app.port", "9090"]);
     wait_caught_up(&src, &f);
     assert_eq!(ok(&["kv", "get", &f, "app.port"]), "\"9090\"\n");
+    // The source's metrics show where the follower is.
+    let metrics = crate::client::get(s.addr, "/metrics").body;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("reel_follower_next_seq{store=\"cfg\",follower=\"127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no follower in\n{metrics}"));
+    assert!(line.ends_with(" 2"), "{line}");
     let rev = ok(&["kv", "get", "--meta", &src, "app.port"]);
     assert_eq!(ok(&["kv", "get", "--meta", &f, "app.port"]), rev);
     // Status says what it follows.

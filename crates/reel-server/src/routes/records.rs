@@ -302,14 +302,33 @@ pub(crate) async fn frames(
     caller: Caller,
     Path(name): Path<String>,
     Query(q): Query<FramesQuery>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<crate::tls::Peer>>>,
 ) -> ApiResult<Response> {
     caller.require(&name, &[], Flags::READ)?;
     let follow = flag(q.follow.as_deref(), "follow")?;
     let stores = st.stores.clone();
     let store = blocking(move || stores.get(&name, Want::Existing)).await?;
+    let next = q.from_seq.unwrap_or(0);
+    let position = follow.then(|| {
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let at = Arc::new(std::sync::atomic::AtomicU64::new(next));
+        let who = peer.map_or_else(|| "local".to_string(), |p| p.0.0.0.to_string());
+        store
+            .followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, (who, at.clone()));
+        FollowerSlot {
+            store: store.clone(),
+            id,
+            at,
+        }
+    });
     let chunks = RawTail {
         store,
-        next: q.from_seq.unwrap_or(0),
+        _position: position,
+        next,
         left: q.limit.unwrap_or(u64::MAX),
         follow,
         _gauge: follow.then(|| StreamGauge::new(&st.metrics)),
@@ -324,9 +343,27 @@ pub(crate) async fn frames(
     Ok(resp)
 }
 
+/// A follower's entry in its store's list, removed when its stream ends.
+struct FollowerSlot {
+    store: Arc<Store>,
+    id: u64,
+    at: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Drop for FollowerSlot {
+    fn drop(&mut self) {
+        self.store
+            .followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
 /// A frames read in progress.
 struct RawTail {
     store: Arc<Store>,
+    _position: Option<FollowerSlot>,
     next: u64,
     left: u64,
     follow: bool,
@@ -361,6 +398,9 @@ impl Chunks for RawTail {
             let resume = reader.position();
             self.reader = Some(reader);
             self.next = resume;
+            if let Some(p) = &self._position {
+                p.at.store(resume, std::sync::atomic::Ordering::Relaxed);
+            }
             if count > 0 {
                 self.left -= count;
                 let m = &self.state.metrics;

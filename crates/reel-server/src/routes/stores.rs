@@ -113,9 +113,20 @@ pub(crate) async fn metrics(State(st): State<AppState>, _caller: Caller) -> ApiR
         let mut lag = String::from(
             "# HELP reel_reader_unread Records a named reader has not read yet.\n# TYPE reel_reader_unread gauge\n",
         );
+        let mut followers = String::from(
+            "# HELP reel_follower_next_seq The next seq each follower reading frames will get.\n# TYPE reel_follower_next_seq gauge\n",
+        );
         for s in stores.open_stores() {
             let spool = s.spool();
             let _ = writeln!(out, "reel_next_seq{{store=\"{}\"}} {}", s.name(), spool.next_seq());
+            for (who, at) in s.followers.lock().unwrap_or_else(|e| e.into_inner()).values() {
+                let _ = writeln!(
+                    followers,
+                    "reel_follower_next_seq{{store=\"{}\",follower=\"{who}\"}} {}",
+                    s.name(),
+                    at.load(std::sync::atomic::Ordering::Relaxed)
+                );
+            }
             if let Ok(status) = spool.status() {
                 for r in status.readers {
                     let _ = writeln!(
@@ -128,7 +139,7 @@ pub(crate) async fn metrics(State(st): State<AppState>, _caller: Caller) -> ApiR
                 }
             }
         }
-        Ok(out + &lag)
+        Ok(out + &lag + &followers)
     })
     .await?;
     Ok(st.metrics.render(&extra))
