@@ -1,5 +1,5 @@
 //! [`Log`]: one log directory, opened by this process. Owns opening, creation,
-//! configuration and the shared head; appending lives in `writer.rs`, reading in
+//! configuration and the shared head; appending lives in `writer/`, reading in
 //! `reader.rs`, crash repair in `recovery.rs`.
 
 use crate::error::{Error, IoContext, Result};

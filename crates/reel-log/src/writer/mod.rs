@@ -16,6 +16,11 @@
 //! becomes visible as a whole when it ends, and a batch that fails is undone as a whole,
 //! rolls included, so an append error always means that nothing of the batch is stored.
 
+mod frames;
+mod limits;
+
+pub(crate) use limits::Extent;
+
 use crate::error::{Error, IoContext, Result};
 use crate::frame::{self, Entry, Seal};
 use crate::group::{Appended, Unit};
@@ -38,67 +43,6 @@ pub const BATCH_INTERVAL: Duration = Duration::from_millis(10);
 const WRITE_CHUNK: usize = 1 << 20;
 
 /// Checks entries against the limits; returns the bytes their frames take.
-/// What the configured limits are checked against: measured when an append arrives,
-/// checked by whichever thread writes its group, against the config read once for the
-/// whole group (a follower does not read the config).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Extent {
-    /// Sum of frame lengths.
-    pub(crate) total: u64,
-    pub(crate) records: u64,
-    pub(crate) max_payload: u64,
-    pub(crate) max_frame: u64,
-}
-
-impl Extent {
-    /// Measures `entries`, refusing what no config allows (over-long keys, unknown
-    /// encodings).
-    pub(crate) fn of(entries: &[Entry<'_>]) -> Result<Extent> {
-        let mut x = Extent::default();
-        for e in entries {
-            if e.key.is_some_and(|k| k.len() > frame::MAX_KEY_LEN) {
-                return Err(Error::InvalidArgument(format!(
-                    "key longer than {} bytes",
-                    frame::MAX_KEY_LEN
-                )));
-            }
-            if e.encoding > 15 {
-                return Err(Error::InvalidArgument(format!(
-                    "value encoding {} above 15",
-                    e.encoding
-                )));
-            }
-            let frame_len = e.frame_len() as u64;
-            x.total += frame_len;
-            x.records += 1;
-            x.max_payload = x.max_payload.max(e.payload_len() as u64);
-            x.max_frame = x.max_frame.max(frame_len);
-        }
-        Ok(x)
-    }
-
-    /// Checks the limits of `config`.
-    pub(crate) fn check(&self, config: &crate::meta::Config) -> Result<()> {
-        if self.max_payload > config.max_record_size || self.max_frame > config.capacity {
-            return Err(Error::RecordTooLarge {
-                size: self.max_payload,
-                max: config.max_record_size.min(config.capacity),
-            });
-        }
-        // A batch is stored whole or not at all, so one that cannot fit even in an empty
-        // log must be refused rather than overshoot the capacity (or wait for readers that
-        // could never make room for it).
-        if self.total > config.capacity {
-            return Err(Error::BatchTooLarge {
-                bytes: self.total,
-                records: self.records,
-                capacity: config.capacity,
-            });
-        }
-        Ok(())
-    }
-}
-
 /// A record to append that owns its bytes (built under the writer lock by
 /// [`Log::append_guarded`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -207,7 +151,7 @@ impl Log {
             self.check_poisoned()?;
             let _g = LockGuard::acquire(&*self.inner.lock, &self.inner.dir.join(LOCK_FILE))?;
             self.prepare_tail(&mut ws)?;
-            let mut t = self.inner.head.tail();
+            let t = self.inner.head.tail();
             let (owned, extra) = decide(t.next_seq)?;
             let entries: Vec<Entry<'_>> = owned.iter().map(OwnedEntry::as_entry).collect();
             let config = self.meta_checked()?.config;
@@ -217,124 +161,55 @@ impl Log {
             if entries.is_empty() {
                 return Ok((t.next_seq..t.next_seq, extra));
             }
-            let good = t;
-            self.make_room(&mut t, total, true, &config)?;
-            self.inner.head.words().writing.store(1, Ordering::Release);
-            let start = t.next_seq;
-            if let Err(e) = self
-                .write_unit(
-                    &mut ws,
-                    &mut t,
-                    &Unit::Entries(&entries, extent),
-                    now_micros(),
-                    &config,
-                )
-                .and_then(|()| self.flush(&mut ws))
-            {
-                return Err(self.fail_append(&mut ws, &good, e).into());
-            }
-            self.inner.head.publish(&t);
-            let Some(file) = ws.tail.as_ref().map(|tf| tf.seg.clone()) else {
-                return Err(Error::Poisoned {
-                    cause: "tail segment vanished".into(),
-                }
-                .into());
-            };
-            file.written_end.fetch_max(t.offset, Ordering::AcqRel);
-            *self
-                .inner
-                .last_written
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some((file.clone(), t.offset));
-            (start..t.next_seq, file, t.offset, extra)
+            let (range, file, end) =
+                self.write_alone(&mut ws, t, &Unit::Entries(&entries, extent), total, &config)?;
+            (range, file, end, extra)
         };
         self.make_durable(durability, &file, end)?;
         self.maybe_compact_in_background();
         Ok((range, extra))
     }
 
-    /// Appends frames read from another log as they are (replication: same seqs,
-    /// timestamps, keys, nonces and checksums), as one batch. Every frame's checksum is
-    /// verified, the frames must be records with consecutive seqs, and the first must be
-    /// this log's next seq ([`Error::NotNext`] otherwise: a gap or a divergence). Needs a
-    /// handle that may append (the replica handle of a follower).
-    pub fn append_frames(&self, frames: &[u8], durability: Durability) -> Result<Range<u64>> {
-        self.check_appendable()?;
-        let max_frame = self.max_frame_len();
-        let mut extent = Extent::default();
-        let mut first = None;
-        let mut at = 0;
-        while at < frames.len() {
-            let (f, len) = frame::decode(&frames[at..], max_frame).map_err(|e| {
-                Error::InvalidArgument(format!("replicated frame at byte {at}: {e:?}"))
-            })?;
-            let frame::Frame::Record(r) = f else {
-                return Err(Error::InvalidArgument(format!(
-                    "replicated frame at byte {at} is not a record"
-                )));
-            };
-            let expected = first.map_or(r.seq, |f: u64| f + extent.records);
-            if r.seq != expected {
-                return Err(Error::InvalidArgument(format!(
-                    "replicated frames jump from seq {} to {}",
-                    expected.saturating_sub(1),
-                    r.seq
-                )));
-            }
-            first.get_or_insert(r.seq);
-            extent.total += len as u64;
-            extent.records += 1;
-            extent.max_payload = extent
-                .max_payload
-                .max((r.value.len() + r.key.map_or(0, str::len)) as u64);
-            extent.max_frame = extent.max_frame.max(len as u64);
-            at += len;
+    /// Writes one unit on its own under the writer lock (tail `t` prepared, limits
+    /// checked): room, frames, publication. On a write failure the tail goes back to `t`.
+    fn write_alone(
+        &self,
+        ws: &mut WriterState,
+        mut t: TailState,
+        unit: &Unit<'_>,
+        total: u64,
+        config: &Config,
+    ) -> Result<(Range<u64>, Arc<SyncedFile>, u64)> {
+        let good = t;
+        self.make_room(&mut t, total, true, config)?;
+        self.inner.head.words().writing.store(1, Ordering::Release);
+        let start = t.next_seq;
+        if let Err(e) = self
+            .write_unit(ws, &mut t, unit, now_micros(), config)
+            .and_then(|()| self.flush(ws))
+        {
+            return Err(self.fail_append(ws, &good, e));
         }
-        let Some(first) = first else {
-            return Ok(self.next_seq()..self.next_seq());
+        let file = self.publish_written(ws, &t)?;
+        Ok((start..t.next_seq, file, t.offset))
+    }
+
+    /// Publishes tail `t`, whose frames are written, and notes how far this handle wrote
+    /// (for `sync` and the background flusher); returns the tail file.
+    fn publish_written(&self, ws: &WriterState, t: &TailState) -> Result<Arc<SyncedFile>> {
+        self.inner.head.publish(t);
+        let Some(file) = ws.tail.as_ref().map(|tf| tf.seg.clone()) else {
+            return Err(Error::Poisoned {
+                cause: "tail segment vanished".into(),
+            });
         };
-        self.relieve_compaction_pressure(extent.total)?;
-        let (range, file, end) = {
-            let mut ws = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-            self.check_poisoned()?;
-            let _g = LockGuard::acquire(&*self.inner.lock, &self.inner.dir.join(LOCK_FILE))?;
-            self.prepare_tail(&mut ws)?;
-            let mut t = self.inner.head.tail();
-            if first != t.next_seq {
-                return Err(Error::NotNext {
-                    expected: t.next_seq,
-                    got: first,
-                });
-            }
-            let config = self.meta_checked()?.config;
-            extent.check(&config)?;
-            let good = t;
-            self.make_room(&mut t, extent.total, true, &config)?;
-            self.inner.head.words().writing.store(1, Ordering::Release);
-            let start = t.next_seq;
-            if let Err(e) = self
-                .write_unit(&mut ws, &mut t, &Unit::Raw(frames), now_micros(), &config)
-                .and_then(|()| self.flush(&mut ws))
-            {
-                return Err(self.fail_append(&mut ws, &good, e));
-            }
-            self.inner.head.publish(&t);
-            let Some(file) = ws.tail.as_ref().map(|tf| tf.seg.clone()) else {
-                return Err(Error::Poisoned {
-                    cause: "tail segment vanished".into(),
-                });
-            };
-            file.written_end.fetch_max(t.offset, Ordering::AcqRel);
-            *self
-                .inner
-                .last_written
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some((file.clone(), t.offset));
-            (start..t.next_seq, file, t.offset)
-        };
-        self.make_durable(durability, &file, end)?;
-        self.maybe_compact_in_background();
-        Ok(range)
+        file.written_end.fetch_max(t.offset, Ordering::AcqRel);
+        *self
+            .inner
+            .last_written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((file.clone(), t.offset));
+        Ok(file)
     }
 
     fn make_durable(&self, durability: Durability, file: &SyncedFile, end: u64) -> Result<()> {
@@ -402,24 +277,15 @@ impl Log {
             let e = self.fail_append(&mut ws, &before, e);
             return units.iter().map(|_| Err(e.duplicate())).collect();
         }
-        self.inner.head.publish(&t);
-        let t = self.inner.head.tail();
-        let Some(file) = ws.tail.as_ref().map(|tf| tf.seg.clone()) else {
-            return ranges
-                .into_iter()
-                .map(|r| {
-                    r.and(Err(Error::Poisoned {
-                        cause: "tail segment vanished".into(),
-                    }))
-                })
-                .collect();
+        let file = match self.publish_written(&ws, &t) {
+            Ok(f) => f,
+            Err(e) => {
+                return ranges
+                    .into_iter()
+                    .map(|r| r.and(Err(e.duplicate())))
+                    .collect();
+            }
         };
-        file.written_end.fetch_max(t.offset, Ordering::AcqRel);
-        *self
-            .inner
-            .last_written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some((file.clone(), t.offset));
         ranges
             .into_iter()
             .map(|r| r.map(|range| (range, file.clone(), t.offset)))
