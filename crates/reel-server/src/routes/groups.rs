@@ -7,7 +7,7 @@
 //! Records handed to one member in one answer are in seq order; across members and
 //! redeliveries there is no order.
 
-use super::{AppState, blocking, ndjson};
+use super::{AppState, inline, ndjson};
 use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::{Store, Want};
@@ -150,11 +150,11 @@ pub(crate) async fn next(
     let wait = secs(q.wait, 0.0, "wait")?.min(Duration::from_secs(300));
     let lease = secs(q.lease, 30.0, "lease")?;
     let stores = st.stores.clone();
-    let store = blocking(move || stores.get(&name, Want::Existing)).await?;
+    let store = inline(move || stores.get(&name, Want::Existing)).await?;
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let (s, g, m) = (store.clone(), group.clone(), q.member.clone());
-        let (lines, next, expiry) = blocking(move || hand_out(&s, &g, &m, max, lease)).await?;
+        let (lines, next, expiry) = inline(move || hand_out(&s, &g, &m, max, lease)).await?;
         if !lines.is_empty() || wait.is_zero() || st.is_stopping() {
             return Ok(ndjson(Body::from(lines)));
         }
@@ -242,7 +242,7 @@ pub(crate) async fn ack(
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&name, &[], Flags::READ)?;
     reel::cursor::validate_name(&cursor_name(&group))?;
-    blocking(move || {
+    inline(move || {
         let store = st.stores.get(&name, Want::Existing)?;
         let spool = store.spool();
         let mut groups = store.groups.lock().unwrap_or_else(|e| e.into_inner());

@@ -3,7 +3,7 @@
 //! PATH is DistKV's text form, percent-encoded; the routes without PATH are the root.
 
 use super::{
-    AppState, Chunks, blocking, engine, flag, last_event_id, ndjson_stream, sse_stream, wants_sse,
+    AppState, Chunks, engine, flag, inline, last_event_id, ndjson_stream, sse_stream, wants_sse,
 };
 use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
@@ -59,7 +59,7 @@ async fn get_at(
         Flags::READ
     };
     caller.require(&name, p.elements(), needed)?;
-    blocking(move || {
+    inline(move || {
         let kv = st.stores.get(&name, Want::Existing)?.kv()?;
         if recursive {
             let tree = kv
@@ -237,7 +237,7 @@ async fn keys_at(
     let recursive = flag(q.get("recursive").map(String::as_str), "recursive")?;
     let p = parse_path(&path)?;
     caller.require(&name, p.elements(), Flags::ENTER)?;
-    let text = blocking(move || {
+    let text = inline(move || {
         let kv = st.stores.get(&name, Want::Existing)?.kv()?;
         let keys = if recursive {
             kv.descendants(&p)?
@@ -308,7 +308,7 @@ async fn watch_at(
     // A watch reads values below the path and reveals which paths exist.
     caller.require(&name, p.elements(), Flags::READ.and(Flags::ENTER))?;
     let stores = st.stores.clone();
-    let (store, w) = blocking(move || {
+    let (store, w) = inline(move || {
         let store = stores.get(&name, Want::Existing)?;
         let w = store.kv()?.watch(&p, WatchOptions { fetch, from_rev })?;
         Ok((store, w))
@@ -335,7 +335,7 @@ struct WatchState {
     _gauge: StreamGauge,
 }
 
-/// Events handed out per blocking step.
+/// Events handed out per engine step.
 const EVENTS_PER_STEP: usize = 1000;
 
 impl Chunks for WatchState {
@@ -347,7 +347,7 @@ impl Chunks for WatchState {
             let Some(mut w) = self.watch.take() else {
                 return Ok(None);
             };
-            let (w, lines) = blocking(move || {
+            let (w, lines) = inline(move || {
                 let mut out = Vec::new();
                 for _ in 0..EVENTS_PER_STEP {
                     match w.next(Some(Duration::ZERO))? {

@@ -1,7 +1,7 @@
 //! `/v1/stores/NAME/lists[/KEY[/info]]`: keyed lists, with exactly-once appends through
 //! nonces and pages with continuation tokens, as `reel list` has them.
 
-use super::{AppState, blocking, engine};
+use super::{AppState, engine, inline};
 use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::Want;
@@ -23,7 +23,7 @@ pub(crate) async fn keys(
     Path(name): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&name, &[], Flags::ENTER)?;
-    blocking(move || {
+    inline(move || {
         let lists = st.stores.get(&name, Want::Existing)?.lists()?;
         Ok(Json(serde_json::json!({"keys": lists.keys()?})))
     })
@@ -148,7 +148,7 @@ pub(crate) async fn read(
         start,
         continuation: q.continuation,
     };
-    blocking(move || {
+    inline(move || {
         let lists = st.stores.get(&name, Want::Existing)?.lists()?;
         let page = lists.read(&key, &req)?;
         super::stores::json(page)
@@ -163,7 +163,7 @@ pub(crate) async fn info(
     Path((name, key)): Path<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&name, &key_path(&key), Flags::READ)?;
-    blocking(move || {
+    inline(move || {
         let lists = st.stores.get(&name, Want::Existing)?.lists()?;
         let info = lists
             .info(&key)?

@@ -44,7 +44,7 @@ impl AppState {
 /// would cost two thread wake-ups per request, many times the work itself. A rare slow
 /// call (a page fault to disk, a view catching up after a bulk load) holds up only the
 /// tasks of this worker, and the runtime has others.
-pub async fn blocking<T: Send + 'static>(
+pub async fn inline<T: Send + 'static>(
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
     f()
@@ -66,7 +66,7 @@ pub async fn engine<T: Send + 'static>(
     if slow {
         blocking_slow(f).await
     } else {
-        blocking(f).await
+        inline(f).await
     }
 }
 

@@ -2,7 +2,7 @@
 //! without moving it; `ack` moves it. A client that dies before acknowledging gets the
 //! same records again (at-least-once, as `reel read` is locally).
 
-use super::{AppState, blocking, ndjson};
+use super::{AppState, inline, ndjson};
 use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::{Store, Want};
@@ -39,11 +39,11 @@ pub(crate) async fn next(
         Some(w) => return Err(ApiError::bad_request(format!("bad wait `{w}`"))),
     };
     let stores = st.stores.clone();
-    let store = blocking(move || stores.get(&name, Want::Existing)).await?;
+    let store = inline(move || stores.get(&name, Want::Existing)).await?;
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let (s, r) = (store.clone(), reader.clone());
-        let (lines, position) = blocking(move || read_unacknowledged(&s, &r, max)).await?;
+        let (lines, position) = inline(move || read_unacknowledged(&s, &r, max)).await?;
         if !lines.is_empty() {
             st.metrics.sent.fetch_add(
                 lines.iter().filter(|&&b| b == b'\n').count() as u64,
@@ -93,7 +93,7 @@ pub(crate) async fn ack(
     Json(a): Json<Ack>,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&name, &[], Flags::READ)?;
-    blocking(move || {
+    inline(move || {
         let store = st.stores.get(&name, Want::Existing)?;
         let spool = store.spool();
         if a.seq >= spool.next_seq() {
@@ -129,7 +129,7 @@ pub(crate) async fn rewind(
     Json(to): Json<Rewind>,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&name, &[], Flags::ADMIN)?;
-    blocking(move || {
+    inline(move || {
         let spool = st.stores.get(&name, Want::Existing)?.spool();
         let mut r = spool.reader(&reader)?;
         r.move_to(reel::MoveTo::from_options(to.to_seq, to.to_time))?;

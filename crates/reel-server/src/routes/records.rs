@@ -1,7 +1,7 @@
 //! `/v1/stores/NAME/records`: append NDJSON, read by seq, follow live.
 
 use super::{
-    AppState, Chunks, blocking, engine, flag, last_event_id, ndjson_stream, sse_stream, wants_sse,
+    AppState, Chunks, engine, flag, inline, last_event_id, ndjson_stream, sse_stream, wants_sse,
 };
 use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
@@ -108,7 +108,7 @@ pub(crate) struct ReadQuery {
     follow: Option<String>,
 }
 
-/// Records read per blocking step of a response.
+/// Records read per engine step of a response.
 const CHUNK: u64 = 1000;
 
 /// `GET /v1/stores/NAME/records?from_seq=N&limit=M&follow=true`: NDJSON of
@@ -144,7 +144,7 @@ pub(crate) async fn read(
         return Err(ApiError::bad_request("a followed read cannot be reversed"));
     }
     let stores = st.stores.clone();
-    let store = blocking(move || stores.get(&name, Want::Existing)).await?;
+    let store = inline(move || stores.get(&name, Want::Existing)).await?;
     if opts.reverse {
         let stream = store.spool().stream(&opts)?;
         return Ok(ndjson_stream(Backwards {
@@ -179,7 +179,7 @@ impl Chunks for Backwards {
         let Some(mut stream) = self.stream.take() else {
             return Ok(None);
         };
-        let (stream, buf) = blocking(move || {
+        let (stream, buf) = inline(move || {
             let mut buf = Vec::new();
             for r in stream.by_ref().take(CHUNK as usize) {
                 let r = r?;
@@ -226,7 +226,7 @@ impl Chunks for Tail {
             let max = self.left.min(CHUNK).min(before_end);
             let (store, next, end) = (self.store.clone(), self.next, self.end.unwrap_or(u64::MAX));
             let reader = self.reader.take();
-            let (reader, buf, count, resume) = blocking(move || {
+            let (reader, buf, count, resume) = inline(move || {
                 let spool = store.spool();
                 // Records dropped by retention are skipped: start at the oldest retained.
                 let mut reader =
@@ -307,7 +307,7 @@ pub(crate) async fn frames(
     caller.require(&name, &[], Flags::READ)?;
     let follow = flag(q.follow.as_deref(), "follow")?;
     let stores = st.stores.clone();
-    let store = blocking(move || stores.get(&name, Want::Existing)).await?;
+    let store = inline(move || stores.get(&name, Want::Existing)).await?;
     let next = q.from_seq.unwrap_or(0);
     let position = follow.then(|| {
         static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -380,7 +380,7 @@ impl Chunks for RawTail {
             }
             let (store, next, max) = (self.store.clone(), self.next, self.left.min(CHUNK));
             let reader = self.reader.take();
-            let (reader, buf, count) = blocking(move || {
+            let (reader, buf, count) = inline(move || {
                 let spool = store.spool();
                 // A follower asks from its own next seq: records the source no longer
                 // retains are not skipped here, the follower sees the jump and says so.

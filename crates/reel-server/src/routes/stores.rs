@@ -1,6 +1,6 @@
 //! `/healthz`, the list of stores and a store's status.
 
-use super::{AppState, blocking};
+use super::{AppState, inline};
 use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::Want;
@@ -17,7 +17,7 @@ pub(crate) async fn list(
     State(st): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<serde_json::Value>> {
-    blocking(move || {
+    inline(move || {
         let mut out = Vec::new();
         for name in st.stores.names()? {
             if !caller.sees(&name) {
@@ -105,7 +105,7 @@ pub(crate) async fn token(
 /// `GET /metrics`: Prometheus text (any authenticated user once users exist).
 pub(crate) async fn metrics(State(st): State<AppState>, _caller: Caller) -> ApiResult<String> {
     let stores = st.stores.clone();
-    let extra = blocking(move || {
+    let extra = inline(move || {
         use std::fmt::Write as _;
         let mut out = String::from(
             "# HELP reel_next_seq The seq the next append gets, per open store.\n# TYPE reel_next_seq gauge\n",
