@@ -1,0 +1,65 @@
+//! Engine errors as the exceptions of `reel/_errors.py` (`reel.Error` and its
+//! subclasses), each carrying the engine's message.
+//!
+//! The classes are defined in Python because `NotFound` is also a `KeyError` and
+//! `InvalidArgument` also a `ValueError`, and multiple bases are plain Python.
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use reel::{Error, LogError};
+
+/// An instance of `reel._errors.<class>` with `msg`; a `RuntimeError` if the package's
+/// Python half is missing (the module imported on its own).
+fn raise(class: &'static str, msg: String) -> PyErr {
+    Python::attach(|py| {
+        match py
+            .import("reel._errors")
+            .and_then(|m| m.getattr(class))
+            .and_then(|c| c.call1((msg.clone(),)))
+        {
+            Ok(exc) => PyErr::from_value(exc),
+            Err(_) => PyRuntimeError::new_err(msg),
+        }
+    })
+}
+
+/// `reel.Error`.
+pub fn error(msg: String) -> PyErr {
+    raise("Error", msg)
+}
+
+/// `reel.InvalidArgument` (also a `ValueError`).
+pub fn invalid(msg: String) -> PyErr {
+    raise("InvalidArgument", msg)
+}
+
+/// `reel.NotFound` (also a `KeyError`).
+pub fn not_found(msg: String) -> PyErr {
+    raise("NotFound", msg)
+}
+
+/// The exception for an engine error.
+pub fn from_reel(e: Error) -> PyErr {
+    let class = match &e {
+        Error::Conflict { .. } => "ConditionFailed",
+        Error::NotFound(_) => "NotFound",
+        Error::CursorCorrupt { .. } | Error::Decode(_) => "Corrupt",
+        Error::InvalidArgument(_) | Error::InvalidName { .. } | Error::Encode(_) => {
+            "InvalidArgument"
+        }
+        Error::Log(log) => match log {
+            LogError::Corrupt { .. } => "Corrupt",
+            LogError::Full { .. } | LogError::DiskFull { .. } => "Full",
+            LogError::ReadOnly { .. } | LogError::Follower { .. } => "PermissionDenied",
+            LogError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                "PermissionDenied"
+            }
+            LogError::InvalidArgument(_) => "InvalidArgument",
+            _ => "Error",
+        },
+        _ => "Error",
+    };
+    raise(class, e.to_string())
+}

@@ -1,0 +1,380 @@
+//! `reel.KvStore` and `reel.Watch`: the latest value per hierarchical path.
+
+use crate::convert::{from_json, from_stored, from_value, to_path, to_value};
+use crate::spool::lock;
+use crate::{Owner, errors, options, wait_sliced};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use reel::kv::{Condition, Element, Path, WatchEvent, WatchOptions};
+use std::sync::Mutex;
+
+/// A kv store: the latest value per hierarchical path, with compare-and-set and watch.
+///
+/// ``KvStore(path, durability=None, create=True)`` opens the store in the directory
+/// ``path`` (creating it unless ``create=False``). Paths are DistKV text
+/// (``"a.b:.c"``: elements ``a`` and ``b.c``) or a tuple of elements
+/// (``("a", "b.c", 12)``: str, int, float, bool, bytes or None). Values are
+/// JSON-compatible or ``bytes``. Every read sees every write committed before it, by
+/// any process. Also a mapping: ``kv[p]``, ``kv[p] = v``, ``del kv[p]``, ``p in kv``,
+/// ``len(kv)`` and iteration over every path holding a value (as text).
+///
+/// Safe to share between threads. After ``os.fork()`` the child must open its own.
+#[pyclass(module = "reel", frozen)]
+#[derive(Debug)]
+pub struct KvStore {
+    kv: reel::kv::KvStore,
+    owner: Owner,
+}
+
+impl KvStore {
+    fn kv(&self) -> PyResult<&reel::kv::KvStore> {
+        self.owner.check("KvStore")?;
+        Ok(&self.kv)
+    }
+
+    fn entry(&self, py: Python<'_>, path: &Path) -> PyResult<Option<reel::kv::KvEntry>> {
+        let kv = self.kv()?;
+        py.detach(|| kv.get(path)).map_err(errors::from_reel)
+    }
+
+    fn remove(&self, py: Python<'_>, path: &Path, if_rev: Option<u64>) -> PyResult<u64> {
+        let kv = self.kv()?;
+        py.detach(|| match if_rev {
+            Some(rev) => kv.delete_if(path, rev),
+            None => kv.delete(path),
+        })
+        .map_err(errors::from_reel)
+    }
+
+    fn all_keys(&self, py: Python<'_>) -> PyResult<Vec<Path>> {
+        let kv = self.kv()?;
+        py.detach(|| kv.descendants(&Path::default()))
+            .map_err(errors::from_reel)
+    }
+}
+
+#[pymethods]
+impl KvStore {
+    #[new]
+    #[pyo3(signature = (path, durability=None, create=true))]
+    fn new(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        durability: Option<&str>,
+        create: bool,
+    ) -> PyResult<KvStore> {
+        let mut b = reel::kv::KvStore::builder(&path).create(create);
+        if let Some(d) = durability {
+            b = b.durability(options::durability(d)?);
+        }
+        let kv = py.detach(|| b.open()).map_err(errors::from_reel)?;
+        Ok(KvStore {
+            kv,
+            owner: Owner::here(),
+        })
+    }
+
+    /// get(path, default=<missing>) -> value
+    ///
+    /// The value at ``path``; raises ``reel.NotFound`` (a ``KeyError``) when there is
+    /// none, unless ``default`` is given.
+    #[pyo3(signature = (path, *default))]
+    fn get(
+        &self,
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        default: &Bound<'_, PyTuple>,
+    ) -> PyResult<Py<PyAny>> {
+        if default.len() > 1 {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "get() takes a path and at most one default",
+            ));
+        }
+        let p = to_path(Some(path))?;
+        match self.entry(py, &p)? {
+            Some(e) => from_stored(py, e.encoding, &e.bytes),
+            None if default.is_empty() => Err(errors::not_found(format!("no value at {p}"))),
+            None => Ok(default.get_item(0)?.unbind()),
+        }
+    }
+
+    /// get_meta(path) -> {"value", "rev", "ts"}
+    ///
+    /// The value with its revision (the seq of its write, for ``set(if_rev=...)``) and
+    /// time (µs since the epoch); ``reel.NotFound`` when there is none.
+    fn get_meta<'py>(
+        &self,
+        py: Python<'py>,
+        path: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let p = to_path(Some(path))?;
+        let e = self
+            .entry(py, &p)?
+            .ok_or_else(|| errors::not_found(format!("no value at {p}")))?;
+        let d = PyDict::new(py);
+        d.set_item("value", from_stored(py, e.encoding, &e.bytes)?)?;
+        d.set_item("rev", e.rev)?;
+        d.set_item("ts", e.ts)?;
+        Ok(d)
+    }
+
+    /// set(path, value, if_rev=None, if_absent=False) -> int
+    ///
+    /// Stores ``value`` at ``path`` and returns its revision. With ``if_rev`` only if
+    /// the path still has that revision, with ``if_absent`` only if it has no value;
+    /// otherwise raises ``reel.ConditionFailed`` and stores nothing.
+    #[pyo3(signature = (path, value, if_rev=None, if_absent=false))]
+    fn set(
+        &self,
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        if_rev: Option<u64>,
+        if_absent: bool,
+    ) -> PyResult<u64> {
+        let kv = self.kv()?;
+        let p = to_path(Some(path))?;
+        let v = to_value(value)?;
+        let cond = match (if_rev, if_absent) {
+            (Some(_), true) => {
+                return Err(errors::invalid("give if_rev or if_absent, not both".into()));
+            }
+            (Some(r), false) => Some(Condition::Rev(r)),
+            (None, true) => Some(Condition::Absent),
+            (None, false) => None,
+        };
+        py.detach(|| match cond {
+            Some(c) => kv.compare_and_set(&p, v, c),
+            None => kv.set(&p, v),
+        })
+        .map_err(errors::from_reel)
+    }
+
+    /// delete(path, if_rev=None) -> int
+    ///
+    /// Deletes the value at ``path`` and returns the deletion's revision; raises
+    /// ``reel.NotFound`` when there is none, and ``reel.ConditionFailed`` when ``if_rev``
+    /// is given and the path has another revision.
+    #[pyo3(signature = (path, if_rev=None))]
+    fn delete(
+        &self,
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        if_rev: Option<u64>,
+    ) -> PyResult<u64> {
+        let p = to_path(Some(path))?;
+        self.remove(py, &p, if_rev)
+    }
+
+    /// delete_tree(path) -> int
+    ///
+    /// Deletes ``path`` and everything below it in one atomic write; returns how many
+    /// values were deleted.
+    fn delete_tree(&self, py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let kv = self.kv()?;
+        let p = to_path(Some(path))?;
+        py.detach(|| kv.delete_tree(&p)).map_err(errors::from_reel)
+    }
+
+    /// keys(path=None, recursive=False, tuples=False) -> list
+    ///
+    /// The children of ``path`` (the root by default), or with ``recursive`` every path
+    /// below it that holds a value, sorted: as DistKV text, or with ``tuples`` as tuples
+    /// of elements.
+    #[pyo3(signature = (path=None, recursive=false, tuples=false))]
+    fn keys(
+        &self,
+        py: Python<'_>,
+        path: Option<&Bound<'_, PyAny>>,
+        recursive: bool,
+        tuples: bool,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let kv = self.kv()?;
+        let p = to_path(path)?;
+        let paths = py
+            .detach(|| {
+                if recursive {
+                    kv.descendants(&p)
+                } else {
+                    kv.children(&p)
+                }
+            })
+            .map_err(errors::from_reel)?;
+        paths
+            .iter()
+            .map(|p| {
+                if tuples {
+                    path_tuple(py, p)
+                } else {
+                    Ok(PyString::new(py, &p.to_string()).into_any().unbind())
+                }
+            })
+            .collect()
+    }
+
+    /// clear() -> int
+    ///
+    /// Deletes every value in one atomic write; returns how many.
+    fn clear(&self, py: Python<'_>) -> PyResult<usize> {
+        let kv = self.kv()?;
+        py.detach(|| kv.clear()).map_err(errors::from_reel)
+    }
+
+    /// tree(path=None) -> dict | None
+    ///
+    /// The subtree at ``path`` as nested dicts keyed by element text, each node's own
+    /// value under ``"_"`` (DistKV's shape; an element starting with ``_`` gets one more
+    /// ``_``); ``None`` when nothing is there.
+    #[pyo3(signature = (path=None))]
+    fn tree(&self, py: Python<'_>, path: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let kv = self.kv()?;
+        let p = to_path(path)?;
+        match py.detach(|| kv.tree_json(&p)).map_err(errors::from_reel)? {
+            Some(t) => from_json(py, &t),
+            None => Ok(py.None()),
+        }
+    }
+
+    /// watch(path=None, fetch=False, from_rev=None) -> Watch
+    ///
+    /// Changes at and below ``path`` as they are committed (by any process), as dicts
+    /// shaped as ``reel kv watch`` prints them: ``{"path", "value", "rev"}``,
+    /// ``{"path", "deleted": True, "rev"}``. With ``fetch`` the current values come
+    /// first, then ``{"synced": True}``; with ``from_rev`` the changes after that
+    /// revision.
+    #[pyo3(signature = (path=None, fetch=false, from_rev=None))]
+    fn watch(
+        &self,
+        py: Python<'_>,
+        path: Option<&Bound<'_, PyAny>>,
+        fetch: bool,
+        from_rev: Option<u64>,
+    ) -> PyResult<Watch> {
+        let kv = self.kv()?;
+        let p = to_path(path)?;
+        let w = py
+            .detach(|| kv.watch(&p, WatchOptions { fetch, from_rev }))
+            .map_err(errors::from_reel)?;
+        Ok(Watch {
+            watch: Mutex::new(w),
+            owner: self.owner,
+        })
+    }
+
+    fn __getitem__(&self, py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.get(py, path, &PyTuple::empty(py))
+    }
+
+    fn __setitem__(
+        &self,
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        self.set(py, path, value, None, false).map(drop)
+    }
+
+    fn __delitem__(&self, py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.delete(py, path, None).map(drop)
+    }
+
+    fn __contains__(&self, py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let p = to_path(Some(path))?;
+        Ok(self.entry(py, &p)?.is_some())
+    }
+
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.all_keys(py)?.len())
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let keys: Vec<String> = self.all_keys(py)?.iter().map(Path::to_string).collect();
+        PyList::new(py, keys)?
+            .into_any()
+            .try_iter()
+            .map(Bound::into_any)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "reel.KvStore({:?})",
+            self.kv.spool().dir().display().to_string()
+        )
+    }
+}
+
+/// A running watch of ``KvStore.watch``: iterate with ``for`` (never ends), or
+/// ``next(timeout)`` for one event (``None`` when none came in time); ``aiter()`` is the
+/// asyncio form.
+#[pyclass(module = "reel", frozen)]
+#[derive(Debug)]
+pub struct Watch {
+    watch: Mutex<reel::kv::Watch>,
+    owner: Owner,
+}
+
+/// A path as a tuple of its elements.
+fn path_tuple(py: Python<'_>, p: &Path) -> PyResult<Py<PyAny>> {
+    let mut items: Vec<Py<PyAny>> = Vec::with_capacity(p.0.len());
+    for el in &p.0 {
+        items.push(match el {
+            Element::Null => py.None(),
+            Element::Bool(b) => b.into_pyobject(py)?.to_owned().into_any().unbind(),
+            Element::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
+            Element::Float(f) => f64::from(*f).into_pyobject(py)?.into_any().unbind(),
+            Element::Str(s) => PyString::new(py, s).into_any().unbind(),
+            Element::Bytes(b) => PyBytes::new(py, b).into_any().unbind(),
+        });
+    }
+    Ok(PyTuple::new(py, items)?.into_any().unbind())
+}
+
+fn event_dict(py: Python<'_>, ev: WatchEvent) -> PyResult<Py<PyAny>> {
+    let d = PyDict::new(py);
+    match ev {
+        WatchEvent::Put { path, value, rev } => {
+            d.set_item("path", path)?;
+            d.set_item("value", from_value(py, &value)?)?;
+            d.set_item("rev", rev)?;
+        }
+        WatchEvent::Deleted { path, rev } => {
+            d.set_item("path", path)?;
+            d.set_item("deleted", true)?;
+            d.set_item("rev", rev)?;
+        }
+        WatchEvent::Synced => d.set_item("synced", true)?,
+    }
+    Ok(d.into_any().unbind())
+}
+
+#[pymethods]
+impl Watch {
+    /// next(timeout=None) -> dict | None
+    ///
+    /// The next event, waiting up to ``timeout`` seconds (``None``: for ever). Ctrl-C
+    /// interrupts the wait.
+    #[pyo3(signature = (timeout=None))]
+    fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
+        self.owner.check("Watch")?;
+        let w = &self.watch;
+        let ev = wait_sliced(py, timeout, |slice| lock(w).next(Some(slice)))?;
+        ev.map(|e| event_dict(py, e)).transpose()
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.next(py, None)
+    }
+
+    /// The watch as an asyncio iterator (``async for ev in watch.aiter()``), waiting in
+    /// a worker thread, never blocking the event loop.
+    fn aiter<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        py.import("reel._aio")?
+            .getattr("blocking_aiter")?
+            .call1((slf.getattr("next")?,))
+    }
+}

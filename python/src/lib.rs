@@ -1,0 +1,101 @@
+//! reel's Python extension module `reel._reel`: the spool, kv and list classes of the
+//! `reel` package, thin wrappers over the embedded API of the `reel` crate.
+//!
+//! The Python package (`python/reel/`) re-exports these classes and adds what is
+//! easier written in Python: the exception hierarchy (`reel/_errors.py`, which this
+//! module raises), asyncio iteration (`reel/_aio.py`) and the drop-in shims.
+//!
+//! Three rules hold for every method here:
+//! - engine work runs with the interpreter detached ([`Python::detach`]), so other
+//!   Python threads run meanwhile; state shared between threads sits behind a mutex
+//!   that is only ever taken while detached (taking it while attached could deadlock
+//!   against a thread that holds it and waits to re-attach);
+//! - a blocking wait is cut into slices of at most [`SLICE`], checking for signals in
+//!   between, so Ctrl-C interrupts it promptly with `KeyboardInterrupt`;
+//! - an object used in a process other than the one that opened it (after `fork`)
+//!   refuses with a clear error instead of sharing locks and file offsets with its
+//!   parent.
+
+mod convert;
+mod errors;
+mod kv;
+mod lists;
+mod options;
+mod spool;
+
+use pyo3::prelude::*;
+use std::time::{Duration, Instant};
+
+/// Longest a blocking call stays detached before it checks for signals.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// The process that opened an object; every call checks it is still this one.
+#[derive(Debug, Clone, Copy)]
+struct Owner(u32);
+
+impl Owner {
+    fn here() -> Owner {
+        Owner(std::process::id())
+    }
+
+    /// Refuses use from a forked child: the parent's file locks and reader positions
+    /// are not the child's, and sharing them would corrupt positions silently.
+    fn check(self, what: &str) -> PyResult<()> {
+        let now = std::process::id();
+        if now == self.0 {
+            Ok(())
+        } else {
+            Err(errors::error(format!(
+                "this {what} was opened in process {} and cannot be used in process {now} \
+                 (a forked child): open it again in the child",
+                self.0
+            )))
+        }
+    }
+}
+
+/// Calls `step` with slices of the time left until one returns `Some` or `timeout`
+/// (seconds; `None` for ever) passes, detached from the interpreter during each slice
+/// and checking for signals between slices.
+fn wait_sliced<T: Send>(
+    py: Python<'_>,
+    timeout: Option<f64>,
+    mut step: impl FnMut(Duration) -> reel::Result<Option<T>> + Send,
+) -> PyResult<Option<T>> {
+    let deadline = match timeout {
+        Some(t) if t.is_nan() || t < 0.0 => {
+            return Err(errors::invalid(format!(
+                "timeout must be a number of seconds >= 0, not {t}"
+            )));
+        }
+        Some(t) => Some(Instant::now() + Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX)),
+        None => None,
+    };
+    loop {
+        let slice = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+            None => SLICE,
+        };
+        let got = py.detach(|| step(slice)).map_err(errors::from_reel)?;
+        if got.is_some() {
+            return Ok(got);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+        py.check_signals()?;
+    }
+}
+
+/// reel's native module; import `reel`, not this.
+#[pymodule]
+fn _reel(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<spool::Spool>()?;
+    m.add_class::<spool::Reader>()?;
+    m.add_class::<spool::Record>()?;
+    m.add_class::<spool::Stream>()?;
+    m.add_class::<kv::KvStore>()?;
+    m.add_class::<kv::Watch>()?;
+    m.add_class::<lists::ListStore>()?;
+    Ok(())
+}

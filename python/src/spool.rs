@@ -1,0 +1,596 @@
+//! `reel.Spool`, `reel.Reader`, `reel.Record` and `reel.Stream`: the log from Python.
+
+use crate::convert::{from_json, from_value, to_value};
+use crate::{Owner, errors, options, wait_sliced};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyIterator, PyType};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Locks `m`, taking the value even if a thread panicked while holding it: every
+/// method leaves the guarded value consistent between calls.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A spool: a directory holding an append-only log of records.
+///
+/// ``Spool(path, capacity=None, when_full=None, durability=None)`` opens the spool in
+/// ``path``, creating it (and the directory) if there is none. ``capacity`` (bytes, or
+/// text such as ``"512m"``) and ``when_full`` (``"drop-oldest"`` or ``"reject"``) are
+/// settings of a new spool; given for an existing spool they must match its settings.
+/// ``durability`` is this handle's: ``"none"`` (default: survives a crash of the
+/// process, not of the machine), ``"batch"`` (synced within milliseconds) or
+/// ``"always"`` (each append returns once synced).
+///
+/// Safe to share between threads. After ``os.fork()`` the child must open its own.
+#[pyclass(module = "reel", frozen)]
+#[derive(Debug)]
+pub struct Spool {
+    pub(crate) spool: reel::Spool,
+    owner: Owner,
+}
+
+impl Spool {
+    fn get(&self) -> PyResult<&reel::Spool> {
+        self.owner.check("Spool")?;
+        Ok(&self.spool)
+    }
+}
+
+#[pymethods]
+impl Spool {
+    #[new]
+    #[pyo3(signature = (path, capacity=None, when_full=None, durability=None))]
+    fn new(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        capacity: Option<&Bound<'_, PyAny>>,
+        when_full: Option<&str>,
+        durability: Option<&str>,
+    ) -> PyResult<Spool> {
+        let mut b = reel::Spool::builder(&path);
+        let capacity = capacity.map(|c| options::size(c, "capacity")).transpose()?;
+        let when_full = when_full.map(options::when_full).transpose()?;
+        if let Some(c) = capacity {
+            b = b.capacity(c);
+        }
+        if let Some(w) = when_full {
+            b = b.when_full(w);
+        }
+        if let Some(d) = durability {
+            b = b.durability(options::durability(d)?);
+        }
+        let spool = py.detach(|| b.open()).map_err(errors::from_reel)?;
+        let status = py.detach(|| spool.status()).map_err(errors::from_reel)?;
+        if capacity.is_some_and(|c| c != status.capacity)
+            || when_full.is_some_and(|w| w != status.when_full)
+        {
+            return Err(errors::invalid(format!(
+                "{} already holds a spool with capacity {} and when_full {:?}; \
+                 open it without these settings, or change them with `reel init --reconfigure`",
+                path.display(),
+                status.capacity,
+                status.when_full.as_str()
+            )));
+        }
+        Ok(Spool {
+            spool,
+            owner: Owner::here(),
+        })
+    }
+
+    /// The spool's directory.
+    #[getter]
+    fn path(&self) -> std::path::PathBuf {
+        self.spool.dir().to_path_buf()
+    }
+
+    /// append(value, key=None) -> int
+    ///
+    /// Appends one record and returns its seq. ``value`` is anything JSON-compatible
+    /// (dict, list, tuple, str, int up to 64 bits, float, bool, None) or ``bytes``; a
+    /// value that is not raises ``TypeError`` and nothing is stored.
+    #[pyo3(signature = (value, key=None))]
+    fn append(
+        &self,
+        py: Python<'_>,
+        value: &Bound<'_, PyAny>,
+        key: Option<String>,
+    ) -> PyResult<u64> {
+        let spool = self.get()?;
+        let mut rec = reel::NewRecord::new(to_value(value)?);
+        rec.key = key;
+        py.detach(|| spool.append(rec)).map_err(errors::from_reel)
+    }
+
+    /// append_many(values, key=None) -> int
+    ///
+    /// Appends every value of the iterable as one batch (one write, all or nothing) and
+    /// returns the first seq. Values are checked before anything is stored.
+    #[pyo3(signature = (values, key=None))]
+    fn append_many(
+        &self,
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+        key: Option<String>,
+    ) -> PyResult<u64> {
+        let spool = self.get()?;
+        let mut recs = Vec::new();
+        for v in PyIterator::from_object(values)? {
+            let mut rec = reel::NewRecord::new(to_value(&v?)?);
+            rec.key = key.clone();
+            recs.push(rec);
+        }
+        if recs.is_empty() {
+            return Err(errors::invalid(
+                "append_many needs at least one value".into(),
+            ));
+        }
+        py.detach(|| spool.append_batch(&recs))
+            .map(|r| r.start)
+            .map_err(errors::from_reel)
+    }
+
+    /// reader(name="default") -> Reader
+    ///
+    /// Opens the named reader: its position is persisted in the spool and shared with
+    /// ``reel read --reader NAME``. A new reader starts at the oldest record. One
+    /// process at a time may hold a reader name.
+    #[pyo3(signature = (name="default"))]
+    fn reader(&self, py: Python<'_>, name: &str) -> PyResult<Reader> {
+        let spool = self.get()?;
+        let r = py
+            .detach(|| spool.reader(name))
+            .map_err(errors::from_reel)?;
+        Ok(Reader {
+            committed: Mutex::new(r.position()),
+            inner: Arc::new(Mutex::new(Some(r))),
+            name: name.to_string(),
+            owner: self.owner,
+        })
+    }
+
+    /// status() -> dict
+    ///
+    /// What ``reel status --json`` prints: capacity, use, seqs, readers, ...
+    fn status(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let spool = self.get()?;
+        let st = py.detach(|| spool.status()).map_err(errors::from_reel)?;
+        let json = serde_json::to_value(&st).map_err(|e| errors::error(e.to_string()))?;
+        from_json(py, &json)
+    }
+
+    /// sync()
+    ///
+    /// Makes every record this handle appended durable (survives a power cut).
+    fn sync(&self, py: Python<'_>) -> PyResult<()> {
+        let spool = self.get()?;
+        py.detach(|| spool.sync()).map_err(errors::from_reel)
+    }
+
+    /// stream(gt=None, gte=None, lt=None, lte=None, reverse=False, limit=None, live=False) -> Stream
+    ///
+    /// Iterates records by seq range, oldest first (newest first with ``reverse``),
+    /// without moving any reader. With ``live=True`` the iteration does not end: after
+    /// the records already there it waits for new ones. ``stream(...).aiter()`` is the
+    /// asyncio form.
+    #[pyo3(signature = (gt=None, gte=None, lt=None, lte=None, reverse=false, limit=None, live=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn stream(
+        &self,
+        gt: Option<u64>,
+        gte: Option<u64>,
+        lt: Option<u64>,
+        lte: Option<u64>,
+        reverse: bool,
+        limit: Option<u64>,
+        live: bool,
+    ) -> PyResult<Stream> {
+        let spool = self.get()?;
+        if live && reverse {
+            return Err(errors::invalid("a live stream cannot be reversed".into()));
+        }
+        let opts = reel::StreamOptions {
+            gt,
+            gte,
+            lt,
+            lte,
+            reverse,
+            limit,
+            live: false,
+        };
+        let (start, end) = opts.range();
+        let state = if live {
+            StreamState::Live {
+                spool: spool.clone(),
+                next: start,
+                end,
+                left: limit,
+                buf: Default::default(),
+            }
+        } else {
+            StreamState::Done(spool.stream(&opts).map_err(errors::from_reel)?)
+        };
+        Ok(Stream {
+            state: Arc::new(Mutex::new(state)),
+            owner: self.owner,
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("reel.Spool({:?})", self.spool.dir().display().to_string())
+    }
+}
+
+/// One record: ``seq``, ``ts`` (µs since the epoch), ``key`` (or None), ``nonce`` (or
+/// None) and ``value``.
+#[pyclass(module = "reel", frozen, get_all)]
+#[derive(Debug)]
+pub struct Record {
+    seq: u64,
+    ts: i64,
+    key: Option<String>,
+    nonce: Option<u128>,
+    value: Py<PyAny>,
+}
+
+impl Record {
+    pub(crate) fn new(py: Python<'_>, r: reel::Record) -> PyResult<Record> {
+        Ok(Record {
+            value: from_value(py, &r.value)?,
+            seq: r.seq,
+            ts: r.ts,
+            key: r.key,
+            nonce: r.nonce,
+        })
+    }
+}
+
+#[pymethods]
+impl Record {
+    /// The record as a dict: ``{"seq", "ts", "key", "nonce", "value"}``.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("seq", self.seq)?;
+        d.set_item("ts", self.ts)?;
+        d.set_item("key", &self.key)?;
+        d.set_item("nonce", self.nonce)?;
+        d.set_item("value", self.value.bind(py))?;
+        Ok(d)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "reel.Record(seq={}, ts={}, key={}, value={})",
+            self.seq,
+            self.ts,
+            self.key
+                .as_deref()
+                .map_or("None".to_string(), |k| format!("{k:?}")),
+            self.value.bind(py).repr()?
+        ))
+    }
+
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Ok(o) = other.cast::<Record>() else {
+            return Ok(false);
+        };
+        let o = o.get();
+        Ok(self.seq == o.seq
+            && self.ts == o.ts
+            && self.key == o.key
+            && self.nonce == o.nonce
+            && self.value.bind(py).eq(o.value.bind(py))?)
+    }
+}
+
+/// A named reader: consumes the spool from its persisted position.
+///
+/// ``next(timeout=None)`` blocks until a record arrives (``None`` after ``timeout``
+/// seconds; ``timeout=0`` does not wait); ``for rec in reader`` yields what is there and
+/// stops when caught up. ``commit()`` persists the position: the next reader of this
+/// name (in Python or ``reel read``) starts after the last record delivered, so a
+/// consumer that commits after processing gets every record at least once. As a
+/// context manager it commits on a normal exit and closes; after an exception it closes
+/// without committing, so the records of the failed block are delivered again.
+/// ``aiter()`` is the asyncio form of ``next``.
+#[pyclass(module = "reel", frozen)]
+#[derive(Debug)]
+pub struct Reader {
+    inner: Arc<Mutex<Option<reel::Reader>>>,
+    /// The position last committed, to step back to when closing after an error.
+    committed: Mutex<u64>,
+    name: String,
+    owner: Owner,
+}
+
+fn with_reader<T>(
+    inner: &Mutex<Option<reel::Reader>>,
+    f: impl FnOnce(&mut reel::Reader) -> reel::Result<T>,
+) -> reel::Result<T> {
+    match lock(inner).as_mut() {
+        Some(r) => f(r),
+        None => Err(reel::Error::InvalidArgument(
+            "the reader is closed; open it again with spool.reader(name)".into(),
+        )),
+    }
+}
+
+impl Reader {
+    fn next_record(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Record>> {
+        self.owner.check("Reader")?;
+        let inner = &self.inner;
+        let rec = if timeout == Some(0.0) {
+            py.detach(|| with_reader(inner, |r| r.next()))
+                .map_err(errors::from_reel)?
+        } else {
+            wait_sliced(py, timeout, |slice| {
+                with_reader(inner, |r| r.next_timeout(slice))
+            })?
+        };
+        rec.map(|r| Record::new(py, r)).transpose()
+    }
+}
+
+#[pymethods]
+impl Reader {
+    /// The reader's name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Seq of the next record this reader delivers.
+    #[getter]
+    fn position(&self, py: Python<'_>) -> PyResult<u64> {
+        let inner = &self.inner;
+        py.detach(|| with_reader(inner, |r| Ok(r.position())))
+            .map_err(errors::from_reel)
+    }
+
+    /// next(timeout=None) -> Record | None
+    ///
+    /// The next record, waiting for one to be appended (by any process) for up to
+    /// ``timeout`` seconds (``None``: for ever; ``0``: not at all). Ctrl-C interrupts
+    /// the wait with ``KeyboardInterrupt``.
+    #[pyo3(signature = (timeout=None))]
+    fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Record>> {
+        self.next_record(py, timeout)
+    }
+
+    /// commit()
+    ///
+    /// Persists the position (after the last record delivered).
+    fn commit(&self, py: Python<'_>) -> PyResult<()> {
+        self.owner.check("Reader")?;
+        let (inner, committed) = (&self.inner, &self.committed);
+        py.detach(|| {
+            with_reader(inner, |r| {
+                r.commit()?;
+                *lock(committed) = r.position();
+                Ok(())
+            })
+        })
+        .map_err(errors::from_reel)
+    }
+
+    /// seek(seq)
+    ///
+    /// Moves to ``seq`` (the oldest retained record if that is older); persisted by the
+    /// next ``commit()``.
+    fn seek(&self, py: Python<'_>, seq: u64) -> PyResult<()> {
+        self.owner.check("Reader")?;
+        let inner = &self.inner;
+        py.detach(|| {
+            with_reader(inner, |r| {
+                r.seek(seq);
+                Ok(())
+            })
+        })
+        .map_err(errors::from_reel)
+    }
+
+    /// rewind()
+    ///
+    /// Moves to the oldest retained record (replay); persisted by the next ``commit()``.
+    fn rewind(&self, py: Python<'_>) -> PyResult<()> {
+        self.owner.check("Reader")?;
+        let inner = &self.inner;
+        py.detach(|| {
+            with_reader(inner, |r| {
+                r.rewind();
+                Ok(())
+            })
+        })
+        .map_err(errors::from_reel)
+    }
+
+    /// close()
+    ///
+    /// Commits and releases the reader name (another process may then open it).
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.commit(py)?;
+        let inner = &self.inner;
+        py.detach(|| drop(lock(inner).take()));
+        Ok(())
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (exc_type=None, _exc=None, _tb=None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyType>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        if exc_type.is_some() {
+            // Step back to what was committed: dropping the reader commits its position.
+            let (inner, committed) = (&self.inner, &self.committed);
+            py.detach(|| {
+                let at = *lock(committed);
+                let mut g = lock(inner);
+                if let Some(r) = g.as_mut() {
+                    r.seek(at);
+                }
+                drop(g.take());
+            });
+        } else {
+            self.close(py)?;
+        }
+        Ok(false)
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Record>> {
+        self.next_record(py, Some(0.0))
+    }
+
+    /// The reader as an asyncio iterator: ``async for rec in reader.aiter(): ...``
+    /// waits for records in a worker thread, never blocking the event loop, and does not
+    /// end. Commit with ``reader.commit()`` as with the blocking form.
+    fn aiter<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        py.import("reel._aio")?
+            .getattr("blocking_aiter")?
+            .call1((slf.getattr("next")?,))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("reel.Reader({:?})", self.name)
+    }
+}
+
+#[derive(Debug)]
+enum StreamState {
+    Done(reel::Stream),
+    Live {
+        spool: reel::Spool,
+        next: u64,
+        end: Option<u64>,
+        left: Option<u64>,
+        buf: std::collections::VecDeque<reel::Record>,
+    },
+}
+
+impl StreamState {
+    /// The next record, waiting up to `wait` for one in a live stream; `Ok(None)` with
+    /// `done` set when the stream has ended.
+    fn step(&mut self, wait: Duration, done: &mut bool) -> reel::Result<Option<reel::Record>> {
+        match self {
+            StreamState::Done(s) => {
+                let r = s.next().transpose()?;
+                *done = r.is_none();
+                Ok(r)
+            }
+            StreamState::Live {
+                spool,
+                next,
+                end,
+                left,
+                buf,
+            } => {
+                if *left == Some(0) || end.is_some_and(|e| *next >= e) {
+                    *done = true;
+                    return Ok(None);
+                }
+                if buf.is_empty() {
+                    let upto = end.unwrap_or(u64::MAX);
+                    for r in spool.iter(*next..upto).take(1024) {
+                        buf.push_back(r?);
+                    }
+                    if buf.is_empty() {
+                        spool.wait_for(*next, Some(wait));
+                        return Ok(None);
+                    }
+                }
+                let r = buf.pop_front();
+                if let Some(r) = &r {
+                    *next = r.seq + 1;
+                    if let Some(l) = left {
+                        *l -= 1;
+                    }
+                }
+                Ok(r)
+            }
+        }
+    }
+}
+
+/// Records of ``Spool.stream``: iterate with ``for``, or ``next(timeout)`` for one
+/// record at a time (``None`` when none came within the timeout or the stream ended);
+/// ``aiter()`` is the asyncio form.
+#[pyclass(module = "reel", frozen)]
+#[derive(Debug)]
+pub struct Stream {
+    state: Arc<Mutex<StreamState>>,
+    owner: Owner,
+}
+
+impl Stream {
+    /// `Err(StopIteration)`-free form: `Ok(None)` at the end or after `timeout`.
+    fn pull(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<(Option<Record>, bool)> {
+        self.owner.check("Stream")?;
+        let state = &self.state;
+        let mut ended = false;
+        let ended_ref = &mut ended;
+        let got = wait_sliced(py, timeout, |slice| {
+            let mut done = false;
+            let r = lock(state).step(slice, &mut done)?;
+            if done {
+                *ended_ref = true;
+                // Ends the wait: the caller sees `ended`.
+                return Ok(Some(None));
+            }
+            Ok(r.map(Some))
+        })?;
+        let rec = got.flatten().map(|r| Record::new(py, r)).transpose()?;
+        Ok((rec, ended))
+    }
+}
+
+#[pymethods]
+impl Stream {
+    /// next(timeout=None) -> Record | None
+    ///
+    /// The next record; ``None`` when the stream ended or none came within ``timeout``
+    /// seconds (a live stream only ends at its ``lt``/``lte`` bound or ``limit``).
+    #[pyo3(signature = (timeout=None))]
+    fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Record>> {
+        Ok(self.pull(py, timeout)?.0)
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Record>> {
+        Ok(self.pull(py, None)?.0)
+    }
+
+    /// The stream as an asyncio iterator (``async for rec in stream.aiter()``), waiting
+    /// in a worker thread, never blocking the event loop.
+    fn aiter<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        py.import("reel._aio")?
+            .getattr("stream_aiter")?
+            .call1((slf.getattr("_next_or_end")?,))
+    }
+
+    /// ``(record, ended)``: what ``aiter`` polls.
+    #[pyo3(signature = (timeout=None))]
+    fn _next_or_end(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+    ) -> PyResult<(Option<Record>, bool)> {
+        self.pull(py, timeout)
+    }
+}

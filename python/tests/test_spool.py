@@ -1,0 +1,172 @@
+"""Spool, Reader and Stream behaviour: positions, rewind, streams, options, errors."""
+
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+import reel
+
+
+def test_reader_positions_persist_and_rewind(tmp_path):
+    spool = reel.Spool(tmp_path / "s")
+    for i in range(10):
+        spool.append(i)
+    with spool.reader("r") as r:
+        assert [r.next(timeout=0).value for _ in range(4)] == [0, 1, 2, 3]
+    with spool.reader("r") as r:
+        assert r.position == 4
+        assert [rec.value for rec in r] == [4, 5, 6, 7, 8, 9]
+        assert r.next(timeout=0) is None
+        r.rewind()
+        assert r.next(timeout=0).value == 0
+        r.seek(8)
+        assert r.next(timeout=0).value == 8
+    with spool.reader("r") as r:
+        assert r.position == 9
+
+
+def test_context_manager_does_not_commit_after_an_exception(tmp_path):
+    spool = reel.Spool(tmp_path / "s")
+    spool.append_many(range(5))
+    with spool.reader() as r:
+        r.next(timeout=0)
+        r.commit()
+    with pytest.raises(RuntimeError):
+        with spool.reader() as r:
+            r.next(timeout=0)
+            r.next(timeout=0)
+            raise RuntimeError("processing failed")
+    # The two records of the failed block come again.
+    with spool.reader() as r:
+        assert r.next(timeout=0).value == 1
+
+
+def test_closed_reader_refuses_and_name_is_exclusive(tmp_path):
+    spool = reel.Spool(tmp_path / "s")
+    r = spool.reader("x")
+    with pytest.raises(reel.Error, match="in use"):
+        spool.reader("x")
+    r.close()
+    with pytest.raises(reel.Error, match="closed"):
+        r.next(timeout=0)
+    spool.reader("x").close()
+    with pytest.raises(reel.InvalidArgument):
+        spool.reader("../escape")
+
+
+def test_python_and_cli_share_reader_positions(tmp_path, reel_bin):
+    d = tmp_path / "s"
+    spool = reel.Spool(d)
+    spool.append_many({"n": i} for i in range(10))
+    with spool.reader("shared") as r:
+        assert [r.next(timeout=0).value["n"] for _ in range(3)] == [0, 1, 2]
+    out = subprocess.run(
+        [reel_bin, "read", "--reader", "shared", "--count", "4", str(d)],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    assert out == ['{"n":3}', '{"n":4}', '{"n":5}', '{"n":6}']
+    with spool.reader("shared") as r:
+        assert r.next(timeout=0).value == {"n": 7}
+    subprocess.run([reel_bin, "write", str(d)], input='{"from":"cli"}\n', text=True, check=True)
+    assert [rec.value for rec in spool.stream(gte=10)] == [{"from": "cli"}]
+
+
+def test_next_blocks_until_a_record_arrives(tmp_path):
+    spool = reel.Spool(tmp_path / "s")
+    r = spool.reader()
+    t0 = time.monotonic()
+    assert r.next(timeout=0.2) is None
+    assert time.monotonic() - t0 >= 0.19
+    threading.Timer(0.2, lambda: spool.append("late")).start()
+    assert r.next(timeout=10).value == "late"
+
+
+def test_stream_ranges_and_live(tmp_path):
+    spool = reel.Spool(tmp_path / "s")
+    spool.append_many(range(10))
+    seqs = lambda **kw: [r.seq for r in spool.stream(**kw)]  # noqa: E731
+    assert seqs(gt=2, lte=5) == [3, 4, 5]
+    assert seqs(gte=7, reverse=True) == [9, 8, 7]
+    assert seqs(lt=3, limit=2) == [0, 1]
+    live = spool.stream(gte=9, live=True)
+    assert live.next(timeout=1).seq == 9
+    assert live.next(timeout=0.1) is None
+    spool.append("more")
+    assert live.next(timeout=5).value == "more"
+    bounded = spool.stream(gte=10, lt=12, live=True)
+    threading.Timer(0.1, lambda: spool.append("last")).start()
+    assert [r.value for r in bounded] == ["more", "last"]
+    with pytest.raises(reel.InvalidArgument):
+        spool.stream(live=True, reverse=True)
+
+
+def test_options_and_status(tmp_path):
+    d = tmp_path / "s"
+    spool = reel.Spool(d, capacity="1m", when_full="reject", durability="always")
+    st = spool.status()
+    assert (st["capacity"], st["when_full"]) == (1 << 20, "reject")
+    assert reel.Spool(d, capacity=1 << 20).status()["capacity"] == 1 << 20
+    with pytest.raises(reel.InvalidArgument, match="already holds"):
+        reel.Spool(d, capacity="2m")
+    with pytest.raises(reel.InvalidArgument):
+        reel.Spool(tmp_path / "t", capacity="lots")
+    with pytest.raises(reel.InvalidArgument):
+        reel.Spool(tmp_path / "t", durability="sometimes")
+    with pytest.raises(reel.InvalidArgument):
+        reel.Spool(tmp_path / "t", when_full="explode")
+
+
+def test_full_spool_refuses_with_full(tmp_path):
+    spool = reel.Spool(tmp_path / "s", capacity="64k", when_full="reject")
+    spool.reader("slow").close()
+    with pytest.raises(reel.Full):
+        for _ in range(10000):
+            spool.append("x" * 1000)
+    n = spool.status()["next_seq"]
+    assert [r.seq for r in spool.stream()] == list(range(n))
+
+
+def test_wrong_kind_and_foreign_directory(tmp_path):
+    reel.KvStore(tmp_path / "kv")["a"] = 1
+    with pytest.raises(reel.Error, match="kv"):
+        reel.Spool(tmp_path / "kv").append(1)
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "notes.txt").write_text("mine")
+    with pytest.raises(reel.Error, match="notes.txt"):
+        reel.Spool(tmp_path / "foreign")
+
+
+def test_read_only_directory_is_permission_denied(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes to read-only directories")
+    d = tmp_path / "s"
+    reel.Spool(d).append(1)
+    os.chmod(d, 0o500)
+    try:
+        with pytest.raises(reel.PermissionDenied):
+            reel.Spool(d).append(2)
+    finally:
+        os.chmod(d, 0o700)
+
+
+def test_fork_child_must_reopen(tmp_path):
+    spool = reel.Spool(tmp_path / "s")
+    spool.append("parent")
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            spool.append("child")
+        except reel.Error as e:
+            code = 0 if "forked child" in str(e) else 2
+        try:
+            reel.Spool(tmp_path / "s").append("child reopened")
+        except Exception:
+            code = 3
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [r.value for r in spool.stream()] == ["parent", "child reopened"]
