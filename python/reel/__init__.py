@@ -25,7 +25,39 @@ from ._errors import (
     NotFound,
     PermissionDenied,
 )
-from ._reel import KvStore, ListStore, Reader, Record, Spool, Stream, Watch
+from . import _reel
+from ._reel import Reader, Record, Stream, Watch
+
+
+class Spool(_reel.Spool):
+    __doc__ = _reel.Spool.__doc__
+
+    def __new__(cls, path, *args, **kwargs):
+        # A server URL gives the same methods over HTTP (reel._remote).
+        if _remote.is_url(path):
+            return _remote.RemoteSpool(path, *args, **kwargs)
+        return super().__new__(cls, path, *args, **kwargs)
+
+
+class KvStore(_reel.KvStore):
+    __doc__ = _reel.KvStore.__doc__
+
+    def __new__(cls, path, *args, **kwargs):
+        if _remote.is_url(path):
+            return _remote.RemoteKvStore(path, *args, **kwargs)
+        return super().__new__(cls, path, *args, **kwargs)
+
+
+class ListStore(_reel.ListStore):
+    __doc__ = _reel.ListStore.__doc__
+
+    def __new__(cls, path, *args, **kwargs):
+        if _remote.is_url(path):
+            return _remote.RemoteListStore(path, *args, **kwargs)
+        return super().__new__(cls, path, *args, **kwargs)
+
+
+from . import _remote  # noqa: E402  (imports this package's names)
 
 __all__ = [
     "Spool",

@@ -19,7 +19,10 @@ use std::sync::Mutex;
 /// ``len(kv)`` and iteration over every path holding a value (as text).
 ///
 /// Safe to share between threads. After ``os.fork()`` the child must open its own.
-#[pyclass(module = "reel", frozen)]
+///
+/// A server URL (``http://HOST:PORT/NAME``) in place of ``path`` opens the store ``NAME``
+/// of a ``reel serve`` (see ``reel._remote``).
+#[pyclass(module = "reel", frozen, subclass)]
 #[derive(Debug)]
 pub struct KvStore {
     kv: reel::kv::KvStore,
@@ -314,7 +317,7 @@ pub struct Watch {
 }
 
 /// A path as a tuple of its elements.
-fn path_tuple(py: Python<'_>, p: &Path) -> PyResult<Py<PyAny>> {
+pub(crate) fn path_tuple(py: Python<'_>, p: &Path) -> PyResult<Py<PyAny>> {
     let mut items: Vec<Py<PyAny>> = Vec::with_capacity(p.0.len());
     for el in &p.0 {
         items.push(match el {
@@ -377,4 +380,16 @@ impl Watch {
             .getattr("blocking_aiter")?
             .call1((slf.getattr("next")?,))
     }
+}
+
+/// _path_text(path) -> str: a path (text or tuple) in DistKV's canonical text.
+#[pyfunction]
+pub fn _path_text(path: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(to_path(Some(path))?.to_string())
+}
+
+/// _path_tuple(path) -> tuple: a path (text or tuple) as a tuple of elements.
+#[pyfunction]
+pub fn _path_tuple(py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    path_tuple(py, &to_path(Some(path))?)
 }

@@ -97,5 +97,7 @@ fn _reel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<kv::KvStore>()?;
     m.add_class::<kv::Watch>()?;
     m.add_class::<lists::ListStore>()?;
+    m.add_function(wrap_pyfunction!(kv::_path_text, m)?)?;
+    m.add_function(wrap_pyfunction!(kv::_path_tuple, m)?)?;
     Ok(())
 }

@@ -15,7 +15,10 @@ use reel::list::{NewItem, PageRequest, Start};
 /// ``continuation`` token continues exactly after its last item.
 ///
 /// Safe to share between threads. After ``os.fork()`` the child must open its own.
-#[pyclass(module = "reel", frozen)]
+///
+/// A server URL (``http://HOST:PORT/NAME``) in place of ``path`` opens the store ``NAME``
+/// of a ``reel serve`` (see ``reel._remote``).
+#[pyclass(module = "reel", frozen, subclass)]
 #[derive(Debug)]
 pub struct ListStore {
     lists: reel::list::ListStore,

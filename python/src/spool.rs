@@ -24,7 +24,10 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// ``"always"`` (each append returns once synced).
 ///
 /// Safe to share between threads. After ``os.fork()`` the child must open its own.
-#[pyclass(module = "reel", frozen)]
+///
+/// A server URL (``http://HOST:PORT/NAME``) in place of ``path`` opens the store ``NAME``
+/// of a ``reel serve`` (see ``reel._remote``).
+#[pyclass(module = "reel", frozen, subclass)]
 #[derive(Debug)]
 pub struct Spool {
     pub(crate) spool: reel::Spool,
@@ -249,6 +252,24 @@ impl Record {
 
 #[pymethods]
 impl Record {
+    #[new]
+    #[pyo3(signature = (seq, ts, value, key=None, nonce=None))]
+    fn py_new(
+        seq: u64,
+        ts: i64,
+        value: Py<PyAny>,
+        key: Option<String>,
+        nonce: Option<u128>,
+    ) -> Record {
+        Record {
+            seq,
+            ts,
+            key,
+            nonce,
+            value,
+        }
+    }
+
     /// The record as a dict: ``{"seq", "ts", "key", "nonce", "value"}``.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);

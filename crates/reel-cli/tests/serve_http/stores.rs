@@ -251,6 +251,11 @@ fn a_named_reader_moves_only_when_acknowledged() {
     assert_eq!(first[1]["seq"], 1);
     // Not acknowledged: the same records again.
     assert_eq!(next("?max=2").lines(), first);
+    // A client holding records asks for those after them; the position stays.
+    let ahead = next("?max=2&after=1").lines();
+    assert_eq!(ahead.len(), 1);
+    assert_eq!(ahead[0]["seq"], 2);
+    assert_eq!(next("?max=1").lines()[0]["seq"], 0);
     let r = ack(&s, 1);
     assert_eq!(r.json()["position"], 2, "{}", r.body);
     let rest = next("?max=10").lines();

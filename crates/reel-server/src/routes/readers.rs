@@ -19,12 +19,16 @@ use std::time::Duration;
 pub(crate) struct NextQuery {
     max: Option<usize>,
     wait: Option<f64>,
+    /// Only records after this seq: a client that holds records it has not acknowledged
+    /// yet asks for the ones after them without moving the position.
+    after: Option<u64>,
 }
 
 /// The longest a `next` request waits for a record.
 const MAX_WAIT: Duration = Duration::from_secs(300);
 
-/// `POST .../readers/READER/next?max=M&wait=SECS`: NDJSON of the next records.
+/// `POST .../readers/READER/next?max=M&wait=SECS[&after=SEQ]`: NDJSON of the next
+/// records.
 pub(crate) async fn next(
     State(st): State<AppState>,
     caller: Caller,
@@ -43,7 +47,8 @@ pub(crate) async fn next(
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let (s, r) = (store.clone(), reader.clone());
-        let (lines, position) = inline(move || read_unacknowledged(&s, &r, max)).await?;
+        let after = q.after;
+        let (lines, position) = inline(move || read_unacknowledged(&s, &r, max, after)).await?;
         if !lines.is_empty() {
             st.metrics.sent.fetch_add(
                 lines.iter().filter(|&&b| b == b'\n').count() as u64,
@@ -61,12 +66,21 @@ pub(crate) async fn next(
     }
 }
 
-/// Up to `max` records after the reader's position, as NDJSON, leaving the position
-/// where it was; also the position.
-fn read_unacknowledged(store: &Arc<Store>, name: &str, max: usize) -> ApiResult<(Vec<u8>, u64)> {
+/// Up to `max` records after the reader's position (and after `after`), as NDJSON,
+/// leaving the position where it was; also the seq the records start from.
+fn read_unacknowledged(
+    store: &Arc<Store>,
+    name: &str,
+    max: usize,
+    after: Option<u64>,
+) -> ApiResult<(Vec<u8>, u64)> {
     let spool = store.spool();
     let mut reader = spool.reader(name)?;
     let start = reader.position();
+    let from = after.map_or(start, |a| a.saturating_add(1).max(start));
+    if from != start {
+        reader.seek(from);
+    }
     let records = reader.next_batch(max, None)?;
     // Dropping the reader commits its position: put it back, only `ack` moves it.
     reader.seek(start);
@@ -77,7 +91,7 @@ fn read_unacknowledged(store: &Arc<Store>, name: &str, max: usize) -> ApiResult<
         serde_json::to_writer(&mut buf, &line).map_err(|e| ApiError::internal(e.to_string()))?;
         buf.push(b'\n');
     }
-    Ok((buf, start))
+    Ok((buf, from))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,186 @@
+"""The same classes on a `reel serve` URL: each test runs against a directory and
+against the server serving that directory's parent, and must see the same results."""
+
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+import reel
+
+
+@pytest.fixture(scope="module")
+def server(reel_bin, tmp_path_factory):
+    root = tmp_path_factory.mktemp("served")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [reel_bin, "serve", "--listen", f"127.0.0.1:{port}", str(root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1).read()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        raise RuntimeError("reel serve did not start: " + proc.stderr.read().decode())
+    yield root, base
+    proc.terminate()
+    proc.wait(10)
+
+
+counter = iter(range(10**6))
+
+
+@pytest.fixture(params=["local", "remote"])
+def where(request, server, reel_bin):
+    """make(kind) -> a fresh store's directory (local) or URL (remote), both under the
+    served root; spools are created with `reel init` first, as the server requires."""
+    root, base = server
+
+    def make(kind):
+        name = f"{kind}{next(counter)}"
+        if kind == "spool":
+            subprocess.run([reel_bin, "init", str(root / name)], check=True, capture_output=True)
+        return str(root / name) if request.param == "local" else f"{base}/{name}"
+
+    make.remote = request.param == "remote"
+    make.root = root
+    return make
+
+
+def test_spool_append_read_commit_resume(where):
+    url = where("spool")
+    spool = reel.Spool(url)
+    assert spool.append({"n": 0}, key="k") == 0
+    assert spool.append_many([{"n": i} for i in range(1, 5)]) == 1
+    with spool.reader("r") as r:
+        first = r.next(timeout=5)
+        assert (first.seq, first.key, first.value) == (0, "k", {"n": 0})
+        assert r.next(timeout=0).value == {"n": 1}
+    with spool.reader("r") as r:
+        assert [rec.value["n"] for rec in r] == [2, 3, 4]
+        threading.Timer(0.2, lambda: spool.append({"n": 5})).start()
+        assert r.next(timeout=10).value == {"n": 5}
+        assert r.next(timeout=0.1) is None
+    st = spool.status()
+    assert st["next_seq"] == 6
+    assert {x["name"]: x["position"] for x in st["readers"]}["r"] == 6
+
+
+def test_reader_exception_exit_does_not_commit(where):
+    spool = reel.Spool(where("spool"))
+    spool.append_many(range(4))
+    with pytest.raises(RuntimeError):
+        with spool.reader() as r:
+            r.next(timeout=5)
+            raise RuntimeError("failed")
+    with spool.reader() as r:
+        assert r.next(timeout=5).value == 0
+
+
+def test_stream_ranges_and_live(where):
+    spool = reel.Spool(where("spool"))
+    spool.append_many(range(2500))
+    assert [r.seq for r in spool.stream(gt=2, lte=5)] == [3, 4, 5]
+    assert [r.seq for r in spool.stream(gte=2497, reverse=True)] == [2499, 2498, 2497]
+    assert len(list(spool.stream())) == 2500
+    assert [r.seq for r in spool.stream(gte=1000, limit=3)] == [1000, 1001, 1002]
+    live = spool.stream(gte=2499, live=True)
+    assert live.next(timeout=10).seq == 2499
+    assert live.next(timeout=0.2) is None
+    spool.append("more")
+    assert live.next(timeout=10).value == "more"
+    bounded = spool.stream(gte=2500, lt=2502, live=True)
+    threading.Timer(0.2, lambda: spool.append("last")).start()
+    assert [r.value for r in bounded] == ["more", "last"]
+
+
+def test_kv(where):
+    kv = reel.KvStore(where("kv"))
+    rev = kv.set("a.b:.c", {"x": 1})
+    assert kv.get(("a", "b.c")) == {"x": 1}
+    assert kv.get_meta("a.b:.c")["rev"] == rev
+    assert kv.get("missing", None) is None
+    with pytest.raises(KeyError):
+        kv["missing"]
+    with pytest.raises(reel.ConditionFailed):
+        kv.set("a.b:.c", 2, if_rev=rev + 100)
+    with pytest.raises(reel.ConditionFailed):
+        kv.set("a.b:.c", 2, if_absent=True)
+    kv.set("a.b:.c", 2, if_rev=rev)
+    kv["a.d"] = 3
+    kv[("n", 12)] = "twelve"
+    assert kv.keys() == ["a", "n"]
+    assert kv.keys("a") == ["a.b:.c", "a.d"]
+    assert kv.keys(recursive=True, tuples=True) == [("a", "b.c"), ("a", "d"), ("n", 12)]
+    assert kv.tree("a") == {"b:.c": {"_": 2}, "d": {"_": 3}}
+    assert len(kv) == 3 and "a.d" in kv and "a.x" not in kv
+    del kv["a.d"]
+    with pytest.raises(reel.NotFound):
+        kv.delete("a.d")
+    assert kv.delete_tree("a") == 1
+    assert kv.clear() == 1 and len(kv) == 0
+    with pytest.raises(TypeError if where.remote else ValueError):
+        kv.set("p", {1, 2}) if where.remote else kv.set("p", float("nan"))
+
+
+def test_kv_watch(where):
+    kv = reel.KvStore(where("kv"))
+    kv["cfg.a"] = 1
+    w = kv.watch("cfg", fetch=True)
+    assert w.next(10) == {"path": "cfg.a", "value": 1, "rev": 0}
+    assert w.next(10) == {"synced": True}
+    assert w.next(0.1) is None
+    threading.Timer(0.1, lambda: (kv.set("cfg.b", 2), kv.delete("cfg.a"))).start()
+    assert w.next(10) == {"path": "cfg.b", "value": 2, "rev": 1}
+    assert w.next(10) == {"path": "cfg.a", "deleted": True, "rev": 2}
+
+
+def test_lists(where):
+    lists = reel.ListStore(where("lists"))
+    assert lists.append("o", [{"n": i} for i in range(5)], nonce=10) == {
+        "appended": 5, "duplicates": 0, "next_offset": 5}
+    assert lists.append("o", [{"n": 4}, {"n": 5}], nonce=14)["duplicates"] == 1
+    page = lists.read("o", limit=4)
+    assert [i["nonce"] for i in page["items"]] == [10, 11, 12, 13]
+    rest = lists.read("o", continuation=page["continuation"])
+    assert [i["value"]["n"] for i in rest["items"]] == [4, 5]
+    assert [i["offset"] for i in lists.read("o", reverse=True, limit=2)["items"]] == [5, 4]
+    assert [i["offset"] for i in lists.read("o", from_nonce=12, limit=1)["items"]] == [2]
+    assert lists.info("o")["count"] == 6
+    assert lists.keys() == ["o"]
+    with pytest.raises(reel.NotFound):
+        lists.info("nobody")
+
+
+def test_remote_errors_and_shared_positions(server, reel_bin):
+    root, base = server
+    with pytest.raises(reel.NotFound):
+        reel.Spool(f"{base}/never-created")
+    with pytest.raises(reel.InvalidArgument):
+        reel.Spool(f"{base}/")
+    subprocess.run([reel_bin, "init", str(root / "shared")], check=True)
+    spool = reel.Spool(f"{base}/shared")
+    with pytest.raises(TypeError):
+        spool.append(b"bytes")
+    with pytest.raises(reel.InvalidArgument):
+        reel.Spool(f"{base}/shared", capacity="1g")
+    spool.append_many([{"n": i} for i in range(6)])
+    with spool.reader("both") as r:
+        assert [r.next(timeout=5).value["n"] for _ in range(2)] == [0, 1]
+    out = subprocess.run([reel_bin, "read", "--no-wait", "--count", "2", "--reader", "both",
+                          str(root / "shared")], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ['{"n":2}', '{"n":3}']
+    with spool.reader("both") as r:
+        assert r.next(timeout=5).value == {"n": 4}
+        r.rewind()
+        assert r.next(timeout=5).value == {"n": 0}
