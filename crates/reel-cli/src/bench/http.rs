@@ -34,14 +34,62 @@ struct HttpReport {
     watch_p99_us: f64,
 }
 
+/// `reel serve` on loopback in this process, on a runtime of its own.
+pub(super) struct BenchServer {
+    pub addr: SocketAddr,
+    runtime: tokio::runtime::Runtime,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<Result<(), reel_server::ServeError>>,
+}
+
+impl BenchServer {
+    /// Serves every store under `root` (created if missing).
+    pub fn start(root: &Path) -> CliResult<BenchServer> {
+        std::fs::create_dir_all(root).map_err(CliError::Output)?;
+        let config = reel_server::ServerConfig {
+            root: root.to_path_buf(),
+            listen: "127.0.0.1:0".parse().map_err(io)?,
+            max_body: 64 << 20,
+            durability: reel::Durability::None,
+            token_ttl: Duration::from_secs(3600),
+            insecure_open: false,
+            tls: None,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(io)?;
+        let server = runtime
+            .block_on(reel_server::Server::bind(config))
+            .map_err(io)?;
+        let addr = server.local_addr().map_err(io)?;
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = runtime.spawn(server.run(async {
+            let _ = stop_rx.await;
+        }));
+        Ok(BenchServer {
+            addr,
+            runtime,
+            stop,
+            serving,
+        })
+    }
+
+    /// Stops serving and waits for the server to finish.
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.runtime.block_on(self.serving);
+    }
+}
+
 /// A minimal keep-alive client: requests with Content-Length, answers with
 /// Content-Length (what the server sends for non-streaming routes).
-struct Client {
+pub(super) struct Client {
     r: BufReader<TcpStream>,
 }
 
 impl Client {
-    fn connect(addr: SocketAddr) -> std::io::Result<Client> {
+    pub fn connect(addr: SocketAddr) -> std::io::Result<Client> {
         let s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
         Ok(Client {
@@ -49,9 +97,34 @@ impl Client {
         })
     }
 
-    fn call(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+    pub fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> std::io::Result<(u16, Vec<u8>)> {
+        self.call_typed(method, path, "application/x-ndjson", body)
+    }
+
+    /// [`Client::call`] with a JSON body.
+    pub fn call_json(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> std::io::Result<(u16, Vec<u8>)> {
+        self.call_typed(method, path, "application/json", body)
+    }
+
+    fn call_typed(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> std::io::Result<(u16, Vec<u8>)> {
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
         // One write: a request split over two segments waits for the peer's delayed ACK.
@@ -84,11 +157,11 @@ impl Client {
     }
 }
 
-fn io(e: impl std::fmt::Display) -> CliError {
+pub(super) fn io(e: impl std::fmt::Display) -> CliError {
     CliError::Input(format!("bench --http: {e}"))
 }
 
-fn percentile(v: &mut [f64], p: f64) -> f64 {
+pub(super) fn percentile(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
@@ -103,28 +176,8 @@ pub fn run(work: &Path, records: u64, json: bool, out: &mut Output) -> CliResult
         }
     };
     let root = work.join("http-root");
-    std::fs::create_dir_all(&root).map_err(CliError::Output)?;
-    let config = reel_server::ServerConfig {
-        root: root.clone(),
-        listen: "127.0.0.1:0".parse().map_err(io)?,
-        max_body: 64 << 20,
-        durability: reel::Durability::None,
-        token_ttl: Duration::from_secs(3600),
-        insecure_open: false,
-        tls: None,
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(io)?;
-    let server = runtime
-        .block_on(reel_server::Server::bind(config))
-        .map_err(io)?;
-    let addr = server.local_addr().map_err(io)?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = runtime.spawn(server.run(async {
-        let _ = stop_rx.await;
-    }));
+    let server = BenchServer::start(&root)?;
+    let addr = server.addr;
     let spool_dir = root.join("ev");
     let spool = reel::Spool::builder(&spool_dir)
         .capacity(records.saturating_mul(400).max(256 << 20))
@@ -280,9 +333,8 @@ pub fn run(work: &Path, records: u64, json: bool, out: &mut Output) -> CliResult
         read_event_line(&mut w).map_err(io)?;
         watch.push(t.elapsed().as_secs_f64() * 1e6);
     }
-    let _ = stop_tx.send(());
     drop((f, w, c));
-    let _ = runtime.block_on(serving);
+    server.stop();
 
     let report = HttpReport {
         http_append_1000_per_s: http_append,

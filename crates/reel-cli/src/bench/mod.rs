@@ -3,6 +3,7 @@
 //! than boasts. Every figure comes from one timed run; run it twice to see the noise.
 
 mod http;
+mod replica;
 pub mod scale;
 mod wake;
 
@@ -99,6 +100,9 @@ pub fn run(a: BenchArgs, out: &mut Output) -> CliResult {
     }
     if a.http {
         return http::run(&work, a.records, a.json, out);
+    }
+    if a.replication {
+        return replica::run(&work, a.records, a.json, out);
     }
     let say = |s: &str| {
         if !a.json {

@@ -576,6 +576,11 @@ pub struct BenchArgs {
     /// POSTs, kv GETs with keep-alive, live follow and watch latency.
     #[arg(long)]
     pub http: bool,
+    /// Instead of the spool figures, measure replication over loopback HTTP: a follower
+    /// process's initial copy (records/s and CPU per million records on each side), its
+    /// lag while a writer appends 100k records/s, and a share group of four members.
+    #[arg(long, conflicts_with = "http")]
+    pub replication: bool,
     /// Internal: run as the memory probe of --scale.
     #[arg(long, hide = true)]
     pub scale_child: Option<PathBuf>,

@@ -2,6 +2,7 @@
 //! TCP as any HTTP client would, with local `reel` processes using the same stores.
 
 mod auth;
+mod bench;
 mod client;
 #[path = "../common/mod.rs"]
 mod common;
