@@ -1,0 +1,155 @@
+//! The reader side: a local follower store (the cache) kept equal to what object storage
+//! holds, so that every local read command works on it.
+//!
+//! Objects are fetched a few at a time ahead of the one being appended (prefetch), each
+//! checked against the manifest's CRC-32C, and their frames appended as stored (every
+//! frame's own checksum verified, seqs kept) by the engine's replication append.
+
+use crate::manifest::Manifest;
+use crate::object::Tier;
+use crate::{Error, Result};
+use reel_log::{Durability, Log, LogOptions};
+use std::path::Path;
+
+/// Objects fetched ahead of the one being appended.
+const PREFETCH: usize = 4;
+
+/// Brings the follower store in `cache` (created if missing, with the store's kind and
+/// configuration) up to what the manifest names; returns the cache's next seq.
+pub fn sync_cache(tier: &Tier, cache: &Path) -> Result<u64> {
+    let v = tier.require_manifest()?;
+    let log = open_cache(tier, &v.manifest, cache)?;
+    copy_into(tier, &v.manifest, &log, Durability::None)?;
+    log.sync()?;
+    Ok(log.next_seq())
+}
+
+/// Opens (creating if needed) the follower store in `cache` for the store at `tier`.
+fn open_cache(tier: &Tier, m: &Manifest, cache: &Path) -> Result<Log> {
+    let origin = tier.url().to_string();
+    let storage = reel_log::storage::DiskStorage;
+    if !cache.join(reel_log::META_FILE).is_file() {
+        std::fs::create_dir_all(cache).map_err(|e| Error::Local {
+            path: cache.to_path_buf(),
+            why: format!("cannot create the cache directory: {e}"),
+        })?;
+        let log = LogOptions::new()
+            .create(m.store_config()?)
+            .kind(m.store_kind()?)
+            .replica(true)
+            .open(cache)?;
+        reel_log::follow::write_source(&storage, cache, &origin).map_err(|e| Error::Local {
+            path: cache.to_path_buf(),
+            why: format!("cannot mark the cache a follower: {e}"),
+        })?;
+        return Ok(log);
+    }
+    match reel_log::follow::read_source(&storage, cache) {
+        Ok(Some(s)) if s == origin => {}
+        Ok(other) => {
+            return Err(Error::Local {
+                path: cache.to_path_buf(),
+                why: format!(
+                    "is not a cache of {origin} (it {}); use another --cache directory",
+                    other.map_or("is a store of its own".to_string(), |o| format!(
+                        "follows {o}"
+                    ))
+                ),
+            });
+        }
+        Err(e) => {
+            return Err(Error::Local {
+                path: cache.to_path_buf(),
+                why: format!("cannot read its follower marker: {e}"),
+            });
+        }
+    }
+    Ok(LogOptions::new().replica(true).open(cache)?)
+}
+
+/// Appends to `log` the records of `m`'s objects from `log`'s next seq on.
+pub(crate) fn copy_into(
+    tier: &Tier,
+    m: &Manifest,
+    log: &Log,
+    durability: Durability,
+) -> Result<()> {
+    let start = log.next_seq();
+    if start > m.next_seq {
+        return Err(Error::Gap(format!(
+            "{} holds records up to seq {} but {} ends before seq {}: the local copy is ahead of object storage (another history); use a new directory",
+            log.dir().display(),
+            start - 1,
+            tier.url(),
+            m.next_seq
+        )));
+    }
+    let wanted: Vec<_> = m
+        .objects
+        .iter()
+        .filter(|o| o.next > start)
+        .cloned()
+        .collect();
+    if let Some(o) = wanted.first()
+        && o.first > start
+    {
+        return Err(Error::Gap(format!(
+            "{} no longer holds seqs {start} to {} (object retention); this copy cannot continue without a gap",
+            tier.url(),
+            o.first - 1
+        )));
+    }
+    // Fetch in windows of PREFETCH objects on scoped threads, append in order.
+    for window in wanted.chunks(PREFETCH) {
+        let fetched: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
+            let hs: Vec<_> = window
+                .iter()
+                .map(|o| s.spawn(move || tier.get_object(&o.name)))
+                .collect();
+            hs.into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Gap("a download thread panicked".into())))
+                })
+                .collect()
+        });
+        for (o, bytes) in window.iter().zip(fetched) {
+            let bytes = bytes?;
+            let crc = crc32c::crc32c(&bytes);
+            if bytes.len() as u64 != o.bytes || crc != o.crc32c {
+                return Err(Error::Corrupt {
+                    url: tier.url().to_string(),
+                    what: o.name.clone(),
+                    why: format!(
+                        "{} bytes with CRC-32C {crc:08x}, the manifest says {} bytes with {:08x}",
+                        bytes.len(),
+                        o.bytes,
+                        o.crc32c
+                    ),
+                });
+            }
+            let from = skip_to(&bytes, log.next_seq(), log)?;
+            if from < bytes.len() {
+                log.append_frames(&bytes[from..], durability)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The byte offset of the first frame in `frames` whose seq is at least `seq`.
+fn skip_to(frames: &[u8], seq: u64, log: &Log) -> Result<usize> {
+    let max = log.config().max_record_size as usize + 1024;
+    let mut at = 0;
+    while at < frames.len() {
+        let (f, len) = reel_log::frame::decode(&frames[at..], max)
+            .map_err(|e| Error::Gap(format!("undecodable frame at byte {at}: {e:?}")))?;
+        if let reel_log::frame::Frame::Record(r) = f
+            && r.seq >= seq
+        {
+            return Ok(at);
+        }
+        at += len;
+    }
+    Ok(at)
+}

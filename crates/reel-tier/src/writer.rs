@@ -1,0 +1,319 @@
+//! The writer side: claiming a store (a new epoch in the manifest), uploading what the
+//! local log holds beyond the manifest, and noticing when another writer took over.
+//!
+//! One upload is one group commit: every record appended since the last upload goes
+//! into one object (split at [`MAX_OBJECT`]), then one conditional manifest put makes
+//! them part of the store. A record is in object storage exactly when a manifest names
+//! an object holding it; nothing is acknowledged as `object`-durable before that.
+
+use crate::local::TierConfig;
+use crate::manifest::{Manifest, ObjectRef, WriterInfo};
+use crate::object::{Put, Tier, Versioned};
+use crate::{Error, Result, TierUrl};
+use reel_log::{Durability, Log};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// Largest data object an upload writes; more makes several.
+pub const MAX_OBJECT: usize = 64 << 20;
+
+/// A tiered store's writer: a local store directory with `reel.tier`.
+#[derive(Debug)]
+pub struct TierWriter {
+    tier: Tier,
+    config: TierConfig,
+    dir: PathBuf,
+}
+
+/// What one upload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    /// Seqs uploaded (empty when there was nothing new).
+    pub seqs: Range<u64>,
+    /// Objects written.
+    pub objects: usize,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown host".into())
+}
+
+/// The object name of data starting at `first` written in `epoch`.
+pub fn object_name(first: u64, epoch: u64) -> String {
+    format!("data/{first:020}-e{epoch}.frames")
+}
+
+/// The epoch in an object name, if it is one.
+fn epoch_of(name: &str) -> Option<u64> {
+    name.strip_suffix(".frames")?
+        .rsplit_once("-e")?
+        .1
+        .parse()
+        .ok()
+}
+
+impl TierWriter {
+    /// The writer of the tiered store in `dir`, or `None` when `dir` is not tiered.
+    pub fn open(dir: &Path) -> Result<Option<TierWriter>> {
+        let Some(config) = TierConfig::read(dir)? else {
+            return Ok(None);
+        };
+        let tier = Tier::connect(&config.tier_url()?)?;
+        Ok(Some(TierWriter {
+            tier,
+            config,
+            dir: dir.to_path_buf(),
+        }))
+    }
+
+    /// A writer over an already connected tier (tests).
+    pub fn with_tier(tier: Tier, config: TierConfig, dir: &Path) -> TierWriter {
+        TierWriter {
+            tier,
+            config,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The tier.
+    pub fn tier(&self) -> &Tier {
+        &self.tier
+    }
+
+    /// The local settings.
+    pub fn config(&self) -> &TierConfig {
+        &self.config
+    }
+
+    fn me(&self) -> WriterInfo {
+        WriterInfo {
+            id: self.config.writer_id.clone(),
+            host: host_name(),
+            dir: std::fs::canonicalize(&self.dir)
+                .unwrap_or_else(|_| self.dir.clone())
+                .display()
+                .to_string(),
+            since: reel_log::now_micros(),
+        }
+    }
+
+    /// Makes `log` (a new, empty local store in `dir`) the writer of the store at `url`:
+    /// creates the store there if it has none; otherwise copies every record it holds
+    /// into `log` (a new machine continuing a store) and claims a new epoch, fencing the
+    /// previous writer. Writes `reel.tier` last.
+    pub fn init(
+        tier: Tier,
+        dir: &Path,
+        log: &Log,
+        seal_after_ms: u64,
+        object_retention: Option<String>,
+    ) -> Result<TierWriter> {
+        let url = tier.url().clone();
+        let config = TierConfig::new(&url, seal_after_ms, object_retention);
+        let w = TierWriter {
+            tier,
+            config,
+            dir: dir.to_path_buf(),
+        };
+        match w.tier.manifest()? {
+            None => {
+                let m = Manifest::new(log.kind(), log.config(), w.me());
+                match w.tier.put_manifest(&m, None)? {
+                    Put::Stored(_) => {}
+                    Put::Conflict => {
+                        return Err(Error::Store {
+                            url: url.to_string(),
+                            op: "create manifest.json".into(),
+                            message: "another writer created the store at the same moment; run the command again to continue it".into(),
+                        });
+                    }
+                }
+            }
+            Some(v) => {
+                if log.next_seq() != 0 {
+                    return Err(Error::Gap(format!(
+                        "{} already holds records; a store that exists at {url} is continued only in a new, empty directory",
+                        dir.display()
+                    )));
+                }
+                crate::reader::copy_into(&w.tier, &v.manifest, log, Durability::Always)?;
+                w.claim()?;
+            }
+        }
+        w.config.write(dir)?;
+        let _ = w.clean_orphans();
+        Ok(w)
+    }
+
+    /// Claims a new epoch for this directory (fencing whoever wrote before).
+    fn claim(&self) -> Result<Versioned> {
+        for _ in 0..5 {
+            let v = self.tier.require_manifest()?;
+            let mut m = v.manifest.clone();
+            m.epoch += 1;
+            m.writer = self.me();
+            if let Put::Stored(version) = self.tier.put_manifest(&m, Some(&v.version))? {
+                return Ok(Versioned {
+                    manifest: m,
+                    version,
+                });
+            }
+        }
+        Err(Error::Store {
+            url: self.tier.url().to_string(),
+            op: "claim the store".into(),
+            message: "the manifest kept changing under five attempts".into(),
+        })
+    }
+
+    /// The manifest, if this directory is still its writer; [`Error::Fenced`] if not.
+    pub fn check(&self) -> Result<Versioned> {
+        let v = self.tier.require_manifest()?;
+        if v.manifest.writer.id != self.config.writer_id {
+            return Err(Error::Fenced {
+                url: self.tier.url().to_string(),
+                newer: v.manifest.writer.describe(),
+                epoch: v.manifest.epoch,
+            });
+        }
+        Ok(v)
+    }
+
+    /// Uploads what `log` holds beyond the manifest: one object (more past
+    /// [`MAX_OBJECT`]) and one manifest update. Concurrent uploads from processes of the
+    /// same directory converge (same object names, same bytes); an upload that finds
+    /// another writer in the manifest fails with [`Error::Fenced`].
+    pub fn upload(&self, log: &Log) -> Result<Uploaded> {
+        loop {
+            let v = self.check()?;
+            let from = v.manifest.next_seq;
+            let to = log.next_seq();
+            if to < from {
+                return Err(Error::Gap(format!(
+                    "{} ends before seq {to} but {} holds records up to seq {}: this directory lost records it had uploaded; continue the store in a new directory with `reel init --object-store {}`",
+                    self.dir.display(),
+                    self.tier.url(),
+                    from - 1,
+                    self.tier.url()
+                )));
+            }
+            if to == from {
+                return Ok(Uploaded {
+                    seqs: from..from,
+                    objects: 0,
+                    bytes: 0,
+                });
+            }
+            let epoch = v.manifest.epoch;
+            let mut refs = Vec::new();
+            let mut bytes_total = 0u64;
+            let mut reader = log.reader(from);
+            let mut buf: Vec<u8> = Vec::new();
+            let mut first = from;
+            let mut next = from;
+            while next < to {
+                let batch = reader.read_batch(4096)?;
+                if let Some(lost) = batch.lost() {
+                    return Err(Error::Gap(format!(
+                        "seqs {} to {} were dropped from {} (its capacity) before they were uploaded: object storage cannot have them; raise the capacity or upload more often",
+                        lost.start,
+                        lost.end - 1,
+                        self.dir.display()
+                    )));
+                }
+                if batch.is_empty() {
+                    break;
+                }
+                batch.for_each_frame(|seq, frame| {
+                    if seq < to {
+                        buf.extend_from_slice(frame);
+                        next = seq + 1;
+                    }
+                });
+                if buf.len() >= MAX_OBJECT || next >= to {
+                    let r = self.put_data(first, next, epoch, std::mem::take(&mut buf))?;
+                    bytes_total += r.bytes;
+                    refs.push(r);
+                    first = next;
+                }
+            }
+            if next < to {
+                return Err(Error::Gap(format!(
+                    "the local log of {} ended at seq {next} while uploading up to {to}",
+                    self.dir.display()
+                )));
+            }
+            let mut m = v.manifest.clone();
+            m.objects.extend(refs.iter().cloned());
+            m.next_seq = to;
+            match self.tier.put_manifest(&m, Some(&v.version))? {
+                Put::Stored(_) => {
+                    return Ok(Uploaded {
+                        seqs: from..to,
+                        objects: refs.len(),
+                        bytes: bytes_total,
+                    });
+                }
+                // Another process of this directory, or a new writer: look again.
+                Put::Conflict => continue,
+            }
+        }
+    }
+
+    fn put_data(&self, first: u64, next: u64, epoch: u64, bytes: Vec<u8>) -> Result<ObjectRef> {
+        let name = object_name(first, epoch);
+        let r = ObjectRef {
+            name: name.clone(),
+            first,
+            next,
+            bytes: bytes.len() as u64,
+            crc32c: crc32c::crc32c(&bytes),
+        };
+        self.tier.put_object(&name, bytes)?;
+        Ok(r)
+    }
+
+    /// Deletes data objects no manifest names that older epochs (fenced writers) or an
+    /// interrupted upload of this one left; returns how many.
+    pub fn clean_orphans(&self) -> Result<usize> {
+        let v = self.check()?;
+        let named: std::collections::HashSet<&str> =
+            v.manifest.objects.iter().map(|o| o.name.as_str()).collect();
+        let mut n = 0;
+        for name in self.tier.list("data")? {
+            let Some(epoch) = epoch_of(&name) else {
+                continue;
+            };
+            // An object of the current epoch not named yet may be an upload in flight in
+            // another process of this directory: only older epochs are surely orphans.
+            if !named.contains(name.as_str()) && epoch < v.manifest.epoch {
+                self.tier.delete(&name)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The URL.
+    pub fn url(&self) -> &TierUrl {
+        self.tier.url()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn object_names_sort_by_seq_and_carry_the_epoch() {
+        let a = super::object_name(9, 3);
+        let b = super::object_name(10, 1);
+        assert!(a < b);
+        assert_eq!(super::epoch_of(&a), Some(3));
+        assert_eq!(super::epoch_of("data/x.frames"), None);
+    }
+}

@@ -1,0 +1,189 @@
+//! The tier against `object_store`'s in-memory store: uploads, caches, fencing, damage.
+//! (The same paths against a real S3 server run in reel-cli's `tier_cli` tests.)
+
+use object_store::memory::InMemory;
+use reel_log::{Config, Entry, Log, LogOptions, StoreKind};
+use reel_tier::reader::sync_cache;
+use reel_tier::writer::TierWriter;
+use reel_tier::{Error, Tier, TierUrl};
+use std::path::Path;
+use std::sync::Arc;
+
+fn url() -> TierUrl {
+    "s3://bucket/stores/ev".parse().unwrap()
+}
+
+fn tier(store: &Arc<InMemory>) -> Tier {
+    Tier::with_store(url(), store.clone()).unwrap()
+}
+
+fn new_log(dir: &Path) -> Log {
+    LogOptions::new()
+        .create(Config::with_capacity(
+            64 << 20,
+            reel_log::WhenFull::DropOldest,
+        ))
+        .kind(StoreKind::Spool)
+        .open(dir)
+        .unwrap()
+}
+
+fn append(log: &Log, from: u64, n: u64) {
+    let values: Vec<String> = (from..from + n).map(|i| format!("value {i}")).collect();
+    let entries: Vec<Entry<'_>> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Entry {
+            ts: Some(1_000 + i as i64),
+            key: Some("k"),
+            nonce: None,
+            encoding: 0,
+            value: v.as_bytes(),
+        })
+        .collect();
+    log.append(&entries).unwrap();
+}
+
+/// Every record of `log` as (seq, ts, key, value).
+fn records(log: &Log) -> Vec<(u64, i64, Option<String>, Vec<u8>)> {
+    let mut r = log.reader(0);
+    let mut out = Vec::new();
+    loop {
+        let b = r.read_batch(1000).unwrap();
+        if b.is_empty() {
+            return out;
+        }
+        b.for_each(|x| out.push((x.seq, x.ts, x.key.map(str::to_string), x.value.to_vec())));
+    }
+}
+
+#[test]
+fn uploads_reach_a_cache_with_the_same_records() {
+    let store = Arc::new(InMemory::new());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("w");
+    let log = new_log(&dir);
+    let w = TierWriter::init(tier(&store), &dir, &log, 2000, None).unwrap();
+    append(&log, 0, 500);
+    let up = w.upload(&log).unwrap();
+    assert_eq!((up.seqs.clone(), up.objects), (0..500, 1));
+    assert_eq!(
+        w.upload(&log).unwrap().objects,
+        0,
+        "nothing new, nothing uploaded"
+    );
+    append(&log, 500, 10);
+    assert_eq!(w.upload(&log).unwrap().seqs, 500..510);
+
+    let cache = tmp.path().join("cache");
+    assert_eq!(sync_cache(&tier(&store), &cache).unwrap(), 510);
+    let copy = LogOptions::new().read_only(true).open(&cache).unwrap();
+    assert_eq!(records(&copy), records(&log));
+    assert_eq!(copy.kind(), StoreKind::Spool);
+    // Incremental: only what is new is fetched and appended.
+    append(&log, 510, 5);
+    w.upload(&log).unwrap();
+    assert_eq!(sync_cache(&tier(&store), &cache).unwrap(), 515);
+    // The cache is a follower: local writers are refused.
+    let c = Log::open(&cache).unwrap();
+    assert!(matches!(
+        c.append(&[Entry {
+            ts: None,
+            key: None,
+            nonce: None,
+            encoding: 0,
+            value: b"x"
+        }]),
+        Err(reel_log::Error::Follower { .. })
+    ));
+}
+
+#[test]
+fn a_new_writer_continues_the_store_and_fences_the_old_one() {
+    let store = Arc::new(InMemory::new());
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    let a_log = new_log(&a_dir);
+    let a = TierWriter::init(tier(&store), &a_dir, &a_log, 2000, None).unwrap();
+    append(&a_log, 0, 100);
+    a.upload(&a_log).unwrap();
+    append(&a_log, 100, 7); // appended, never uploaded
+
+    let b_log = new_log(&b_dir);
+    let b = TierWriter::init(tier(&store), &b_dir, &b_log, 2000, None).unwrap();
+    assert_eq!(
+        b_log.next_seq(),
+        100,
+        "B recovered what object storage held"
+    );
+    assert_eq!(records(&b_log), records(&a_log)[..100].to_vec());
+
+    let err = a.upload(&a_log).unwrap_err();
+    assert!(matches!(err, Error::Fenced { epoch: 2, .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&b_dir.file_name().unwrap().to_string_lossy().to_string()),
+        "{text}"
+    );
+
+    append(&b_log, 100, 3);
+    assert_eq!(b.upload(&b_log).unwrap().seqs, 100..103);
+    let cache = tmp.path().join("cache");
+    sync_cache(&tier(&store), &cache).unwrap();
+    let copy = LogOptions::new().read_only(true).open(&cache).unwrap();
+    assert_eq!(records(&copy), records(&b_log), "dense, B's history only");
+}
+
+#[test]
+fn a_fenced_writers_late_object_is_an_orphan_that_is_cleaned() {
+    let store = Arc::new(InMemory::new());
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    let a_log = new_log(&a_dir);
+    let a_tier = tier(&store);
+    let a = TierWriter::init(a_tier, &a_dir, &a_log, 2000, None).unwrap();
+    append(&a_log, 0, 10);
+    a.upload(&a_log).unwrap();
+    let b_log = new_log(&b_dir);
+    let b = TierWriter::init(tier(&store), &b_dir, &b_log, 2000, None).unwrap();
+    // A writes a data object of its old epoch after B claimed (its manifest put fails).
+    a.tier()
+        .put_object(&reel_tier::writer::object_name(10, 1), b"late".to_vec())
+        .unwrap();
+    assert_eq!(b.clean_orphans().unwrap(), 1);
+    assert_eq!(tier(&store).list("data").unwrap().len(), 1);
+}
+
+#[test]
+fn damage_is_refused_never_read() {
+    let store = Arc::new(InMemory::new());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("w");
+    let log = new_log(&dir);
+    let w = TierWriter::init(tier(&store), &dir, &log, 2000, None).unwrap();
+    append(&log, 0, 50);
+    w.upload(&log).unwrap();
+    let t = tier(&store);
+    let m = t.require_manifest().unwrap().manifest;
+    let name = m.objects[0].name.clone();
+    // A flipped byte in the data object: the cache refuses it.
+    let mut bytes = t.get_object(&name).unwrap();
+    bytes[40] ^= 1;
+    t.delete(&name).unwrap();
+    t.put_object(&name, bytes).unwrap();
+    let err = sync_cache(&t, &tmp.path().join("cache")).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    // A damaged manifest: refused by its checksum.
+    t.put_small(
+        "manifest.json",
+        b"{\"format\":\"reel-tier-manifest\"}".to_vec(),
+    )
+    .unwrap();
+    assert!(matches!(t.manifest().unwrap_err(), Error::Corrupt { .. }));
+    // No store at all.
+    let empty = Tier::with_store("s3://bucket/nothing".parse().unwrap(), store.clone()).unwrap();
+    assert!(matches!(
+        sync_cache(&empty, &tmp.path().join("c2")).unwrap_err(),
+        Error::NoStore { .. }
+    ));
+}
