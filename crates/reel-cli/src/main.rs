@@ -13,6 +13,7 @@ mod error;
 mod logging;
 mod output;
 mod remote;
+mod tier;
 mod units;
 
 use clap::Parser;
@@ -26,7 +27,7 @@ fn main() {
         _ => tracing::Level::WARN,
     });
     let mut out = Output::stdout();
-    let result = commands::run(cli.command, &mut out);
+    let result = run(cli, &mut out);
     // What a command printed before it failed still goes out, before the error.
     let flushed = out.flush();
     let err = match (result, flushed) {
@@ -42,6 +43,28 @@ fn main() {
         output::note(format_args!("reel: {}", one_line(&err.to_string())));
     }
     std::process::exit(err.exit_code());
+}
+
+/// Runs the command, on a local copy when it names a store in object storage.
+fn run(cli: cli::Cli, out: &mut Output) -> error::CliResult {
+    let mut cmd = cli.command;
+    let tiered = tier::redirect(&mut cmd, cli.cache.as_deref())?;
+    // `reel read s3://...`: the reader's position lives in object storage.
+    let reader = match (&cmd, &tiered) {
+        (cli::Command::Read(a), Some((cache, url))) => {
+            tier::restore_reader(url, cache.dir(), &a.reader)?;
+            cache.track_reader(url, &a.reader);
+            Some((a.reader.clone(), url.clone(), cache.dir().to_path_buf()))
+        }
+        _ => None,
+    };
+    let result = commands::run(cmd, out);
+    if let Some((name, url, dir)) = reader {
+        let saved = tier::save_reader(&url, &dir, &name);
+        result.as_ref().ok().map(|_| saved).transpose()?;
+    }
+    drop(tiered);
+    result
 }
 
 /// Errors are printed as one line.

@@ -40,6 +40,7 @@ pub struct LogOptions {
     read_only: bool,
     durability: Durability,
     replica: bool,
+    log_id: Option<u128>,
 }
 
 impl Default for LogOptions {
@@ -51,6 +52,7 @@ impl Default for LogOptions {
             read_only: false,
             durability: Durability::None,
             replica: false,
+            log_id: None,
         }
     }
 }
@@ -95,6 +97,15 @@ impl LogOptions {
     /// [`crate::follow`]); other handles of a follower refuse appends.
     pub fn replica(mut self, replica: bool) -> Self {
         self.replica = replica;
+        self
+    }
+
+    /// The identity a log created by this open gets, instead of a random one: a copy
+    /// that must be the same log to its users (a follower, a cache of a store in object
+    /// storage) keeps its source's, so that tokens naming the log (list continuations)
+    /// are valid on both.
+    pub fn log_id(mut self, id: u128) -> Self {
+        self.log_id = Some(id);
         self
     }
 
@@ -223,7 +234,7 @@ impl Log {
             config.validate()?;
             opts.kind.check_policy(config.when_full)?;
             if !storage.exists(&meta_path) {
-                initialize(&*storage, dir, &config, opts.kind)?;
+                initialize(&*storage, dir, &config, opts.kind, opts.log_id)?;
             }
         } else if !storage.exists(dir) {
             return Err(Error::NotALog { path: dir.into() });
@@ -591,7 +602,13 @@ pub(crate) fn max_frame_len(config: &Config) -> usize {
 
 /// Creates the directory structure, the first segment and, last, the metadata file
 /// (whose presence marks the log as complete).
-fn initialize(storage: &dyn Storage, dir: &Path, config: &Config, kind: StoreKind) -> Result<()> {
+fn initialize(
+    storage: &dyn Storage,
+    dir: &Path,
+    config: &Config,
+    kind: StoreKind,
+    log_id: Option<u128>,
+) -> Result<()> {
     storage.create_dir_all(dir).ctx("create directory", dir)?;
     let lock_path = dir.join(LOCK_FILE);
     let lock = storage.lock_file(&lock_path).ctx("create", &lock_path)?;
@@ -606,7 +623,8 @@ fn initialize(storage: &dyn Storage, dir: &Path, config: &Config, kind: StoreKin
     if segment::list_segments(storage, dir)?.is_empty() {
         segment::create(storage, dir, 0, true)?;
     }
-    let log_id = (u128::from(random_u64()) << 64) | u128::from(random_u64());
+    let log_id =
+        log_id.unwrap_or_else(|| (u128::from(random_u64()) << 64) | u128::from(random_u64()));
     Meta {
         config: *config,
         log_id,

@@ -183,6 +183,13 @@ impl Stores {
             if let Err(e) = s.spool().sync() {
                 tracing::error!(store = s.name(), "sync at shutdown failed: {e}");
             }
+            // A tiered store: what was appended reaches object storage before exit.
+            let dir = self.root.join(s.name());
+            if let Ok(Some(w)) = reel_tier::writer::TierWriter::open(&dir)
+                && let Err(e) = w.upload(s.spool().log())
+            {
+                tracing::error!(store = s.name(), "upload at shutdown failed: {e}");
+            }
         }
     }
 
@@ -260,9 +267,42 @@ impl Stores {
         });
         let thread = spawn_notifier(Arc::downgrade(&store), tx);
         *store.notifier.lock().unwrap_or_else(|e| e.into_inner()) = thread;
+        spawn_uploader(Arc::downgrade(&store), &dir);
         open.insert(name.to_string(), store.clone());
         tracing::info!(store = name, "opened");
         Ok(store)
+    }
+}
+
+/// For a tiered store (`reel init --object-store`), a thread that uploads what was
+/// appended every `seal_after`, until the store is dropped. Failures are logged and
+/// retried; a fenced writer (another directory took the store over) is logged once per
+/// interval, and its appends stay local.
+fn spawn_uploader(store: Weak<Store>, dir: &std::path::Path) {
+    let writer = match reel_tier::writer::TierWriter::open(dir) {
+        Ok(Some(w)) => w,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(dir = %dir.display(), "tiered store, but its uploader cannot start: {e}");
+            return;
+        }
+    };
+    let every = Duration::from_millis(writer.config().seal_after_ms.max(50));
+    let spawned = std::thread::Builder::new()
+        .name("reel-upload".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                let Some(s) = store.upgrade() else { return };
+                let spool = s.spool();
+                drop(s);
+                if let Err(e) = writer.upload(spool.log()) {
+                    tracing::error!(url = %writer.url(), "upload failed (retried): {e}");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start an uploader thread: {e}; the store is not uploaded");
     }
 }
 

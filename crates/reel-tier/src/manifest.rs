@@ -68,6 +68,9 @@ pub struct Manifest {
     pub format: String,
     /// [`VERSION`].
     pub version: u32,
+    /// The store's identity (`reel.meta`'s log id, hex): its caches and continuations
+    /// keep it, so tokens naming the log are valid on all of them.
+    pub log_id: String,
     /// `spool`, `kv`, `kv-legacy`, `lists` or `untyped`.
     pub kind: String,
     /// The store's configuration.
@@ -97,10 +100,11 @@ pub fn kind_name(kind: StoreKind) -> &'static str {
 
 impl Manifest {
     /// A new store's manifest: no objects yet.
-    pub fn new(kind: StoreKind, config: Config, writer: WriterInfo) -> Manifest {
+    pub fn new(log_id: u128, kind: StoreKind, config: Config, writer: WriterInfo) -> Manifest {
         Manifest {
             format: FORMAT.into(),
             version: VERSION,
+            log_id: format!("{log_id:032x}"),
             kind: kind_name(kind).into(),
             config: StoreConfig {
                 capacity: config.capacity,
@@ -126,6 +130,11 @@ impl Manifest {
             "lists" => StoreKind::Lists,
             other => return Err(self.bad(format!("unknown kind `{other}`"))),
         })
+    }
+
+    /// The store's identity.
+    pub fn store_log_id(&self) -> Result<u128> {
+        u128::from_str_radix(&self.log_id, 16).map_err(|e| self.bad(format!("log_id: {e}")))
     }
 
     /// The store's configuration.
@@ -207,6 +216,7 @@ mod tests {
 
     fn sample() -> Manifest {
         let mut m = Manifest::new(
+            0xabc,
             StoreKind::Spool,
             Config::default(),
             WriterInfo {

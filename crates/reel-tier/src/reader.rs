@@ -36,6 +36,7 @@ fn open_cache(tier: &Tier, m: &Manifest, cache: &Path) -> Result<Log> {
         let log = LogOptions::new()
             .create(m.store_config()?)
             .kind(m.store_kind()?)
+            .log_id(m.store_log_id()?)
             .replica(true)
             .open(cache)?;
         reel_log::follow::write_source(&storage, cache, &origin).map_err(|e| Error::Local {

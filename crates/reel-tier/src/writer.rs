@@ -103,52 +103,71 @@ impl TierWriter {
         }
     }
 
-    /// Makes `log` (a new, empty local store in `dir`) the writer of the store at `url`:
-    /// creates the store there if it has none; otherwise copies every record it holds
-    /// into `log` (a new machine continuing a store) and claims a new epoch, fencing the
-    /// previous writer. Writes `reel.tier` last.
-    pub fn init(
+    /// Makes `log` (a local store in `dir`) the writer of a new store at the tier's URL:
+    /// creates the manifest with a create-only put, so that of several directories
+    /// racing to create it exactly one succeeds (the others get an error saying to
+    /// continue the store instead). Writes `reel.tier` last.
+    pub fn create(
         tier: Tier,
         dir: &Path,
         log: &Log,
         seal_after_ms: u64,
         object_retention: Option<String>,
     ) -> Result<TierWriter> {
-        let url = tier.url().clone();
-        let config = TierConfig::new(&url, seal_after_ms, object_retention);
-        let w = TierWriter {
+        let w = TierWriter::new(tier, dir, seal_after_ms, object_retention);
+        let m = Manifest::new(log.log_id(), log.kind(), log.config(), w.me());
+        if let Put::Conflict = w.tier.put_manifest(&m, None)? {
+            return Err(Error::Store {
+                url: w.tier.url().to_string(),
+                op: "create manifest.json".into(),
+                message: "another directory created the store at the same moment; continue it in a new directory instead (reel init --object-store URL NEWDIR)".into(),
+            });
+        }
+        w.config.write(dir)?;
+        Ok(w)
+    }
+
+    /// Makes `log` (a new, empty local store in `dir`, of the kind and configuration of
+    /// `existing`) the writer of the store at the tier's URL: copies every record object
+    /// storage holds into it, then claims a new epoch, fencing the previous writer.
+    /// Writes `reel.tier` last. Returns the writer and the manifest as claimed.
+    pub fn continue_store(
+        tier: Tier,
+        dir: &Path,
+        log: &Log,
+        existing: &Manifest,
+        seal_after_ms: u64,
+        object_retention: Option<String>,
+    ) -> Result<(TierWriter, Manifest)> {
+        let w = TierWriter::new(tier, dir, seal_after_ms, object_retention);
+        if log.next_seq() != 0 {
+            return Err(Error::Gap(format!(
+                "{} already holds records; a store that exists at {} is continued only in a new, empty directory",
+                dir.display(),
+                w.tier.url()
+            )));
+        }
+        crate::reader::copy_into(&w.tier, existing, log, Durability::Always)?;
+        let claimed = w.claim()?;
+        // Records uploaded between the copy and the claim: copy those too.
+        crate::reader::copy_into(&w.tier, &claimed.manifest, log, Durability::Always)?;
+        w.config.write(dir)?;
+        let _ = w.clean_orphans();
+        Ok((w, claimed.manifest))
+    }
+
+    fn new(
+        tier: Tier,
+        dir: &Path,
+        seal_after_ms: u64,
+        object_retention: Option<String>,
+    ) -> TierWriter {
+        let config = TierConfig::new(tier.url(), seal_after_ms, object_retention);
+        TierWriter {
             tier,
             config,
             dir: dir.to_path_buf(),
-        };
-        match w.tier.manifest()? {
-            None => {
-                let m = Manifest::new(log.kind(), log.config(), w.me());
-                match w.tier.put_manifest(&m, None)? {
-                    Put::Stored(_) => {}
-                    Put::Conflict => {
-                        return Err(Error::Store {
-                            url: url.to_string(),
-                            op: "create manifest.json".into(),
-                            message: "another writer created the store at the same moment; run the command again to continue it".into(),
-                        });
-                    }
-                }
-            }
-            Some(v) => {
-                if log.next_seq() != 0 {
-                    return Err(Error::Gap(format!(
-                        "{} already holds records; a store that exists at {url} is continued only in a new, empty directory",
-                        dir.display()
-                    )));
-                }
-                crate::reader::copy_into(&w.tier, &v.manifest, log, Durability::Always)?;
-                w.claim()?;
-            }
         }
-        w.config.write(dir)?;
-        let _ = w.clean_orphans();
-        Ok(w)
     }
 
     /// Claims a new epoch for this directory (fencing whoever wrote before).

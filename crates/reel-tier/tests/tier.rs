@@ -63,7 +63,7 @@ fn uploads_reach_a_cache_with_the_same_records() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("w");
     let log = new_log(&dir);
-    let w = TierWriter::init(tier(&store), &dir, &log, 2000, None).unwrap();
+    let w = TierWriter::create(tier(&store), &dir, &log, 2000, None).unwrap();
     append(&log, 0, 500);
     let up = w.upload(&log).unwrap();
     assert_eq!((up.seqs.clone(), up.objects), (0..500, 1));
@@ -104,13 +104,14 @@ fn a_new_writer_continues_the_store_and_fences_the_old_one() {
     let tmp = tempfile::tempdir().unwrap();
     let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
     let a_log = new_log(&a_dir);
-    let a = TierWriter::init(tier(&store), &a_dir, &a_log, 2000, None).unwrap();
+    let a = TierWriter::create(tier(&store), &a_dir, &a_log, 2000, None).unwrap();
     append(&a_log, 0, 100);
     a.upload(&a_log).unwrap();
     append(&a_log, 100, 7); // appended, never uploaded
 
     let b_log = new_log(&b_dir);
-    let b = TierWriter::init(tier(&store), &b_dir, &b_log, 2000, None).unwrap();
+    let m = tier(&store).require_manifest().unwrap().manifest;
+    let (b, _) = TierWriter::continue_store(tier(&store), &b_dir, &b_log, &m, 2000, None).unwrap();
     assert_eq!(
         b_log.next_seq(),
         100,
@@ -141,11 +142,12 @@ fn a_fenced_writers_late_object_is_an_orphan_that_is_cleaned() {
     let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
     let a_log = new_log(&a_dir);
     let a_tier = tier(&store);
-    let a = TierWriter::init(a_tier, &a_dir, &a_log, 2000, None).unwrap();
+    let a = TierWriter::create(a_tier, &a_dir, &a_log, 2000, None).unwrap();
     append(&a_log, 0, 10);
     a.upload(&a_log).unwrap();
     let b_log = new_log(&b_dir);
-    let b = TierWriter::init(tier(&store), &b_dir, &b_log, 2000, None).unwrap();
+    let m = tier(&store).require_manifest().unwrap().manifest;
+    let (b, _) = TierWriter::continue_store(tier(&store), &b_dir, &b_log, &m, 2000, None).unwrap();
     // A writes a data object of its old epoch after B claimed (its manifest put fails).
     a.tier()
         .put_object(&reel_tier::writer::object_name(10, 1), b"late".to_vec())
@@ -160,7 +162,7 @@ fn damage_is_refused_never_read() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("w");
     let log = new_log(&dir);
-    let w = TierWriter::init(tier(&store), &dir, &log, 2000, None).unwrap();
+    let w = TierWriter::create(tier(&store), &dir, &log, 2000, None).unwrap();
     append(&log, 0, 50);
     w.upload(&log).unwrap();
     let t = tier(&store);

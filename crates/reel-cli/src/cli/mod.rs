@@ -19,6 +19,11 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+    /// With `s3://BUCKET/PREFIX` in place of DIR: keep the local copy of the store in
+    /// DIR (reused and brought up to date by later commands) instead of a temporary
+    /// directory removed at exit.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
 }
 
 /// Every command.
@@ -147,6 +152,27 @@ pub struct InitArgs {
     /// refused, naming the records it would drop).
     #[arg(long)]
     pub force: bool,
+    /// Keep the store in S3-compatible object storage at s3://BUCKET/PREFIX: DIR becomes
+    /// its local working directory, whose records are uploaded as objects. If the URL
+    /// already holds a store, DIR (new and empty) continues it: every record is copied
+    /// down and this directory becomes the store's only writer (the previous one is
+    /// fenced). Endpoint and credentials come from the AWS_* environment variables
+    /// (AWS_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP, ...).
+    #[arg(long, value_name = "URL")]
+    pub object_store: Option<String>,
+    /// With --object-store: upload at least this often while a writer runs (seconds,
+    /// fractions allowed).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "2",
+        requires = "object_store"
+    )]
+    pub seal_after: f64,
+    /// With --object-store: what object storage keeps (SIZE or DAYS, e.g. 100g or 30d);
+    /// default everything. Recorded; not enforced yet.
+    #[arg(long, value_name = "SIZE|DAYS", requires = "object_store")]
+    pub object_retention: Option<String>,
     /// The store's directory (created with missing parents; an existing one must be
     /// empty or already a store).
     pub dir: PathBuf,
@@ -159,8 +185,10 @@ pub struct WriteArgs {
     #[arg(long, short = 'k')]
     pub key: Option<String>,
     /// none: page cache (survives a crash of reel, not of the machine); batch: synced
-    /// within 10 ms and before exit; always: synced before each append returns.
-    #[arg(long, default_value = "none", value_parser = ["none", "batch", "always"])]
+    /// within 10 ms and before exit; always: synced before each append returns; object
+    /// (a tiered store): synced, and in object storage (an object and a manifest naming
+    /// it) before the command succeeds.
+    #[arg(long, default_value = "none", value_parser = ["none", "batch", "always", "object"])]
     pub durability: String,
     /// The spool directory.
     pub dir: PathBuf,

@@ -29,20 +29,12 @@ pub fn run(a: InitArgs, out: &mut Output) -> CliResult {
         .transpose()
         .map_err(reel::Error::from)?;
     let kind = a.kind.as_deref().map(kind_of).transpose()?;
+    if let Some(url) = a.object_store.clone() {
+        return tiered(&a, &url, kind, when_full, out);
+    }
     if !a.dir.join(reel::META_FILE).exists() {
         let kind = kind.unwrap_or(StoreKind::Spool);
-        let policy = when_full.unwrap_or(match kind {
-            StoreKind::Kv(_) => WhenFull::Compact,
-            _ => WhenFull::DropOldest,
-        });
-        let mut b = Spool::builder(&a.dir)
-            .kind(kind)
-            .capacity(a.size.unwrap_or(reel::DEFAULT_CAPACITY))
-            .when_full(policy);
-        if let Some(m) = a.max_record_size {
-            b = b.max_record_size(m);
-        }
-        let spool = b.open()?;
+        let spool = create_local(&a, kind, when_full)?;
         let c = spool.log().config();
         out.line(format_args!(
             "created {} {} (capacity {}, when full: {}, segments of {})",
@@ -175,4 +167,123 @@ fn would_drop(
     }
     let start = spool.oldest_seq();
     Ok(end.filter(|&e| e > start).map(|e| (start..e, e - start)))
+}
+
+/// Creates a new local store of `kind` as the flags say (the policy defaults to the
+/// kind's: compact for kv, drop-oldest otherwise).
+fn create_local(a: &InitArgs, kind: StoreKind, when_full: Option<WhenFull>) -> CliResult<Spool> {
+    let policy = when_full.unwrap_or(match kind {
+        StoreKind::Kv(_) => WhenFull::Compact,
+        _ => WhenFull::DropOldest,
+    });
+    let mut b = Spool::builder(&a.dir)
+        .kind(kind)
+        .capacity(a.size.unwrap_or(reel::DEFAULT_CAPACITY))
+        .when_full(policy);
+    if let Some(m) = a.max_record_size {
+        b = b.max_record_size(m);
+    }
+    Ok(b.open()?)
+}
+
+/// `reel init --object-store URL DIR`: a new store kept in object storage, an existing
+/// local store moved there, or (when URL holds a store) that store continued in DIR.
+fn tiered(
+    a: &InitArgs,
+    url: &str,
+    kind: Option<StoreKind>,
+    when_full: Option<WhenFull>,
+    out: &mut Output,
+) -> CliResult {
+    let tier_url: reel_tier::TierUrl = url.parse()?;
+    if !(a.seal_after.is_finite() && a.seal_after > 0.0) {
+        return Err(CliError::Input(format!(
+            "--seal-after must be a number of seconds above 0, not {}",
+            a.seal_after
+        )));
+    }
+    let seal_ms = (a.seal_after * 1000.0).round().max(1.0) as u64;
+    if let Some(c) = reel_tier::TierConfig::read(&a.dir)? {
+        return Err(CliError::Input(format!(
+            "{} is already the writer directory of {}",
+            a.dir.display(),
+            c.url
+        )));
+    }
+    let tier = reel_tier::Tier::connect(&tier_url)?;
+    let existing = tier.manifest()?;
+    let log = match &existing {
+        Some(v) => {
+            // Continue the store: its kind and configuration come from object storage.
+            let m = &v.manifest;
+            let their_kind = m.store_kind()?;
+            if kind.is_some_and(|k| !k.is_same_kind(their_kind)) {
+                return Err(CliError::Input(format!(
+                    "{url} holds a {their_kind}, not a {}",
+                    kind.map_or("", StoreKind::name)
+                )));
+            }
+            if a.dir.join(reel::META_FILE).exists() {
+                return Err(CliError::Input(format!(
+                    "{url} already holds a store: continue it in a new, empty directory (not {}, which holds a store)",
+                    a.dir.display()
+                )));
+            }
+            std::fs::create_dir_all(&a.dir).map_err(CliError::Output)?;
+            reel_log::LogOptions::new()
+                .create(m.store_config()?)
+                .kind(their_kind)
+                .log_id(m.store_log_id()?)
+                .open(&a.dir)
+                .map_err(reel::Error::from)?
+        }
+        None => {
+            if !a.dir.join(reel::META_FILE).exists() {
+                drop(create_local(
+                    a,
+                    kind.unwrap_or(StoreKind::Spool),
+                    when_full,
+                )?);
+            }
+            reel::Log::open(&a.dir).map_err(reel::Error::from)?
+        }
+    };
+    match existing {
+        Some(v) => {
+            let (_, m) = reel_tier::writer::TierWriter::continue_store(
+                tier,
+                &a.dir,
+                &log,
+                &v.manifest,
+                seal_ms,
+                a.object_retention.clone(),
+            )?;
+            out.line(format_args!(
+                "continued {} {url} in {}: {} records copied; this directory is its writer now (epoch {}; {} is fenced)",
+                m.store_kind()?.name(),
+                a.dir.display(),
+                log.next_seq(),
+                m.epoch,
+                v.manifest.writer.describe()
+            ))?;
+        }
+        None => {
+            let w = reel_tier::writer::TierWriter::create(
+                tier,
+                &a.dir,
+                &log,
+                seal_ms,
+                a.object_retention.clone(),
+            )?;
+            let up = w.upload(&log)?;
+            out.line(format_args!(
+                "{} {} is kept in {url} ({} records uploaded; uploads at least every {}s while a writer runs)",
+                log.kind().name(),
+                a.dir.display(),
+                up.seqs.end - up.seqs.start,
+                a.seal_after
+            ))?;
+        }
+    }
+    Ok(())
 }

@@ -57,12 +57,16 @@ pub fn run(cmd: KvCommand, out: &mut Output) -> CliResult {
             } else {
                 serde_json::Value::String(value)
             };
+            let tier = crate::tier::writer(&dir)?;
             let kv = open(&dir, true)?;
             let rev = match (if_rev, if_absent) {
                 (Some(r), _) => kv.compare_and_set(&p, v, Condition::Rev(r))?,
                 (None, true) => kv.compare_and_set(&p, v, Condition::Absent)?,
                 (None, false) => kv.set(&p, v)?,
             };
+            if let Some(w) = &tier {
+                crate::tier::upload(w, kv.spool().log(), false)?;
+            }
             out.line(format_args!("{rev}"))?;
         }
         KvCommand::Get {
@@ -95,16 +99,21 @@ pub fn run(cmd: KvCommand, out: &mut Output) -> CliResult {
             path: p,
         } => {
             let p = path(&p)?;
+            let tier = crate::tier::writer(&dir)?;
             let kv = open(&dir, false)?;
-            if recursive {
-                out.line(format_args!("{}", kv.delete_tree(&p)?))?;
+            let shown = if recursive {
+                kv.delete_tree(&p)?.to_string()
             } else {
-                let rev = match if_rev {
+                match if_rev {
                     Some(r) => kv.delete_if(&p, r)?,
                     None => kv.delete(&p)?,
-                };
-                out.line(format_args!("{rev}"))?;
+                }
+                .to_string()
+            };
+            if let Some(w) = &tier {
+                crate::tier::upload(w, kv.spool().log(), false)?;
             }
+            out.line(format_args!("{shown}"))?;
         }
         KvCommand::Keys {
             recursive,

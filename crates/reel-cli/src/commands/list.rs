@@ -80,8 +80,12 @@ pub fn run(cmd: ListCommand, out: &mut Output) -> CliResult {
                 let nonce = nonce.map(|n| nth_nonce(n, i)).transpose()?;
                 items.push(NewItem { value, nonce, ts });
             }
+            let tier = crate::tier::writer(&dir)?;
             let lists = open(&dir, true)?;
             let r = lists.append(&key, &items)?;
+            if let Some(w) = &tier {
+                crate::tier::upload(w, lists.spool().log(), false)?;
+            }
             out.json_line(&r)?;
         }
         ListCommand::Read {

@@ -43,10 +43,14 @@ fn render(st: &Value, out: &mut Output) -> CliResult {
         "spool      {}",
         st["dir"].as_str().unwrap_or("?")
     ))?;
-    if let Some(src) = st["follows"].as_str() {
-        out.line(format_args!(
+    match st["follows"].as_str() {
+        Some(src) if src.starts_with("s3://") => out.line(format_args!(
+            "copy of    {src} (a local copy of object storage, brought up to date by each command)"
+        ))?,
+        Some(src) => out.line(format_args!(
             "follows    {src} (read-only: kept by `reel replicate`; `reel promote` makes it writable)"
-        ))?;
+        ))?,
+        None => {}
     }
     out.line(format_args!(
         "capacity   {} (when full: {}), segments of {}",

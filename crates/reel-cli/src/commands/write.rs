@@ -12,11 +12,37 @@ const MAX_BATCH: usize = 4096;
 const MAX_BATCH_BYTES: usize = 4 << 20;
 
 pub fn run(a: WriteArgs) -> CliResult {
-    let durability: Durability = a.durability.parse().map_err(reel::Error::from)?;
+    // `object`: synced locally like `always`, then uploaded before the command succeeds.
+    let to_object = a.durability == "object";
+    let durability: Durability = if to_object {
+        Durability::Always
+    } else {
+        a.durability.parse().map_err(reel::Error::from)?
+    };
     if let Some(r) = crate::remote::target(&a.dir)? {
+        if to_object {
+            return Err(CliError::Input(
+                "--durability object is for a tiered store's writer directory, not a server URL"
+                    .into(),
+            ));
+        }
         return crate::remote::write(&r, &a);
     }
+    // A tiered store: refused at once if another directory took over its writing.
+    let tier = crate::tier::writer(&a.dir)?;
+    if to_object && tier.is_none() {
+        return Err(CliError::Input(format!(
+            "--durability object needs a store in object storage; {} is not one (reel init --object-store s3://BUCKET/PREFIX DIR)",
+            a.dir.display()
+        )));
+    }
     let spool = super::open_spool(&a.dir, durability)?;
+    // While records stream in, upload at the store's interval, so object storage is never
+    // far behind a long-running writer.
+    let _uploader = tier
+        .as_ref()
+        .filter(|_| a.json.is_empty())
+        .map(|w| crate::tier::Periodic::start(&a.dir, w.config().seal_after_ms));
     let config = spool.log().config();
     let mut batch = Batch {
         spool: &spool,
@@ -34,7 +60,10 @@ pub fn run(a: WriteArgs) -> CliResult {
         if durability == Durability::Batch {
             spool.sync()?;
         }
-        Ok(())
+        match &tier {
+            Some(w) => crate::tier::upload(w, spool.log(), to_object),
+            None => Ok(()),
+        }
     });
     // Whatever stopped the command, say exactly what it stored before that.
     result.map_err(|e| match e {
