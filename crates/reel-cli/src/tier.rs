@@ -266,7 +266,7 @@ impl Periodic {
                     continue;
                 }
                 last = std::time::Instant::now();
-                if let Err(e) = w.upload(&log) {
+                if let Err(e) = w.upload(&log).and_then(|_| w.merge_small()) {
                     note(format_args!(
                         "reel: upload to {} failed (retried): {e}",
                         w.url()
@@ -305,7 +305,16 @@ pub fn writer(dir: &Path) -> CliResult<Option<TierWriter>> {
 /// stored locally and the failure is reported, for the next writer to upload.
 pub fn upload(w: &TierWriter, log: &reel_log::Log, required: bool) -> CliResult {
     match w.upload(log) {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            // Keeps object storage from filling with one small object per command.
+            if let Err(e) = w.merge_small() {
+                note(format_args!(
+                    "reel: merging small objects in {} failed (retried later): {e}",
+                    w.url()
+                ));
+            }
+            Ok(())
+        }
         Err(e) if required => Err(e.into()),
         Err(e) => {
             note(format_args!(

@@ -5,7 +5,7 @@
 //! - `manifest.json` ([`manifest`]): the store's kind and configuration, the writer's
 //!   epoch, and the list of data objects in seq order. It is only ever replaced with a
 //!   conditional put on its previous version, so two writers can never both succeed;
-//! - `data/<first seq>-e<epoch>.frames` ([`object`]): immutable objects holding record
+//! - `data/<first>-e<epoch>-n<next>.frames` ([`object`]): immutable objects holding record
 //!   frames exactly as the log stores them (checksummed, with their seqs), written with
 //!   create-only puts. The epoch in the name keeps a fenced writer's late upload from
 //!   ever replacing an object a newer writer's manifest names.
@@ -82,6 +82,15 @@ pub enum Error {
         newer: String,
         /// Its epoch.
         epoch: u64,
+    },
+
+    /// An object the manifest named is gone (merged into a bigger one since).
+    #[error("object store {url}: {name} is gone (the manifest that named it is out of date)")]
+    Gone {
+        /// The store URL.
+        url: String,
+        /// The object.
+        name: String,
     },
 
     /// The store holds nothing at that URL.

@@ -203,12 +203,12 @@ impl Tier {
         }
     }
 
-    /// A data object's bytes.
+    /// A data object's bytes; [`Error::Gone`] when it does not exist (merged away
+    /// after the manifest naming it was read: read the manifest again).
     pub fn get_object(&self, name: &str) -> Result<Vec<u8>> {
-        self.get_opt(name)?.ok_or_else(|| Error::Store {
+        self.get_opt(name)?.ok_or_else(|| Error::Gone {
             url: self.url.to_string(),
-            op: format!("read {name}"),
-            message: "no such object (the manifest names an object that is gone)".into(),
+            name: name.to_string(),
         })
     }
 
@@ -237,6 +237,11 @@ impl Tier {
 
     /// Names (relative to the prefix) of every object under `dir/`.
     pub fn list(&self, dir: &str) -> Result<Vec<String>> {
+        Ok(self.list_aged(dir)?.into_iter().map(|(n, _)| n).collect())
+    }
+
+    /// Names of every object under `dir/`, with how long ago each was written.
+    pub fn list_aged(&self, dir: &str) -> Result<Vec<(String, Duration)>> {
         use futures::TryStreamExt;
         let path = self.path(dir);
         let metas: Vec<object_store::ObjectMeta> = self
@@ -248,11 +253,15 @@ impl Tier {
         } else {
             format!("{}/", self.url.prefix)
         };
+        let now = std::time::SystemTime::now();
         Ok(metas
             .into_iter()
             .map(|m| {
                 let full = m.location.to_string();
-                full.strip_prefix(&strip).unwrap_or(&full).to_string()
+                let age = now
+                    .duration_since(std::time::SystemTime::from(m.last_modified))
+                    .unwrap_or_default();
+                (full.strip_prefix(&strip).unwrap_or(&full).to_string(), age)
             })
             .collect())
     }

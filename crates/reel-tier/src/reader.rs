@@ -17,11 +17,20 @@ const PREFETCH: usize = 4;
 /// Brings the follower store in `cache` (created if missing, with the store's kind and
 /// configuration) up to what the manifest names; returns the cache's next seq.
 pub fn sync_cache(tier: &Tier, cache: &Path) -> Result<u64> {
-    let v = tier.require_manifest()?;
-    let log = open_cache(tier, &v.manifest, cache)?;
-    copy_into(tier, &v.manifest, &log, Durability::None)?;
-    log.sync()?;
-    Ok(log.next_seq())
+    let mut attempts = 0;
+    loop {
+        let v = tier.require_manifest()?;
+        let log = open_cache(tier, &v.manifest, cache)?;
+        match copy_into(tier, &v.manifest, &log, Durability::None) {
+            // Merged away after the manifest was read: a newer manifest names its merge.
+            Err(Error::Gone { .. }) if attempts < 5 => attempts += 1,
+            other => {
+                other?;
+                log.sync()?;
+                return Ok(log.next_seq());
+            }
+        }
+    }
 }
 
 /// Opens (creating if needed) the follower store in `cache` for the store at `tier`.

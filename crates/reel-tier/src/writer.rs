@@ -17,6 +17,25 @@ use std::path::{Path, PathBuf};
 /// Largest data object an upload writes; more makes several.
 pub const MAX_OBJECT: usize = 64 << 20;
 
+/// When to merge small objects (klstore's compaction thresholds, by count and bytes): a
+/// run of at least this many consecutive objects, each smaller than [`SMALL_OBJECT`],
+/// is merged into objects of up to [`MAX_OBJECT`].
+pub const MERGE_MIN_OBJECTS: usize = 16;
+/// An object below this size is small.
+pub const SMALL_OBJECT: u64 = 8 << 20;
+/// An unnamed object of the current epoch is an orphan only after this long: until
+/// then it may be a merge or an upload in flight in another process of the directory.
+pub const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What one merge did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Merged {
+    /// Objects replaced.
+    pub replaced: usize,
+    /// Objects written.
+    pub written: usize,
+}
+
 /// A tiered store's writer: a local store directory with `reel.tier`.
 #[derive(Debug)]
 pub struct TierWriter {
@@ -44,18 +63,21 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown host".into())
 }
 
-/// The object name of data starting at `first` written in `epoch`.
-pub fn object_name(first: u64, epoch: u64) -> String {
-    format!("data/{first:020}-e{epoch}.frames")
+/// The name of the object holding seqs `first..next` written in `epoch`. Within one
+/// epoch (one directory's log) the frames of a seq range are always the same bytes, so
+/// a name fixes the contents: a retried upload, an upload that a killed one began, or a
+/// merge of the same range write the same object.
+pub fn object_name(first: u64, next: u64, epoch: u64) -> String {
+    format!("data/{first:020}-e{epoch}-n{next}.frames")
 }
 
-/// The epoch in an object name, if it is one.
-fn epoch_of(name: &str) -> Option<u64> {
-    name.strip_suffix(".frames")?
-        .rsplit_once("-e")?
-        .1
-        .parse()
-        .ok()
+/// The epoch and first seq in an object name, if it is one.
+fn parse_name(name: &str) -> Option<(u64, u64)> {
+    let stem = name.strip_prefix("data/")?.strip_suffix(".frames")?;
+    let (first, rest) = stem.split_once("-e")?;
+    let (epoch, next) = rest.split_once("-n")?;
+    next.parse::<u64>().ok()?;
+    Some((epoch.parse().ok()?, first.parse().ok()?))
 }
 
 impl TierWriter {
@@ -286,7 +308,7 @@ impl TierWriter {
     }
 
     fn put_data(&self, first: u64, next: u64, epoch: u64, bytes: Vec<u8>) -> Result<ObjectRef> {
-        let name = object_name(first, epoch);
+        let name = object_name(first, next, epoch);
         let r = ObjectRef {
             name: name.clone(),
             first,
@@ -298,25 +320,105 @@ impl TierWriter {
         Ok(r)
     }
 
-    /// Deletes data objects no manifest names that older epochs (fenced writers) or an
-    /// interrupted upload of this one left; returns how many.
+    /// Deletes data objects no manifest names: those of older epochs (fenced writers'
+    /// late uploads), and those of this epoch below the manifest's end that are older
+    /// than [`ORPHAN_AGE`] (an interrupted upload or merge); returns how many.
     pub fn clean_orphans(&self) -> Result<usize> {
         let v = self.check()?;
         let named: std::collections::HashSet<&str> =
             v.manifest.objects.iter().map(|o| o.name.as_str()).collect();
         let mut n = 0;
-        for name in self.tier.list("data")? {
-            let Some(epoch) = epoch_of(&name) else {
+        for (name, age) in self.tier.list_aged("data")? {
+            let Some((epoch, first)) = parse_name(&name) else {
                 continue;
             };
-            // An object of the current epoch not named yet may be an upload in flight in
-            // another process of this directory: only older epochs are surely orphans.
-            if !named.contains(name.as_str()) && epoch < v.manifest.epoch {
+            if named.contains(name.as_str()) {
+                continue;
+            }
+            let orphan = epoch < v.manifest.epoch
+                || (epoch == v.manifest.epoch && first < v.manifest.next_seq && age > ORPHAN_AGE);
+            if orphan {
                 self.tier.delete(&name)?;
                 n += 1;
             }
         }
         Ok(n)
+    }
+
+    /// Merges runs of small objects ([`MERGE_MIN_OBJECTS`] or more consecutive objects
+    /// under [`SMALL_OBJECT`]) into bigger ones: the merged objects are written first,
+    /// then one conditional manifest put replaces the run, then the replaced objects are
+    /// deleted. A crash leaves either the old manifest (the new objects are orphans) or
+    /// the new one (the old objects are orphans): a reader never sees a gap or a
+    /// duplicate, and one that fetches a replaced object reads the manifest again.
+    pub fn merge_small(&self) -> Result<Merged> {
+        let v = self.check()?;
+        let objs = &v.manifest.objects;
+        // The longest run of small objects.
+        let mut start = None;
+        let mut run = 0..0;
+        for (i, o) in objs.iter().enumerate() {
+            if o.bytes < SMALL_OBJECT {
+                let s = *start.get_or_insert(i);
+                if i + 1 - s > run.len() {
+                    run = s..i + 1;
+                }
+            } else {
+                start = None;
+            }
+        }
+        if run.len() < MERGE_MIN_OBJECTS {
+            return Ok(Merged::default());
+        }
+        let epoch = v.manifest.epoch;
+        let mut merged: Vec<ObjectRef> = Vec::new();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut first = objs[run.start].first;
+        for (k, o) in objs[run.clone()].iter().enumerate() {
+            let bytes = self.tier.get_object(&o.name)?;
+            if bytes.len() as u64 != o.bytes || crc32c::crc32c(&bytes) != o.crc32c {
+                return Err(Error::Corrupt {
+                    url: self.tier.url().to_string(),
+                    what: o.name.clone(),
+                    why: "does not match the manifest's size and CRC-32C".into(),
+                });
+            }
+            buf.extend_from_slice(&bytes);
+            if buf.len() >= MAX_OBJECT || k + 1 == run.len() {
+                let name = object_name(first, o.next, epoch);
+                let r = ObjectRef {
+                    name: name.clone(),
+                    first,
+                    next: o.next,
+                    bytes: buf.len() as u64,
+                    crc32c: crc32c::crc32c(&buf),
+                };
+                self.tier.put_object(&name, std::mem::take(&mut buf))?;
+                merged.push(r);
+                first = o.next;
+            }
+        }
+        let mut m = v.manifest.clone();
+        let replaced: Vec<ObjectRef> = m.objects.splice(run, merged.iter().cloned()).collect();
+        match self.tier.put_manifest(&m, Some(&v.version))? {
+            Put::Stored(_) => {
+                for o in &replaced {
+                    self.tier.delete(&o.name)?;
+                }
+                Ok(Merged {
+                    replaced: replaced.len(),
+                    written: merged.len(),
+                })
+            }
+            // Someone changed the manifest meanwhile: the merged objects are orphans;
+            // the next merge tries again.
+            Put::Conflict => {
+                for o in &merged {
+                    let _ = self.tier.delete(&o.name);
+                }
+                Ok(Merged::default())
+            }
+        }
     }
 
     /// The URL.
@@ -329,10 +431,10 @@ impl TierWriter {
 mod tests {
     #[test]
     fn object_names_sort_by_seq_and_carry_the_epoch() {
-        let a = super::object_name(9, 3);
-        let b = super::object_name(10, 1);
+        let a = super::object_name(9, 10, 3);
+        let b = super::object_name(10, 11, 1);
         assert!(a < b);
-        assert_eq!(super::epoch_of(&a), Some(3));
-        assert_eq!(super::epoch_of("data/x.frames"), None);
+        assert_eq!(super::parse_name(&a), Some((3, 9)));
+        assert_eq!(super::parse_name("data/x.frames"), None);
     }
 }

@@ -150,7 +150,7 @@ fn a_fenced_writers_late_object_is_an_orphan_that_is_cleaned() {
     let (b, _) = TierWriter::continue_store(tier(&store), &b_dir, &b_log, &m, 2000, None).unwrap();
     // A writes a data object of its old epoch after B claimed (its manifest put fails).
     a.tier()
-        .put_object(&reel_tier::writer::object_name(10, 1), b"late".to_vec())
+        .put_object(&reel_tier::writer::object_name(10, 11, 1), b"late".to_vec())
         .unwrap();
     assert_eq!(b.clean_orphans().unwrap(), 1);
     assert_eq!(tier(&store).list("data").unwrap().len(), 1);
@@ -188,4 +188,51 @@ fn damage_is_refused_never_read() {
         sync_cache(&empty, &tmp.path().join("c2")).unwrap_err(),
         Error::NoStore { .. }
     ));
+}
+
+#[test]
+fn small_objects_are_merged_without_a_gap_or_a_duplicate() {
+    let store = Arc::new(InMemory::new());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("w");
+    let log = new_log(&dir);
+    let w = TierWriter::create(tier(&store), &dir, &log, 2000, None).unwrap();
+    let n = reel_tier::writer::MERGE_MIN_OBJECTS as u64 + 4;
+    for i in 0..n {
+        append(&log, i * 3, 3);
+        w.upload(&log).unwrap();
+    }
+    let cache = tmp.path().join("cache");
+    // A cache that read part of the store before the merge.
+    sync_cache(&tier(&store), &cache).unwrap();
+    let before = tier(&store)
+        .require_manifest()
+        .unwrap()
+        .manifest
+        .objects
+        .len();
+    assert_eq!(before, n as usize);
+    let merged = w.merge_small().unwrap();
+    assert_eq!((merged.replaced, merged.written), (n as usize, 1));
+    let t = tier(&store);
+    assert_eq!(t.require_manifest().unwrap().manifest.objects.len(), 1);
+    assert_eq!(
+        t.list("data").unwrap().len(),
+        1,
+        "the replaced objects are deleted"
+    );
+    append(&log, n * 3, 5);
+    w.upload(&log).unwrap();
+    assert_eq!(sync_cache(&t, &cache).unwrap(), n * 3 + 5);
+    let fresh = tmp.path().join("fresh");
+    sync_cache(&t, &fresh).unwrap();
+    for c in [&cache, &fresh] {
+        let copy = LogOptions::new().read_only(true).open(c).unwrap();
+        assert_eq!(records(&copy), records(&log));
+    }
+    assert_eq!(
+        w.merge_small().unwrap().replaced,
+        0,
+        "nothing small enough left to merge"
+    );
 }

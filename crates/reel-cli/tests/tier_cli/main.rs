@@ -301,3 +301,23 @@ fn reel_serve_uploads_a_tiered_store_it_writes() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[test]
+fn many_small_writes_are_merged_and_read_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("w");
+    let cache = tmp.path().join("cache");
+    let u = url("merge");
+    ok(&["init", "--object-store", &u, s(&dir)]);
+    // One object per command: the 16th merges them; a kept cache crosses the merge.
+    for i in 0..20 {
+        ok(&["write", s(&dir), &format!("{{\"i\":{i}}}")]);
+        if i == 10 {
+            ok(&["stream", "--cache", s(&cache), &u]);
+        }
+    }
+    let local = ok(&["stream", "--meta", s(&dir)]);
+    assert_eq!(ok(&["stream", "--meta", "--cache", s(&cache), &u]), local);
+    assert_eq!(ok(&["stream", "--meta", &u]), local);
+    assert_eq!(local.lines().count(), 20);
+}
