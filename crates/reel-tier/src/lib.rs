@@ -22,6 +22,7 @@
 //! already ships (DESIGN §9), they carry their own checksums, and they keep the object
 //! format independent of the local file layout (segment headers, seals, index files).
 
+pub mod committer;
 pub mod local;
 pub mod manifest;
 pub mod object;

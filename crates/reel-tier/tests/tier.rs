@@ -236,3 +236,57 @@ fn small_objects_are_merged_without_a_gap_or_a_duplicate() {
         "nothing small enough left to merge"
     );
 }
+
+#[test]
+fn durability_object_waits_for_one_upload_per_interval() {
+    use reel_tier::committer::Committer;
+    use std::time::Duration;
+    let store = Arc::new(InMemory::new());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("w");
+    let log = new_log(&dir);
+    let w = TierWriter::create(tier(&store), &dir, &log, 2000, None).unwrap();
+    let c = Committer::start(w, log.clone(), Duration::from_millis(100)).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..32 {
+            let (log, c, store) = (&log, &c, &store);
+            s.spawn(move || {
+                for i in 0..5 {
+                    let v = format!("{t}-{i}");
+                    let seq = log
+                        .append(&[Entry {
+                            ts: None,
+                            key: None,
+                            nonce: None,
+                            encoding: 0,
+                            value: v.as_bytes(),
+                        }])
+                        .unwrap()
+                        .start;
+                    c.wait_durable(seq, Duration::from_secs(10)).unwrap();
+                    // Durable means: a manifest names an object holding it.
+                    let m = tier(store).require_manifest().unwrap().manifest;
+                    assert!(m.next_seq > seq);
+                }
+            });
+        }
+    });
+    let m = tier(&store).require_manifest().unwrap().manifest;
+    assert_eq!(m.next_seq, 160);
+    assert!(
+        m.objects.len() < 40,
+        "group commit: {} objects for 160 appends",
+        m.objects.len()
+    );
+    drop(c);
+    // Once another directory continues the store, the first is fenced.
+    let b_dir = tmp.path().join("b");
+    let b_log = new_log(&b_dir);
+    let (_b, _) = TierWriter::continue_store(tier(&store), &b_dir, &b_log, &m, 2000, None).unwrap();
+    let w2 = TierWriter::with_tier(
+        tier(&store),
+        reel_tier::TierConfig::read(&dir).unwrap().unwrap(),
+        &dir,
+    );
+    assert!(w2.check().is_err());
+}

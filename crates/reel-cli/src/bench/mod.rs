@@ -5,6 +5,7 @@
 mod http;
 mod replica;
 pub mod scale;
+mod tier;
 mod wake;
 
 use crate::cli::BenchArgs;
@@ -103,6 +104,9 @@ pub fn run(a: BenchArgs, out: &mut Output) -> CliResult {
     }
     if a.replication {
         return replica::run(&work, a.records, a.json, out);
+    }
+    if let Some(url) = &a.object_store {
+        return tier::run(&work, url, a.records, a.json, out);
     }
     let say = |s: &str| {
         if !a.json {

@@ -609,6 +609,12 @@ pub struct BenchArgs {
     /// lag while a writer appends 100k records/s, and a share group of four members.
     #[arg(long, conflicts_with = "http")]
     pub replication: bool,
+    /// Instead of the spool figures, measure a tiered store against the object store at
+    /// s3://BUCKET/PREFIX (endpoint and credentials from AWS_*): raw puts, the upload of a
+    /// log, a stateless reader's fetch and read, and durability `object` latency. Leaves
+    /// its objects under PREFIX/bench-*.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["http", "replication"])]
+    pub object_store: Option<String>,
     /// Internal: run as the memory probe of --scale.
     #[arg(long, hide = true)]
     pub scale_child: Option<PathBuf>,
