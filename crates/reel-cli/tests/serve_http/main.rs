@@ -9,6 +9,8 @@ mod faults;
 mod groups;
 mod live;
 mod parity;
+mod proxy;
+mod replica_status;
 mod replicate;
 mod stores;
 mod tls;

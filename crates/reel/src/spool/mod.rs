@@ -7,7 +7,7 @@ mod kind;
 mod status;
 mod stream;
 
-pub use status::{ReaderStatus, Status};
+pub use status::{ReaderStatus, Replication, Status};
 pub use stream::{Stream, StreamOptions};
 
 use crate::cursor::{CursorFloor, Reader};

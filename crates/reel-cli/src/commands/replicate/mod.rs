@@ -2,109 +2,21 @@
 //! as stored (`Log::append_frames`: checksums verified, seqs kept), from its own next seq,
 //! so that a restart, a kill -9 or a cut connection resumes with no gap and no double.
 
+mod source;
+mod watch;
+
 use crate::cli::{PromoteArgs, ReplicateArgs};
 use crate::error::{CliError, CliResult};
 use crate::output::{Output, note};
-use reel::{Config, Durability, Log, StoreKind, WhenFull};
+use reel::{Durability, Log};
 use reel_log::LogOptions;
+use source::{Source, SourceInfo, frame_at};
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
 /// Frames appended per batch at most.
 const BATCH_BYTES: usize = 1 << 20;
-
-/// What a follower is made from: the source's kind and configuration, and its end.
-struct SourceInfo {
-    kind: StoreKind,
-    config: Config,
-    oldest: u64,
-    next: u64,
-}
-
-enum Source {
-    Local(Log),
-    Remote(crate::remote::Remote),
-}
-
-impl Source {
-    fn open(src: &Path) -> CliResult<Source> {
-        Ok(match crate::remote::target(src)? {
-            Some(r) => Source::Remote(r),
-            None => Source::Local(
-                LogOptions::new()
-                    .read_only(true)
-                    .open(src)
-                    .map_err(reel::Error::from)?,
-            ),
-        })
-    }
-
-    /// The stored frame of `seq`, if the source still has it.
-    fn frame_at(&self, seq: u64) -> CliResult<Option<Vec<u8>>> {
-        let frame = match self {
-            Source::Local(log) => frame_at(log, seq)?,
-            Source::Remote(r) => {
-                let mut body = r.lines(
-                    "/frames",
-                    vec![("from_seq", seq.to_string()), ("limit", "1".into())],
-                )?;
-                let mut out = Vec::new();
-                body.read_to_end(&mut out).map_err(CliError::Output)?;
-                out
-            }
-        };
-        Ok((!frame.is_empty()).then_some(frame))
-    }
-
-    fn info(&self) -> CliResult<SourceInfo> {
-        match self {
-            Source::Local(log) => Ok(SourceInfo {
-                kind: log.kind(),
-                config: log.config(),
-                oldest: log.oldest_seq(),
-                next: log.next_seq(),
-            }),
-            Source::Remote(r) => {
-                let st = crate::remote::status(r)?;
-                let n = |k: &str| {
-                    st[k]
-                        .as_u64()
-                        .ok_or_else(|| CliError::Input(format!("source status without `{k}`")))
-                };
-                let when_full: WhenFull = st["when_full"]
-                    .as_str()
-                    .unwrap_or("")
-                    .parse()
-                    .map_err(reel::Error::from)?;
-                Ok(SourceInfo {
-                    kind: super::init::kind_of(&crate::remote::kind(r)?)?,
-                    config: Config {
-                        capacity: n("capacity")?,
-                        when_full,
-                        segment_size: n("segment_size")?,
-                        max_record_size: n("max_record_size")?,
-                    },
-                    oldest: n("oldest_seq")?,
-                    next: n("next_seq")?,
-                })
-            }
-        }
-    }
-}
-
-/// The stored frame of `seq` in `log`.
-fn frame_at(log: &Log, seq: u64) -> CliResult<Vec<u8>> {
-    let mut reader = log.reader(seq);
-    let batch = reader.read_batch(1).map_err(reel::Error::from)?;
-    let mut out = Vec::new();
-    batch.for_each_frame(|s, bytes| {
-        if s == seq {
-            out = bytes.to_vec();
-        }
-    });
-    Ok(out)
-}
 
 pub fn run(a: ReplicateArgs) -> CliResult {
     let src_name = a.src.display().to_string();
@@ -140,12 +52,17 @@ pub fn run(a: ReplicateArgs) -> CliResult {
         }
     }
     let stop_at = a.no_wait.then_some(info.next);
+    let state = watch::StateFile::load(a.dst.clone());
+    let watcher = watch::Watcher::spawn(a.src.clone(), dst.clone(), state.clone());
     let result = match &source {
         Source::Local(log) => follow_local(log, &dst, stop_at),
         Source::Remote(r) => follow_remote(r, &dst, stop_at),
     };
+    watcher.finish();
     dst.sync().map_err(reel::Error::from)?;
-    result
+    result?;
+    // Stopped caught up (`--no-wait`): say so now rather than a second ago.
+    state.look(&source, &dst)
 }
 
 /// Opens DST as the replica of `src`, creating it (same kind and configuration) when it

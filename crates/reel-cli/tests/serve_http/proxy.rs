@@ -1,0 +1,132 @@
+//! A TCP proxy between a follower and a server, for network trouble on demand: it cuts
+//! every open connection at once, or holds back what the server sends on live frames streams
+//! (`GET .../frames?follow=true`) while other requests (status) pass.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+pub struct Proxy {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    target: SocketAddr,
+    /// Both ends of every open connection, for cutting them.
+    conns: Mutex<Vec<(TcpStream, TcpStream)>>,
+    /// Frames streams send nothing while this is true.
+    hold: Mutex<bool>,
+    released: Condvar,
+    stopping: AtomicBool,
+}
+
+impl Proxy {
+    /// A proxy on a free loopback port forwarding to `target`.
+    pub fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            target,
+            conns: Mutex::new(Vec::new()),
+            hold: Mutex::new(false),
+            released: Condvar::new(),
+            stopping: AtomicBool::new(false),
+        });
+        let sh = shared.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if sh.stopping.load(Ordering::Acquire) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                // The server may be away (restarting): the client sees a closed connection.
+                let Ok(server) = TcpStream::connect(sh.target) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                sh.conns
+                    .lock()
+                    .unwrap()
+                    .push((client.try_clone().unwrap(), server.try_clone().unwrap()));
+                let is_frames = Arc::new(AtomicBool::new(false));
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let flag = is_frames.clone();
+                std::thread::spawn(move || pump_up(client, server, &flag));
+                let sh2 = sh.clone();
+                std::thread::spawn(move || pump_down(s2, c2, &is_frames, &sh2));
+            }
+        });
+        Proxy { addr, shared }
+    }
+
+    /// Cuts every open connection (both directions, both ends); returns how many.
+    pub fn cut_all(&self) -> usize {
+        let conns = std::mem::take(&mut *self.shared.conns.lock().unwrap());
+        for (c, s) in &conns {
+            let _ = c.shutdown(Shutdown::Both);
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        conns.len()
+    }
+
+    /// Holds back (or releases) what the server sends on frames streams.
+    pub fn hold_frames(&self, hold: bool) {
+        *self.shared.hold.lock().unwrap() = hold;
+        self.shared.released.notify_all();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::Release);
+        self.hold_frames(false);
+        let _ = TcpStream::connect(self.addr);
+        self.cut_all();
+    }
+}
+
+/// Client to server, noting whether the connection asks for frames.
+fn pump_up(mut from: TcpStream, mut to: TcpStream, is_frames: &AtomicBool) {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        // Live frames streams only: one-off frame reads (a follower's look at the source)
+        // pass like any request.
+        let text = &buf[..n];
+        if text.windows(7).any(|w| w == b"/frames") && text.windows(11).any(|w| w == b"follow=true")
+        {
+            is_frames.store(true, Ordering::Release);
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+/// Server to client, waiting while frames are held on a frames connection.
+fn pump_down(mut from: TcpStream, mut to: TcpStream, is_frames: &AtomicBool, sh: &Shared) {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if is_frames.load(Ordering::Acquire) {
+            let mut held = sh.hold.lock().unwrap();
+            while *held && !sh.stopping.load(Ordering::Acquire) {
+                held = sh.released.wait(held).unwrap();
+            }
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+}
