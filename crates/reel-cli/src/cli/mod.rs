@@ -268,6 +268,14 @@ pub struct ReplicateArgs {
     /// Stop once caught up with the end SRC had when the copy got there.
     #[arg(long)]
     pub no_wait: bool,
+    /// When SRC no longer holds records the follower needs (its retention dropped
+    /// them), continue from SRC's oldest record and record the skipped seqs (`reel
+    /// status` lists them) instead of stopping.
+    #[arg(long)]
+    pub skip_gap: bool,
+    /// Start a new (empty) follower at seq N instead of SRC's oldest record.
+    #[arg(long, value_name = "N")]
+    pub from_seq: Option<u64>,
     /// The store to copy: a directory or http(s)://HOST:PORT/NAME.
     pub src: PathBuf,
     /// The follower directory (created if missing).

@@ -122,7 +122,7 @@ fn render_replication(r: &Value, out: &mut Output) -> CliResult {
     }
     for g in r["gaps"].as_array().into_iter().flatten() {
         out.line(format_args!(
-            "gap        seqs {} to {} skipped: the source no longer had them",
+            "gap        seqs {} to {} not copied (gone from the source, or before --from-seq)",
             g[0].as_u64().unwrap_or(0),
             g[1].as_u64().unwrap_or(0)
         ))?;

@@ -465,34 +465,7 @@ impl Log {
             if !may_drop {
                 break;
             }
-            let seg_path = segment::segment_path(dir, oldest);
-            let size = storage
-                .open(&seg_path, OpenMode::Read)
-                .and_then(|f| f.len())
-                .ctx("open", &seg_path)?;
-            storage.remove_file(&seg_path).ctx("remove", &seg_path)?;
-            let idx_path = segment::index_path(dir, oldest);
-            if let Err(e) = storage.remove_file(&idx_path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                return Err(Error::io("remove", idx_path, e));
-            }
-            let segs_dir = segment::segments_dir(dir);
-            storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
-            t.used_bytes = t.used_bytes.saturating_sub(size);
-            t.oldest_seq = next_first;
-            self.inner
-                .head
-                .words()
-                .oldest_seq
-                .store(next_first, Ordering::Release);
-            self.inner.head.reseal();
-            self.inner
-                .head
-                .words()
-                .layout_gen
-                .fetch_add(1, Ordering::AcqRel);
-            tracing::debug!(segment = oldest, bytes = size, "dropped oldest segment");
+            self.drop_oldest_segment(t, oldest, next_first)?;
         }
         let over = t.used_bytes + needed > config.capacity;
         if over && needed > 0 && !(allow_over && config.when_full == WhenFull::DropOldest) {
@@ -550,7 +523,7 @@ impl Log {
             };
             if t.records > 0 && t.offset + len + frame::SEAL_LEN as u64 > config.segment_size {
                 self.flush(ws)?;
-                self.roll(ws, t)?;
+                self.roll(ws, t, false)?;
                 ws.buf_at = t.offset;
                 ws.idx_at = t.index_entries;
             }
@@ -597,6 +570,47 @@ impl Log {
         Ok(())
     }
 
+    /// Deletes the oldest segment (starting at `oldest`; the next starts at
+    /// `next_first`) and publishes the new oldest seq.
+    pub(crate) fn drop_oldest_segment(
+        &self,
+        t: &mut TailState,
+        oldest: u64,
+        next_first: u64,
+    ) -> Result<()> {
+        let storage = &*self.inner.storage;
+        let dir = &self.inner.dir;
+        let seg_path = segment::segment_path(dir, oldest);
+        let size = storage
+            .open(&seg_path, OpenMode::Read)
+            .and_then(|f| f.len())
+            .ctx("open", &seg_path)?;
+        storage.remove_file(&seg_path).ctx("remove", &seg_path)?;
+        let idx_path = segment::index_path(dir, oldest);
+        if let Err(e) = storage.remove_file(&idx_path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(Error::io("remove", idx_path, e));
+        }
+        let segs_dir = segment::segments_dir(dir);
+        storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
+        t.used_bytes = t.used_bytes.saturating_sub(size);
+        t.oldest_seq = next_first;
+        self.inner
+            .head
+            .words()
+            .oldest_seq
+            .store(next_first, Ordering::Release);
+        self.inner.head.reseal();
+        self.inner
+            .head
+            .words()
+            .layout_gen
+            .fetch_add(1, Ordering::AcqRel);
+        tracing::debug!(segment = oldest, bytes = size, "dropped oldest segment");
+        Ok(())
+    }
+
     /// Writes the buffered frames and index entries where they belong. On failure the
     /// buffers are dropped: the caller undoes the whole append or group.
     fn flush(&self, ws: &mut WriterState) -> Result<()> {
@@ -630,8 +644,9 @@ impl Log {
         Ok(())
     }
 
-    /// Seals the tail segment and starts the next one, publishing what was written so far.
-    fn roll(&self, ws: &mut WriterState, t: &mut TailState) -> Result<()> {
+    /// Seals the tail segment and starts the next one at `t.next_seq` (past a gap of
+    /// skipped seqs when `gap`).
+    fn roll(&self, ws: &mut WriterState, t: &mut TailState, gap: bool) -> Result<()> {
         let storage = &*self.inner.storage;
         let dir = &self.inner.dir;
         let Some(tf) = ws.tail.as_ref() else {
@@ -646,6 +661,7 @@ impl Log {
                 next_seq: t.next_seq,
                 ts_max: t.ts_max,
                 records: t.records,
+                gap,
             },
         );
         tf.seg

@@ -23,12 +23,20 @@ pub fn run(a: ReplicateArgs) -> CliResult {
     let source = Source::open(&a.src)?;
     let info = source.info()?;
     let dst = open_follower(&a.dst, &src_name, &info)?;
-    let start = dst.next_seq();
+    let state = watch::StateFile::load(a.dst.clone());
+    let copier = Copier {
+        dst: &dst,
+        src: &src_name,
+        skip_gap: a.skip_gap,
+        state: &state,
+    };
+    if let Some(n) = a.from_seq {
+        copier.start_at(n, &info)?;
+    }
+    let mut start = dst.next_seq();
     if start < info.oldest {
-        return Err(CliError::Input(format!(
-            "{src_name} no longer holds seqs {start} to {}: the follower cannot continue without a gap",
-            info.oldest - 1
-        )));
+        copier.skip(start..info.oldest)?;
+        start = info.oldest;
     }
     if start > info.next {
         return Err(CliError::Input(format!(
@@ -40,8 +48,12 @@ pub fn run(a: ReplicateArgs) -> CliResult {
     }
     // The last record both have must be the same frame, byte for byte: otherwise the
     // follower holds a history the source does not, and appending would splice two.
-    if start > info.oldest {
-        let mine = frame_at(&dst, start - 1)?;
+    // (A follower whose last seq fell in a gap it skipped has nothing to compare.)
+    let mine = match start.checked_sub(1) {
+        Some(last) if last >= info.oldest => frame_at(&dst, last)?,
+        _ => Vec::new(),
+    };
+    if !mine.is_empty() {
         let theirs = source.frame_at(start - 1)?;
         if theirs.as_deref() != Some(mine.as_slice()) {
             return Err(CliError::Input(format!(
@@ -52,11 +64,10 @@ pub fn run(a: ReplicateArgs) -> CliResult {
         }
     }
     let stop_at = a.no_wait.then_some(info.next);
-    let state = watch::StateFile::load(a.dst.clone());
     let watcher = watch::Watcher::spawn(a.src.clone(), dst.clone(), state.clone());
     let result = match &source {
-        Source::Local(log) => follow_local(log, &dst, stop_at),
-        Source::Remote(r) => follow_remote(r, &dst, stop_at),
+        Source::Local(log) => follow_local(log, &copier, stop_at),
+        Source::Remote(r) => follow_remote(r, &copier, stop_at),
     };
     watcher.finish();
     dst.sync().map_err(reel::Error::from)?;
@@ -111,7 +122,8 @@ fn open_follower(dir: &Path, src: &str, info: &SourceInfo) -> CliResult<Log> {
         .map_err(reel::Error::from)?)
 }
 
-fn follow_local(src: &Log, dst: &Log, stop_at: Option<u64>) -> CliResult {
+fn follow_local(src: &Log, copier: &Copier<'_>, stop_at: Option<u64>) -> CliResult {
+    let dst = copier.dst;
     let mut reader = src.reader(dst.next_seq());
     loop {
         let next = dst.next_seq();
@@ -121,11 +133,7 @@ fn follow_local(src: &Log, dst: &Log, stop_at: Option<u64>) -> CliResult {
         let mut buf = Vec::new();
         let batch = reader.read_batch(4096).map_err(reel::Error::from)?;
         if let Some(lost) = batch.lost() {
-            return Err(CliError::Input(format!(
-                "the source dropped seqs {} to {} before they were copied: the follower stops rather than skip them",
-                lost.start,
-                lost.end - 1
-            )));
+            copier.skip(lost)?;
         }
         batch.for_each_frame(|_, bytes| buf.extend_from_slice(bytes));
         if buf.is_empty() {
@@ -135,12 +143,16 @@ fn follow_local(src: &Log, dst: &Log, stop_at: Option<u64>) -> CliResult {
             );
             continue;
         }
-        dst.append_frames(&buf, Durability::Batch)
-            .map_err(reel::Error::from)?;
+        copier.append(&buf)?;
     }
 }
 
-fn follow_remote(r: &crate::remote::Remote, dst: &Log, stop_at: Option<u64>) -> CliResult {
+fn follow_remote(
+    r: &crate::remote::Remote,
+    copier: &Copier<'_>,
+    stop_at: Option<u64>,
+) -> CliResult {
+    let dst = copier.dst;
     let max_frame = (dst.config().max_record_size as usize).saturating_add(1 << 10);
     loop {
         let next = dst.next_seq();
@@ -179,8 +191,7 @@ fn follow_remote(r: &crate::remote::Remote, dst: &Log, stop_at: Option<u64>) -> 
                 }
             }
             if whole > 0 {
-                dst.append_frames(&pending[..whole], Durability::Batch)
-                    .map_err(reel::Error::from)?;
+                copier.append(&pending[..whole])?;
                 pending.drain(..whole);
             }
         };
@@ -194,6 +205,104 @@ fn follow_remote(r: &crate::remote::Remote, dst: &Log, stop_at: Option<u64>) -> 
             dst.next_seq()
         ));
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Appends what the source sends into the follower, and decides what happens when the
+/// source no longer has records the follower needs.
+struct Copier<'a> {
+    dst: &'a Log,
+    src: &'a str,
+    skip_gap: bool,
+    state: &'a watch::StateFile,
+}
+
+impl Copier<'_> {
+    /// Appends whole frames, in batches that fit the follower (a batch larger than its
+    /// capacity would be refused, and a small store's source sends more at once).
+    fn append(&self, frames: &[u8]) -> CliResult {
+        let limit = (self.dst.config().capacity / 4).clamp(1, BATCH_BYTES as u64) as usize;
+        let mut rest = frames;
+        while !rest.is_empty() {
+            let mut cut = 0;
+            while let Some(len) = reel_log::frame::peek_len(&rest[cut..]) {
+                if cut > 0 && cut + len > limit || cut + len > rest.len() {
+                    break;
+                }
+                cut += len;
+            }
+            // Not even one whole frame: append_frames says what is wrong with it.
+            let cut = if cut == 0 { rest.len() } else { cut };
+            self.append_batch(&rest[..cut])?;
+            rest = &rest[cut..];
+        }
+        Ok(())
+    }
+
+    /// Appends one batch; frames that start past the follower's next seq mean the source
+    /// dropped the seqs in between (it sends from its oldest record).
+    fn append_batch(&self, frames: &[u8]) -> CliResult {
+        match self.dst.append_frames(frames, Durability::Batch) {
+            Err(reel_log::Error::NotNext { expected, got }) if got > expected => {
+                self.skip(expected..got)?;
+                self.dst
+                    .append_frames(frames, Durability::Batch)
+                    .map_err(reel::Error::from)?;
+                Ok(())
+            }
+            Err(e) => Err(reel::Error::from(e).into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// The follower needs `missing`, which the source no longer has: stop, naming the
+    /// seqs, or with `--skip-gap` record them and continue after them.
+    fn skip(&self, missing: std::ops::Range<u64>) -> CliResult {
+        let (first, last) = (missing.start, missing.end - 1);
+        if !self.skip_gap {
+            return Err(CliError::Input(format!(
+                "{} no longer holds seqs {first} to {last}: the follower stops rather than skip them (--skip-gap continues from seq {})",
+                self.src, missing.end
+            )));
+        }
+        // Recorded (durably) before the skip: a skip is never left unrecorded.
+        self.state.add_gap(missing.clone())?;
+        self.dst.skip_to(missing.end).map_err(reel::Error::from)?;
+        note(format_args!(
+            "reel: {} no longer holds seqs {first} to {last}: skipped them (--skip-gap), continuing from seq {}",
+            self.src, missing.end
+        ));
+        Ok(())
+    }
+
+    /// `--from-seq N`: a new follower starts at `n`; one that already started goes on
+    /// from where it is, and one past `n` cannot go back.
+    fn start_at(&self, n: u64, info: &SourceInfo) -> CliResult {
+        let next = self.dst.next_seq();
+        if next > 0 {
+            if next < n {
+                return Err(CliError::Input(format!(
+                    "--from-seq {n} starts a new follower; {} already continues from seq {next}",
+                    self.dst.dir().display()
+                )));
+            }
+            return Ok(());
+        }
+        if n > info.next {
+            return Err(CliError::Input(format!(
+                "--from-seq {n}: {} ends before it (its next seq is {})",
+                self.src, info.next
+            )));
+        }
+        if n < info.oldest && !self.skip_gap {
+            // Refused before anything changes in the follower.
+            return self.skip(n..info.oldest);
+        }
+        if n > 0 {
+            self.state.add_gap(0..n)?;
+            self.dst.skip_to(n).map_err(reel::Error::from)?;
+        }
+        Ok(())
     }
 }
 
@@ -265,6 +374,8 @@ fn follow_store(src: &str, dst: &Path) {
     loop {
         let args = ReplicateArgs {
             no_wait: false,
+            skip_gap: false,
+            from_seq: None,
             src: src.into(),
             dst: dst.to_path_buf(),
         };

@@ -33,6 +33,15 @@ impl StateFile {
         }
     }
 
+    /// Records durably that the follower will never have `gap`.
+    pub fn add_gap(&self, gap: std::ops::Range<u64>) -> CliResult {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.add_gap(gap);
+        // Written under the lock: the watcher and the copier share the `.tmp` file.
+        st.write(&DiskStorage, &self.dir, true)?;
+        Ok(())
+    }
+
     /// Looks at the source once and records what it saw.
     pub fn look(&self, source: &Source, dst: &Log) -> CliResult {
         let info = source.info()?;
