@@ -14,12 +14,21 @@ pub struct Proxy {
 
 struct Shared {
     target: SocketAddr,
-    /// Both ends of every open connection, for cutting them.
-    conns: Mutex<Vec<(TcpStream, TcpStream)>>,
+    /// Every connection since the last cut, for cutting them.
+    conns: Mutex<Vec<Arc<Conn>>>,
     /// Frames streams send nothing while this is true.
     hold: Mutex<bool>,
     released: Condvar,
     stopping: AtomicBool,
+}
+
+/// Both ends of one connection, what it carries and whether it is still open.
+struct Conn {
+    client: TcpStream,
+    server: TcpStream,
+    /// A live frames stream (`GET .../frames?follow=true`).
+    frames: AtomicBool,
+    open: AtomicBool,
 }
 
 impl Proxy {
@@ -47,29 +56,38 @@ impl Proxy {
                 };
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
-                sh.conns
-                    .lock()
-                    .unwrap()
-                    .push((client.try_clone().unwrap(), server.try_clone().unwrap()));
-                let is_frames = Arc::new(AtomicBool::new(false));
+                let conn = Arc::new(Conn {
+                    client: client.try_clone().unwrap(),
+                    server: server.try_clone().unwrap(),
+                    frames: AtomicBool::new(false),
+                    open: AtomicBool::new(true),
+                });
+                sh.conns.lock().unwrap().push(conn.clone());
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let flag = is_frames.clone();
-                std::thread::spawn(move || pump_up(client, server, &flag));
+                let up = conn.clone();
+                std::thread::spawn(move || pump_up(client, server, &up.frames));
                 let sh2 = sh.clone();
-                std::thread::spawn(move || pump_down(s2, c2, &is_frames, &sh2));
+                std::thread::spawn(move || {
+                    pump_down(s2, c2, &conn.frames, &sh2);
+                    conn.open.store(false, Ordering::Release);
+                });
             }
         });
         Proxy { addr, shared }
     }
 
-    /// Cuts every open connection (both directions, both ends); returns how many.
+    /// Cuts every open connection (both directions, both ends); returns how many live
+    /// frames streams (a follower copying) it cut.
     pub fn cut_all(&self) -> usize {
         let conns = std::mem::take(&mut *self.shared.conns.lock().unwrap());
-        for (c, s) in &conns {
-            let _ = c.shutdown(Shutdown::Both);
-            let _ = s.shutdown(Shutdown::Both);
+        let mut streams = 0;
+        for c in &conns {
+            let live = c.open.load(Ordering::Acquire) && c.frames.load(Ordering::Acquire);
+            streams += usize::from(live);
+            let _ = c.client.shutdown(Shutdown::Both);
+            let _ = c.server.shutdown(Shutdown::Both);
         }
-        conns.len()
+        streams
     }
 
     /// Holds back (or releases) what the server sends on frames streams.

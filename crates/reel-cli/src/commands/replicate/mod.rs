@@ -18,7 +18,25 @@ use std::time::Duration;
 /// Frames appended per batch at most.
 const BATCH_BYTES: usize = 1 << 20;
 
+/// How long `--no-wait` keeps trying to reach its source (a live follower never stops).
+const RETRY_FOR: Duration = Duration::from_secs(30);
+
 pub fn run(a: ReplicateArgs) -> CliResult {
+    let started = std::time::Instant::now();
+    loop {
+        match run_once(&a) {
+            // The source away or a connection cut before the copy loop took over (which
+            // resumes on its own): start over, checks included, from the follower's end.
+            Err(e) if e.is_connection() && (!a.no_wait || started.elapsed() < RETRY_FOR) => {
+                note(format_args!("reel: {e}; trying again"));
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn run_once(a: &ReplicateArgs) -> CliResult {
     let src_name = a.src.display().to_string();
     let source = Source::open(&a.src)?;
     let info = source.info()?;
@@ -195,7 +213,20 @@ fn follow_remote(
                 pending.drain(..whole);
             }
         };
-        if stop_at.is_some() && !cut {
+        // An answer that ends (rather than breaks) before `--no-wait`'s end may still be a
+        // connection cut at a chunk boundary: the loop asks again from where it got to,
+        // unless the source sent nothing at all.
+        if let Some(end) = stop_at
+            && !cut
+            && dst.next_seq() == next
+        {
+            return Err(CliError::Input(format!(
+                "{} sent no records from seq {next} though it held records up to seq {}",
+                r.url(),
+                end - 1
+            )));
+        }
+        if stop_at.is_some_and(|end| dst.next_seq() >= end) {
             return Ok(());
         }
         note(format_args!(

@@ -42,7 +42,7 @@ impl Source {
                     vec![("from_seq", seq.to_string()), ("limit", "1".into())],
                 )?;
                 let mut out = Vec::new();
-                body.read_to_end(&mut out).map_err(CliError::Output)?;
+                body.read_to_end(&mut out).map_err(|e| r.broken(e))?;
                 out
             }
         };
