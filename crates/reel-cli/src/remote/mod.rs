@@ -8,7 +8,7 @@ mod commands;
 mod read;
 
 pub use commands::{kind, kv, list, rewind, status, stream, verify, views, write};
-pub use read::read;
+pub use read::{member_name, read};
 
 use crate::error::{CliError, CliResult};
 use std::path::Path;

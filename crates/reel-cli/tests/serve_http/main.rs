@@ -12,6 +12,7 @@ mod parity;
 mod proxy;
 mod replica_status;
 mod replicate;
+mod replicate_group;
 mod replicate_stress;
 mod stores;
 mod tls;

@@ -2,6 +2,7 @@
 //! as stored (`Log::append_frames`: checksums verified, seqs kept), from its own next seq,
 //! so that a restart, a kill -9 or a cut connection resumes with no gap and no double.
 
+mod group;
 mod source;
 mod watch;
 
@@ -22,6 +23,9 @@ const BATCH_BYTES: usize = 1 << 20;
 const RETRY_FOR: Duration = Duration::from_secs(30);
 
 pub fn run(a: ReplicateArgs) -> CliResult {
+    if let Some(g) = &a.group {
+        return group::run(&a, g);
+    }
     let started = std::time::Instant::now();
     loop {
         match run_once(&a) {
@@ -407,6 +411,8 @@ fn follow_store(src: &str, dst: &Path) {
             no_wait: false,
             skip_gap: false,
             from_seq: None,
+            group: None,
+            lease: 30.0,
             src: src.into(),
             dst: dst.to_path_buf(),
         };
