@@ -647,9 +647,10 @@ mod tests {
                 gap: false,
             },
         );
-        // Flags, key length, or a length other than 36: each alone is corruption.
+        // Flags other than the gap flag, key length, or a length other than 36: each
+        // alone is corruption.
         let mut flags = seal.clone();
-        flags[9] = 1;
+        flags[9] = 2;
         let mut key_len = seal.clone();
         key_len[10] = 1;
         let mut longer = seal.clone();
@@ -669,6 +670,20 @@ mod tests {
                 "{what}"
             );
         }
+    }
+
+    #[test]
+    fn a_gap_seal_reads_back_as_one() {
+        let gap = Seal {
+            next_seq: 45,
+            ts_max: 7,
+            records: 20,
+            gap: true,
+        };
+        let mut buf = Vec::new();
+        encode_seal(&mut buf, &gap);
+        assert_eq!(buf[9], SEAL_FLAG_GAP);
+        assert!(matches!(decode(&buf, 1 << 20), Ok((Frame::Seal(s), SEAL_LEN)) if s == gap));
     }
 
     proptest! {
