@@ -27,6 +27,9 @@ use std::sync::Arc;
 
 /// Bytes read per lookup: an index interval plus room for the frame that crosses it.
 const WINDOW: usize = 2 * INDEX_INTERVAL as usize;
+/// Segments kept open for lookups at most (two descriptors each): a store of thousands
+/// of small segments must not run out of file descriptors.
+const MAX_OPEN: usize = 64;
 
 /// What lookups know of the segments as of one `layout_gen`.
 #[derive(Debug, Default)]
@@ -150,6 +153,9 @@ impl Log {
         });
         let mut cache = self.inner.lookup.lock().unwrap_or_else(|e| e.into_inner());
         if cache.layout_gen == layout_gen {
+            if cache.by_first.len() >= MAX_OPEN {
+                cache.by_first.clear();
+            }
             cache.by_first.insert(first, seg.clone());
         }
         Ok(Some((first, seg)))

@@ -31,7 +31,7 @@ fn get_finds_every_record_across_segments_and_nothing_past_the_end() {
     let tmp = tempfile::tempdir().unwrap();
     let s = Spool::builder(tmp.path().join("s"))
         .capacity(64 << 20)
-        .segment_size(256 << 10)
+        .segment_size(64 << 10)
         .when_full(WhenFull::Reject)
         .open()
         .unwrap();
