@@ -1,6 +1,7 @@
 //! A TCP proxy between a follower and a server, for network trouble on demand: it cuts
-//! every open connection at once, or holds back what the server sends on live frames streams
-//! (`GET .../frames?follow=true`) while other requests (status) pass.
+//! every open connection at once, holds back what the server sends on live frames streams
+//! (`GET .../frames?follow=true`) while other requests (status) pass, or holds back a
+//! share-group member's acknowledgements (`POST .../ack`).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -16,8 +17,8 @@ struct Shared {
     target: SocketAddr,
     /// Every connection since the last cut, for cutting them.
     conns: Mutex<Vec<Arc<Conn>>>,
-    /// Frames streams send nothing while this is true.
-    hold: Mutex<bool>,
+    /// What is held back: (live frames streams' answers, acknowledgement requests).
+    hold: Mutex<(bool, bool)>,
     released: Condvar,
     stopping: AtomicBool,
 }
@@ -39,7 +40,7 @@ impl Proxy {
         let shared = Arc::new(Shared {
             target,
             conns: Mutex::new(Vec::new()),
-            hold: Mutex::new(false),
+            hold: Mutex::new((false, false)),
             released: Condvar::new(),
             stopping: AtomicBool::new(false),
         });
@@ -65,7 +66,8 @@ impl Proxy {
                 sh.conns.lock().unwrap().push(conn.clone());
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                 let up = conn.clone();
-                std::thread::spawn(move || pump_up(client, server, &up.frames));
+                let sh1 = sh.clone();
+                std::thread::spawn(move || pump_up(client, server, &up.frames, &sh1));
                 let sh2 = sh.clone();
                 std::thread::spawn(move || {
                     pump_down(s2, c2, &conn.frames, &sh2);
@@ -92,7 +94,13 @@ impl Proxy {
 
     /// Holds back (or releases) what the server sends on frames streams.
     pub fn hold_frames(&self, hold: bool) {
-        *self.shared.hold.lock().unwrap() = hold;
+        self.shared.hold.lock().unwrap().0 = hold;
+        self.shared.released.notify_all();
+    }
+
+    /// Holds back (or releases) requests to acknowledge (`POST .../ack`).
+    pub fn hold_acks(&self, hold: bool) {
+        self.shared.hold.lock().unwrap().1 = hold;
         self.shared.released.notify_all();
     }
 }
@@ -101,13 +109,15 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::Release);
         self.hold_frames(false);
+        self.hold_acks(false);
         let _ = TcpStream::connect(self.addr);
         self.cut_all();
     }
 }
 
-/// Client to server, noting whether the connection asks for frames.
-fn pump_up(mut from: TcpStream, mut to: TcpStream, is_frames: &AtomicBool) {
+/// Client to server, noting whether the connection asks for frames, and waiting while
+/// acknowledgements are held.
+fn pump_up(mut from: TcpStream, mut to: TcpStream, is_frames: &AtomicBool, sh: &Shared) {
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = match from.read(&mut buf) {
@@ -120,6 +130,12 @@ fn pump_up(mut from: TcpStream, mut to: TcpStream, is_frames: &AtomicBool) {
         if text.windows(7).any(|w| w == b"/frames") && text.windows(11).any(|w| w == b"follow=true")
         {
             is_frames.store(true, Ordering::Release);
+        }
+        if text.windows(5).any(|w| w == b"/ack ") {
+            let mut held = sh.hold.lock().unwrap();
+            while held.1 && !sh.stopping.load(Ordering::Acquire) {
+                held = sh.released.wait(held).unwrap();
+            }
         }
         if to.write_all(&buf[..n]).is_err() {
             break;
@@ -138,7 +154,7 @@ fn pump_down(mut from: TcpStream, mut to: TcpStream, is_frames: &AtomicBool, sh:
         };
         if is_frames.load(Ordering::Acquire) {
             let mut held = sh.hold.lock().unwrap();
-            while *held && !sh.stopping.load(Ordering::Acquire) {
+            while held.0 && !sh.stopping.load(Ordering::Acquire) {
                 held = sh.released.wait(held).unwrap();
             }
         }

@@ -187,3 +187,57 @@ fn a_member_killed_mid_stream_loses_nothing_and_started_again_stores_nothing_twi
     let doubles = count.values().filter(|&&c| c > 1).count();
     assert!(doubles <= 1000, "{doubles} records stored twice");
 }
+
+/// The group's position on the source (every seq below it acknowledged).
+fn group_position(src: &str) -> u64 {
+    let st: Value = serde_json::from_str(&ok(&["status", "--json", src])).unwrap();
+    st["readers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "group.g")
+        .map_or(0, |r| r["position"].as_u64().unwrap())
+}
+
+#[test]
+fn a_member_that_died_after_storing_records_but_before_acknowledging_them_does_not_store_them_again()
+ {
+    let s = Server::start(&[]);
+    ok(&["init", &s.dir("ev")]);
+    post_records(&s, 0, 300);
+    let proxy = crate::proxy::Proxy::start(s.addr);
+    let url = format!("http://{}/ev", proxy.addr);
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a").display().to_string();
+    // Its acknowledgement never reaches the server: stored, not acknowledged.
+    proxy.hold_acks(true);
+    let mut first = member(&url, &a, &["--lease", "1"]);
+    wait_for_total(std::slice::from_ref(&a), 300);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    proxy.cut_all();
+    proxy.hold_acks(false);
+    assert_eq!(
+        group_position(&s.dir("ev")),
+        0,
+        "the acknowledgement got through"
+    );
+    // Started again on the same store: the 300 come back when the lease ends; it
+    // recognises them, acknowledges them, and stores only what is new.
+    let mut again = member(&url, &a, &["--lease", "1"]);
+    post_records(&s, 300, 100);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while group_position(&s.dir("ev")) < 400 {
+        assert!(
+            Instant::now() < deadline,
+            "the group never acknowledged everything"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    again.kill().unwrap();
+    again.wait().unwrap();
+    let nonces: Vec<u64> = by_nonce(&a).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(nonces.len(), 400, "records stored twice (or lost)");
+    let count = check_against_source(&s.dir("ev"), std::slice::from_ref(&a));
+    assert!(count.values().all(|&c| c == 1));
+}
