@@ -50,11 +50,12 @@ impl Drop for Follower {
     }
 }
 
-fn follow(src: &str, dst: &str) -> Follower {
+/// `reel replicate SRC DST`, its stderr into `log`.
+fn follow(src: &str, dst: &str, log: &std::path::Path) -> Follower {
     Follower(
         Command::new(bin())
             .args(["replicate", src, dst])
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
             .spawn()
             .unwrap(),
     )
@@ -70,7 +71,8 @@ fn status_shows_a_followers_lag_in_records_and_time_while_its_stream_is_stalled(
     let url = format!("http://{}/ev", proxy.addr);
     let tmp = tempfile::tempdir().unwrap();
     let f = tmp.path().join("f").display().to_string();
-    let _follower = follow(&url, &f);
+    let log = tmp.path().join("stderr");
+    let _follower = follow(&url, &f, &log);
     let r = status_until(&f, "caught up", |r| {
         r["last_seq"] == 999 && r["source_next_seq"] == 1000
     });
@@ -99,6 +101,19 @@ fn status_shows_a_followers_lag_in_records_and_time_while_its_stream_is_stalled(
         text.contains("replica    last seq 999, behind by 500 records"),
         "{text}"
     );
+    // It says so on stderr too (once its oldest missing record is a second old).
+    let said = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let err = std::fs::read_to_string(&log).unwrap();
+            if err.contains(what) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never said {what:?}: {err}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    said(&format!("reel: behind {url} by 500 records"));
 
     // Released: it catches up and says so.
     proxy.hold_frames(false);
@@ -107,6 +122,7 @@ fn status_shows_a_followers_lag_in_records_and_time_while_its_stream_is_stalled(
     });
     assert_eq!(r["lag_seconds"].as_f64(), Some(0.0));
     assert_eq!(r["gaps"], serde_json::json!([]));
+    said(&format!("reel: caught up with {url}"));
 }
 
 fn meta_lines(dir: &str) -> Vec<Value> {

@@ -95,7 +95,8 @@ fn run_once(a: &ReplicateArgs) -> CliResult {
     dst.sync().map_err(reel::Error::from)?;
     result?;
     // Stopped caught up (`--no-wait`): say so now rather than a second ago.
-    state.look(&source, &dst)
+    state.look(&source, &dst)?;
+    Ok(())
 }
 
 /// Opens DST as the replica of `src`, creating it (same kind and configuration) when it

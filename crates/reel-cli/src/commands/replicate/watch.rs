@@ -7,6 +7,7 @@
 
 use super::source::Source;
 use crate::error::CliResult;
+use crate::output::note;
 use reel::Log;
 use reel_log::follow::FollowState;
 use reel_log::storage::DiskStorage;
@@ -16,6 +17,10 @@ use std::time::Duration;
 
 /// How often the source is looked at.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// A follower whose oldest missing record is older than this says so on stderr...
+const BEHIND_AFTER: f64 = 1.0;
+/// ...at most this often while it stays behind.
+const SAY_EVERY: Duration = Duration::from_secs(30);
 
 /// The follower's state file, shared by the copying loop (gaps) and the watcher.
 #[derive(Clone)]
@@ -42,8 +47,9 @@ impl StateFile {
         Ok(())
     }
 
-    /// Looks at the source once and records what it saw.
-    pub fn look(&self, source: &Source, dst: &Log) -> CliResult {
+    /// Looks at the source once and records what it saw; returns how many records the
+    /// follower lacks and how old (seconds) the oldest of them is.
+    pub fn look(&self, source: &Source, dst: &Log) -> CliResult<(u64, f64)> {
         let info = source.info()?;
         let mine = dst.next_seq();
         let oldest_missing_ts = if mine < info.next {
@@ -57,11 +63,13 @@ impl StateFile {
         st.oldest_missing_ts = oldest_missing_ts;
         st.observed_at = reel_log::now_micros();
         st.write(&DiskStorage, &self.dir, false)?;
-        Ok(())
+        let age = oldest_missing_ts.map_or(0.0, |ts| (st.observed_at - ts).max(0) as f64 / 1e6);
+        Ok((info.next.saturating_sub(mine), age))
     }
 }
 
-/// The watcher thread; [`Watcher::finish`] stops it after one last look.
+/// The watcher thread; [`Watcher::finish`] stops it. It also says on stderr when the
+/// follower falls behind, and when it has caught up again.
 pub(super) struct Watcher {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -79,12 +87,30 @@ impl Watcher {
                     return;
                 };
                 let (lock, cv) = &*flag;
+                let mut said_behind: Option<std::time::Instant> = None;
                 let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
                 while !*stopped {
                     drop(stopped);
                     // A failed look (the source away) leaves the last one in place: its
                     // time says how old it is, and the copier reports the outage.
-                    let _ = file.look(&source, &dst);
+                    match file.look(&source, &dst) {
+                        Ok((lag, age))
+                            if lag > 0
+                                && age >= BEHIND_AFTER
+                                && said_behind.is_none_or(|t| t.elapsed() >= SAY_EVERY) =>
+                        {
+                            note(format_args!(
+                                "reel: behind {} by {lag} records (the oldest not copied yet is {age:.1} s old)",
+                                src.display()
+                            ));
+                            said_behind = Some(std::time::Instant::now());
+                        }
+                        Ok((0, _)) if said_behind.is_some() => {
+                            note(format_args!("reel: caught up with {}", src.display()));
+                            said_behind = None;
+                        }
+                        _ => {}
+                    }
                     stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
                     if !*stopped {
                         stopped = cv
