@@ -233,6 +233,9 @@ fn records_the_source_dropped_stop_the_follower_unless_skip_gap_which_status_lis
         &path("i"),
     ]);
     assert!(err.contains("ends before it"), "{err}");
+    for refused in ["h", "i"] {
+        assert!(!tmp.path().join(refused).exists(), "{refused} was created");
+    }
 }
 
 #[test]

@@ -44,6 +44,12 @@ fn run_once(a: &ReplicateArgs) -> CliResult {
     let src_name = a.src.display().to_string();
     let source = Source::open(&a.src)?;
     let info = source.info()?;
+    // A new follower refused for its --from-seq is not created at all.
+    if let Some(n) = a.from_seq
+        && !a.dst.join(reel::META_FILE).is_file()
+    {
+        check_from_seq(n, &info, &src_name, a.skip_gap)?;
+    }
     let dst = open_follower(&a.dst, &src_name, &info)?;
     let state = watch::StateFile::load(a.dst.clone());
     let copier = Copier {
@@ -244,6 +250,24 @@ fn follow_remote(
     }
 }
 
+/// Whether a new follower may start at seq `n` of the source.
+fn check_from_seq(n: u64, info: &SourceInfo, src: &str, skip_gap: bool) -> CliResult {
+    if n > info.next {
+        return Err(CliError::Input(format!(
+            "--from-seq {n}: {src} ends before it (its next seq is {})",
+            info.next
+        )));
+    }
+    if n < info.oldest && !skip_gap {
+        return Err(CliError::Input(format!(
+            "{src} no longer holds seqs {n} to {}: the follower stops rather than skip them (--skip-gap continues from seq {})",
+            info.oldest - 1,
+            info.oldest
+        )));
+    }
+    Ok(())
+}
+
 /// Appends what the source sends into the follower, and decides what happens when the
 /// source no longer has records the follower needs.
 struct Copier<'a> {
@@ -324,16 +348,7 @@ impl Copier<'_> {
             }
             return Ok(());
         }
-        if n > info.next {
-            return Err(CliError::Input(format!(
-                "--from-seq {n}: {} ends before it (its next seq is {})",
-                self.src, info.next
-            )));
-        }
-        if n < info.oldest && !self.skip_gap {
-            // Refused before anything changes in the follower.
-            return self.skip(n..info.oldest);
-        }
+        check_from_seq(n, info, self.src, self.skip_gap)?;
         if n > 0 {
             self.state.add_gap(0..n)?;
             self.dst.skip_to(n).map_err(reel::Error::from)?;
