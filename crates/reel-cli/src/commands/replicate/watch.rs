@@ -88,15 +88,21 @@ impl Watcher {
                 };
                 let (lock, cv) = &*flag;
                 let mut said_behind: Option<std::time::Instant> = None;
+                // Said only when two looks in a row find it behind: a follower that
+                // starts on a backlog and copies it within a second says nothing.
+                let mut was_behind = false;
                 let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
                 while !*stopped {
                     drop(stopped);
                     // A failed look (the source away) leaves the last one in place: its
                     // time says how old it is, and the copier reports the outage.
-                    match file.look(&source, &dst) {
+                    let look = file.look(&source, &dst);
+                    let behind = matches!(look, Ok((lag, age)) if lag > 0 && age >= BEHIND_AFTER);
+                    let again = std::mem::replace(&mut was_behind, behind);
+                    match look {
                         Ok((lag, age))
-                            if lag > 0
-                                && age >= BEHIND_AFTER
+                            if behind
+                                && again
                                 && said_behind.is_none_or(|t| t.elapsed() >= SAY_EVERY) =>
                         {
                             note(format_args!(
