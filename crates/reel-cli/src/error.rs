@@ -22,6 +22,10 @@ pub enum CliError {
     /// A check found problems (already printed); exit non-zero.
     #[error("{0}")]
     Failed(String),
+    /// The server could not be reached, or the connection broke mid-answer: trying
+    /// again later may work.
+    #[error("{0}")]
+    Connection(String),
     /// A server answered with an error status.
     #[error("{}", remote_message(*status, message))]
     Remote {
@@ -67,6 +71,11 @@ impl CliError {
             } => EXIT_REFUSED,
             _ => EXIT_FAILURE,
         }
+    }
+
+    /// True for a network failure (not an answer of the server).
+    pub fn is_connection(&self) -> bool {
+        matches!(self, CliError::Connection(_))
     }
 
     /// True when stdout's consumer went away: the end of the output, not a failure.

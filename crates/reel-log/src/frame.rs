@@ -36,6 +36,8 @@ const KIND_SEAL: u8 = 2;
 const FLAG_KEY: u8 = 1;
 const FLAG_NONCE: u8 = 2;
 const FLAGS_RESERVED: u8 = 0b0000_1100;
+/// Seal flag: the seqs before its `next_seq` that the segment lacks were skipped.
+const SEAL_FLAG_GAP: u8 = 1;
 
 /// A record to append, borrowed from the caller.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -106,6 +108,10 @@ pub struct Seal {
     pub ts_max: i64,
     /// Number of records in the segment.
     pub records: u64,
+    /// The seqs from one past the segment's last record up to `next_seq` were skipped on
+    /// purpose ([`Log::skip_to`](crate::Log::skip_to): a follower's source no longer had
+    /// them); in a seal without it such a jump is damage.
+    pub gap: bool,
 }
 
 /// One decoded frame.
@@ -175,7 +181,7 @@ pub fn encode_seal(out: &mut Vec<u8>, seal: &Seal) {
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&(SEAL_LEN as u32).to_le_bytes());
     out.push(KIND_SEAL);
-    out.push(0);
+    out.push(if seal.gap { SEAL_FLAG_GAP } else { 0 });
     out.extend_from_slice(&0u16.to_le_bytes());
     out.extend_from_slice(&seal.next_seq.to_le_bytes());
     out.extend_from_slice(&seal.ts_max.to_le_bytes());
@@ -275,7 +281,7 @@ fn decode_inner(
             ))
         }
         KIND_SEAL => {
-            if len != SEAL_LEN || flags != 0 || key_len != 0 {
+            if len != SEAL_LEN || flags & !SEAL_FLAG_GAP != 0 || key_len != 0 {
                 return Err(DecodeError::Corrupt("malformed seal frame".into()));
             }
             let records =
@@ -285,6 +291,7 @@ fn decode_inner(
                     next_seq: seq,
                     ts_max: ts,
                     records,
+                    gap: flags & SEAL_FLAG_GAP != 0,
                 }),
                 len,
             ))
@@ -327,6 +334,7 @@ mod tests {
             next_seq: 9,
             ts_max: 100,
             records: 4,
+            gap: false,
         };
         let mut buf = Vec::new();
         encode_seal(&mut buf, &s);
@@ -413,6 +421,7 @@ mod tests {
             next_seq: 0x0102,
             ts_max: -2,
             records: 0x0304,
+            gap: false,
         };
         let mut out = vec![0xee; 3];
         encode_seal(&mut out, &s);
@@ -635,11 +644,13 @@ mod tests {
                 next_seq: 10,
                 ts_max: 1,
                 records: 10,
+                gap: false,
             },
         );
-        // Flags, key length, or a length other than 36: each alone is corruption.
+        // Flags other than the gap flag, key length, or a length other than 36: each
+        // alone is corruption.
         let mut flags = seal.clone();
-        flags[9] = 1;
+        flags[9] = 2;
         let mut key_len = seal.clone();
         key_len[10] = 1;
         let mut longer = seal.clone();
@@ -659,6 +670,20 @@ mod tests {
                 "{what}"
             );
         }
+    }
+
+    #[test]
+    fn a_gap_seal_reads_back_as_one() {
+        let gap = Seal {
+            next_seq: 45,
+            ts_max: 7,
+            records: 20,
+            gap: true,
+        };
+        let mut buf = Vec::new();
+        encode_seal(&mut buf, &gap);
+        assert_eq!(buf[9], SEAL_FLAG_GAP);
+        assert!(matches!(decode(&buf, 1 << 20), Ok((Frame::Seal(s), SEAL_LEN)) if s == gap));
     }
 
     proptest! {

@@ -27,6 +27,7 @@ mod head;
 pub mod index;
 mod layout;
 mod log;
+mod lookup;
 pub mod meta;
 mod reader;
 mod recovery;

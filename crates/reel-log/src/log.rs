@@ -150,6 +150,8 @@ pub(crate) struct Inner {
     /// Segment files opened for direct record reads, valid for one `layout_gen` (so
     /// that deleted segments are closed and their space freed).
     pub(crate) segment_files: Mutex<SegmentFiles>,
+    /// Segments and index entries known to point lookups ([`Log::read_record`]).
+    pub(crate) lookup: Mutex<crate::lookup::LookupCache>,
     /// Seals of sealed segments, for telling merge leftovers from live segments.
     pub(crate) layout: Mutex<crate::layout::LayoutCache>,
     /// Held while this process compacts (the compaction lock file admits one handle).
@@ -335,6 +337,7 @@ impl Log {
                 flusher_started: std::sync::Once::new(),
                 recovery: Mutex::new(report),
                 segment_files: Mutex::new(Default::default()),
+                lookup: Mutex::new(Default::default()),
                 layout: Mutex::new(Default::default()),
                 compacting: Mutex::new(()),
                 compactor_running: std::sync::atomic::AtomicBool::new(false),

@@ -224,7 +224,9 @@ impl Log {
                                 None,
                             );
                         }
-                        if !compacted && seal.next_seq != expected {
+                        // A gap seal (a follower's skipped seqs) may only jump forward.
+                        let gap_ok = seal.gap && seal.next_seq > expected;
+                        if !compacted && seal.next_seq != expected && !gap_ok {
                             damage(
                                 at,
                                 format!(

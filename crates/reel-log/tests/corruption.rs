@@ -297,3 +297,30 @@ fn read_all_skipping(log: &reel_log::Log) -> Vec<u64> {
         }
     }
 }
+
+#[test]
+fn a_point_lookup_of_a_damaged_record_is_an_error_and_its_neighbours_still_read() {
+    let sim = SimStorage::new();
+    let mut cfg = small_config();
+    cfg.capacity = 1 << 20;
+    let log = open_sim(&sim, cfg);
+    append_n(&log, 300, 200);
+    let segs = log.segments().unwrap();
+    let victim = &segs[1];
+    // Warm the lookup caches first, so that the damage is met through them.
+    for seq in 0..300 {
+        let v = log.read_record(seq, |r| r.value.to_vec()).unwrap();
+        assert_eq!(v.unwrap(), value_for(seq, 200));
+    }
+    let offset = 32 + 230 * 10 + 50; // inside the value of the 11th record
+    sim.corrupt(&victim.path, offset, &[0xff, 0x00, 0xee])
+        .unwrap();
+    let damaged = victim.first_seq + 10;
+    match log.read_record(damaged, |r| r.seq) {
+        Err(Error::Corrupt { path, .. }) => assert_eq!(path, victim.path),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    let before = log.read_record(damaged - 1, |r| r.value.to_vec()).unwrap();
+    assert_eq!(before.unwrap(), value_for(damaged - 1, 200));
+    assert!(log.read_record(300, |r| r.seq).unwrap().is_none());
+}

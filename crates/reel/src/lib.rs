@@ -46,5 +46,7 @@ pub use reel_log::{
     Durability, Entry, HEAD_FILE, KvPathSyntax, Log, LogReader, META_FILE, MIN_CAPACITY, RecordRef,
     SegmentInfo, StoreKind, VerifyReport, WhenFull, now_micros,
 };
-pub use spool::{Iter, ReaderStatus, RevIter, Spool, SpoolBuilder, Status, Stream, StreamOptions};
+pub use spool::{
+    Iter, ReaderStatus, Replication, RevIter, Spool, SpoolBuilder, Status, Stream, StreamOptions,
+};
 pub use value::{Encoding, Value, json_of};

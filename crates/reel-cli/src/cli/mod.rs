@@ -91,7 +91,7 @@ pub enum Command {
     Acl(AclCommand),
     /// Keep DST an exact copy of SRC (a server URL or a directory), following live.
     #[command(
-        after_help = "Examples:\n  reel replicate http://db1:7370/events /var/lib/reel/events   # runs until interrupted\n  reel replicate --no-wait /var/lib/a /backup/a                 # copy what is there, then stop\n\nDST is created as a follower of SRC (same kind and configuration). Records are copied\nas stored (same seq, time, key, nonce and value, checksums verified, never re-encoded).\nA follower is read-only for writers; `reel promote DST` makes it a store of its own.\nAfter a restart, a kill -9 or a cut connection it resumes from its own last seq."
+        after_help = "Examples:\n  reel replicate http://db1:7370/events /var/lib/reel/events   # runs until interrupted\n  reel replicate --no-wait /var/lib/a /backup/a                 # copy what is there, then stop\n  reel replicate --group w http://db1:7370/jobs /var/lib/reel/share   # store this member's share\n\nDST is created as a follower of SRC (same kind and configuration). Records are copied\nas stored (same seq, time, key, nonce and value, checksums verified, never re-encoded).\nA follower is read-only for writers; `reel promote DST` makes it a store of its own.\nAfter a restart, a kill -9 or a cut connection it resumes from its own last seq."
     )]
     Replicate(ReplicateArgs),
     /// Make a follower (see `reel replicate`) a writable store of its own.
@@ -296,6 +296,22 @@ pub struct ReplicateArgs {
     /// Stop once caught up with the end SRC had when the copy got there.
     #[arg(long)]
     pub no_wait: bool,
+    /// When SRC no longer holds records the follower needs (its retention dropped
+    /// them), continue from SRC's oldest record and record the skipped seqs (`reel
+    /// status` lists them) instead of stopping.
+    #[arg(long)]
+    pub skip_gap: bool,
+    /// Start a new (empty) follower at seq N instead of SRC's oldest record.
+    #[arg(long, value_name = "N", conflicts_with = "group")]
+    pub from_seq: Option<u64>,
+    /// Join share group G of SRC (a server URL) and append this member's share into DST,
+    /// a store of its own (created if missing): each record goes to one member of G, is
+    /// appended with its source seq as nonce, and is acknowledged once durable in DST.
+    #[arg(long, value_name = "G", conflicts_with = "skip_gap")]
+    pub group: Option<String>,
+    /// With --group: seconds this member has to store a record before it goes to another.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, requires = "group")]
+    pub lease: f64,
     /// The store to copy: a directory or http(s)://HOST:PORT/NAME.
     pub src: PathBuf,
     /// The follower directory (created if missing).

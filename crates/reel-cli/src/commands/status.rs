@@ -47,9 +47,12 @@ fn render(st: &Value, out: &mut Output) -> CliResult {
         Some(src) if src.starts_with("s3://") => out.line(format_args!(
             "copy of    {src} (a local copy of object storage, brought up to date by each command)"
         ))?,
-        Some(src) => out.line(format_args!(
-            "follows    {src} (read-only: kept by `reel replicate`; `reel promote` makes it writable)"
-        ))?,
+        Some(src) => {
+            out.line(format_args!(
+                "follows    {src} (read-only: kept by `reel replicate`; `reel promote` makes it writable)"
+            ))?;
+            render_replication(&st["replication"], out)?;
+        }
         None => {}
     }
     out.line(format_args!(
@@ -96,6 +99,38 @@ fn render(st: &Value, out: &mut Output) -> CliResult {
             r["unread"].as_u64().unwrap_or(0),
             r["consumed_pct"].as_f64().unwrap_or(0.0),
             r["lost"].as_u64().unwrap_or(0)
+        ))?;
+    }
+    Ok(())
+}
+
+/// A follower's progress: `replication` of `reel status --json`.
+fn render_replication(r: &Value, out: &mut Output) -> CliResult {
+    let last = r["last_seq"]
+        .as_u64()
+        .map_or_else(|| "none".to_string(), |s| s.to_string());
+    match (r["lag_records"].as_u64(), r["lag_seconds"].as_f64()) {
+        (Some(records), Some(secs)) => {
+            let ago = r["seen_secs_ago"].as_f64().unwrap_or(0.0);
+            let behind = if records == 0 {
+                "caught up".to_string()
+            } else {
+                format!("behind by {} ({secs:.1} s)", plural(records, "record"))
+            };
+            out.line(format_args!(
+                "replica    last seq {last}, {behind}; source next seq {} as seen {ago:.1} s ago",
+                r["source_next_seq"].as_u64().unwrap_or(0)
+            ))?;
+        }
+        _ => out.line(format_args!(
+            "replica    last seq {last}; lag unknown (the source was not seen yet)"
+        ))?,
+    }
+    for g in r["gaps"].as_array().into_iter().flatten() {
+        out.line(format_args!(
+            "gap        seqs {} to {} not copied (gone from the source, or before --from-seq)",
+            g[0].as_u64().unwrap_or(0),
+            g[1].as_u64().unwrap_or(0)
         ))?;
     }
     Ok(())

@@ -8,7 +8,7 @@ mod commands;
 mod read;
 
 pub use commands::{kind, kv, list, rewind, status, stream, verify, views, write};
-pub use read::read;
+pub use read::{member_name, read};
 
 use crate::error::{CliError, CliResult};
 use std::path::Path;
@@ -167,7 +167,7 @@ impl Remote {
             .body(Vec::new())
             .map_err(|e| CliError::Input(e.to_string()))?;
         let resp = self.agent.run(req).map_err(|e| {
-            CliError::Input(format!("cannot reach the server for {}: {e}", self.url))
+            CliError::Connection(format!("cannot reach the server for {}: {e}", self.url))
         })?;
         let mut resp = check(resp)?;
         let text = resp
@@ -204,7 +204,7 @@ impl Remote {
                     pause = (pause * 2).min(Duration::from_secs(1));
                 }
                 Err(e) => {
-                    return Err(CliError::Input(format!(
+                    return Err(CliError::Connection(format!(
                         "cannot reach the server for {}: {e}",
                         self.url
                     )));
@@ -266,8 +266,8 @@ impl Remote {
             .map_err(|e| CliError::Input(format!("the server sent bad JSON ({e}): {text}")))
     }
 
-    fn broken(&self, e: impl std::fmt::Display) -> CliError {
-        CliError::Input(format!("the connection to {} broke: {e}", self.url))
+    pub fn broken(&self, e: impl std::fmt::Display) -> CliError {
+        CliError::Connection(format!("the connection to {} broke: {e}", self.url))
     }
 }
 

@@ -192,7 +192,7 @@ impl Session<'_> {
 }
 
 /// This process's name in a share group: host and pid, unique among the group's members.
-fn member_name() -> String {
+pub fn member_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "host".into());

@@ -10,7 +10,11 @@ mod faults;
 mod groups;
 mod live;
 mod parity;
+mod proxy;
+mod replica_status;
 mod replicate;
+mod replicate_group;
+mod replicate_stress;
 mod stores;
 mod tls;
 

@@ -269,6 +269,7 @@ impl Log {
                     .max()
                     .unwrap_or(ts_max),
                 records: kept,
+                gap: false,
             },
         );
         w.push(&seal)?;

@@ -128,6 +128,7 @@ fn plan_in_parts(
                 next_seq: first,
                 ts_max: i64::MIN,
                 records: 0,
+                gap: false,
             },
         });
     }

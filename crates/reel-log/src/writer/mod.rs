@@ -18,6 +18,7 @@
 
 mod frames;
 mod limits;
+mod room;
 
 pub(crate) use limits::Extent;
 
@@ -27,7 +28,7 @@ use crate::group::{Appended, Unit};
 use crate::head::TailState;
 use crate::index::{self, INDEX_INTERVAL, IndexEntry};
 use crate::log::{LOCK_FILE, LockGuard, Log, now_micros};
-use crate::meta::{Config, WhenFull};
+use crate::meta::Config;
 use crate::recovery;
 use crate::segment::{self, SEGMENT_HEADER_LEN};
 use crate::storage::{OpenMode, StorageFile};
@@ -420,100 +421,6 @@ impl Log {
         Ok(())
     }
 
-    /// Frees space for `needed` more bytes under the when-full policy. `allow_over` lets a
-    /// drop-oldest log exceed its capacity by the tail segment when nothing else is left.
-    pub(crate) fn make_room(
-        &self,
-        t: &mut TailState,
-        needed: u64,
-        allow_over: bool,
-        config: &Config,
-    ) -> Result<()> {
-        let storage = &*self.inner.storage;
-        let dir = &self.inner.dir;
-        let mut floor: Option<Option<u64>> = None;
-        while t.used_bytes + needed > config.capacity {
-            if config.when_full == WhenFull::Compact {
-                // Never drop a segment: compaction (beside appends, see
-                // `relieve_compaction_pressure`) is what frees space.
-                break;
-            }
-            let segs = segment::list_segments(storage, dir)?;
-            let (Some(&oldest), Some(&next_first)) = (segs.first(), segs.get(1)) else {
-                break;
-            };
-            let may_drop = match config.when_full {
-                WhenFull::DropOldest => true,
-                // Handled above: compaction never drops a segment.
-                WhenFull::Compact => false,
-                WhenFull::Reject => {
-                    if floor.is_none() {
-                        let guard = self
-                            .inner
-                            .guard
-                            .read()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .clone();
-                        floor = Some(match guard {
-                            Some(g) => g.protected_from()?,
-                            None => None,
-                        });
-                    }
-                    floor.flatten().is_some_and(|f| next_first <= f)
-                }
-            };
-            if !may_drop {
-                break;
-            }
-            let seg_path = segment::segment_path(dir, oldest);
-            let size = storage
-                .open(&seg_path, OpenMode::Read)
-                .and_then(|f| f.len())
-                .ctx("open", &seg_path)?;
-            storage.remove_file(&seg_path).ctx("remove", &seg_path)?;
-            let idx_path = segment::index_path(dir, oldest);
-            if let Err(e) = storage.remove_file(&idx_path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                return Err(Error::io("remove", idx_path, e));
-            }
-            let segs_dir = segment::segments_dir(dir);
-            storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
-            t.used_bytes = t.used_bytes.saturating_sub(size);
-            t.oldest_seq = next_first;
-            self.inner
-                .head
-                .words()
-                .oldest_seq
-                .store(next_first, Ordering::Release);
-            self.inner.head.reseal();
-            self.inner
-                .head
-                .words()
-                .layout_gen
-                .fetch_add(1, Ordering::AcqRel);
-            tracing::debug!(segment = oldest, bytes = size, "dropped oldest segment");
-        }
-        let over = t.used_bytes + needed > config.capacity;
-        if over && needed > 0 && !(allow_over && config.when_full == WhenFull::DropOldest) {
-            tracing::info!(
-                dir = %self.inner.dir.display(),
-                used = t.used_bytes,
-                capacity = config.capacity,
-                needed,
-                policy = %config.when_full,
-                "append refused: the spool is full"
-            );
-            return Err(Error::Full {
-                used: t.used_bytes,
-                capacity: config.capacity,
-                needed,
-                policy: config.when_full,
-            });
-        }
-        Ok(())
-    }
-
     fn write_unit(
         &self,
         ws: &mut WriterState,
@@ -550,7 +457,7 @@ impl Log {
             };
             if t.records > 0 && t.offset + len + frame::SEAL_LEN as u64 > config.segment_size {
                 self.flush(ws)?;
-                self.roll(ws, t)?;
+                self.roll(ws, t, false)?;
                 ws.buf_at = t.offset;
                 ws.idx_at = t.index_entries;
             }
@@ -630,8 +537,9 @@ impl Log {
         Ok(())
     }
 
-    /// Seals the tail segment and starts the next one, publishing what was written so far.
-    fn roll(&self, ws: &mut WriterState, t: &mut TailState) -> Result<()> {
+    /// Seals the tail segment and starts the next one at `t.next_seq` (past a gap of
+    /// skipped seqs when `gap`).
+    fn roll(&self, ws: &mut WriterState, t: &mut TailState, gap: bool) -> Result<()> {
         let storage = &*self.inner.storage;
         let dir = &self.inner.dir;
         let Some(tf) = ws.tail.as_ref() else {
@@ -646,6 +554,7 @@ impl Log {
                 next_seq: t.next_seq,
                 ts_max: t.ts_max,
                 records: t.records,
+                gap,
             },
         );
         tf.seg

@@ -105,6 +105,7 @@ fn seal(next_seq: u64, records: u64) -> Vec<u8> {
             next_seq,
             ts_max: 1,
             records,
+            gap: false,
         },
     );
     out

@@ -7,7 +7,7 @@ mod kind;
 mod status;
 mod stream;
 
-pub use status::{ReaderStatus, Status};
+pub use status::{ReaderStatus, Replication, Status};
 pub use stream::{Stream, StreamOptions};
 
 use crate::cursor::{CursorFloor, Reader};
@@ -255,11 +255,7 @@ impl Spool {
 
     /// The record at `seq`, if retained.
     pub fn get(&self, seq: u64) -> Result<Option<Record>> {
-        Ok(self
-            .iter(seq..=seq)
-            .next()
-            .transpose()?
-            .filter(|r| r.seq == seq))
+        self.log.read_record(seq, Record::from_ref)?.transpose()
     }
 
     /// Records in `range` (bounded above by the end of the log at the time of the call),

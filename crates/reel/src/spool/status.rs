@@ -3,6 +3,7 @@
 use super::Spool;
 use crate::cursor::list_cursors;
 use crate::error::Result;
+use reel_log::follow::FollowState;
 use reel_log::frame::{self, Frame};
 use reel_log::storage::OpenMode;
 use reel_log::{SegmentInfo, WhenFull};
@@ -40,6 +41,30 @@ pub struct Status {
     /// The source this store follows (`reel replicate`), when it is a follower.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follows: Option<String>,
+    /// How far this follower is behind its source, when it is a follower.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication: Option<Replication>,
+}
+
+/// A follower's progress, from its own log and from what its replicator last saw of
+/// the source (`reel.follow.state`, refreshed about once a second while it runs).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Replication {
+    /// The last seq the follower holds, if any.
+    pub last_seq: Option<u64>,
+    /// The source's next seq when last seen (`None`: never seen).
+    pub source_next_seq: Option<u64>,
+    /// Records the source had that the follower does not.
+    pub lag_records: Option<u64>,
+    /// Age of the oldest record the follower lacks: 0 when it lacks none. Measured now
+    /// while the follower has not moved since the source was seen (a stopped
+    /// replicator shows a growing lag), otherwise as of that moment.
+    pub lag_seconds: Option<f64>,
+    /// Seconds since the replicator last saw the source.
+    pub seen_secs_ago: Option<f64>,
+    /// Seqs skipped because the source no longer had them (`--skip-gap`) or never
+    /// copied (`--from-seq`), as `[first, last]`.
+    pub gaps: Vec<[u64; 2]>,
 }
 
 /// One reader's progress.
@@ -102,7 +127,38 @@ impl Spool {
             when_full: config.when_full,
             readers,
             follows: log.follows().map(str::to_string),
+            replication: log.follows().map(|_| self.replication(next)),
         })
+    }
+
+    fn replication(&self, next: u64) -> Replication {
+        let state = FollowState::read(&**self.log().storage(), self.dir());
+        let now = reel_log::now_micros();
+        let secs = |micros: i64| micros.max(0) as f64 / 1e6;
+        let seen = state.as_ref().filter(|s| s.observed_at > 0);
+        let lag_records = seen.map(|s| s.source_next.saturating_sub(next));
+        let lag_seconds = seen.map(|s| match s.oldest_missing_ts {
+            _ if lag_records == Some(0) => 0.0,
+            None => 0.0,
+            Some(ts) if s.follower_next == next => secs(now - ts),
+            Some(ts) => secs(s.observed_at - ts),
+        });
+        Replication {
+            last_seq: next.checked_sub(1),
+            source_next_seq: seen.map(|s| s.source_next),
+            lag_records,
+            lag_seconds,
+            seen_secs_ago: seen.map(|s| secs(now - s.observed_at)),
+            gaps: state
+                .map(|s| {
+                    s.gaps
+                        .iter()
+                        .filter(|g| g.end > g.start)
+                        .map(|g| [g.start, g.end - 1])
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
     }
 }
 

@@ -2,11 +2,16 @@
 //! as stored (`Log::append_frames`: checksums verified, seqs kept), from its own next seq,
 //! so that a restart, a kill -9 or a cut connection resumes with no gap and no double.
 
+mod group;
+mod source;
+mod watch;
+
 use crate::cli::{PromoteArgs, ReplicateArgs};
 use crate::error::{CliError, CliResult};
 use crate::output::{Output, note};
-use reel::{Config, Durability, Log, StoreKind, WhenFull};
+use reel::{Durability, Log};
 use reel_log::LogOptions;
+use source::{Source, SourceInfo, frame_at};
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
@@ -14,109 +19,52 @@ use std::time::Duration;
 /// Frames appended per batch at most.
 const BATCH_BYTES: usize = 1 << 20;
 
-/// What a follower is made from: the source's kind and configuration, and its end.
-struct SourceInfo {
-    kind: StoreKind,
-    config: Config,
-    oldest: u64,
-    next: u64,
-}
-
-enum Source {
-    Local(Log),
-    Remote(crate::remote::Remote),
-}
-
-impl Source {
-    fn open(src: &Path) -> CliResult<Source> {
-        Ok(match crate::remote::target(src)? {
-            Some(r) => Source::Remote(r),
-            None => Source::Local(
-                LogOptions::new()
-                    .read_only(true)
-                    .open(src)
-                    .map_err(reel::Error::from)?,
-            ),
-        })
-    }
-
-    /// The stored frame of `seq`, if the source still has it.
-    fn frame_at(&self, seq: u64) -> CliResult<Option<Vec<u8>>> {
-        let frame = match self {
-            Source::Local(log) => frame_at(log, seq)?,
-            Source::Remote(r) => {
-                let mut body = r.lines(
-                    "/frames",
-                    vec![("from_seq", seq.to_string()), ("limit", "1".into())],
-                )?;
-                let mut out = Vec::new();
-                body.read_to_end(&mut out).map_err(CliError::Output)?;
-                out
-            }
-        };
-        Ok((!frame.is_empty()).then_some(frame))
-    }
-
-    fn info(&self) -> CliResult<SourceInfo> {
-        match self {
-            Source::Local(log) => Ok(SourceInfo {
-                kind: log.kind(),
-                config: log.config(),
-                oldest: log.oldest_seq(),
-                next: log.next_seq(),
-            }),
-            Source::Remote(r) => {
-                let st = crate::remote::status(r)?;
-                let n = |k: &str| {
-                    st[k]
-                        .as_u64()
-                        .ok_or_else(|| CliError::Input(format!("source status without `{k}`")))
-                };
-                let when_full: WhenFull = st["when_full"]
-                    .as_str()
-                    .unwrap_or("")
-                    .parse()
-                    .map_err(reel::Error::from)?;
-                Ok(SourceInfo {
-                    kind: super::init::kind_of(&crate::remote::kind(r)?)?,
-                    config: Config {
-                        capacity: n("capacity")?,
-                        when_full,
-                        segment_size: n("segment_size")?,
-                        max_record_size: n("max_record_size")?,
-                    },
-                    oldest: n("oldest_seq")?,
-                    next: n("next_seq")?,
-                })
-            }
-        }
-    }
-}
-
-/// The stored frame of `seq` in `log`.
-fn frame_at(log: &Log, seq: u64) -> CliResult<Vec<u8>> {
-    let mut reader = log.reader(seq);
-    let batch = reader.read_batch(1).map_err(reel::Error::from)?;
-    let mut out = Vec::new();
-    batch.for_each_frame(|s, bytes| {
-        if s == seq {
-            out = bytes.to_vec();
-        }
-    });
-    Ok(out)
-}
+/// How long `--no-wait` keeps trying to reach its source (a live follower never stops).
+const RETRY_FOR: Duration = Duration::from_secs(30);
 
 pub fn run(a: ReplicateArgs) -> CliResult {
+    if let Some(g) = &a.group {
+        return group::run(&a, g);
+    }
+    let started = std::time::Instant::now();
+    loop {
+        match run_once(&a) {
+            // The source away or a connection cut before the copy loop took over (which
+            // resumes on its own): start over, checks included, from the follower's end.
+            Err(e) if e.is_connection() && (!a.no_wait || started.elapsed() < RETRY_FOR) => {
+                note(format_args!("reel: {e}; trying again"));
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn run_once(a: &ReplicateArgs) -> CliResult {
     let src_name = a.src.display().to_string();
     let source = Source::open(&a.src)?;
     let info = source.info()?;
+    // A new follower refused for its --from-seq is not created at all.
+    if let Some(n) = a.from_seq
+        && !a.dst.join(reel::META_FILE).is_file()
+    {
+        check_from_seq(n, &info, &src_name, a.skip_gap)?;
+    }
     let dst = open_follower(&a.dst, &src_name, &info)?;
-    let start = dst.next_seq();
+    let state = watch::StateFile::load(a.dst.clone());
+    let copier = Copier {
+        dst: &dst,
+        src: &src_name,
+        skip_gap: a.skip_gap,
+        state: &state,
+    };
+    if let Some(n) = a.from_seq {
+        copier.start_at(n, &info)?;
+    }
+    let mut start = dst.next_seq();
     if start < info.oldest {
-        return Err(CliError::Input(format!(
-            "{src_name} no longer holds seqs {start} to {}: the follower cannot continue without a gap",
-            info.oldest - 1
-        )));
+        copier.skip(start..info.oldest)?;
+        start = info.oldest;
     }
     if start > info.next {
         return Err(CliError::Input(format!(
@@ -128,8 +76,12 @@ pub fn run(a: ReplicateArgs) -> CliResult {
     }
     // The last record both have must be the same frame, byte for byte: otherwise the
     // follower holds a history the source does not, and appending would splice two.
-    if start > info.oldest {
-        let mine = frame_at(&dst, start - 1)?;
+    // (A follower whose last seq fell in a gap it skipped has nothing to compare.)
+    let mine = match start.checked_sub(1) {
+        Some(last) if last >= info.oldest => frame_at(&dst, last)?,
+        _ => Vec::new(),
+    };
+    if !mine.is_empty() {
         let theirs = source.frame_at(start - 1)?;
         if theirs.as_deref() != Some(mine.as_slice()) {
             return Err(CliError::Input(format!(
@@ -140,12 +92,17 @@ pub fn run(a: ReplicateArgs) -> CliResult {
         }
     }
     let stop_at = a.no_wait.then_some(info.next);
+    let watcher = watch::Watcher::spawn(a.src.clone(), dst.clone(), state.clone());
     let result = match &source {
-        Source::Local(log) => follow_local(log, &dst, stop_at),
-        Source::Remote(r) => follow_remote(r, &dst, stop_at),
+        Source::Local(log) => follow_local(log, &copier, stop_at),
+        Source::Remote(r) => follow_remote(r, &copier, stop_at),
     };
+    watcher.finish();
     dst.sync().map_err(reel::Error::from)?;
-    result
+    result?;
+    // Stopped caught up (`--no-wait`): say so now rather than a second ago.
+    state.look(&source, &dst)?;
+    Ok(())
 }
 
 /// Opens DST as the replica of `src`, creating it (same kind and configuration) when it
@@ -194,7 +151,8 @@ fn open_follower(dir: &Path, src: &str, info: &SourceInfo) -> CliResult<Log> {
         .map_err(reel::Error::from)?)
 }
 
-fn follow_local(src: &Log, dst: &Log, stop_at: Option<u64>) -> CliResult {
+fn follow_local(src: &Log, copier: &Copier<'_>, stop_at: Option<u64>) -> CliResult {
+    let dst = copier.dst;
     let mut reader = src.reader(dst.next_seq());
     loop {
         let next = dst.next_seq();
@@ -204,11 +162,7 @@ fn follow_local(src: &Log, dst: &Log, stop_at: Option<u64>) -> CliResult {
         let mut buf = Vec::new();
         let batch = reader.read_batch(4096).map_err(reel::Error::from)?;
         if let Some(lost) = batch.lost() {
-            return Err(CliError::Input(format!(
-                "the source dropped seqs {} to {} before they were copied: the follower stops rather than skip them",
-                lost.start,
-                lost.end - 1
-            )));
+            copier.skip(lost)?;
         }
         batch.for_each_frame(|_, bytes| buf.extend_from_slice(bytes));
         if buf.is_empty() {
@@ -218,12 +172,16 @@ fn follow_local(src: &Log, dst: &Log, stop_at: Option<u64>) -> CliResult {
             );
             continue;
         }
-        dst.append_frames(&buf, Durability::Batch)
-            .map_err(reel::Error::from)?;
+        copier.append(&buf)?;
     }
 }
 
-fn follow_remote(r: &crate::remote::Remote, dst: &Log, stop_at: Option<u64>) -> CliResult {
+fn follow_remote(
+    r: &crate::remote::Remote,
+    copier: &Copier<'_>,
+    stop_at: Option<u64>,
+) -> CliResult {
+    let dst = copier.dst;
     let max_frame = (dst.config().max_record_size as usize).saturating_add(1 << 10);
     loop {
         let next = dst.next_seq();
@@ -262,12 +220,24 @@ fn follow_remote(r: &crate::remote::Remote, dst: &Log, stop_at: Option<u64>) -> 
                 }
             }
             if whole > 0 {
-                dst.append_frames(&pending[..whole], Durability::Batch)
-                    .map_err(reel::Error::from)?;
+                copier.append(&pending[..whole])?;
                 pending.drain(..whole);
             }
         };
-        if stop_at.is_some() && !cut {
+        // An answer that ends (rather than breaks) before `--no-wait`'s end may still be a
+        // connection cut at a chunk boundary: the loop asks again from where it got to,
+        // unless the source sent nothing at all.
+        if let Some(end) = stop_at
+            && !cut
+            && dst.next_seq() == next
+        {
+            return Err(CliError::Input(format!(
+                "{} sent no records from seq {next} though it held records up to seq {}",
+                r.url(),
+                end - 1
+            )));
+        }
+        if stop_at.is_some_and(|end| dst.next_seq() >= end) {
             return Ok(());
         }
         note(format_args!(
@@ -277,6 +247,113 @@ fn follow_remote(r: &crate::remote::Remote, dst: &Log, stop_at: Option<u64>) -> 
             dst.next_seq()
         ));
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Whether a new follower may start at seq `n` of the source.
+fn check_from_seq(n: u64, info: &SourceInfo, src: &str, skip_gap: bool) -> CliResult {
+    if n > info.next {
+        return Err(CliError::Input(format!(
+            "--from-seq {n}: {src} ends before it (its next seq is {})",
+            info.next
+        )));
+    }
+    if n < info.oldest && !skip_gap {
+        return Err(CliError::Input(format!(
+            "{src} no longer holds seqs {n} to {}: the follower stops rather than skip them (--skip-gap continues from seq {})",
+            info.oldest - 1,
+            info.oldest
+        )));
+    }
+    Ok(())
+}
+
+/// Appends what the source sends into the follower, and decides what happens when the
+/// source no longer has records the follower needs.
+struct Copier<'a> {
+    dst: &'a Log,
+    src: &'a str,
+    skip_gap: bool,
+    state: &'a watch::StateFile,
+}
+
+impl Copier<'_> {
+    /// Appends whole frames, in batches that fit the follower (a batch larger than its
+    /// capacity would be refused, and a small store's source sends more at once).
+    fn append(&self, frames: &[u8]) -> CliResult {
+        let limit = (self.dst.config().capacity / 4).clamp(1, BATCH_BYTES as u64) as usize;
+        let mut rest = frames;
+        while !rest.is_empty() {
+            let mut cut = 0;
+            while let Some(len) = reel_log::frame::peek_len(&rest[cut..]) {
+                if cut > 0 && cut + len > limit || cut + len > rest.len() {
+                    break;
+                }
+                cut += len;
+            }
+            // Not even one whole frame: append_frames says what is wrong with it.
+            let cut = if cut == 0 { rest.len() } else { cut };
+            self.append_batch(&rest[..cut])?;
+            rest = &rest[cut..];
+        }
+        Ok(())
+    }
+
+    /// Appends one batch; frames that start past the follower's next seq mean the source
+    /// dropped the seqs in between (it sends from its oldest record).
+    fn append_batch(&self, frames: &[u8]) -> CliResult {
+        match self.dst.append_frames(frames, Durability::Batch) {
+            Err(reel_log::Error::NotNext { expected, got }) if got > expected => {
+                self.skip(expected..got)?;
+                self.dst
+                    .append_frames(frames, Durability::Batch)
+                    .map_err(reel::Error::from)?;
+                Ok(())
+            }
+            Err(e) => Err(reel::Error::from(e).into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// The follower needs `missing`, which the source no longer has: stop, naming the
+    /// seqs, or with `--skip-gap` record them and continue after them.
+    fn skip(&self, missing: std::ops::Range<u64>) -> CliResult {
+        let (first, last) = (missing.start, missing.end - 1);
+        if !self.skip_gap {
+            return Err(CliError::Input(format!(
+                "{} no longer holds seqs {first} to {last}: the follower stops rather than skip them (--skip-gap continues from seq {})",
+                self.src, missing.end
+            )));
+        }
+        // Recorded (durably) before the skip: a skip is never left unrecorded.
+        self.state.add_gap(missing.clone())?;
+        self.dst.skip_to(missing.end).map_err(reel::Error::from)?;
+        note(format_args!(
+            "reel: {} no longer holds seqs {first} to {last}: skipped them (--skip-gap), continuing from seq {}",
+            self.src, missing.end
+        ));
+        Ok(())
+    }
+
+    /// `--from-seq N`: a new follower starts at `n`; one that already started goes on
+    /// from where it is, and one past `n` cannot go back.
+    fn start_at(&self, n: u64, info: &SourceInfo) -> CliResult {
+        let next = self.dst.next_seq();
+        if next > 0 {
+            if next < n {
+                return Err(CliError::Input(format!(
+                    "--from-seq {n} starts a new follower; {} already continues from seq {next}",
+                    self.dst.dir().display()
+                )));
+            }
+            return Ok(());
+        }
+        check_from_seq(n, info, self.src, self.skip_gap)?;
+        if n > 0 {
+            self.state.add_gap(0..n)?;
+            self.dst.skip_to(n).map_err(reel::Error::from)?;
+        }
+        Ok(())
     }
 }
 
@@ -348,6 +425,10 @@ fn follow_store(src: &str, dst: &Path) {
     loop {
         let args = ReplicateArgs {
             no_wait: false,
+            skip_gap: false,
+            from_seq: None,
+            group: None,
+            lease: 30.0,
             src: src.into(),
             dst: dst.to_path_buf(),
         };

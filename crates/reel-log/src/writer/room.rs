@@ -1,0 +1,120 @@
+//! Retention: making room for an append under the when-full policy (dropping the oldest
+//! segments, or refusing), and dropping one segment.
+
+use super::TailState;
+use crate::error::{Error, IoContext, Result};
+use crate::log::Log;
+use crate::meta::{Config, WhenFull};
+use crate::segment;
+use crate::storage::OpenMode;
+use std::sync::atomic::Ordering;
+
+impl Log {
+    /// Frees space for `needed` more bytes under the when-full policy. `allow_over` lets a
+    /// drop-oldest log exceed its capacity by the tail segment when nothing else is left.
+    pub(crate) fn make_room(
+        &self,
+        t: &mut TailState,
+        needed: u64,
+        allow_over: bool,
+        config: &Config,
+    ) -> Result<()> {
+        let storage = &*self.inner.storage;
+        let dir = &self.inner.dir;
+        let mut floor: Option<Option<u64>> = None;
+        while t.used_bytes + needed > config.capacity {
+            if config.when_full == WhenFull::Compact {
+                // Never drop a segment: compaction (beside appends, see
+                // `relieve_compaction_pressure`) is what frees space.
+                break;
+            }
+            let segs = segment::list_segments(storage, dir)?;
+            let (Some(&oldest), Some(&next_first)) = (segs.first(), segs.get(1)) else {
+                break;
+            };
+            let may_drop = match config.when_full {
+                WhenFull::DropOldest => true,
+                // Handled above: compaction never drops a segment.
+                WhenFull::Compact => false,
+                WhenFull::Reject => {
+                    if floor.is_none() {
+                        let guard = self
+                            .inner
+                            .guard
+                            .read()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clone();
+                        floor = Some(match guard {
+                            Some(g) => g.protected_from()?,
+                            None => None,
+                        });
+                    }
+                    floor.flatten().is_some_and(|f| next_first <= f)
+                }
+            };
+            if !may_drop {
+                break;
+            }
+            self.drop_oldest_segment(t, oldest, next_first)?;
+        }
+        let over = t.used_bytes + needed > config.capacity;
+        if over && needed > 0 && !(allow_over && config.when_full == WhenFull::DropOldest) {
+            tracing::info!(
+                dir = %self.inner.dir.display(),
+                used = t.used_bytes,
+                capacity = config.capacity,
+                needed,
+                policy = %config.when_full,
+                "append refused: the spool is full"
+            );
+            return Err(Error::Full {
+                used: t.used_bytes,
+                capacity: config.capacity,
+                needed,
+                policy: config.when_full,
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes the oldest segment (starting at `oldest`; the next starts at
+    /// `next_first`) and publishes the new oldest seq.
+    pub(crate) fn drop_oldest_segment(
+        &self,
+        t: &mut TailState,
+        oldest: u64,
+        next_first: u64,
+    ) -> Result<()> {
+        let storage = &*self.inner.storage;
+        let dir = &self.inner.dir;
+        let seg_path = segment::segment_path(dir, oldest);
+        let size = storage
+            .open(&seg_path, OpenMode::Read)
+            .and_then(|f| f.len())
+            .ctx("open", &seg_path)?;
+        storage.remove_file(&seg_path).ctx("remove", &seg_path)?;
+        let idx_path = segment::index_path(dir, oldest);
+        if let Err(e) = storage.remove_file(&idx_path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(Error::io("remove", idx_path, e));
+        }
+        let segs_dir = segment::segments_dir(dir);
+        storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
+        t.used_bytes = t.used_bytes.saturating_sub(size);
+        t.oldest_seq = next_first;
+        self.inner
+            .head
+            .words()
+            .oldest_seq
+            .store(next_first, Ordering::Release);
+        self.inner.head.reseal();
+        self.inner
+            .head
+            .words()
+            .layout_gen
+            .fetch_add(1, Ordering::AcqRel);
+        tracing::debug!(segment = oldest, bytes = size, "dropped oldest segment");
+        Ok(())
+    }
+}
