@@ -101,15 +101,25 @@ impl Drop for Committer {
 
 fn run(writer: TierWriter, log: Log, interval: Duration, shared: &(Mutex<State>, Condvar)) {
     let (lock, cv) = shared;
+    // Ticks on a fixed schedule: an upload's own time does not stretch the interval.
+    let mut tick = Instant::now();
     loop {
+        tick += interval;
         {
             let st = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let wait = tick.saturating_duration_since(Instant::now());
             let (st, _) = cv
-                .wait_timeout_while(st, interval, |s| !s.stop)
+                .wait_timeout_while(st, wait, |s| !s.stop)
                 .unwrap_or_else(|p| p.into_inner());
             if st.stop {
                 return;
             }
+        }
+        // More than an interval behind (a slow upload): the schedule restarts from now
+        // rather than uploading back to back to catch up.
+        let now = Instant::now();
+        if tick + interval < now {
+            tick = now;
         }
         if log.next_seq() <= lock.lock().unwrap_or_else(|p| p.into_inner()).durable_next {
             continue;

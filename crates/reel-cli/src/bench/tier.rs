@@ -6,7 +6,7 @@
 //!   bytes/s and records/s, and its ratio to raw;
 //! - stateless read: a new local copy fetched from object storage (records/s), then
 //!   read from that copy (records/s once fetched);
-//! - durability `object`: 256 threads each appending one record and waiting until a
+//! - durability `object`: 2048 threads each appending one record and waiting until a
 //!   manifest names an object holding it, uploads every 250 ms: latency p50/p99 and
 //!   appends per object.
 
@@ -19,6 +19,9 @@ use reel_tier::{Tier, TierUrl};
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// Appenders waiting for durability `object` at once (each with one record in flight).
+const APPENDERS: usize = 2048;
 
 #[derive(Debug, Serialize)]
 struct TierReport {
@@ -119,12 +122,12 @@ pub fn run(work: &Path, url: &str, records: u64, json: bool, out: &mut Output) -
         return Err(io(format!("the copy holds {got} records, not {n}")));
     }
 
-    say("object store: durability object, 256 appenders, uploads every 250 ms...");
+    say("object store: durability object, 2048 appenders, uploads every 250 ms...");
     let before = w.check()?.manifest.objects.len();
     let committer = Committer::start(w, log.clone(), Duration::from_millis(250))?;
     let window = Duration::from_secs(5);
     let latencies: Vec<f64> = std::thread::scope(|s| -> CliResult<Vec<f64>> {
-        let hs: Vec<_> = (0..256)
+        let hs: Vec<_> = (0..APPENDERS)
             .map(|_| {
                 let (log, committer) = (&log, &committer);
                 s.spawn(move || -> CliResult<Vec<f64>> {
@@ -205,7 +208,7 @@ pub fn run(work: &Path, url: &str, records: u64, json: bool, out: &mut Output) -
         r.read_fetched_records_per_s / 1e6
     ))?;
     out.line(format_args!(
-        "  durability object (256 threads) p50 {:.0} ms  p99 {:.0} ms  ({} appends, {:.0} per object)",
+        "  durability object (2048 threads) p50 {:.0} ms  p99 {:.0} ms  ({} appends, {:.0} per object)",
         r.object_p50_ms, r.object_p99_ms, r.object_appends, r.appends_per_object
     ))?;
     Ok(())
