@@ -216,11 +216,18 @@ pub struct ReadArgs {
     pub meta: bool,
     /// Share group (a server URL only): each record goes to one member of the group
     /// among the `reel read --group G` processes reading; unacknowledged records of a
-    /// member that stops go to the others after --lease seconds.
+    /// member that stops go to the others after --ack-wait seconds.
     #[arg(long, value_name = "G", conflicts_with = "reader")]
     pub group: Option<String>,
-    /// With --group: seconds a member has to print a record before it goes to another.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0, requires = "group")]
+    /// With --group: seconds a member has to print (and so acknowledge) a record before
+    /// it goes to another member (`--lease` is the same).
+    #[arg(
+        long = "ack-wait",
+        alias = "lease",
+        value_name = "SECS",
+        default_value_t = 30.0,
+        requires = "group"
+    )]
     pub lease: f64,
     /// The spool directory.
     pub dir: PathBuf,
@@ -309,8 +316,15 @@ pub struct ReplicateArgs {
     /// appended with its source seq as nonce, and is acknowledged once durable in DST.
     #[arg(long, value_name = "G", conflicts_with = "skip_gap")]
     pub group: Option<String>,
-    /// With --group: seconds this member has to store a record before it goes to another.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0, requires = "group")]
+    /// With --group: seconds this member has to store (and so acknowledge) a record
+    /// before it goes to another member (`--lease` is the same).
+    #[arg(
+        long = "ack-wait",
+        alias = "lease",
+        value_name = "SECS",
+        default_value_t = 30.0,
+        requires = "group"
+    )]
     pub lease: f64,
     /// The store to copy: a directory or http(s)://HOST:PORT/NAME.
     pub src: PathBuf,

@@ -30,7 +30,7 @@ fn members_share_the_records_and_a_killed_members_records_are_redelivered() {
     let mut readers = Vec::new();
     for m in 0..4 {
         let mut child = Command::new(bin())
-            .args(["read", "--group", "g", "--lease", "5", "--meta", &url])
+            .args(["read", "--group", "g", "--ack-wait", "5", "--meta", &url])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -148,7 +148,7 @@ fn a_member_killed_mid_stream_loses_nothing_and_started_again_stores_nothing_twi
         tmp.path().join("a").display().to_string(),
         tmp.path().join("b").display().to_string(),
     );
-    let mut first = member(&url, &a, &["--lease", "1"]);
+    let mut first = member(&url, &a, &["--lease", "1"]); // the alias
     post_records(&s, 0, 500);
     let deadline = Instant::now() + Duration::from_secs(20);
     while by_nonce(&a).is_empty() {
@@ -164,8 +164,8 @@ fn a_member_killed_mid_stream_loses_nothing_and_started_again_stores_nothing_twi
     // Past its lease, whatever it held unacknowledged is handed out again: to itself
     // started again on the same store, or to another member.
     std::thread::sleep(Duration::from_millis(1500));
-    let mut again = member(&url, &a, &["--lease", "1"]);
-    let mut other = member(&url, &b, &["--lease", "1"]);
+    let mut again = member(&url, &a, &["--ack-wait", "1"]);
+    let mut other = member(&url, &b, &["--ack-wait", "1"]);
     wait_for_total(&[a.clone(), b.clone()], 2000);
     for m in [&mut again, &mut other] {
         m.kill().unwrap();
@@ -211,7 +211,7 @@ fn a_member_that_died_after_storing_records_but_before_acknowledging_them_does_n
     let a = tmp.path().join("a").display().to_string();
     // Its acknowledgement never reaches the server: stored, not acknowledged.
     proxy.hold_acks(true);
-    let mut first = member(&url, &a, &["--lease", "1"]);
+    let mut first = member(&url, &a, &["--ack-wait", "1"]);
     wait_for_total(std::slice::from_ref(&a), 300);
     first.kill().unwrap();
     first.wait().unwrap();
@@ -224,7 +224,7 @@ fn a_member_that_died_after_storing_records_but_before_acknowledging_them_does_n
     );
     // Started again on the same store: the 300 come back when the lease ends; it
     // recognises them, acknowledges them, and stores only what is new.
-    let mut again = member(&url, &a, &["--lease", "1"]);
+    let mut again = member(&url, &a, &["--ack-wait", "1"]);
     post_records(&s, 300, 100);
     let deadline = Instant::now() + Duration::from_secs(30);
     while group_position(&s.dir("ev")) < 400 {

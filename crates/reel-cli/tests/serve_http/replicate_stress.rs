@@ -1,8 +1,10 @@
-//! A follower behind a proxy that cuts its connections at random moments while a writer
-//! appends: at the end it equals the source exactly (same seqs, timestamps, keys and
-//! values), with no gap and no duplicate. A short run is part of `cargo test`; the long
-//! one (50 trials) runs with `cargo test -p reel-cli --test serve_http -- --ignored
-//! follower_survives_50`.
+//! Three followers of one source while a writer appends at full speed: one behind a
+//! proxy that cuts its connections at random moments, one over HTTP and one from the
+//! local directory, both killed (-9) and restarted at random moments, and the server
+//! itself killed (-9) and restarted on its address. At the end each follower equals the
+//! source exactly (same seqs, timestamps, keys and values), with no gap and no
+//! duplicate. 50 short trials are part of `cargo test`; 50 long ones run with `cargo test
+//! -p reel-cli --test serve_http -- --ignored followers_survive_50`.
 
 use crate::Server;
 use crate::common::{bin, ok, reel_stdin};
@@ -37,15 +39,28 @@ fn last_seq(dir: &str) -> Option<u64> {
     st["next_seq"].as_u64()?.checked_sub(1)
 }
 
+fn replicate(from: &str, dst: &str) -> std::process::Child {
+    Command::new(bin())
+        .args(["replicate", from, dst])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// One trial: at least `batches` writes of up to 200 records each while the proxy cuts
-/// every connection at random intervals; returns how many cuts hit the follower's live
-/// frames stream during the writes (at least three).
-fn trial(seed: u64, batches: u64) -> usize {
+/// every connection at random intervals and the other followers and the server are
+/// killed and restarted; returns how many cuts hit the proxied follower's live frames
+/// stream during the writes (at least `min_hits`), how many follower kills and how many
+/// server kills there were.
+fn trial(seed: u64, batches: u64, min_hits: usize) -> (usize, usize, usize) {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let s = Server::start(&[]);
+    let tmp_root = tempfile::tempdir().unwrap();
+    let s = Server::start_in(tmp_root.path(), &[]);
+    let addr = s.addr;
     let src = s.dir("ev");
     ok(&["init", &src]);
     let proxy = Proxy::start(s.addr);
+    let server = std::sync::Mutex::new(Some(s));
     let url = format!("http://{}/ev", proxy.addr);
     let tmp = tempfile::tempdir().unwrap();
     let f = tmp.path().join("f").display().to_string();
@@ -64,7 +79,7 @@ fn trial(seed: u64, batches: u64) -> usize {
             // At least `batches` writes, and on until three cuts hit the follower's
             // stream while records were being written: the promise of the test's name.
             for b in 0.. {
-                if b >= batches && hits.load(Ordering::Acquire) >= 3 {
+                if b >= batches && hits.load(Ordering::Acquire) >= min_hits {
                     break;
                 }
                 let count = 1 + rng.below(200);
@@ -91,68 +106,109 @@ fn trial(seed: u64, batches: u64) -> usize {
             n
         })
     };
+    let direct_url = format!("http://{addr}/ev");
+    let f2 = tmp.path().join("f2").display().to_string();
+    let f3 = tmp.path().join("f3").display().to_string();
+    let mut f2_child = replicate(&direct_url, &f2);
+    let mut f3_child = replicate(&src, &f3);
+    let (mut server_kills, mut follower_kills) = (0, 0);
     // (After each cut the follower waits 200 ms before it connects again.)
     while !done.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(5 + rng.below(60)));
         if proxy.cut_all() > 0 {
             hits.fetch_add(1, Ordering::AcqRel);
         }
+        match rng.below(12) {
+            0..=2 => {
+                f2_child.kill().unwrap();
+                f2_child.wait().unwrap();
+                f2_child = replicate(&direct_url, &f2);
+                follower_kills += 1;
+            }
+            3..=5 => {
+                f3_child.kill().unwrap();
+                f3_child.wait().unwrap();
+                f3_child = replicate(&src, &f3);
+                follower_kills += 1;
+            }
+            // The server, at most once a trial: kill -9, then start again on its address.
+            6 if server_kills == 0 => {
+                let mut guard = server.lock().unwrap();
+                if let Some(old) = guard.take() {
+                    old.kill();
+                }
+                *guard = Some(Server::start_at(tmp_root.path(), &addr.to_string(), &[]));
+                server_kills += 1;
+            }
+            _ => {}
+        }
     }
     let written = writer.join().unwrap();
     let hits = hits.load(Ordering::Acquire);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while last_seq(&f) != Some(written - 1) {
-        assert!(
-            Instant::now() < deadline,
-            "seed {seed}: follower at {:?} of {written}",
-            last_seq(&f)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    follower.kill().unwrap();
-    follower.wait().unwrap();
     let theirs = ok(&["stream", "--meta", &src]);
-    let mine = ok(&["stream", "--meta", &f]);
-    let seqs: Vec<u64> = crate::common::lines(&mine)
-        .iter()
-        .map(|l| l["seq"].as_u64().unwrap())
-        .collect();
-    assert!(
-        seqs.iter().copied().eq(0..written),
-        "seed {seed}: the follower's seqs are not 0..{written} once each"
-    );
-    assert!(
-        mine == theirs,
-        "seed {seed}: the follower differs from the source"
-    );
-    let st: Value = serde_json::from_str(&ok(&["status", "--json", &f])).unwrap();
-    assert_eq!(
-        st["replication"]["gaps"],
-        serde_json::json!([]),
-        "seed {seed}"
-    );
-    hits
+    for (dst, child) in [
+        (&f, &mut follower),
+        (&f2, &mut f2_child),
+        (&f3, &mut f3_child),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while last_seq(dst) != Some(written - 1) {
+            assert!(
+                Instant::now() < deadline,
+                "seed {seed}: follower {dst} at {:?} of {written}",
+                last_seq(dst)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mine = ok(&["stream", "--meta", dst]);
+        let seqs: Vec<u64> = crate::common::lines(&mine)
+            .iter()
+            .map(|l| l["seq"].as_u64().unwrap())
+            .collect();
+        assert!(
+            seqs.iter().copied().eq(0..written),
+            "seed {seed}: the seqs of {dst} are not 0..{written} once each"
+        );
+        assert!(mine == theirs, "seed {seed}: {dst} differs from the source");
+        let st: Value = serde_json::from_str(&ok(&["status", "--json", dst])).unwrap();
+        assert_eq!(
+            st["replication"]["gaps"],
+            serde_json::json!([]),
+            "seed {seed}: {dst}"
+        );
+    }
+    (hits, follower_kills, server_kills)
 }
 
-fn run(trials: u64, batches: u64) {
+fn run(trials: u64, batches: u64, min_hits: usize) {
     let started = Instant::now();
-    let mut hits = 0;
+    let (mut hits, mut follower_kills, mut server_kills) = (0, 0, 0);
     for seed in 0..trials {
-        hits += trial(seed, batches);
+        let (h, f, s) = trial(seed, batches, min_hits);
+        hits += h;
+        follower_kills += f;
+        server_kills += s;
     }
     println!(
-        "{trials} trials, {hits} cuts of a live frames stream, {:.1} s",
+        "{trials} trials, {hits} cuts of a live frames stream, {follower_kills} followers and {server_kills} servers killed, {:.1} s",
         started.elapsed().as_secs_f64()
+    );
+    // The faults must have happened for the test to say anything.
+    assert!(
+        follower_kills >= trials as usize && server_kills >= trials as usize / 5,
+        "too few faults: {follower_kills} follower kills, {server_kills} server kills"
     );
 }
 
 #[test]
-fn follower_survives_random_connection_cuts_while_a_writer_appends() {
-    run(4, 25);
+fn followers_survive_cuts_and_kills_while_a_writer_appends() {
+    run(50, 4, 1);
 }
 
 #[test]
 #[ignore]
-fn follower_survives_50_trials_of_random_connection_cuts() {
-    run(50, 30);
+fn followers_survive_50_long_trials_of_cuts_and_kills() {
+    run(50, 30, 3);
 }

@@ -34,7 +34,7 @@ pub fn run(a: &ReplicateArgs, group: &str) -> CliResult {
     })?;
     if !(a.lease.is_finite() && a.lease > 0.0) {
         return Err(CliError::Input(format!(
-            "invalid --lease {}: expected seconds, more than 0",
+            "invalid --ack-wait {}: expected seconds, more than 0",
             a.lease
         )));
     }
