@@ -266,7 +266,7 @@ impl Periodic {
                     continue;
                 }
                 last = std::time::Instant::now();
-                if let Err(e) = w.upload(&log).and_then(|_| w.merge_small()) {
+                if let Err(e) = w.upload(&log).and_then(|_| w.maintain()) {
                     note(format_args!(
                         "reel: upload to {} failed (retried): {e}",
                         w.url()
@@ -307,7 +307,7 @@ pub fn upload(w: &TierWriter, log: &reel_log::Log, required: bool) -> CliResult 
     match w.upload(log) {
         Ok(_) => {
             // Keeps object storage from filling with one small object per command.
-            if let Err(e) = w.merge_small() {
+            if let Err(e) = w.maintain() {
                 note(format_args!(
                     "reel: merging small objects in {} failed (retried later): {e}",
                     w.url()

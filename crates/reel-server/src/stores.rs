@@ -296,10 +296,7 @@ fn spawn_uploader(store: Weak<Store>, dir: &std::path::Path) {
                 let Some(s) = store.upgrade() else { return };
                 let spool = s.spool();
                 drop(s);
-                if let Err(e) = writer
-                    .upload(spool.log())
-                    .and_then(|_| writer.merge_small())
-                {
+                if let Err(e) = writer.upload(spool.log()).and_then(|_| writer.maintain()) {
                     tracing::error!(url = %writer.url(), "upload failed (retried): {e}");
                 }
             }

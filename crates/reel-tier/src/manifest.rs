@@ -26,6 +26,11 @@ pub struct ObjectRef {
     pub bytes: u64,
     /// CRC-32C of its bytes.
     pub crc32c: u32,
+    /// When it was written (µs since the epoch; a merge keeps its newest member's):
+    /// what retention by age goes by. Records are uploaded within `--seal-after` of
+    /// their append, so this is their age to within that.
+    #[serde(default)]
+    pub written_at: i64,
 }
 
 /// Who writes the store.
@@ -232,6 +237,7 @@ mod tests {
             next: 10,
             bytes: 100,
             crc32c: 7,
+            written_at: 0,
         });
         m.next_seq = 10;
         m

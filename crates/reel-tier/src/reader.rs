@@ -103,11 +103,15 @@ pub(crate) fn copy_into(
     if let Some(o) = wanted.first()
         && o.first > start
     {
-        return Err(Error::Gap(format!(
-            "{} no longer holds seqs {start} to {} (object retention); this copy cannot continue without a gap",
+        // Object retention dropped them before this copy got them: the copy continues
+        // after them, and its log records the gap (as `reel replicate --skip-gap` does).
+        tracing::warn!(
+            "{} no longer holds seqs {start} to {} (object retention); {} continues after them",
             tier.url(),
-            o.first - 1
-        )));
+            o.first - 1,
+            log.dir().display()
+        );
+        log.skip_to(o.first)?;
     }
     // Fetch in windows of PREFETCH objects on scoped threads, append in order.
     for window in wanted.chunks(PREFETCH) {

@@ -27,6 +27,50 @@ pub const SMALL_OBJECT: u64 = 8 << 20;
 /// then it may be a merge or an upload in flight in another process of the directory.
 pub const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// What object storage keeps of a store (`--object-retention`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// At most this many bytes of objects (the newest object is always kept).
+    Bytes(u64),
+    /// Objects written within this long.
+    Age(std::time::Duration),
+}
+
+impl Retention {
+    /// `100g`, `512m`, `1.5t` (sizes, powers of 1024) or `30d`, `12h` (ages).
+    pub fn parse(text: &str) -> Result<Retention> {
+        let bad = || {
+            Error::Gap(format!(
+                "invalid object retention `{text}`: a size (e.g. 100g) or an age in days or hours (e.g. 30d, 12h)"
+            ))
+        };
+        let t = text.trim().to_ascii_lowercase();
+        let (num, unit) = t.split_at(
+            t.find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(t.len()),
+        );
+        let n: f64 = num.parse().map_err(|_| bad())?;
+        if !(n.is_finite() && n > 0.0) {
+            return Err(bad());
+        }
+        let bytes = |shift: u32| Ok(Retention::Bytes((n * (1u64 << shift) as f64) as u64));
+        match unit.trim_end_matches("ib").trim_end_matches('b') {
+            "" => bytes(0),
+            "k" => bytes(10),
+            "m" => bytes(20),
+            "g" => bytes(30),
+            "t" => bytes(40),
+            "d" => Ok(Retention::Age(std::time::Duration::from_secs_f64(
+                n * 86_400.0,
+            ))),
+            "h" => Ok(Retention::Age(std::time::Duration::from_secs_f64(
+                n * 3_600.0,
+            ))),
+            _ => Err(bad()),
+        }
+    }
+}
+
 /// What one merge did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Merged {
@@ -315,6 +359,7 @@ impl TierWriter {
             next,
             bytes: bytes.len() as u64,
             crc32c: crc32c::crc32c(&bytes),
+            written_at: reel_log::now_micros(),
         };
         self.tier.put_object(&name, bytes)?;
         Ok(r)
@@ -374,7 +419,9 @@ impl TierWriter {
         let mut merged: Vec<ObjectRef> = Vec::new();
         let mut buf: Vec<u8> = Vec::new();
         let mut first = objs[run.start].first;
+        let mut written_at = 0;
         for (k, o) in objs[run.clone()].iter().enumerate() {
+            written_at = written_at.max(o.written_at);
             let bytes = self.tier.get_object(&o.name)?;
             if bytes.len() as u64 != o.bytes || crc32c::crc32c(&bytes) != o.crc32c {
                 return Err(Error::Corrupt {
@@ -392,6 +439,7 @@ impl TierWriter {
                     next: o.next,
                     bytes: buf.len() as u64,
                     crc32c: crc32c::crc32c(&buf),
+                    written_at,
                 };
                 self.tier.put_object(&name, std::mem::take(&mut buf))?;
                 merged.push(r);
@@ -418,6 +466,58 @@ impl TierWriter {
                 }
                 Ok(Merged::default())
             }
+        }
+    }
+
+    /// After an upload: merges small objects and applies retention (what a writer runs
+    /// after each upload; both are idempotent and safe to repeat after a crash).
+    pub fn maintain(&self) -> Result<()> {
+        self.merge_small()?;
+        self.apply_retention()?;
+        Ok(())
+    }
+
+    /// Drops the oldest objects beyond the store's `--object-retention` (a total size,
+    /// or an age): one conditional manifest put that no longer names them, then their
+    /// deletion. The newest object is always kept. Readers whose copies still need the
+    /// dropped records continue after them, recording the gap. Returns how many objects
+    /// were dropped.
+    pub fn apply_retention(&self) -> Result<usize> {
+        let Some(text) = self.config.object_retention.as_deref() else {
+            return Ok(0);
+        };
+        let retention = Retention::parse(text)?;
+        let v = self.check()?;
+        let objs = &v.manifest.objects;
+        let mut drop_n = 0;
+        match retention {
+            Retention::Bytes(limit) => {
+                let mut total: u64 = objs.iter().map(|o| o.bytes).sum();
+                while drop_n + 1 < objs.len() && total > limit {
+                    total -= objs[drop_n].bytes;
+                    drop_n += 1;
+                }
+            }
+            Retention::Age(age) => {
+                let horizon = reel_log::now_micros() - age.as_micros() as i64;
+                while drop_n + 1 < objs.len() && objs[drop_n].written_at < horizon {
+                    drop_n += 1;
+                }
+            }
+        }
+        if drop_n == 0 {
+            return Ok(0);
+        }
+        let mut m = v.manifest.clone();
+        let dropped: Vec<ObjectRef> = m.objects.drain(..drop_n).collect();
+        match self.tier.put_manifest(&m, Some(&v.version))? {
+            Put::Stored(_) => {
+                for o in &dropped {
+                    self.tier.delete(&o.name)?;
+                }
+                Ok(dropped.len())
+            }
+            Put::Conflict => Ok(0),
         }
     }
 

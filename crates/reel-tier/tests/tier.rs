@@ -290,3 +290,54 @@ fn durability_object_waits_for_one_upload_per_interval() {
     );
     assert!(w2.check().is_err());
 }
+
+#[test]
+fn retention_drops_the_oldest_objects_and_copies_continue_after_them() {
+    let store = Arc::new(InMemory::new());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("w");
+    let log = new_log(&dir);
+    let w = TierWriter::create(tier(&store), &dir, &log, 2000, None).unwrap();
+    append(&log, 0, 10);
+    w.upload(&log).unwrap();
+    let behind = tmp.path().join("behind");
+    sync_cache(&tier(&store), &behind).unwrap();
+    for i in 1..5 {
+        append(&log, i * 10, 10);
+        w.upload(&log).unwrap();
+    }
+    // Keep the newest two objects' worth.
+    let objs = tier(&store).require_manifest().unwrap().manifest.objects;
+    let keep: u64 = objs[3].bytes + objs[4].bytes;
+    let mut config = reel_tier::TierConfig::read(&dir).unwrap().unwrap();
+    config.object_retention = Some(format!("{keep}"));
+    let w = TierWriter::with_tier(tier(&store), config, &dir);
+    assert_eq!(w.apply_retention().unwrap(), 3);
+    let m = tier(&store).require_manifest().unwrap().manifest;
+    assert_eq!((m.objects.len(), m.objects[0].first), (2, 30));
+    assert_eq!(
+        tier(&store).list("data").unwrap().len(),
+        2,
+        "dropped objects deleted"
+    );
+    // A new copy starts at the oldest seq kept; one that was behind skips the gap.
+    for c in [tmp.path().join("fresh"), behind] {
+        assert_eq!(sync_cache(&tier(&store), &c).unwrap(), 50);
+        let copy = LogOptions::new().read_only(true).open(&c).unwrap();
+        let got = records(&copy);
+        let want: Vec<_> = records(&log).into_iter().filter(|r| r.0 >= 30).collect();
+        assert_eq!(
+            got.iter()
+                .filter(|r| r.0 >= 30)
+                .cloned()
+                .collect::<Vec<_>>(),
+            want
+        );
+        assert!(
+            got.iter().all(|r| r.0 < 10 || r.0 >= 30),
+            "nothing of the dropped range"
+        );
+    }
+    assert!(reel_tier::writer::Retention::parse("30d").is_ok());
+    assert!(reel_tier::writer::Retention::parse("lots").is_err());
+}

@@ -169,8 +169,10 @@ pub struct InitArgs {
         requires = "object_store"
     )]
     pub seal_after: f64,
-    /// With --object-store: what object storage keeps (SIZE or DAYS, e.g. 100g or 30d);
-    /// default everything. Recorded; not enforced yet.
+    /// With --object-store: what object storage keeps, a total size or an age (e.g. 100g,
+    /// 30d, 12h); default everything. The oldest objects beyond it are dropped after
+    /// uploads (the newest is always kept); readers whose copies lacked them continue
+    /// after them.
     #[arg(long, value_name = "SIZE|DAYS", requires = "object_store")]
     pub object_retention: Option<String>,
     /// The store's directory (created with missing parents; an existing one must be

@@ -203,6 +203,9 @@ fn tiered(
         )));
     }
     let seal_ms = (a.seal_after * 1000.0).round().max(1.0) as u64;
+    if let Some(r) = &a.object_retention {
+        reel_tier::writer::Retention::parse(r)?;
+    }
     if let Some(c) = reel_tier::TierConfig::read(&a.dir)? {
         return Err(CliError::Input(format!(
             "{} is already the writer directory of {}",

@@ -321,3 +321,38 @@ fn many_small_writes_are_merged_and_read_the_same() {
     assert_eq!(ok(&["stream", "--meta", &u]), local);
     assert_eq!(local.lines().count(), 20);
 }
+
+#[test]
+fn object_retention_keeps_the_newest_and_readers_continue_after_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("w");
+    let u = url("retention");
+    let err = fails(&[
+        "init",
+        "--object-store",
+        &u,
+        "--object-retention",
+        "lots",
+        s(&dir),
+    ]);
+    assert!(err.contains("object retention"), "{err}");
+    // One byte: only the newest object is kept.
+    ok(&[
+        "init",
+        "--object-store",
+        &u,
+        "--object-retention",
+        "1",
+        s(&dir),
+    ]);
+    ok(&["write", s(&dir), "1", "2"]);
+    let cache = tmp.path().join("cache");
+    assert_eq!(ok(&["stream", "--cache", s(&cache), &u]), "1\n2\n");
+    ok(&["write", s(&dir), "3"]);
+    ok(&["write", s(&dir), "4", "5"]);
+    // A new copy holds what object storage keeps; the kept copy continues after the gap.
+    assert_eq!(ok(&["stream", &u]), "4\n5\n");
+    assert_eq!(ok(&["stream", "--cache", s(&cache), &u]), "1\n2\n4\n5\n");
+    // The writer's own directory keeps everything (its capacity is its own).
+    assert_eq!(ok(&["stream", s(&dir)]), "1\n2\n3\n4\n5\n");
+}
