@@ -43,6 +43,9 @@ pub struct Store {
     notifier: Mutex<Option<std::thread::Thread>>,
     /// Share groups of this store, by name.
     pub(crate) groups: Mutex<HashMap<String, crate::routes::groups::GroupState>>,
+    /// Set when the store is tiered and another directory took its writing over: why
+    /// appends are refused.
+    pub(crate) fenced: Mutex<Option<String>>,
     /// Followers reading this store's frames now: their address and the next seq each
     /// will get (for `/metrics`).
     pub(crate) followers: Mutex<HashMap<u64, (String, Arc<std::sync::atomic::AtomicU64>)>>,
@@ -183,13 +186,20 @@ impl Stores {
             if let Err(e) = s.spool().sync() {
                 tracing::error!(store = s.name(), "sync at shutdown failed: {e}");
             }
-            // A tiered store: what was appended reaches object storage before exit.
+            // A tiered store: what was appended reaches object storage before exit (on a
+            // thread of its own: the tier's client blocks on a runtime of its own).
             let dir = self.root.join(s.name());
-            if let Ok(Some(w)) = reel_tier::writer::TierWriter::open(&dir)
-                && let Err(e) = w.upload(s.spool().log())
-            {
-                tracing::error!(store = s.name(), "upload at shutdown failed: {e}");
-            }
+            let spool = s.spool();
+            let name = s.name().to_string();
+            let uploaded = std::thread::spawn(move || {
+                if let Ok(Some(w)) = reel_tier::writer::TierWriter::open(&dir)
+                    && let Err(e) = w.upload(spool.log())
+                    && !matches!(e, reel_tier::Error::Fenced { .. })
+                {
+                    tracing::error!(store = name, "upload at shutdown failed: {e}");
+                }
+            });
+            let _ = uploaded.join();
         }
     }
 
@@ -218,6 +228,21 @@ impl Stores {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    /// [`Stores::get`] for a write: refused (409) when the store is a tiered store whose
+    /// writing another directory took over.
+    pub fn get_for_writing(&self, name: &str, want: Want) -> ApiResult<Arc<Store>> {
+        let store = self.get(name, want)?;
+        if let Some(why) = store
+            .fenced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Err(ApiError::new(axum::http::StatusCode::CONFLICT, why));
+        }
+        Ok(store)
     }
 
     /// The open store `name`, opening (or creating, as `want` says) it first. Blocking:
@@ -263,6 +288,7 @@ impl Stores {
             published: tx.clone(),
             notifier: Mutex::new(None),
             groups: Mutex::new(HashMap::new()),
+            fenced: Mutex::new(None),
             followers: Mutex::new(HashMap::new()),
         });
         let thread = spawn_notifier(Arc::downgrade(&store), tx);
@@ -276,8 +302,8 @@ impl Stores {
 
 /// For a tiered store (`reel init --object-store`), a thread that uploads what was
 /// appended every `seal_after`, until the store is dropped. Failures are logged and
-/// retried; a fenced writer (another directory took the store over) is logged once per
-/// interval, and its appends stay local.
+/// retried; once fenced (another directory took the store over) the thread stops and
+/// the store refuses writes (409, naming the new writer).
 fn spawn_uploader(store: Weak<Store>, dir: &std::path::Path) {
     let writer = match reel_tier::writer::TierWriter::open(dir) {
         Ok(Some(w)) => w,
@@ -288,16 +314,31 @@ fn spawn_uploader(store: Weak<Store>, dir: &std::path::Path) {
         }
     };
     let every = Duration::from_millis(writer.config().seal_after_ms.max(50));
+    // The tier's client blocks on a runtime of its own, which a tokio worker (where
+    // stores are opened) must not do: all of its work happens on this thread.
     let spawned = std::thread::Builder::new()
         .name("reel-upload".into())
         .spawn(move || {
+            let mut first = true;
             loop {
-                std::thread::sleep(every);
+                // Already fenced (taken over while this server was down) is found at once.
+                if !std::mem::take(&mut first) {
+                    std::thread::sleep(every);
+                }
                 let Some(s) = store.upgrade() else { return };
                 let spool = s.spool();
                 drop(s);
-                if let Err(e) = writer.upload(spool.log()).and_then(|_| writer.maintain()) {
-                    tracing::error!(url = %writer.url(), "upload failed (retried): {e}");
+                match writer.upload(spool.log()).and_then(|_| writer.maintain()) {
+                    Ok(()) => {}
+                    Err(e @ reel_tier::Error::Fenced { .. }) => {
+                        tracing::error!(url = %writer.url(), "{e}");
+                        if let Some(s) = store.upgrade() {
+                            *s.fenced.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some(e.to_string());
+                        }
+                        return;
+                    }
+                    Err(e) => tracing::error!(url = %writer.url(), "upload failed (retried): {e}"),
                 }
             }
         });

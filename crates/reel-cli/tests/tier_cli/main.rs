@@ -298,6 +298,32 @@ fn reel_serve_uploads_a_tiered_store_it_writes() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    // Another directory takes the store over: the server refuses writes, naming it.
+    let b = tmp.path().join("b");
+    ok(&["init", "--object-store", &u, s(&b)]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            conn,
+            "POST /v1/stores/ev/records HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-ndjson\r\nContent-Length: 8\r\nConnection: close\r\n\r\n{{\"n\":3}}\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        if answer.starts_with("HTTP/1.1 409") {
+            assert!(
+                answer.contains("fenced") && answer.contains(s(&b)),
+                "{answer}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never refused: {answer}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     server.kill().unwrap();
     server.wait().unwrap();
 }

@@ -120,7 +120,7 @@ pub(crate) async fn put(
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     let metrics = st.metrics.clone();
     engine(st.stores.syncs_every_append(), move || {
-        let kv = st.stores.get(&name, Want::CreateKv)?.kv()?;
+        let kv = st.stores.get_for_writing(&name, Want::CreateKv)?.kv()?;
         // A caller allowed only to create, or only to overwrite, gets that enforced by
         // the store's own compare-and-set, so that no race lets it do the other.
         let (cond, imposed) = match (cond, may_write, may_create) {
@@ -190,7 +190,7 @@ pub(crate) async fn delete(
     caller.require(&name, p.elements(), needed)?;
     let cond = condition(&headers)?;
     engine(st.stores.syncs_every_append(), move || {
-        let kv = st.stores.get(&name, Want::Existing)?.kv()?;
+        let kv = st.stores.get_for_writing(&name, Want::Existing)?.kv()?;
         if recursive {
             return Ok(Json(serde_json::json!({"deleted": kv.delete_tree(&p)?})));
         }

@@ -91,7 +91,7 @@ pub(crate) async fn append(
         });
     }
     engine(st.stores.syncs_every_append(), move || {
-        let store = st.stores.get(&name, Want::CreateLists)?;
+        let store = st.stores.get_for_writing(&name, Want::CreateLists)?;
         let lists = store.lists()?;
         // Appending to an existing list needs `w`; starting a new one needs `c`.
         let exists = lists.info(&key)?.is_some();

@@ -51,7 +51,7 @@ pub(crate) async fn append(
         None => st.stores.syncs_every_append(),
     };
     engine(slow, move || {
-        let store = st.stores.get(&name, Want::Existing)?;
+        let store = st.stores.get_for_writing(&name, Want::Existing)?;
         let spool = store.spool();
         if records.is_empty() {
             let next = spool.next_seq();
