@@ -1,10 +1,11 @@
 //! [`Tier`]: one store's prefix in object storage, reached through the `object_store`
 //! crate, with blocking methods (a small runtime of its own runs each request).
 //!
-//! Retries: reads, create-only puts and listings are retried with backoff on transient
-//! failures (the `object_store` client retries 5xx and timeouts itself); a conditional
-//! manifest put is never blindly retried: its outcome is read back instead, since a
-//! retried conditional put that had in fact succeeded would report a false conflict.
+//! Retries: the `object_store` client retries 5xx answers, timeouts and broken
+//! connections itself, conditional puts included; reads are retried here too. A
+//! conditional manifest put that fails (a conflict, or a broken connection) is judged by
+//! reading the manifest back: a retry of a put that had landed meets its own result as a
+//! conflict, and must not be taken for one.
 
 use crate::manifest::Manifest;
 use crate::{Error, Result, TierUrl};
@@ -156,8 +157,16 @@ impl Tier {
                 e_tag: res.e_tag,
                 version: res.version,
             })),
+            // The client retries a request whose answer was lost: a retry of a put that
+            // had landed meets its own result as a conflict. What is stored tells.
             Err(object_store::Error::Precondition { .. })
-            | Err(object_store::Error::AlreadyExists { .. }) => Ok(Put::Conflict),
+            | Err(object_store::Error::AlreadyExists { .. }) => {
+                let ours = Manifest::decode(&m.encode()).ok();
+                match self.manifest()? {
+                    Some(v) if Some(&v.manifest) == ours.as_ref() => Ok(Put::Stored(v.version)),
+                    _ => Ok(Put::Conflict),
+                }
+            }
             Err(e) => {
                 // The request may have succeeded before the connection failed: what is
                 // stored now tells.

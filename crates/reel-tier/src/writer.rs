@@ -458,14 +458,11 @@ impl TierWriter {
                     written: merged.len(),
                 })
             }
-            // Someone changed the manifest meanwhile: the merged objects are orphans;
-            // the next merge tries again.
-            Put::Conflict => {
-                for o in &merged {
-                    let _ = self.tier.delete(&o.name);
-                }
-                Ok(Merged::default())
-            }
+            // Someone changed the manifest meanwhile; the next merge tries again. The
+            // merged objects are not deleted here: another process of this directory
+            // may have made the same merge (same names) and stored its manifest; the
+            // orphan rule deletes them later if nothing names them.
+            Put::Conflict => Ok(Merged::default()),
         }
     }
 

@@ -81,15 +81,27 @@ impl Proxy {
     /// Cuts every open connection (both directions, both ends); returns how many live
     /// frames streams (a follower copying) it cut.
     pub fn cut_all(&self) -> usize {
+        self.cut().0
+    }
+
+    /// Cuts every open connection; returns how many were open.
+    #[allow(dead_code)] // used by the object-storage tests, which include this file
+    pub fn cut_open(&self) -> usize {
+        self.cut().1
+    }
+
+    /// Cuts every connection: (live frames streams cut, open connections cut).
+    fn cut(&self) -> (usize, usize) {
         let conns = std::mem::take(&mut *self.shared.conns.lock().unwrap());
-        let mut streams = 0;
+        let (mut streams, mut open) = (0, 0);
         for c in &conns {
-            let live = c.open.load(Ordering::Acquire) && c.frames.load(Ordering::Acquire);
-            streams += usize::from(live);
+            let is_open = c.open.load(Ordering::Acquire);
+            open += usize::from(is_open);
+            streams += usize::from(is_open && c.frames.load(Ordering::Acquire));
             let _ = c.client.shutdown(Shutdown::Both);
             let _ = c.server.shutdown(Shutdown::Both);
         }
-        streams
+        (streams, open)
     }
 
     /// Holds back (or releases) what the server sends on frames streams.

@@ -3,6 +3,9 @@
 //! `s3://` read commands on a machine that never saw the writer's directory, fencing of
 //! a second writer, continuing a store in a new directory, kill -9 during uploads.
 
+#[allow(dead_code)]
+#[path = "../serve_http/proxy.rs"]
+mod proxy;
 mod weed;
 
 use std::process::{Command, Stdio};
@@ -381,4 +384,73 @@ fn object_retention_keeps_the_newest_and_readers_continue_after_the_rest() {
     assert_eq!(ok(&["stream", "--cache", s(&cache), &u]), "1\n2\n4\n5\n");
     // The writer's own directory keeps everything (its capacity is its own).
     assert_eq!(ok(&["stream", s(&dir)]), "1\n2\n3\n4\n5\n");
+}
+
+#[test]
+fn uploads_through_cut_connections_never_acknowledge_what_is_not_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("w");
+    let u = url("faults");
+    ok(&["init", "--object-store", &u, s(&dir)]);
+    let proxy = proxy::Proxy::start("127.0.0.1:8333".parse().unwrap());
+    let via_proxy: Vec<(&str, String)> = weed::env()
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "AWS_ENDPOINT" {
+                (k, format!("http://{}", proxy.addr))
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cutter = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut cuts = 0;
+            let mut n = 7u64;
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                n = n
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                std::thread::sleep(std::time::Duration::from_millis(2 + (n >> 33) % 40));
+                cuts += proxy.cut_open();
+            }
+            cuts
+        })
+    };
+    let (mut acked, mut refused) = (0, 0);
+    for i in 0..20 {
+        let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+            .args(["write", "--durability", "object", s(&dir), &i.to_string()])
+            .envs(via_proxy.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        if out.status.success() {
+            acked += 1;
+            // Acknowledged with durability object: in object storage now.
+            let there = ok(&["stream", &u]);
+            assert!(
+                there.lines().any(|l| l == i.to_string()),
+                "write {i} was acknowledged but object storage lacks it: {there:?}"
+            );
+        } else {
+            refused += 1;
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("object store"), "{err}");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let cuts = cutter.join().unwrap();
+    // With the connection whole again, one more write uploads whatever is left.
+    ok(&["write", "--durability", "object", s(&dir), "\"end\""]);
+    assert_eq!(
+        ok(&["stream", "--meta", &u]),
+        ok(&["stream", "--meta", s(&dir)])
+    );
+    println!("{acked} writes acknowledged, {refused} refused, {cuts} connections cut");
+    assert!(
+        acked > 0 && cuts > 0,
+        "no write got through or nothing was cut: the test says nothing"
+    );
 }
