@@ -3,6 +3,7 @@
 //! `s3://` read commands on a machine that never saw the writer's directory, fencing of
 //! a second writer, continuing a store in a new directory, kill -9 during uploads.
 
+mod faulty;
 #[allow(dead_code)]
 #[path = "../serve_http/proxy.rs"]
 mod proxy;
@@ -453,4 +454,76 @@ fn uploads_through_cut_connections_never_acknowledge_what_is_not_stored() {
         acked > 0 && cuts > 0,
         "no write got through or nothing was cut: the test says nothing"
     );
+}
+
+#[test]
+fn answers_503_and_slow_puts_are_retried_and_nothing_unstored_is_acknowledged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("w");
+    let u = url("slowdown");
+    ok(&["init", "--object-store", &u, s(&dir)]);
+    let faulty = faulty::Faulty::start(
+        "127.0.0.1:8333".parse().unwrap(),
+        25,
+        15,
+        std::time::Duration::from_millis(1500),
+    );
+    let env: Vec<(&str, String)> = weed::env()
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "AWS_ENDPOINT" {
+                (k, format!("http://{}", faulty.addr))
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let (mut acked, mut refused) = (0, 0);
+    for i in 0..12 {
+        let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+            .args(["write", "--durability", "object", s(&dir), &i.to_string()])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        if out.status.success() {
+            acked += 1;
+            let there = ok(&["stream", &u]);
+            assert!(
+                there.lines().any(|l| l == i.to_string()),
+                "write {i} was acknowledged but object storage lacks it: {there:?}"
+            );
+        } else {
+            refused += 1;
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("object store"), "{err}");
+        }
+    }
+    // Reads through the same faults.
+    let through = Command::new(env!("CARGO_BIN_EXE_reel"))
+        .args(["stream", &u])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    ok(&["write", "--durability", "object", s(&dir), "\"end\""]);
+    assert_eq!(
+        ok(&["stream", "--meta", &u]),
+        ok(&["stream", "--meta", s(&dir)])
+    );
+    let (e503, slow) = (
+        faulty
+            .answered_503
+            .load(std::sync::atomic::Ordering::Relaxed),
+        faulty.delayed.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    println!(
+        "{acked} acknowledged, {refused} refused; {e503} answers 503, {slow} slow connections"
+    );
+    assert!(
+        e503 > 0 && slow > 0 && acked > 0,
+        "the faults did not happen"
+    );
+    if through.status.success() {
+        let text = String::from_utf8(through.stdout).unwrap();
+        assert!(text.lines().count() >= acked, "{text}");
+    }
 }
