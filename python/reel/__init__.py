@@ -44,7 +44,7 @@ class KvStore(_reel.KvStore):
 
     def __new__(cls, path, *args, **kwargs):
         if _remote.is_url(path):
-            return _remote.RemoteKvStore(path, *args, **kwargs)
+            return _remote_kv.RemoteKvStore(path, *args, **kwargs)
         return super().__new__(cls, path, *args, **kwargs)
 
 
@@ -53,11 +53,11 @@ class ListStore(_reel.ListStore):
 
     def __new__(cls, path, *args, **kwargs):
         if _remote.is_url(path):
-            return _remote.RemoteListStore(path, *args, **kwargs)
+            return _remote_kv.RemoteListStore(path, *args, **kwargs)
         return super().__new__(cls, path, *args, **kwargs)
 
 
-from . import _remote  # noqa: E402  (imports this package's names)
+from . import _remote, _remote_kv  # noqa: E402  (they import this package's names)
 
 __all__ = [
     "Spool",

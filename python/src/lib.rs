@@ -22,6 +22,7 @@ mod kv;
 mod lists;
 mod options;
 mod spool;
+mod stream;
 
 use pyo3::prelude::*;
 use std::time::{Duration, Instant};
@@ -93,7 +94,7 @@ fn _reel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<spool::Spool>()?;
     m.add_class::<spool::Reader>()?;
     m.add_class::<spool::Record>()?;
-    m.add_class::<spool::Stream>()?;
+    m.add_class::<stream::Stream>()?;
     m.add_class::<kv::KvStore>()?;
     m.add_class::<kv::Watch>()?;
     m.add_class::<lists::ListStore>()?;
