@@ -1,4 +1,5 @@
-//! reel's kv store and keyed lists next to redb and fjall, in one run on one machine.
+//! reel's kv store and keyed lists next to redb, fjall and LMDB (through heed), in one
+//! run on one machine.
 //!
 //! Run with `cargo bench -p reel --bench kv` (about five minutes on two cores);
 //! `-- --test` runs each benchmark once on small fixtures (10k keys instead of 1M).
@@ -269,6 +270,29 @@ fn kv_read(c: &mut Criterion) {
         "#   redb fill (one txn, immediate) {:.0} ms",
         t.as_secs_f64() * 1e3
     );
+    let lmdb_dir = tmp.path().join("lmdb");
+    std::fs::create_dir_all(&lmdb_dir).expect("mkdir");
+    // SAFETY: the directory is this benchmark's own, opened once, by this process only.
+    let env = unsafe {
+        heed::EnvOpenOptions::new()
+            .map_size(4 << 30)
+            .open(&lmdb_dir)
+            .expect("open lmdb")
+    };
+    let (lmdb, t) = timed(|| {
+        let mut wtxn = env.write_txn().expect("write txn");
+        let db: heed::Database<heed::types::Str, heed::types::Bytes> =
+            env.create_database(&mut wtxn, None).expect("create db");
+        for (k, v) in data.keys.iter().zip(&data.values) {
+            db.put(&mut wtxn, k, v).expect("put");
+        }
+        wtxn.commit().expect("commit");
+        db
+    });
+    println!(
+        "#   lmdb (heed) fill (one txn, synced at commit) {:.0} ms",
+        t.as_secs_f64() * 1e3
+    );
     let fjall_dir = tmp.path().join("fjall");
     let (ks, part) = fjall_open(&fjall_dir);
     let (_, t) = timed(|| {
@@ -351,6 +375,21 @@ fn kv_read(c: &mut Criterion) {
                     .get(keys[at].as_str())
                     .expect("get")
                     .map_or(0, |v| v.value().len());
+            }
+            assert_eq!(sum, GETS * 10);
+            sum
+        })
+    });
+    g.bench_function("lmdb/get_in_read_txn", |b| {
+        b.iter(|| {
+            let rtxn = env.read_txn().expect("read txn");
+            let mut sum = 0usize;
+            for _ in 0..GETS {
+                at = (at + 1) & 0xffff;
+                sum += lmdb
+                    .get(&rtxn, keys[at].as_str())
+                    .expect("get")
+                    .map_or(0, <[u8]>::len);
             }
             assert_eq!(sum, GETS * 10);
             sum
@@ -458,11 +497,13 @@ fn kv_read(c: &mut Criterion) {
     drop(db);
     drop(part);
     drop(ks);
+    drop(env);
     println!(
-        "#   disk: reel {:.1} MiB (log + checkpoint), redb {:.1} MiB, fjall {:.1} MiB",
+        "#   disk: reel {:.1} MiB (log + checkpoint), redb {:.1} MiB, fjall {:.1} MiB, lmdb {:.1} MiB",
         mib(dir_size(&reel_dir)),
         mib(dir_size(&redb_dir)),
         mib(dir_size(&fjall_dir)),
+        mib(dir_size(&lmdb_dir)),
     );
     let probe = &data.keys[s.keys / 2];
     let mut g = slow_group(c, &format!("kv_open_{}", label(s.keys)), 1);
