@@ -204,3 +204,28 @@ fn a_server_following_another_serves_its_stores_read_only() {
         r.body
     );
 }
+
+#[test]
+fn a_follower_is_the_same_log_and_takes_the_sources_continuation_tokens() {
+    let s = Server::start(&[]);
+    let src = s.dir("orders");
+    ok(&["list", "append", &src, "o", "1", "2", "3", "4"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("http://{}/orders", s.addr);
+    for (from, name) in [(url.as_str(), "remote"), (src.as_str(), "local")] {
+        let dst = tmp.path().join(name).display().to_string();
+        ok(&["replicate", "--no-wait", from, &dst]);
+        let id = |d: &str| {
+            let st: serde_json::Value =
+                serde_json::from_str(&ok(&["status", "--json", d])).unwrap();
+            st["log_id"].as_str().unwrap().to_string()
+        };
+        assert_eq!(id(&dst), id(&src), "{name}");
+        let page: serde_json::Value =
+            serde_json::from_str(&ok(&["list", "read", "--limit", "2", &src, "o"])).unwrap();
+        let token = page["continuation"].as_str().unwrap();
+        let rest: serde_json::Value =
+            serde_json::from_str(&ok(&["list", "read", "--continue", token, &dst, "o"])).unwrap();
+        assert_eq!(rest["items"][0]["offset"], 2, "{name}: {rest}");
+    }
+}

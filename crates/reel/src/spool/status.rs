@@ -41,6 +41,9 @@ pub struct Status {
     /// The source this store follows (`reel replicate`), when it is a follower.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follows: Option<String>,
+    /// The log's identity (`reel.meta`), 32 hex digits: kept by copies, snapshots and
+    /// followers, and named in list continuation tokens.
+    pub log_id: String,
     /// How far this follower is behind its source, when it is a follower.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replication: Option<Replication>,
@@ -127,6 +130,7 @@ impl Spool {
             when_full: config.when_full,
             readers,
             follows: log.follows().map(str::to_string),
+            log_id: format!("{:032x}", log.log_id()),
             replication: log.follows().map(|_| self.replication(next)),
         })
     }

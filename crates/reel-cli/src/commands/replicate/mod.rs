@@ -112,7 +112,12 @@ fn open_follower(dir: &Path, src: &str, info: &SourceInfo) -> CliResult<Log> {
     let exists = dir.join(reel::META_FILE).is_file();
     if !exists {
         std::fs::create_dir_all(dir).map_err(CliError::Output)?;
-        let log = LogOptions::new()
+        let mut opts = LogOptions::new();
+        if let Some(id) = info.log_id {
+            // The same log to its users: list continuation tokens work on both.
+            opts = opts.log_id(id);
+        }
+        let log = opts
             .create(info.config)
             .kind(info.kind)
             .replica(true)

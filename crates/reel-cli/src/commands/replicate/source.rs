@@ -12,6 +12,8 @@ pub(super) struct SourceInfo {
     pub config: Config,
     pub oldest: u64,
     pub next: u64,
+    /// The source's identity, which a new follower keeps (`None` from an older server).
+    pub log_id: Option<u128>,
 }
 
 pub(super) enum Source {
@@ -56,6 +58,7 @@ impl Source {
                 config: log.config(),
                 oldest: log.oldest_seq(),
                 next: log.next_seq(),
+                log_id: Some(log.log_id()),
             }),
             Source::Remote(r) => {
                 let st = crate::remote::status(r)?;
@@ -79,6 +82,9 @@ impl Source {
                     },
                     oldest: n("oldest_seq")?,
                     next: n("next_seq")?,
+                    log_id: st["log_id"]
+                        .as_str()
+                        .and_then(|h| u128::from_str_radix(h, 16).ok()),
                 })
             }
         }
