@@ -22,6 +22,9 @@ pub enum CliError {
     /// A check found problems (already printed); exit non-zero.
     #[error("{0}")]
     Failed(String),
+    /// A Kafka broker could not be reached or refused a request (`reel kafka`).
+    #[error("kafka: {0}")]
+    Kafka(String),
     /// A server answered with an error status.
     #[error("{}", remote_message(*status, message))]
     Remote {
@@ -59,7 +62,9 @@ impl CliError {
     /// The process exit status for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Reel(reel::Error::Conflict { .. }) => EXIT_CONFLICT,
+            CliError::Reel(reel::Error::Conflict { .. } | reel::Error::NonceConflict { .. }) => {
+                EXIT_CONFLICT
+            }
             CliError::Remote { status: 412, .. } => EXIT_CONFLICT,
             CliError::Remote {
                 status: 401 | 403 | 429,

@@ -1,9 +1,11 @@
 //! The command-line grammar: every command, flag and help text.
 
 mod auth;
+mod kafka;
 
 pub use auth::{AclCommand, PasswordInput, UserCommand};
 use clap::{Args, Parser, Subcommand};
+pub use kafka::{ConsumeArgs, KafkaCommand, ProduceArgs};
 use std::path::PathBuf;
 
 /// reel: programs hand data to each other through a directory.
@@ -78,6 +80,9 @@ pub enum Command {
     /// Keyed lists: per-key offsets, exactly-once appends by nonce, paging with tokens.
     #[command(subcommand)]
     List(ListCommand),
+    /// Bridge Kafka topics and reel stores: consume into keyed lists, produce from a spool.
+    #[command(subcommand)]
+    Kafka(KafkaCommand),
     /// Users of `reel serve` (passwords stored as argon2id hashes under ROOT).
     #[command(subcommand)]
     User(UserCommand),
