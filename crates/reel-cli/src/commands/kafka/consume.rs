@@ -147,7 +147,10 @@ struct Bridge {
     tx: mpsc::Sender<Fetched>,
     rx: mpsc::Receiver<Fetched>,
     pending: Pending,
+    /// Items stored (dead letters not counted).
     stored: u64,
+    /// Records skipped because their nonce was not above their list's last one.
+    duplicates: u64,
     dead_lettered: u64,
     started: Instant,
 }
@@ -199,6 +202,7 @@ impl Bridge {
             rx,
             pending: Pending::default(),
             stored: 0,
+            duplicates: 0,
             dead_lettered: 0,
             started: Instant::now(),
         })
@@ -352,7 +356,12 @@ impl Bridge {
                 lists.append_batch(&batch, lists.spool().log().durability())
             });
             match result {
-                Ok(_) => {
+                Ok(appended) => {
+                    // The first `n` lists are the records' (items and dead letters).
+                    for a in appended.iter().take(n) {
+                        self.stored += a.appended;
+                        self.duplicates += a.duplicates;
+                    }
                     let now = Instant::now();
                     for (partition, next) in &p.next {
                         if let Some(o) = self.owned.get_mut(partition) {
@@ -361,8 +370,8 @@ impl Bridge {
                             o.renewed = now;
                         }
                     }
-                    for (n, dead) in p.counts.values() {
-                        self.stored += *n as u64 - dead;
+                    for (_, dead) in p.counts.values() {
+                        self.stored -= dead;
                         self.dead_lettered += dead;
                     }
                     return Ok(());
@@ -564,6 +573,7 @@ impl Bridge {
         let secs = self.started.elapsed().as_secs_f64();
         serde_json::json!({
             "stored": self.stored,
+            "duplicates": self.duplicates,
             "dead_lettered": self.dead_lettered,
             "seconds": (secs * 1000.0).round() / 1000.0,
         })
