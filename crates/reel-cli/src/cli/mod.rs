@@ -104,7 +104,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Measure append, read and cross-process wake-up speed next to the raw disk limit.
     #[command(
-        after_help = "Examples:\n  reel bench\n  reel bench --records 2000000 --value-size 100 --json /mnt/fast/bench"
+        after_help = "Examples:\n  reel bench\n  reel bench --records 2000000 --value-size 100 --json /mnt/fast/bench\n  reel bench --kafka 127.0.0.1:9092 --records 200000"
     )]
     Bench(BenchArgs),
     /// Show reel working: a writer and a reader process exchanging records via a spool.
@@ -586,6 +586,11 @@ pub struct BenchArgs {
     /// lag while a writer appends 100k records/s, and a share group of four members.
     #[arg(long, conflicts_with = "http")]
     pub replication: bool,
+    /// Instead of the spool figures, measure `reel kafka consume` (batches of 1,000 into
+    /// lists) next to the same Kafka client only reading, on a new one-partition topic of
+    /// --records records on the broker at HOST:PORT (e.g. a local Tansu or Kafka).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["http", "replication"])]
+    pub kafka: Option<String>,
     /// Internal: run as the memory probe of --scale.
     #[arg(long, hide = true)]
     pub scale_child: Option<PathBuf>,

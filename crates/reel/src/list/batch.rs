@@ -14,9 +14,43 @@
 
 use super::{Appended, ListStore, NewItem};
 use crate::error::{Error, Result};
-use crate::value::{TAG_LIST_ITEM, Value};
+use crate::value::{Encoding, TAG_LIST_ITEM, Value};
 use reel_log::{Durability, OwnedEntry};
 use std::collections::HashMap;
+
+/// An item whose value is already encoded (MessagePack, as [`Value::json`] or
+/// [`Value::from_json_text`] make it): what a batch stores, with no JSON tree in between.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedItem {
+    value: Value,
+    /// Nonce for exactly-once appends.
+    pub nonce: Option<u128>,
+    /// Time (µs since the epoch); `None` means now.
+    pub ts: Option<i64>,
+}
+
+impl EncodedItem {
+    /// An item of `value`, which must be MessagePack ([`Error::InvalidArgument`] if not).
+    pub fn new(value: Value, nonce: Option<u128>, ts: Option<i64>) -> Result<EncodedItem> {
+        if value.encoding() != Encoding::MsgPack {
+            return Err(Error::InvalidArgument(format!(
+                "a list item is MessagePack, not {:?}",
+                value.encoding()
+            )));
+        }
+        Ok(EncodedItem { value, nonce, ts })
+    }
+}
+
+impl From<&NewItem> for EncodedItem {
+    fn from(i: &NewItem) -> EncodedItem {
+        EncodedItem {
+            value: Value::json(&i.value),
+            nonce: i.nonce,
+            ts: i.ts,
+        }
+    }
+}
 
 /// Items for one list within a [`ListBatch`].
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +58,7 @@ pub struct ListAppend {
     /// The list key.
     pub key: String,
     /// Its new items, in order.
-    pub items: Vec<NewItem>,
+    pub items: Vec<EncodedItem>,
 }
 
 /// A condition on a list, checked under the writer lock before anything is stored.
@@ -59,7 +93,7 @@ impl ListStore {
     /// returns what was appended to each list, in batch order. Nothing is stored when a
     /// condition fails ([`Error::NonceConflict`]) or on any other error.
     pub fn append_batch(&self, batch: &ListBatch, durability: Durability) -> Result<Vec<Appended>> {
-        let lists: Vec<(&str, &[NewItem])> = batch
+        let lists: Vec<(&str, &[EncodedItem])> = batch
             .lists
             .iter()
             .map(|l| (l.key.as_str(), l.items.as_slice()))
@@ -71,22 +105,13 @@ impl ListStore {
     /// copying its items into a batch).
     pub(super) fn append_lists(
         &self,
-        lists: &[(&str, &[NewItem])],
+        lists: &[(&str, &[EncodedItem])],
         conditions: &[NonceCondition],
         durability: Durability,
     ) -> Result<Vec<Appended>> {
         for (key, _) in lists {
             check_key(key)?;
         }
-        let encoded: Vec<Vec<Vec<u8>>> = lists
-            .iter()
-            .map(|(_, items)| {
-                items
-                    .iter()
-                    .map(|i| Value::json(&i.value).as_bytes().to_vec())
-                    .collect()
-            })
-            .collect();
         let view = &self.view;
         let (_, appended) = self.spool.log().append_guarded(durability, |end| {
             let mut st = view.lock_at(end)?;
@@ -119,12 +144,12 @@ impl ListStore {
             }
             let mut entries = Vec::new();
             let mut appended = Vec::with_capacity(lists.len());
-            for ((key, items), encoded) in lists.iter().zip(&encoded) {
+            for (key, items) in lists {
                 // Every key was looked up above.
                 let state = states
                     .get_mut(key)
                     .ok_or_else(|| Error::InvalidArgument(format!("list {key:?} not looked up")))?;
-                appended.push(push_items(key, items, encoded, state, &mut entries));
+                appended.push(push_items(key, items, state, &mut entries));
             }
             Ok::<_, Error>((entries, appended))
         })?;
@@ -136,14 +161,14 @@ impl ListStore {
 /// the list's `state`.
 fn push_items(
     key: &str,
-    items: &[NewItem],
-    encoded: &[Vec<u8>],
+    items: &[EncodedItem],
     state: &mut ListState,
     entries: &mut Vec<OwnedEntry>,
 ) -> Appended {
     let mut duplicates = 0;
     let mut stored = 0;
-    for (item, bytes) in items.iter().zip(encoded) {
+    for item in items {
+        let bytes = item.value.as_bytes();
         if let Some(n) = item.nonce {
             if state.last_nonce.is_some_and(|last| n <= last) {
                 duplicates += 1;
@@ -191,12 +216,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn item(v: u64, nonce: Option<u128>) -> NewItem {
-        NewItem {
-            value: json!(v),
-            nonce,
-            ts: None,
-        }
+    fn item(v: u64, nonce: Option<u128>) -> EncodedItem {
+        EncodedItem::new(Value::json(&json!(v)), nonce, None).unwrap()
     }
 
     fn batch(cond: Option<u128>, checkpoint: u128) -> ListBatch {

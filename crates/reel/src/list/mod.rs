@@ -21,7 +21,7 @@ mod batch;
 mod index;
 pub mod token;
 
-pub use batch::{ListAppend, ListBatch, NonceCondition};
+pub use batch::{EncodedItem, ListAppend, ListBatch, NonceCondition};
 
 pub use index::{CHUNK, ItemMeta, KeyList, LISTS_VIEW, ListIndex, ListView};
 
@@ -279,7 +279,8 @@ impl ListStore {
         items: &[NewItem],
         durability: Durability,
     ) -> Result<Appended> {
-        let mut appended = self.append_lists(&[(key, items)], &[], durability)?;
+        let encoded: Vec<EncodedItem> = items.iter().map(EncodedItem::from).collect();
+        let mut appended = self.append_lists(&[(key, &encoded)], &[], durability)?;
         appended
             .pop()
             .ok_or_else(|| Error::InvalidArgument("an append of one list returned none".into()))

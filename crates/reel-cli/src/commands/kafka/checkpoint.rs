@@ -13,7 +13,7 @@
 //! [`ListBatch`]: reel::list::ListBatch
 
 use crate::error::{CliError, CliResult};
-use reel::list::{ListAppend, ListStore, NewItem, NonceCondition, PageRequest};
+use reel::list::{EncodedItem, ListAppend, ListStore, NewItem, NonceCondition, PageRequest};
 use serde::{Deserialize, Serialize};
 
 /// The group name used without `--group`.
@@ -85,11 +85,11 @@ pub fn advance(key: &str, from: Option<u128>, next: &Checkpoint) -> (ListAppend,
     (
         ListAppend {
             key: key.to_string(),
-            items: vec![NewItem {
+            items: vec![EncodedItem::from(&NewItem {
                 value: serde_json::json!(next),
                 nonce: Some(generation),
                 ts: None,
-            }],
+            })],
         },
         NonceCondition {
             key: key.to_string(),

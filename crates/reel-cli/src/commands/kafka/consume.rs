@@ -14,16 +14,15 @@ use super::checkpoint::{self, Checkpoint, now_us};
 use super::config::{Settings, StartAt};
 use super::fetch::{self, Fetched};
 use super::group::{self, Membership};
-use super::parser::{Source, Unreadable, bytes};
+use super::pending::Pending;
 use super::{connect, kafka_err};
 use crate::cli::ConsumeArgs;
 use crate::error::{CliError, CliResult};
 use crate::output::{Output, note};
 use reel::Durability;
-use reel::list::{ListAppend, ListBatch, ListStore, NewItem};
+use reel::list::{ListBatch, ListStore};
 use rskafka::client::Client;
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
-use rskafka::record::RecordAndOffset;
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -78,61 +77,9 @@ struct Owned {
     renewed: Instant,
 }
 
-/// Records parsed but not stored yet.
-#[derive(Debug, Default)]
-struct Pending {
-    /// Items per (partition, list), in arrival order.
-    appends: Vec<ListAppend>,
-    partitions: Vec<i32>,
-    index: HashMap<(i32, String), usize>,
-    /// The next offset of every partition with records here.
-    next: BTreeMap<i32, i64>,
-    /// Records (stored or dead-lettered) and dead letters per partition.
-    counts: BTreeMap<i32, (usize, u64)>,
-    records: usize,
-    bytes: u64,
-    since: Option<Instant>,
-}
-
-impl Pending {
-    fn push(&mut self, partition: i32, key: String, item: NewItem) {
-        let i = match self.index.get(&(partition, key.clone())) {
-            Some(i) => *i,
-            None => {
-                self.appends.push(ListAppend {
-                    key: key.clone(),
-                    items: Vec::new(),
-                });
-                self.partitions.push(partition);
-                self.index.insert((partition, key), self.appends.len() - 1);
-                self.appends.len() - 1
-            }
-        };
-        self.appends[i].items.push(item);
-    }
-
-    /// Forgets every record of `partition` (its claim was lost).
-    fn drop_partition(&mut self, partition: i32) {
-        let kept: Vec<(ListAppend, i32)> = std::mem::take(&mut self.appends)
-            .into_iter()
-            .zip(std::mem::take(&mut self.partitions))
-            .filter(|(_, p)| *p != partition)
-            .collect();
-        self.index.clear();
-        for (i, (a, p)) in kept.iter().enumerate() {
-            self.index.insert((*p, a.key.clone()), i);
-        }
-        (self.appends, self.partitions) = kept.into_iter().unzip();
-        self.next.remove(&partition);
-        if let Some((n, _)) = self.counts.remove(&partition) {
-            self.records -= n;
-        }
-    }
-}
-
 /// The bridge's state.
 struct Bridge {
-    s: Settings,
+    s: Arc<Settings>,
     lists: ListStore,
     client: Client,
     group: Option<Membership>,
@@ -186,7 +133,7 @@ impl Bridge {
             .map(|g| Membership::new(lists.clone(), g, &s.topic, member.clone(), args.lease));
         let (tx, rx) = mpsc::channel(64);
         Ok(Bridge {
-            s,
+            s: Arc::new(s),
             lists,
             client,
             group,
@@ -303,22 +250,22 @@ impl Bridge {
                         continue;
                     }
                     o.fetched = r.offset + 1;
-                    if let Err(why) = parse_into(&self.s, &mut self.pending, partition, &r) {
-                        let Some(dl) = &self.s.dead_letter else {
+                    if let Some(why) = &r.unreadable {
+                        if self.s.dead_letter.is_none() {
                             // Store what came before, so a restart stops at this record.
                             self.flush()?;
                             return Err(CliError::Input(format!(
                                 "partition {partition} offset {}: {why}; stopping (with --dead-letter KEY such records are kept in a list instead)",
                                 r.offset
                             )));
-                        };
-                        let item = dead_letter(&self.s.topic, partition, &r, &why);
-                        self.pending.push(partition, dl.clone(), item);
+                        }
                         self.pending.counts.entry(partition).or_default().1 += 1;
                     }
                     self.pending.counts.entry(partition).or_default().0 += 1;
                     self.pending.records += 1;
+                    self.pending.bytes += r.bytes;
                     self.pending.next.insert(partition, r.offset + 1);
+                    self.pending.push(partition, r.key, r.item);
                     self.pending.since.get_or_insert_with(Instant::now);
                 }
                 Ok(())
@@ -520,8 +467,11 @@ impl Bridge {
         let task = tokio::spawn(fetch::run(
             client,
             offset,
-            self.claims,
-            self.once,
+            fetch::Claim {
+                id: self.claims,
+                once: self.once,
+                settings: self.s.clone(),
+            },
             self.tx.clone(),
         ));
         self.owned.insert(
@@ -596,53 +546,6 @@ async fn start_offset(client: &PartitionClient, start: StartAt) -> CliResult<i64
                 .map_err(kafka_err("ask for the high watermark"))?;
             Ok(high_watermark)
         }
-    }
-}
-
-/// Turns record `r` into a list item in `pending`, or says why it cannot.
-fn parse_into(
-    s: &Settings,
-    pending: &mut Pending,
-    partition: i32,
-    r: &RecordAndOffset,
-) -> Result<(), Unreadable> {
-    let src = Source {
-        record: &r.record,
-        offset: r.offset,
-        partition,
-    };
-    let key = s.key.parse(&src)?;
-    if key.is_empty() {
-        return Err(Unreadable("the list key is empty".into()));
-    }
-    let nonce = s.nonce.parse(&src)?;
-    let ts = s.timestamp.parse_time(&src)?;
-    let value = s.value_format.item(r.record.value.as_deref())?;
-    pending.bytes += r.record.approximate_size() as u64;
-    pending.push(partition, key, NewItem { value, nonce, ts });
-    Ok(())
-}
-
-/// The dead-letter item of a record no parser could read: the reason and the record.
-fn dead_letter(topic: &str, partition: i32, r: &RecordAndOffset, why: &Unreadable) -> NewItem {
-    let headers: serde_json::Map<String, serde_json::Value> = r
-        .record
-        .headers
-        .iter()
-        .map(|(k, v)| (k.clone(), bytes(v)))
-        .collect();
-    NewItem {
-        value: serde_json::json!({
-            "reason": why.to_string(),
-            "topic": topic,
-            "partition": partition,
-            "offset": r.offset,
-            "key": r.record.key.as_deref().map(bytes),
-            "value": r.record.value.as_deref().map(bytes),
-            "headers": headers,
-        }),
-        nonce: None,
-        ts: None,
     }
 }
 

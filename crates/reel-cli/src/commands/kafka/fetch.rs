@@ -3,24 +3,25 @@
 //! when the bridge loses the partition or stops, the task is aborted and whatever it
 //! fetched beyond the last checkpoint is simply fetched again by the next owner.
 
+use super::config::Settings;
+use super::pending::{Parsed, parse};
 use rskafka::client::partition::PartitionClient;
-use rskafka::record::RecordAndOffset;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Bytes asked for per fetch request (the broker may return more for one big record).
-const FETCH_BYTES: i32 = 4 << 20;
+pub const FETCH_BYTES: i32 = 4 << 20;
 /// How long the broker may hold a fetch while the partition has nothing new.
 const FETCH_WAIT_MS: i32 = 250;
 
 /// What a fetcher sends to the bridge.
 #[derive(Debug)]
 pub enum Fetched {
-    /// Records in offset order, all at or after the fetcher's position.
+    /// Records in offset order, all at or after the fetcher's position, parsed.
     Records {
         partition: i32,
         claim: u64,
-        records: Vec<RecordAndOffset>,
+        records: Vec<Parsed>,
         high_watermark: i64,
     },
     /// With `--once`: the partition is consumed up to where it ended at the start.
@@ -29,16 +30,26 @@ pub enum Fetched {
     Failed { partition: i32, error: String },
 }
 
-/// Fetches partition `client` from `offset` on, sending to `tx`; with `once`, stops at
-/// the high watermark of its first fetch. `claim` tells this fetcher's messages apart
-/// from those of an earlier claim of the same partition.
+/// What a fetcher needs to know of the claim it serves.
+#[derive(Debug)]
+pub struct Claim {
+    /// Tells this fetcher's messages apart from an earlier claim's of the partition.
+    pub id: u64,
+    /// Stop at the high watermark of the first fetch.
+    pub once: bool,
+    /// The parsers: records are parsed here, on the runtime's workers, while the bridge
+    /// stores the previous batch.
+    pub settings: Arc<Settings>,
+}
+
+/// Fetches partition `client` from `offset` on, parses and sends the records to `tx`.
 pub async fn run(
     client: Arc<PartitionClient>,
     mut offset: i64,
-    claim: u64,
-    once: bool,
+    c: Claim,
     tx: mpsc::Sender<Fetched>,
 ) {
+    let (claim, once) = (c.id, c.once);
     let partition = client.partition();
     let mut end: Option<i64> = None;
     loop {
@@ -65,6 +76,10 @@ pub async fn run(
         if let Some(last) = records.last() {
             offset = last.offset + 1;
         }
+        let records = records
+            .iter()
+            .map(|r| parse(&c.settings, partition, r))
+            .collect();
         let msg = Fetched::Records {
             partition,
             claim,

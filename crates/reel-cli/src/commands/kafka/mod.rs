@@ -8,8 +8,10 @@ mod checkpoint;
 mod config;
 mod consume;
 mod fetch;
+pub use fetch::FETCH_BYTES;
 mod group;
 pub mod parser;
+mod pending;
 mod produce;
 
 use crate::cli::KafkaCommand;

@@ -6,6 +6,7 @@
 //! record to the dead-letter list or stops, never drops it.
 
 use crate::error::CliError;
+use reel::Value;
 use rskafka::record::Record;
 use std::fmt;
 use std::str::FromStr;
@@ -257,17 +258,25 @@ impl NumParser {
 
 impl ValueFormat {
     /// The list item a record value becomes (an absent value is JSON null).
-    pub fn item(self, value: Option<&[u8]>) -> Result<serde_json::Value, Unreadable> {
+    /// JSON is encoded straight from the record's bytes, never parsed into a tree: this
+    /// is most of the bridge's work per record.
+    pub fn item(self, value: Option<&[u8]>) -> Result<Value, Unreadable> {
         let Some(v) = value else {
-            return Ok(serde_json::Value::Null);
+            return Ok(Value::json(&serde_json::Value::Null));
         };
         match self {
-            ValueFormat::Auto => Ok(serde_json::from_slice(v).unwrap_or_else(|_| bytes(v))),
-            ValueFormat::Json => {
-                serde_json::from_slice(v).map_err(|e| Unreadable(format!("value is not JSON: {e}")))
+            ValueFormat::Auto => {
+                Ok(Value::from_json_text(v).unwrap_or_else(|_| Value::json(&bytes(v))))
             }
-            ValueFormat::Bytes => Ok(bytes(v)),
-            ValueFormat::String => Ok(serde_json::Value::String(utf8(v, "value")?.to_string())),
+            ValueFormat::Json => Value::from_json_text(v).map_err(|e| match e {
+                // "not JSON: expected value at line 1 column 1"
+                reel::Error::Decode(why) => Unreadable(format!("value is {why}")),
+                other => Unreadable(other.to_string()),
+            }),
+            ValueFormat::Bytes => Ok(Value::json(&bytes(v))),
+            ValueFormat::String => Ok(Value::json(&serde_json::Value::String(
+                utf8(v, "value")?.to_string(),
+            ))),
         }
     }
 }
