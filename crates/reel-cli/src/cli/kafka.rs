@@ -25,10 +25,13 @@ A timestamp is in microseconds since the epoch; None means the time of the appen
 
 Exactly once: every batch of list items is stored in the same atomic log batch as the
 Kafka offsets it consumed (one checkpoint item per partition, in the list
-_kafka/GROUP/TOPIC/PARTITION). After a crash or kill -9 the bridge resumes from the stored
-offsets, whatever the broker's committed group offsets say: no record is stored twice
-and none is skipped. Two bridges can never both store the same offsets: each batch is
-stored only if its partition's checkpoint is still the one the bridge last wrote.
+_kafka/GROUP/TOPIC/PARTITION; GROUP is `default` without --group). After a crash or
+kill -9 the bridge resumes from the stored offsets, whatever the broker's committed group
+offsets say: no record is stored twice and none is skipped. Two bridges can never both
+store the same offsets: each batch is stored only if its partition's checkpoint is still
+the one the bridge last wrote (the one that lost exits with status 3). After a power cut
+(not a process crash) the batch being written may survive in part and be stored again
+on restart; a nonce parser (e.g. RecordOffset with RecordPartition keys) drops those too.
 
 --group G shares the topic's partitions among every bridge started with G on the same
 DIR, through leases kept in DIR (not Kafka's group protocol): a member that stops
@@ -54,6 +57,10 @@ Config file (TOML; flags override it; an unknown key is an error):
   timestamp_parser = \"None\"
   value_format = \"auto\"
   dead_letter = \"bad-records\"
+  on_error = \"dead-letter\"            # or stop
+
+While it runs, a status line on stderr shows records/s and each partition's lag (every
+second on a terminal, else every 10 s); with --once it ends by printing {\"stored\":N,\"duplicates\":N,\"dead_lettered\":N,..}.
 
 Examples:
   reel kafka consume --brokers 127.0.0.1:9092 --topic orders --key-parser RecordKey /var/lib/orders
@@ -64,14 +71,15 @@ Examples:
 
 const PRODUCE_HELP: &str = "\
 Each record of SRC becomes one Kafka record: its value as JSON, its reel key (or the field
-named by --key-from) as the Kafka key, its time as the Kafka timestamp. The reader's
+named by --key-from) as the Kafka key, its time as the Kafka timestamp. Records with the
+same key go to the same partition (CRC-32C of the key); keyless ones by seq. The reader's
 position is committed only after the broker acknowledged the records, so a crash sends
 some records again, never loses one (at least once; consumers deduplicate with the
 header reel-seq, the record's seq in SRC, e.g. --nonce-parser 'RecordHeaderUtf8(reel-seq)').
 
 Examples:
   reel kafka produce --brokers 127.0.0.1:9092 --topic events /var/spool/events
-  reel kafka produce --no-wait --topic orders --key-from customer --reader to-kafka /var/spool/orders";
+  reel kafka produce --no-wait --topic orders --key-from customer /var/spool/orders";
 
 /// `reel kafka consume`.
 #[derive(Debug, Args)]
@@ -134,7 +142,7 @@ pub struct ConsumeArgs {
 /// `reel kafka produce`.
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
-    /// Bootstrap brokers, comma-separated (default 127.0.0.1:9092).
+    /// Bootstrap brokers, comma-separated.
     #[arg(long, value_name = "HOST:PORT,...", default_value = "127.0.0.1:9092")]
     pub brokers: String,
     /// The topic (created with one partition if it does not exist).

@@ -515,3 +515,55 @@ fn produce_publishes_a_spool_through_a_named_reader() {
     seen.sort_unstable();
     assert_eq!(seen, (0..13).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_second_bridge_without_a_group_fences_the_first_and_nothing_is_stored_twice() {
+    let b = Broker::start();
+    let p = b.topic("f", 1);
+    let produce = |from: u64, to: u64| {
+        let recs = (from..to)
+            .map(|i| record(format!("{i}").as_bytes(), None, &[]))
+            .collect();
+        b.produce(&p[0], recs);
+    };
+    produce(0, 10);
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("lists");
+    let first = std::process::Command::new(bin())
+        .args([
+            "kafka",
+            "consume",
+            "--brokers",
+            &b.addr,
+            "--topic",
+            "f",
+            "--batch-interval",
+            "10ms",
+        ])
+        .arg(&d)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !d.join("reel.meta").exists() || values(&d, "0").len() < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first bridge stored nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A second bridge takes the partition over from the stored checkpoint.
+    assert_eq!(consume_ok(&b, "f", &[], &d)["stored"], 0);
+    produce(10, 15);
+    // The first bridge's next batch fails its condition: it stops, storing nothing.
+    let out = first.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("another bridge stored this partition"),
+        "{err}"
+    );
+    assert_eq!(consume_ok(&b, "f", &[], &d)["stored"], 5);
+    let got: Vec<Value> = values(&d, "0");
+    assert_eq!(got, (0..15).map(|i| json!(i)).collect::<Vec<_>>());
+}

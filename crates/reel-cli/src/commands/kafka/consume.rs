@@ -323,16 +323,19 @@ impl Bridge {
                     }
                     return Ok(());
                 }
-                Err(reel::Error::NonceConflict { key, .. }) if self.group.is_some() => {
+                Err(e @ reel::Error::NonceConflict { .. }) if self.group.is_some() => {
+                    let reel::Error::NonceConflict { key, .. } = &e else {
+                        return Err(e.into());
+                    };
                     // Another member claimed this partition: it resumes from our last
                     // checkpoint; what we fetched beyond it is theirs to store.
                     let lost = self
                         .owned
                         .iter()
-                        .find(|(_, o)| o.key == key)
+                        .find(|(_, o)| o.key == *key)
                         .map(|(p, _)| *p);
                     let Some(lost) = lost else {
-                        return Err(CliError::Failed(format!("conflict on unknown list {key}")));
+                        return Err(e.into());
                     };
                     tracing::warn!(partition = lost, "partition taken over by another member");
                     self.release_local(lost);
@@ -345,10 +348,12 @@ impl Bridge {
                         return Ok(());
                     }
                 }
-                Err(reel::Error::NonceConflict { key, .. }) => {
-                    return Err(CliError::Failed(format!(
-                        "reel: another bridge wrote the checkpoint {key} meanwhile (two bridges on one topic and DIR need one --group); nothing of this batch was stored"
-                    )));
+                Err(e @ reel::Error::NonceConflict { .. }) => {
+                    // Exit status 3, as every failed condition: say what it means here.
+                    tracing::error!(
+                        "another bridge stored this partition meanwhile (bridges sharing a topic and DIR need one --group); nothing of this batch was stored"
+                    );
+                    return Err(e.into());
                 }
                 Err(e) => return Err(e.into()),
             }
