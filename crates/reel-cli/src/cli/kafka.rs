@@ -59,8 +59,9 @@ Config file (TOML; flags override it; an unknown key is an error):
   dead_letter = \"bad-records\"
   on_error = \"dead-letter\"            # or stop
 
-While it runs, a status line on stderr shows records/s and each partition's lag (every
-second on a terminal, else every 10 s); with --once it ends by printing {\"stored\":N,\"duplicates\":N,\"dead_lettered\":N,..}.
+Stops cleanly on SIGINT or SIGTERM: stores what it fetched, releases its partitions to
+the group and prints the summary below. While it runs, a status line on stderr shows records/s and each partition's lag (every
+second on a terminal, else every 10 s); at the end it prints {\"stored\":N,\"duplicates\":N,\"dead_lettered\":N,..}.
 
 Examples:
   reel kafka consume --brokers 127.0.0.1:9092 --topic orders --key-parser RecordKey /var/lib/orders

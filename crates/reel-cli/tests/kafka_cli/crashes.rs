@@ -3,10 +3,10 @@
 
 use super::broker::{Broker, record};
 use super::common::*;
-use super::{consume_ok, values};
+use super::{consume_ok, spawn_consume, values};
 use rskafka::client::partition::PartitionClient;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -38,20 +38,14 @@ fn produce_until(
 }
 
 fn bridge(b: &Broker, topic: &str, extra: &[&str], dir: &Path) -> Child {
-    Command::new(bin())
-        .args(["kafka", "consume", "--brokers", &b.addr, "--topic", topic])
-        .args([
-            "--key-parser",
-            "RecordPartition",
-            "--batch-interval",
-            "20ms",
-        ])
-        .args(extra)
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    let mut args = vec![
+        "--key-parser",
+        "RecordPartition",
+        "--batch-interval",
+        "20ms",
+    ];
+    args.extend_from_slice(extra);
+    spawn_consume(b, topic, &args, dir)
 }
 
 /// The `i` of every item in partition `p`'s list.
@@ -261,4 +255,69 @@ fn a_group_shares_partitions_and_loses_nothing_when_a_member_dies() {
         c.wait().unwrap();
     });
     assert_exactly_once(&dir, &counts);
+}
+
+#[test]
+fn sigterm_stores_what_was_fetched_and_hands_the_partitions_back() {
+    let b = Broker::start();
+    let parts = b.topic("term", 2);
+    for p in &parts {
+        let recs = (0..10)
+            .map(|i| record(format!("{{\"i\":{i}}}").as_bytes(), None, &[]))
+            .collect();
+        b.produce(p, recs);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lists");
+    // A long batch interval keeps the records pending; a long lease would keep the
+    // partitions from the group for 60 s unless they are released.
+    let args = ["--group", "g", "--lease", "60s", "--batch-interval", "60s"];
+    let child = spawn_consume(&b, "term", &args, &dir);
+    let first = format!("{}-", child.id());
+    wait_for(
+        "the bridge to claim both partitions",
+        Duration::from_secs(20),
+        || {
+            dir.join("reel.meta").exists()
+                && holders(&dir, "g", "term", 2).iter().all(Option::is_some)
+        },
+    );
+    assert!(
+        stored(&dir, 0).is_empty(),
+        "stored before the batch interval"
+    );
+    std::thread::sleep(Duration::from_millis(500)); // the fetchers read the records
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        lines(&String::from_utf8(out.stdout).unwrap())[0]["stored"],
+        20
+    );
+    assert_eq!(stored(&dir, 0), (0..10).collect::<Vec<_>>());
+    assert_eq!(stored(&dir, 1), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        holders(&dir, "g", "term", 2),
+        [None, None],
+        "leases released"
+    );
+    // Another member takes the partitions at once, with nothing left to store.
+    let t = Instant::now();
+    let r = consume_ok(&b, "term", &["--group", "g", "--lease", "60s"], &dir);
+    assert_eq!(r["stored"], 0);
+    assert!(t.elapsed() < Duration::from_secs(20), "waited for a lease");
+    for p in 0..2 {
+        let cp = values(&dir, &format!("_kafka/g/term/{p}")).pop().unwrap();
+        assert!(!cp["member"].as_str().unwrap().starts_with(&first), "{cp}");
+        assert_eq!(cp["offset"], 10, "{cp}");
+    }
+    assert_eq!(stored(&dir, 0).len(), 10);
 }

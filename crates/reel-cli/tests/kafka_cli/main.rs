@@ -35,6 +35,24 @@ pub(crate) fn consume_ok(b: &Broker, topic: &str, args: &[&str], dir: &Path) -> 
     lines(&String::from_utf8(out.stdout).unwrap()).remove(0)
 }
 
+/// Starts `reel kafka consume --brokers B --topic T ARGS DIR` (until stopped), its
+/// stdout and stderr piped.
+pub(crate) fn spawn_consume(
+    b: &Broker,
+    topic: &str,
+    args: &[&str],
+    dir: &Path,
+) -> std::process::Child {
+    std::process::Command::new(bin())
+        .args(["kafka", "consume", "--brokers", &b.addr, "--topic", topic])
+        .args(args)
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Every item of list `key`: (nonce, ts, value).
 fn items(dir: &Path, key: &str) -> Vec<(Value, i64, Value)> {
     let page = lines(&ok(&["list", "read", "--limit", "1000000", s(dir), key])).remove(0);
@@ -529,21 +547,7 @@ fn a_second_bridge_without_a_group_fences_the_first_and_nothing_is_stored_twice(
     produce(0, 10);
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("lists");
-    let first = std::process::Command::new(bin())
-        .args([
-            "kafka",
-            "consume",
-            "--brokers",
-            &b.addr,
-            "--topic",
-            "f",
-            "--batch-interval",
-            "10ms",
-        ])
-        .arg(&d)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let first = spawn_consume(&b, "f", &["--batch-interval", "10ms"], &d);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !d.join("reel.meta").exists() || values(&d, "0").len() < 10 {
         assert!(

@@ -163,6 +163,15 @@ impl Bridge {
             Duration::from_secs(10)
         };
         let rebalance_every = (self.lease / 3).max(Duration::from_millis(100));
+        let shutdown = reel_server::shutdown_signal();
+        tokio::pin!(shutdown);
+        // Polled once now, so that the handlers are installed before any partition is
+        // claimed: from here on a SIGTERM stops the bridge cleanly, not by default death.
+        tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(()),
+            () = std::future::ready(()) => {}
+        }
         self.rebalance().await?;
         let (mut next_status, mut next_rebalance) = (
             Instant::now() + status_every,
@@ -179,7 +188,14 @@ impl Bridge {
                 .flatten()
                 .min()
                 .unwrap_or(next_status);
-            let msg = tokio::time::timeout_at(wake.into(), self.rx.recv()).await;
+            let msg = tokio::select! {
+                msg = tokio::time::timeout_at(wake.into(), self.rx.recv()) => msg,
+                () = &mut shutdown => {
+                    // SIGINT or SIGTERM: store what was fetched; `stop` then releases
+                    // the partitions, so that the group need not wait for the leases.
+                    return self.flush();
+                }
+            };
             if let Ok(Some(msg)) = msg {
                 self.take(msg)?;
             }
