@@ -441,6 +441,14 @@ fn a_config_file_sets_the_bridge_and_mistakes_are_named() {
         s(&d),
     ]);
     assert!(err.contains("topic \"nope\" does not exist"), "{err}");
+    let err = fails(&[
+        "kafka",
+        "consume",
+        "--topic",
+        "c",
+        "http://127.0.0.1:1/lists",
+    ]);
+    assert!(err.contains("writes to a local directory"), "{err}");
 }
 
 #[test]

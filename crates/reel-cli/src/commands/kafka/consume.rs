@@ -32,6 +32,14 @@ use tokio::task::JoinHandle;
 
 /// Runs the bridge until it is stopped, or with `--once` to the end of the topic.
 pub fn run(args: ConsumeArgs, out: &mut Output) -> CliResult {
+    if crate::remote::target(&args.dir)?.is_some() {
+        // Exactly once needs the items and the offsets in one conditional batch, which
+        // the HTTP API has no route for yet.
+        return Err(CliError::Input(format!(
+            "{}: reel kafka consume writes to a local directory (a server has no atomic multi-list append yet)",
+            args.dir.display()
+        )));
+    }
     let settings = Settings::from_args(&args)?;
     let durability: Durability = args
         .durability
@@ -537,6 +545,10 @@ impl Bridge {
         }
         if let Some(m) = &self.group {
             let _ = m.heartbeat(true);
+        }
+        if std::io::stderr().is_terminal() {
+            // End the status line, so that what follows starts on a line of its own.
+            note(format_args!(""));
         }
     }
 

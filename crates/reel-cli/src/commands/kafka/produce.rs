@@ -20,6 +20,12 @@ const IDLE_WAIT: Duration = Duration::from_secs(1);
 
 /// Runs `reel kafka produce`.
 pub fn run(args: ProduceArgs, out: &mut Output) -> CliResult {
+    if crate::remote::target(&args.src)?.is_some() {
+        return Err(CliError::Input(format!(
+            "{}: reel kafka produce reads a local directory (run it where the store is)",
+            args.src.display()
+        )));
+    }
     let spool = super::super::open_spool_for_reading(&args.src)?;
     let mut reader = spool.reader(&args.reader)?;
     let brokers: Vec<String> = args
