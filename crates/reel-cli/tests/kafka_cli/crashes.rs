@@ -3,7 +3,7 @@
 
 use super::broker::{Broker, record};
 use super::common::*;
-use super::{consume_ok, spawn_consume, values};
+use super::{consume, consume_ok, spawn_consume, values};
 use rskafka::client::partition::PartitionClient;
 use std::path::Path;
 use std::process::{Child, Command};
@@ -37,7 +37,42 @@ fn produce_until(
     }
 }
 
-fn bridge(b: &Broker, topic: &str, extra: &[&str], dir: &Path) -> Child {
+/// Sets its flag when dropped: a failed assertion inside a thread scope still stops the
+/// producer thread (else the scope, waiting for it, never ends).
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A bridge process that a failed assertion does not leave running.
+struct Running(Option<Child>);
+
+impl Running {
+    fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    /// Kills it (SIGKILL) and returns its output.
+    fn kill9(mut self) -> std::process::Output {
+        let mut child = self.0.take().expect("running");
+        child.kill().unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn bridge(b: &Broker, topic: &str, extra: &[&str], dir: &Path) -> Running {
     let mut args = vec![
         "--key-parser",
         "RecordPartition",
@@ -45,7 +80,7 @@ fn bridge(b: &Broker, topic: &str, extra: &[&str], dir: &Path) -> Child {
         "20ms",
     ];
     args.extend_from_slice(extra);
-    spawn_consume(b, topic, &args, dir)
+    Running(Some(spawn_consume(b, topic, &args, dir)))
 }
 
 /// The `i` of every item in partition `p`'s list.
@@ -90,14 +125,49 @@ fn wait_stored(dir: &Path, counts: &[AtomicU64], timeout: Duration) {
     }
 }
 
-/// Opens the store (writable, as the next bridge would): true when recovery cut an
-/// append the killed bridge had not finished.
-fn landed_mid_append(dir: &Path) -> bool {
-    if !dir.join("reel.meta").exists() {
-        return false;
+/// True when a bridge's stderr says that recovery cut a batch a killed bridge had
+/// written but not published.
+fn cut_by_recovery(stderr: &[u8]) -> bool {
+    String::from_utf8_lossy(stderr).contains("recovery cut")
+}
+
+/// Freezes the bridge (SIGSTOP) at random moments until the store's head says a batch
+/// is being written (`writing`, byte 12 of `reel.head`, docs/FORMAT.md §5), and leaves
+/// it frozen there for the kill; true if that happened within a few hundred tries.
+fn stop_mid_append(child: &Running, dir: &Path, seed: &mut u64) -> bool {
+    let pid = child.id().to_string();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    // The process state letter in /proc/PID/stat: T stopped, Z or X gone.
+    let state = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .unwrap_or('X')
+    };
+    for _ in 0..500 {
+        std::thread::sleep(Duration::from_micros(next_rand(seed) % 2000));
+        signal("-STOP");
+        loop {
+            match state() {
+                'T' => break,
+                'Z' | 'X' => return false, // the bridge exited (a test failure follows)
+                _ => std::thread::yield_now(),
+            }
+        }
+        let head = std::fs::read(dir.join("reel.head")).unwrap_or_default();
+        if head.get(12..16) == Some(&1u32.to_ne_bytes()[..]) {
+            return true;
+        }
+        signal("-CONT");
     }
-    let out = reel(&["list", "info", s(dir), "0"]);
-    String::from_utf8_lossy(&out.stderr).contains("recovery cut")
+    false
 }
 
 /// A small pseudo-random sequence (no dependency needed for kill timing).
@@ -116,24 +186,30 @@ fn kill_loop(trials: usize) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("lists");
     let mut seed = 0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id());
-    let (mut behind, mut progressed, mut mid_write) = (0, 0, 0);
+    let (mut behind, mut progressed, mut mid_write, mut aimed) = (0, 0, 0, 0);
     std::thread::scope(|scope| {
+        let _stop_producer = SetOnDrop(&stop);
         scope.spawn(|| produce_until(&b, &parts, &counts, &stop, &paused));
         let mut before = 0;
-        for _ in 0..trials {
+        for trial in 0..trials {
             paused.store(false, Ordering::Relaxed);
             // Small batches: most of the bridge's time goes to storing them, so most
             // kills land in or between the appends, not while it waits.
-            let mut child = bridge(&b, "kill", &["--batch-items", "5"], &dir);
+            let child = bridge(&b, "kill", &["--batch-items", "5"], &dir);
             std::thread::sleep(Duration::from_millis(150 + next_rand(&mut seed) % 350));
-            child.kill().unwrap();
+            // Every other trial waits for the bridge to be inside an append: a batch's
+            // frames written, not yet published.
+            if trial % 2 == 1 {
+                aimed += usize::from(stop_mid_append(&child, &dir, &mut seed));
+            }
             let produced: u64 = counts.iter().map(|c| c.load(Ordering::Relaxed)).sum();
-            child.wait().unwrap();
+            let out = child.kill9();
+            // The first append after a kill inside an append repairs the log, and says so
+            // if there was something to cut (here: this run's, after the previous kill;
+            // unless a `reel list read` below got there first).
+            mid_write += usize::from(cut_by_recovery(&out.stderr));
             // Checking the store takes a while: the topic should not run away meanwhile.
             paused.store(true, Ordering::Relaxed);
-            // The first open after the kill repairs the log and says so when the kill
-            // landed inside an append (frames written, batch not yet published).
-            mid_write += usize::from(landed_mid_append(&dir));
             let mut after = 0;
             for p in 0..2 {
                 // Every kill leaves a gapless prefix of each partition behind.
@@ -149,23 +225,28 @@ fn kill_loop(trials: usize) {
             progressed += usize::from(after > before);
             before = after;
         }
-        stop.store(true, Ordering::Relaxed);
     });
     assert!(
         progressed * 2 >= trials,
         "only {progressed} of {trials} runs stored anything before their kill"
     );
-    // The kills meant: while fetched records were on their way into the store. Kills
-    // inside an append itself are rare (an append is a few microseconds); that the log
-    // cuts a dead writer's unpublished batch whole is reel-log's own crash test
-    // (recovery_report::dead_writers).
-    eprintln!("{trials} kills: {behind} with records not yet stored, {mid_write} inside an append");
+    let out = consume(&b, "kill", &["--key-parser", "RecordPartition"], &dir);
+    assert!(out.status.success());
+    mid_write += usize::from(cut_by_recovery(&out.stderr));
+    // The kills meant: while fetched records were on their way into the store, and (every
+    // other one) inside an append.
+    eprintln!(
+        "{trials} kills: {behind} with records not yet stored, {aimed} aimed inside an append, {mid_write} cut by recovery"
+    );
     assert!(
         behind * 2 >= trials,
         "only {behind} of {trials} kills landed while records were in flight"
     );
-    let r = consume_ok(&b, "kill", &["--key-parser", "RecordPartition"], &dir);
-    assert!(r["stored"].as_u64().is_some());
+    // `writing` set in the head is the log's own mark of an append in progress: the
+    // killed bridge had started a batch and not published it. Recovery then cuts what
+    // it wrote ("cut by recovery": only when bytes had reached the file already).
+    assert!(aimed >= 1, "no kill could be aimed inside an append");
+
     assert_exactly_once(&dir, &counts);
 }
 
@@ -221,9 +302,10 @@ fn a_group_shares_partitions_and_loses_nothing_when_a_member_dies() {
     ok(&["init", "--kind", "lists", s(&dir)]);
     let group = ["--group", "g", "--lease", "1s"];
     std::thread::scope(|scope| {
+        let stop_producer = SetOnDrop(&stop);
         let producer = scope.spawn(|| produce_until(&b, &parts, &counts, &stop, &paused));
-        let mut a = bridge(&b, "grp", &group, &dir);
-        let mut c = bridge(&b, "grp", &group, &dir);
+        let a = bridge(&b, "grp", &group, &dir);
+        let c = bridge(&b, "grp", &group, &dir);
         let a_id = format!("{}-", a.id());
         // Both members hold partitions: two each once they agree.
         wait_for(
@@ -235,8 +317,7 @@ fn a_group_shares_partitions_and_loses_nothing_when_a_member_dies() {
                 h.iter().all(Option::is_some) && a_n == 2
             },
         );
-        a.kill().unwrap();
-        a.wait().unwrap();
+        a.kill9();
         // The survivor takes over every partition after the lease.
         wait_for(
             "the survivor holding all partitions",
@@ -248,11 +329,10 @@ fn a_group_shares_partitions_and_loses_nothing_when_a_member_dies() {
             },
         );
         std::thread::sleep(Duration::from_millis(300));
-        stop.store(true, Ordering::Relaxed);
+        drop(stop_producer);
         producer.join().unwrap();
         wait_stored(&dir, &counts, Duration::from_secs(60));
-        c.kill().unwrap();
-        c.wait().unwrap();
+        c.kill9();
     });
     assert_exactly_once(&dir, &counts);
 }
