@@ -41,7 +41,7 @@ pub fn not_found(msg: String) -> PyErr {
 /// The exception for an engine error.
 pub fn from_reel(e: Error) -> PyErr {
     let class = match &e {
-        Error::Conflict { .. } => "ConditionFailed",
+        Error::Conflict { .. } | Error::NonceConflict { .. } => "ConditionFailed",
         Error::NotFound(_) => "NotFound",
         Error::CursorCorrupt { .. } | Error::Decode(_) => "Corrupt",
         Error::InvalidArgument(_) | Error::InvalidName { .. } | Error::Encode(_) => {

@@ -26,6 +26,9 @@ pub enum CliError {
     /// again later may work.
     #[error("{0}")]
     Connection(String),
+    /// A Kafka broker could not be reached or refused a request (`reel kafka`).
+    #[error("kafka: {0}")]
+    Kafka(String),
     /// A server answered with an error status.
     #[error("{}", remote_message(*status, message))]
     Remote {
@@ -63,7 +66,9 @@ impl CliError {
     /// The process exit status for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Reel(reel::Error::Conflict { .. }) => EXIT_CONFLICT,
+            CliError::Reel(reel::Error::Conflict { .. } | reel::Error::NonceConflict { .. }) => {
+                EXIT_CONFLICT
+            }
             CliError::Remote { status: 412, .. } => EXIT_CONFLICT,
             CliError::Remote {
                 status: 401 | 403 | 429,

@@ -52,6 +52,32 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     u64::try_from(bytes).map_err(|_| too_large())
 }
 
+/// Parses `DURATION`: a number with an optional unit ms, s (the default), m or h:
+/// `250ms`, `1.5s`, `2m`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let num_end = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(num_end);
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration `{s}`: use ms, s, m or h, e.g. 250ms or 2s"
+            ));
+        }
+    };
+    let n: f64 = num.parse().map_err(|_| {
+        format!("invalid duration `{s}`: expected a number with a unit, e.g. 250ms")
+    })?;
+    std::time::Duration::try_from_secs_f64(n * scale)
+        .map_err(|_| format!("duration `{s}` is out of range"))
+}
+
 /// `1 record`, `2 records`.
 pub fn plural(n: u64, noun: &str) -> String {
     if n == 1 {
@@ -167,6 +193,19 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_take_units_and_default_to_seconds() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert!(
+            parse_duration("3 days")
+                .unwrap_err()
+                .contains("use ms, s, m or h")
+        );
+    }
 
     #[test]
     fn sizes() {

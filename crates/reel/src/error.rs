@@ -57,6 +57,18 @@ pub enum Error {
         actual: Option<u64>,
     },
 
+    /// A list's last accepted nonce was not the one a batch expected; nothing of the
+    /// batch was stored (see [`crate::list::ListStore::append_batch`]).
+    #[error("condition failed for list {key}: expected its last nonce to be {}, but it is {}", nonce_text(*expected), nonce_text(*actual))]
+    NonceConflict {
+        /// The list key.
+        key: String,
+        /// The last nonce the batch expected (`None`: no nonce accepted yet).
+        expected: Option<u128>,
+        /// The list's actual last nonce.
+        actual: Option<u128>,
+    },
+
     /// No value at the path (or no such list key).
     #[error("not found: {0}")]
     NotFound(String),
@@ -174,3 +186,11 @@ impl Error {
 
 /// Shorthand used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A last nonce in an error message.
+fn nonce_text(n: Option<u128>) -> String {
+    n.map_or_else(
+        || "none (no nonce accepted yet)".to_string(),
+        |n| n.to_string(),
+    )
+}

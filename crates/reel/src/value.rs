@@ -85,6 +85,23 @@ impl Value {
         }
     }
 
+    /// JSON text, encoded straight to MessagePack: the same bytes as [`Value::json`] of
+    /// the parsed text, without building the parsed value (a repeated object key is
+    /// kept twice, where parsing would keep the last).
+    pub fn from_json_text(text: &[u8]) -> Result<Value> {
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let mut bytes = Vec::with_capacity(text.len());
+        let mut ser = rmp_serde::Serializer::new(&mut bytes).with_struct_map();
+        serde_transcode::transcode(&mut de, &mut ser)
+            .map_err(|e| Error::Decode(format!("not JSON: {e}")))?;
+        de.end()
+            .map_err(|e| Error::Decode(format!("not JSON: {e}")))?;
+        Ok(Value {
+            encoding: Encoding::MsgPack,
+            bytes,
+        })
+    }
+
     /// Any serializable value (structs become maps with their field names).
     pub fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Value> {
         let bytes = rmp_serde::to_vec_named(v).map_err(|e| Error::Encode(e.to_string()))?;
@@ -212,9 +229,25 @@ mod tests {
         }
 
         #[test]
+        fn json_text_encodes_to_the_same_bytes_as_its_parsed_value(v in json_strategy()) {
+            // Parsed from the same text: serde_json's float parsing is not exact, the
+            // same way on both paths.
+            let text = serde_json::to_vec(&v).unwrap();
+            let parsed: serde_json::Value = serde_json::from_slice(&text).unwrap();
+            prop_assert_eq!(Value::from_json_text(&text).unwrap(), Value::json(&parsed));
+        }
+
+        #[test]
         fn decoding_arbitrary_bytes_never_panics(b in proptest::collection::vec(any::<u8>(), 0..100)) {
             let _ = Value::from_parts(Encoding::MsgPack, b).to_json();
         }
+    }
+
+    #[test]
+    fn text_that_is_not_json_is_refused() {
+        assert!(Value::from_json_text(b"{\"a\":1} x").is_err());
+        assert!(Value::from_json_text(b"not json").is_err());
+        assert!(Value::from_json_text(b" [1, 2] ").is_ok());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! than boasts. Every figure comes from one timed run; run it twice to see the noise.
 
 mod http;
+mod kafka;
 mod replica;
 pub mod scale;
 mod tier;
@@ -107,6 +108,9 @@ pub fn run(a: BenchArgs, out: &mut Output) -> CliResult {
     }
     if let Some(url) = &a.object_store {
         return tier::run(&work, url, a.records, a.json, out);
+    }
+    if let Some(brokers) = &a.kafka {
+        return kafka::run(&work, brokers, a.records, a.value_size, a.json, out);
     }
     let say = |s: &str| {
         if !a.json {

@@ -1,9 +1,11 @@
 //! The command-line grammar: every command, flag and help text.
 
 mod auth;
+mod kafka;
 
 pub use auth::{AclCommand, PasswordInput, UserCommand};
 use clap::{Args, Parser, Subcommand};
+pub use kafka::{ConsumeArgs, KafkaCommand, ProduceArgs};
 use std::path::PathBuf;
 
 /// reel: programs hand data to each other through a directory.
@@ -83,6 +85,9 @@ pub enum Command {
     /// Keyed lists: per-key offsets, exactly-once appends by nonce, paging with tokens.
     #[command(subcommand)]
     List(ListCommand),
+    /// Bridge Kafka topics and reel stores: consume into keyed lists, produce from a spool.
+    #[command(subcommand)]
+    Kafka(KafkaCommand),
     /// Users of `reel serve` (passwords stored as argon2id hashes under ROOT).
     #[command(subcommand)]
     User(UserCommand),
@@ -104,7 +109,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Measure append, read and cross-process wake-up speed next to the raw disk limit.
     #[command(
-        after_help = "Examples:\n  reel bench\n  reel bench --records 2000000 --value-size 100 --json /mnt/fast/bench"
+        after_help = "Examples:\n  reel bench\n  reel bench --records 2000000 --value-size 100 --json /mnt/fast/bench\n  reel bench --kafka 127.0.0.1:9092 --records 200000"
     )]
     Bench(BenchArgs),
     /// Show reel working: a writer and a reader process exchanging records via a spool.
@@ -647,6 +652,11 @@ pub struct BenchArgs {
     /// its objects under PREFIX/bench-*.
     #[arg(long, value_name = "URL", conflicts_with_all = ["http", "replication"])]
     pub object_store: Option<String>,
+    /// Instead of the spool figures, measure `reel kafka consume` (batches of 1,000 into
+    /// lists) next to the same Kafka client only reading, on a new one-partition topic of
+    /// --records records on the broker at HOST:PORT (e.g. a local Tansu or Kafka).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["http", "replication"])]
+    pub kafka: Option<String>,
     /// Internal: run as the memory probe of --scale.
     #[arg(long, hide = true)]
     pub scale_child: Option<PathBuf>,

@@ -3,6 +3,7 @@
 mod auth;
 mod demo;
 pub mod init;
+pub mod kafka;
 mod kv;
 pub mod list;
 mod read;
@@ -36,6 +37,7 @@ pub fn run(cmd: Command, out: &mut Output) -> CliResult {
         Command::View(c) => view::run(c, out),
         Command::Kv(c) => kv::run(c, out),
         Command::List(c) => list::run(c, out),
+        Command::Kafka(c) => kafka::run(c, out),
         Command::User(c) => auth::user(c, out),
         Command::Acl(c) => auth::acl(c, out),
         Command::Serve(a) => serve::run(a),

@@ -17,17 +17,20 @@
 //! return only the items still stored: retention moves a list's first offset forward,
 //! never leaves an item that is counted but cannot be read.
 
+mod batch;
 mod index;
 pub mod token;
+
+pub use batch::{EncodedItem, ListAppend, ListBatch, NonceCondition};
 
 pub use index::{CHUNK, ItemMeta, KeyList, LISTS_VIEW, ListIndex, ListView};
 
 use crate::error::{Error, Result};
 use crate::spool::Spool;
-use crate::value::{Encoding, TAG_LIST_ITEM, Value};
+use crate::value::{Encoding, Value};
 use crate::view::ViewHandle;
 use reel_log::storage::Storage;
-use reel_log::{Durability, OwnedEntry, StoreKind, WhenFull};
+use reel_log::{Durability, StoreKind, WhenFull};
 use serde::Serialize;
 use std::sync::Arc;
 use token::Token;
@@ -276,54 +279,11 @@ impl ListStore {
         items: &[NewItem],
         durability: Durability,
     ) -> Result<Appended> {
-        if key.is_empty() {
-            return Err(Error::InvalidArgument("a list key cannot be empty".into()));
-        }
-        if key.contains('\0') {
-            return Err(Error::InvalidArgument(
-                "a list key cannot contain a NUL character".into(),
-            ));
-        }
-        let encoded: Vec<Vec<u8>> = items
-            .iter()
-            .map(|i| Value::json(&i.value).as_bytes().to_vec())
-            .collect();
-        let view = &self.view;
-        let (_, appended) = self.spool.log().append_guarded(durability, |end| {
-            let mut st = view.lock_at(end)?;
-            let list = st.view_mut().list(key, 0)?;
-            let mut next = list.as_ref().map_or(0, |l| l.next_offset());
-            let mut last_nonce = list.as_ref().and_then(|l| l.last_nonce());
-            let mut entries = Vec::with_capacity(items.len());
-            let mut duplicates = 0;
-            for (item, bytes) in items.iter().zip(&encoded) {
-                if let Some(n) = item.nonce {
-                    if last_nonce.is_some_and(|last| n <= last) {
-                        duplicates += 1;
-                        continue;
-                    }
-                    last_nonce = Some(n);
-                }
-                let mut value = Vec::with_capacity(8 + bytes.len());
-                value.extend_from_slice(&next.to_le_bytes());
-                value.extend_from_slice(bytes);
-                entries.push(OwnedEntry {
-                    ts: item.ts,
-                    key: Some(key.to_string()),
-                    nonce: item.nonce,
-                    encoding: TAG_LIST_ITEM,
-                    value,
-                });
-                next += 1;
-            }
-            let appended = Appended {
-                appended: entries.len() as u64,
-                duplicates,
-                next_offset: next,
-            };
-            Ok::<_, Error>((entries, appended))
-        })?;
-        Ok(appended)
+        let encoded: Vec<EncodedItem> = items.iter().map(EncodedItem::from).collect();
+        let mut appended = self.append_lists(&[(key, &encoded)], &[], durability)?;
+        appended
+            .pop()
+            .ok_or_else(|| Error::InvalidArgument("an append of one list returned none".into()))
     }
 
     /// Reads one page of `key`'s list. O(log n) to find the start, then one direct read

@@ -1,0 +1,93 @@
+//! One fetcher task per owned partition: reads records from the broker in order and
+//! hands them to the bridge, ahead of what is stored. It owns no position of record:
+//! when the bridge loses the partition or stops, the task is aborted and whatever it
+//! fetched beyond the last checkpoint is simply fetched again by the next owner.
+
+use super::config::Settings;
+use super::pending::{Parsed, parse};
+use rskafka::client::partition::PartitionClient;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Bytes asked for per fetch request (the broker may return more for one big record).
+pub const FETCH_BYTES: i32 = 4 << 20;
+/// How long the broker may hold a fetch while the partition has nothing new.
+const FETCH_WAIT_MS: i32 = 250;
+
+/// What a fetcher sends to the bridge.
+#[derive(Debug)]
+pub enum Fetched {
+    /// Records in offset order, all at or after the fetcher's position, parsed.
+    Records {
+        partition: i32,
+        claim: u64,
+        records: Vec<Parsed>,
+        high_watermark: i64,
+    },
+    /// With `--once`: the partition is consumed up to where it ended at the start.
+    Done { partition: i32, claim: u64 },
+    /// The broker refused; the bridge stops with this error.
+    Failed { partition: i32, error: String },
+}
+
+/// What a fetcher needs to know of the claim it serves.
+#[derive(Debug)]
+pub struct Claim {
+    /// Tells this fetcher's messages apart from an earlier claim's of the partition.
+    pub id: u64,
+    /// Stop at the high watermark of the first fetch.
+    pub once: bool,
+    /// The parsers: records are parsed here, on the runtime's workers, while the bridge
+    /// stores the previous batch.
+    pub settings: Arc<Settings>,
+}
+
+/// Fetches partition `client` from `offset` on, parses and sends the records to `tx`.
+pub async fn run(
+    client: Arc<PartitionClient>,
+    mut offset: i64,
+    c: Claim,
+    tx: mpsc::Sender<Fetched>,
+) {
+    let (claim, once) = (c.id, c.once);
+    let partition = client.partition();
+    let mut end: Option<i64> = None;
+    loop {
+        if end.is_some_and(|e| offset >= e) {
+            let _ = tx.send(Fetched::Done { partition, claim }).await;
+            return;
+        }
+        let (mut records, high_watermark) = match client
+            .fetch_records(offset, 1..FETCH_BYTES, FETCH_WAIT_MS)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let error = format!("fetch from partition {partition} at offset {offset}: {e}");
+                let _ = tx.send(Fetched::Failed { partition, error }).await;
+                return;
+            }
+        };
+        if once && end.is_none() {
+            end = Some(high_watermark);
+        }
+        // A batch read from the middle may start before the offset asked for.
+        records.retain(|r| r.offset >= offset && end.is_none_or(|e| r.offset < e));
+        if let Some(last) = records.last() {
+            offset = last.offset + 1;
+        }
+        let records = records
+            .iter()
+            .map(|r| parse(&c.settings, partition, r))
+            .collect();
+        let msg = Fetched::Records {
+            partition,
+            claim,
+            records,
+            high_watermark,
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+    }
+}
