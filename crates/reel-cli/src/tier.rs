@@ -290,6 +290,35 @@ impl Drop for Periodic {
     }
 }
 
+/// For `reel status` on a tiered writer directory: where its objects are and how far
+/// uploads got (`None` when `dir` is not tiered). Object storage unreachable is shown,
+/// not an error: the local store's status still stands.
+pub fn status(dir: &Path, local_next: u64) -> CliResult<Option<serde_json::Value>> {
+    let Some(config) = reel_tier::TierConfig::read(dir)? else {
+        return Ok(None);
+    };
+    let manifest = config
+        .tier_url()
+        .and_then(|u| Tier::connect(&u))
+        .and_then(|t| t.require_manifest());
+    Ok(Some(match manifest {
+        Ok(v) => {
+            let m = v.manifest;
+            serde_json::json!({
+                "url": config.url,
+                "uploaded_next_seq": m.next_seq,
+                "pending_records": local_next.saturating_sub(m.next_seq),
+                "objects": m.objects.len(),
+                "bytes": m.objects.iter().map(|o| o.bytes).sum::<u64>(),
+                "epoch": m.epoch,
+                "writer": m.writer.describe(),
+                "fenced": m.writer.id != config.writer_id,
+            })
+        }
+        Err(e) => serde_json::json!({"url": config.url, "error": e.to_string()}),
+    }))
+}
+
 /// The writer of the tiered store in `dir`, checked not to be fenced; `None` when `dir`
 /// is not tiered.
 pub fn writer(dir: &Path) -> CliResult<Option<TierWriter>> {

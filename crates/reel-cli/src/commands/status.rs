@@ -11,7 +11,11 @@ pub fn run(a: StatusArgs, out: &mut Output) -> CliResult {
         Some(r) => crate::remote::status(&r)?,
         None => {
             let spool = super::open_spool_for_reading(&a.dir)?;
-            serde_json::to_value(spool.status()?)?
+            let mut st = serde_json::to_value(spool.status()?)?;
+            if let Some(tier) = crate::tier::status(&a.dir, spool.next_seq())? {
+                st["object_store"] = tier;
+            }
+            st
         }
     };
     if a.json {
@@ -43,6 +47,9 @@ fn render(st: &Value, out: &mut Output) -> CliResult {
         "spool      {}",
         st["dir"].as_str().unwrap_or("?")
     ))?;
+    if let Some(t) = st.get("object_store") {
+        render_object_store(t, out)?;
+    }
     match st["follows"].as_str() {
         Some(src) if src.starts_with("s3://") => out.line(format_args!(
             "copy of    {src} (a local copy of object storage, brought up to date by each command)"
@@ -133,5 +140,30 @@ fn render_replication(r: &Value, out: &mut Output) -> CliResult {
             g[1].as_u64().unwrap_or(0)
         ))?;
     }
+    Ok(())
+}
+
+/// The `object_store` object of a tiered store's writer directory.
+fn render_object_store(t: &Value, out: &mut Output) -> CliResult {
+    let url = t["url"].as_str().unwrap_or("?");
+    if let Some(e) = t["error"].as_str() {
+        out.line(format_args!(
+            "objects    {url} (cannot read its manifest: {e})"
+        ))?;
+        return Ok(());
+    }
+    let state = if t["fenced"].as_bool() == Some(true) {
+        format!(
+            "FENCED: written by {} now (epoch {})",
+            t["writer"].as_str().unwrap_or("?"),
+            t["epoch"]
+        )
+    } else {
+        format!("this directory writes it (epoch {})", t["epoch"])
+    };
+    out.line(format_args!(
+        "objects    {url}: uploaded below seq {}, {} records not yet, in {} objects; {}",
+        t["uploaded_next_seq"], t["pending_records"], t["objects"], state
+    ))?;
     Ok(())
 }

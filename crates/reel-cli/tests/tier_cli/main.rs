@@ -115,6 +115,17 @@ fn a_second_writer_fences_the_first_and_the_log_stays_dense() {
     assert!(err.contains("fenced") && err.contains(s(&b)), "{err}");
     ok(&["write", "--durability", "object", s(&b), "\"b3\""]);
     assert_eq!(ok(&["stream", &u]), "\"a1\"\n\"a2\"\n\"b3\"\n");
+    // `reel status` on either directory says who writes the store and how far it got.
+    let st = |d: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&ok(&["status", "--json", s(d)])).unwrap()
+    };
+    let (sa, sb) = (st(&a), st(&b));
+    assert_eq!(sa["object_store"]["fenced"], true, "{sa}");
+    assert_eq!(sb["object_store"]["fenced"], false, "{sb}");
+    assert_eq!(sb["object_store"]["uploaded_next_seq"], 3, "{sb}");
+    assert_eq!(sb["object_store"]["pending_records"], 0, "{sb}");
+    let text = ok(&["status", s(&a)]);
+    assert!(text.contains("FENCED") && text.contains(s(&b)), "{text}");
     // Continuing needs a new directory; a directory already tiered is refused.
     let err = fails(&["init", "--object-store", &u, s(&a)]);
     assert!(err.contains("already"), "{err}");
