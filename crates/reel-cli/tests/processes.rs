@@ -375,8 +375,14 @@ fn copying_a_spool_while_it_is_written_gives_a_readable_prefix() {
         .spawn()
         .unwrap();
     let mut stdin = writer.stdin.take().unwrap();
+    // Feeds until the writer is killed at the end: a fixed count could run out while
+    // the copies are still being made (on a slow machine), and the test then waited for
+    // appends that never came.
     let feeder = std::thread::spawn(move || {
-        for i in 0..200_000u64 {
+        for i in 0u64.. {
+            if i % 1000 == 999 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             if writeln!(
                 stdin,
                 "{{\"i\":{i},\"pad\":\"{}\"}}",
