@@ -1,10 +1,11 @@
 //! Sorted tables: immutable files of `key → value` byte strings in key order, the on-disk
 //! form of view state. A view's checkpoint names the tables that hold its state as of
 //! its `applied_to`; a read looks a key up in them without loading them: only the block
-//! index is read at open, and a lookup reads one block.
+//! index is read at open, and a lookup reads a slot of the key hash index and the entry
+//! it points at.
 //!
 //! ```text
-//! header  (32): magic "REELTBL\0" (8) | format u32 (1) | blocks u32 | entries u64
+//! header  (32): magic "REELTBL\0" (8) | format u32 (2) | blocks u32 | entries u64
 //!               | reserved u32 | crc u32 (CRC32C of bytes 0..28)
 //! blocks      : per entry: key length u32 | value length u32 | key | value;
 //!               then each entry's offset in the block u32; then entries u32
@@ -13,18 +14,21 @@
 //!               in the key area u32 | first key length u32; then the key area (the
 //!               blocks' first keys back to back); then crc u32 (CRC32C of the index
 //!               bytes before it)
-//! filter      : a blocked Bloom filter of the keys: 64-byte blocks, 6 probe bits per
-//!               key in one block (block and bits from two CRC32C of the key, see
-//!               `filter_probes`), about 10 bits per key; then crc u32 of the blocks
-//! footer  (48): index offset u64 | index length u64 | filter offset u64 | filter
-//!               length u64 (with its crc) | entries u64 | magic "RTBF" (4)
+//! key hash    : pages of 4 KiB, each 511 slots u64 | crc u32 (CRC32C of the
+//!               slots) | 0 u32 (see the `hash` module)
+//! footer  (48): index offset u64 | index length u64 | key hash offset u64 | key
+//!               hash length u64 | entries u64 | magic "RTBF" (4)
 //!               | crc u32 (CRC32C of bytes 0..44)
 //! ```
+//!
+//! Format 1 (a Bloom filter where the key hash is, lookups by binary search) is refused:
+//! tables are a cache of the log, and a view whose checkpoint cannot be loaded is rebuilt.
 //!
 //! Keys are strictly increasing (bytewise) across the whole table. A table is written to
 //! a new file, synced, and only then named by a checkpoint, so a table a checkpoint names
 //! is whole; damage found later is reported as corruption, never returned as data.
 
+mod hash;
 mod writer;
 
 pub use writer::TableWriter;
@@ -38,7 +42,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const MAGIC: &[u8; 8] = b"REELTBL\0";
 const FOOTER_MAGIC: &[u8; 4] = b"RTBF";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const HEADER_LEN: u64 = 32;
 const FOOTER_LEN: u64 = 48;
 /// Target size of a block. A lookup touches one block (its checksum is verified once per
@@ -68,25 +72,6 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
-/// Filter bits per expected key (about 1% false positives with 6 probes).
-const FILTER_BITS_PER_KEY: u64 = 10;
-/// A key's probes all fall in one 64-byte block: one cache line per table per lookup.
-const FILTER_BLOCK: usize = 64;
-const FILTER_PROBES: u32 = 6;
-
-/// The filter block of `key` and its probe bits within the block.
-fn filter_probes(key: &[u8], blocks: usize) -> (usize, [u32; FILTER_PROBES as usize]) {
-    let h1 = crc32c::crc32c(key);
-    let h2 = crc32c::crc32c_append(0x5bd1_e995, key);
-    let block = ((h1 as u64 * blocks as u64) >> 32) as usize;
-    let step = (h1 >> 17) | 1;
-    let mut bits = [0u32; FILTER_PROBES as usize];
-    for (i, b) in bits.iter_mut().enumerate() {
-        *b = h2.wrapping_add(step.wrapping_mul(i as u32)) % (FILTER_BLOCK as u32 * 8);
-    }
-    (block, bits)
-}
-
 /// Bytes per index entry.
 const INDEX_ENTRY: usize = 20;
 
@@ -97,10 +82,10 @@ struct BlockRef {
     len: u32,
 }
 
-/// An open table. Opening reads only header, footer and index checksum; lookups binary
-/// search the index in place (through a read-only mapping where the storage has one, so
-/// a lookup makes no system call) and check each block's checksum and index entry the
-/// first time this process reads the block.
+/// An open table. Opening reads only header, footer and block index; lookups read the key
+/// hash index and blocks in place (through a read-only mapping where the storage has
+/// one, so a lookup makes no system call) and check each page's and block's checksum
+/// (and the block's index entry) the first time this process reads it.
 #[derive(Debug)]
 pub struct Table {
     file: Arc<dyn StorageFile>,
@@ -109,11 +94,14 @@ pub struct Table {
     index_copy: Vec<u8>,
     index_offset: u64,
     index_len: usize,
-    /// Bytes of the key filter (it follows the index and its crc).
-    filter_len: usize,
+    /// Where the key hash index starts, and its slots.
+    hash_offset: u64,
+    hash_slots: u64,
     /// One bit per block: its checksum and index entry held when this process first
     /// read it.
     verified: Box<[AtomicU64]>,
+    /// One bit per key hash page: its checksum held when this process first read it.
+    hash_verified: Box<[AtomicU64]>,
     path: PathBuf,
     entries: u64,
     blocks: usize,
@@ -161,16 +149,15 @@ impl Table {
         }
         let index_offset = u64_at(&f, 0).unwrap_or(0);
         let index_len = u64_at(&f, 8).unwrap_or(0);
-        let filter_offset = u64_at(&f, 16).unwrap_or(0);
-        let filter_len = u64_at(&f, 24).unwrap_or(0);
+        let hash_offset = u64_at(&f, 16).unwrap_or(0);
+        let hash_len = u64_at(&f, 24).unwrap_or(0);
+        let page = hash::PAGE as u64;
         if u64_at(&f, 32) != Some(entries)
             || !(4..=MAX_INDEX_LEN).contains(&index_len)
             || index_offset < HEADER_LEN
-            || index_offset.checked_add(index_len) != Some(filter_offset)
-            || filter_offset.checked_add(filter_len) != Some(footer_at)
-            || filter_len < 4 + FILTER_BLOCK as u64
-            || !(filter_len - 4).is_multiple_of(FILTER_BLOCK as u64)
-            || filter_len > MAX_INDEX_LEN
+            || index_offset.checked_add(index_len) != Some(hash_offset)
+            || hash_offset.checked_add(hash_len) != Some(footer_at)
+            || hash_len != hash::pages_for(entries) * page
             || (blocks as u64) * INDEX_ENTRY as u64 > index_len - 4
             || (blocks == 0) != (entries == 0)
         {
@@ -184,19 +171,18 @@ impl Table {
             .map_immutable(path)
             .map_err(|e| io("map", path, e))?
             .filter(|m| m.len() as u64 == len);
-        // Index and filter: checked whole at open, since a damaged filter entry would
-        // hide a key silently.
+        // The block index is checked whole at open (it is small: 20 bytes and a key per
+        // 4 KiB block); the key hash index a page at a time, when first read.
         let mut index_copy = Vec::new();
-        let index_and_filter: &[u8] = match &map {
-            Some(m) => &m[index_offset as usize..footer_at as usize],
+        let index: &[u8] = match &map {
+            Some(m) => &m[index_offset as usize..hash_offset as usize],
             None => {
-                index_copy = vec![0u8; (footer_at - index_offset) as usize];
+                index_copy = vec![0u8; index_len as usize];
                 file.read_exact_at(&mut index_copy, index_offset)
                     .map_err(|e| io("read", path, e))?;
                 &index_copy
             }
         };
-        let (index, filter) = index_and_filter.split_at(index_len as usize);
         let (body, crc) = index.split_at(index.len() - 4);
         if crc32c::crc32c(body).to_le_bytes() != crc {
             return Err(corrupt(
@@ -205,25 +191,20 @@ impl Table {
                 "table index checksum does not match",
             ));
         }
-        let (bits, crc) = filter.split_at(filter.len() - 4);
-        if crc32c::crc32c(bits).to_le_bytes() != crc {
-            return Err(corrupt(
-                path,
-                filter_offset,
-                "table key filter checksum does not match",
-            ));
-        }
-        let verified = (0..blocks.div_ceil(64))
-            .map(|_| AtomicU64::new(0))
-            .collect();
+        let bitmap = |n: u64| -> Box<[AtomicU64]> {
+            (0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect()
+        };
+        let hash_pages = hash_len / page;
         Ok(Table {
             file,
             map,
             index_copy,
             index_offset,
             index_len: index_len as usize - 4,
-            filter_len: filter_len as usize - 4,
-            verified,
+            hash_offset,
+            hash_slots: hash_pages * hash::SLOTS_PER_PAGE as u64,
+            verified: bitmap(blocks as u64),
+            hash_verified: bitmap(hash_pages),
             path: path.to_path_buf(),
             entries,
             blocks,
@@ -237,17 +218,34 @@ impl Table {
         }
     }
 
-    /// False when the table certainly does not hold `key`.
-    fn may_contain(&self, key: &[u8]) -> bool {
-        let at = self.index_offset as usize + self.index_len + 4;
-        let filter = match &self.map {
-            Some(m) => &m[at..at + self.filter_len],
-            None => &self.index_copy[self.index_len + 4..self.index_len + 4 + self.filter_len],
+    /// Page `p` of the key hash index, checked the first time this process reads it.
+    fn hash_page(&self, p: usize) -> Result<Cow<'_, [u8]>> {
+        let at = self.hash_offset + (p * hash::PAGE) as u64;
+        let bytes: Cow<'_, [u8]> = match &self.map {
+            Some(m) => Cow::Borrowed(&m[at as usize..at as usize + hash::PAGE]),
+            None => {
+                let mut buf = vec![0u8; hash::PAGE];
+                self.file
+                    .read_exact_at(&mut buf, at)
+                    .map_err(|e| io("read", &self.path, e))?;
+                Cow::Owned(buf)
+            }
         };
-        let (block, bits) = filter_probes(key, self.filter_len / FILTER_BLOCK);
-        let b = &filter[block * FILTER_BLOCK..(block + 1) * FILTER_BLOCK];
-        bits.iter()
-            .all(|&i| b[(i / 8) as usize] & (1 << (i % 8)) != 0)
+        let (word, bit) = (&self.hash_verified[p / 64], 1u64 << (p % 64));
+        if word.load(Ordering::Relaxed) & bit == 0 || self.map.is_none() {
+            let n = hash::SLOT_BYTES;
+            if u32_at(&bytes, n) != Some(crc32c::crc32c(&bytes[..n]))
+                || u32_at(&bytes, n + 4) != Some(0)
+            {
+                return Err(corrupt(
+                    &self.path,
+                    at,
+                    "table key hash page checksum does not match (the table is a cache: `reel view rebuild` rewrites it)",
+                ));
+            }
+            word.fetch_or(bit, Ordering::Relaxed);
+        }
+        Ok(bytes)
     }
 
     fn index_damaged(&self, b: usize) -> crate::Error {
@@ -256,6 +254,16 @@ impl Table {
             self.index_offset + (b * INDEX_ENTRY) as u64,
             format!("table index entry {b} is damaged"),
         )
+    }
+
+    /// Where block `b` is (its index entry without the first key).
+    fn block_loc(&self, b: usize) -> Result<BlockRef> {
+        let index = self.index();
+        let at = b * INDEX_ENTRY;
+        match (u64_at(index, at), u32_at(index, at + 8)) {
+            (Some(offset), Some(len)) => Ok(BlockRef { offset, len }),
+            _ => Err(self.index_damaged(b)),
+        }
     }
 
     /// Index entry `b`: where its block is and its first key.
@@ -304,7 +312,14 @@ impl Table {
 
     /// Reads and checks block `b`.
     fn read_block(&self, b: usize) -> Result<Block<'_>> {
-        let (r, first_key) = self.block_ref(b)?;
+        self.read_block_for(b, true)
+    }
+
+    /// Reads block `b`, checking it the first time. `whole`: the entry count is read
+    /// (for iteration); a lookup of a checked block skips that read, and its `entry_at`
+    /// is bounded by the block's bytes instead of its entries'.
+    fn read_block_for(&self, b: usize, whole: bool) -> Result<Block<'_>> {
+        let r = self.block_loc(b)?;
         let end = r.offset.checked_add(r.len as u64);
         let within =
             r.offset >= HEADER_LEN && r.len >= 8 && end.is_some_and(|e| e <= self.index_offset);
@@ -322,6 +337,16 @@ impl Table {
             }
         };
         let n = bytes.len();
+        let (word, bit) = (&self.verified[b / 64], 1u64 << (b % 64));
+        let checked = word.load(Ordering::Relaxed) & bit != 0 && self.map.is_some();
+        if checked && !whole {
+            return Ok(Block {
+                bytes,
+                entries_len: n - 8,
+                count: 0,
+                offset: r.offset,
+            });
+        }
         let count = u32_at(&bytes, n - 8).unwrap_or(0);
         let Some(entries_len) = (n - 8).checked_sub(count as usize * 4) else {
             return Err(corrupt(
@@ -336,8 +361,7 @@ impl Table {
             count,
             offset: r.offset,
         };
-        let (word, bit) = (&self.verified[b / 64], 1u64 << (b % 64));
-        if word.load(Ordering::Relaxed) & bit == 0 || self.map.is_none() {
+        if !checked {
             if u32_at(&block.bytes, n - 4) != Some(crc32c::crc32c(&block.bytes[..n - 4])) {
                 return Err(corrupt(
                     &self.path,
@@ -354,6 +378,7 @@ impl Table {
                 prev.offset + prev.len as u64 == r.offset
             };
             let last_ends = b + 1 != self.blocks || end == Some(self.index_offset);
+            let (_, first_key) = self.block_ref(b)?;
             if !follows
                 || !last_ends
                 || count == 0
@@ -374,14 +399,47 @@ impl Table {
     /// Calls `f` on the value stored under `key` where it lies (in the mapping, when
     /// there is one): no copy of the value.
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
-        if !self.may_contain(key) {
-            return Ok(None);
+        let (h1, tag) = hash::key_hash(key);
+        let slots = self.hash_slots;
+        let mut i = hash::home(h1, slots);
+        let mut page: Option<(u64, Cow<'_, [u8]>)> = None;
+        // The index is at most 3/4 full: an empty slot ends every probe sequence.
+        for _ in 0..slots {
+            let p = i / hash::SLOTS_PER_PAGE as u64;
+            if page.as_ref().is_none_or(|(at, _)| *at != p) {
+                page = Some((p, self.hash_page(p as usize)?));
+            }
+            let bytes = &page.as_ref().map(|(_, b)| b).expect("page just read")[..];
+            let at = (i % hash::SLOTS_PER_PAGE as u64) as usize * 8;
+            let slot = u64_at(bytes, at).unwrap_or(0);
+            if slot == 0 {
+                return Ok(None);
+            }
+            if hash::tag_of(slot) == tag {
+                let (b, position) = hash::location(slot);
+                let damaged = || {
+                    corrupt(
+                        &self.path,
+                        self.hash_offset + i * 8,
+                        "table key hash slot points outside the table",
+                    )
+                };
+                if b >= self.blocks {
+                    return Err(damaged());
+                }
+                let block = self.read_block_for(b, false)?;
+                match block.entry_at(position) {
+                    Some((k, v)) if k == key => return Ok(Some(f(v))),
+                    Some(_) => {}
+                    None => return Err(damaged()),
+                }
+            }
+            i += 1;
+            if i == slots {
+                i = 0;
+            }
         }
-        let Some(b) = self.block_for(key)? else {
-            return Ok(None);
-        };
-        let block = self.read_block(b)?;
-        Ok(block.find(key, &self.path)?.map(f))
+        Ok(None)
     }
 
     /// Entries with keys at or after `from`, in key order.
@@ -413,7 +471,12 @@ struct Block<'a> {
 impl Block<'_> {
     /// Entry `i` (key, value), found through the block's offset array.
     fn entry(&self, i: u32) -> Option<(&[u8], &[u8])> {
-        let at = u32_at(&self.bytes, self.entries_len + i as usize * 4)? as usize;
+        self.entry_at(u32_at(&self.bytes, self.entries_len + i as usize * 4)?)
+    }
+
+    /// The entry (key, value) that starts at `at`.
+    fn entry_at(&self, at: u32) -> Option<(&[u8], &[u8])> {
+        let at = at as usize;
         let klen = u32_at(&self.bytes, at)? as usize;
         let vlen = u32_at(&self.bytes, at + 4)? as usize;
         let end = (at + 8 + klen).checked_add(vlen)?;
@@ -424,23 +487,6 @@ impl Block<'_> {
             &self.bytes[at + 8..at + 8 + klen],
             &self.bytes[at + 8 + klen..end],
         ))
-    }
-
-    /// The value under `key`, by binary search over the offset array.
-    fn find(&self, key: &[u8], path: &Path) -> Result<Option<&[u8]>> {
-        let (mut lo, mut hi) = (0u32, self.count);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let (k, v) = self
-                .entry(mid)
-                .ok_or_else(|| corrupt(path, self.offset, "table block entry is malformed"))?;
-            match k.cmp(key) {
-                std::cmp::Ordering::Equal => return Ok(Some(v)),
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-            }
-        }
-        Ok(None)
     }
 
     fn iter<'a>(
@@ -591,6 +637,53 @@ mod tests {
         assert_eq!(from.len(), 10);
         assert_eq!(from[0], b"key00004990");
         assert_eq!(t.iter_from(b"").count(), 5000);
+    }
+
+    /// Values larger than a block, next to small ones: every entry still starts within
+    /// the first 4 KiB of its block, so the key hash can point at it.
+    #[test]
+    fn large_and_small_values_are_found_by_key_hash() {
+        let sim = sim();
+        let p = Path::new("/d/l.tbl");
+        let value = |i: u32| {
+            vec![
+                i as u8;
+                if i.is_multiple_of(5) {
+                    9000 + i as usize
+                } else {
+                    3
+                }
+            ]
+        };
+        let mut w = TableWriter::create(&sim, p, 10).unwrap();
+        for i in 0..600u32 {
+            w.add(format!("k{i:05}").as_bytes(), &value(i)).unwrap();
+        }
+        w.finish().unwrap();
+        let t = Table::open(&sim, p).unwrap();
+        for i in 0..600u32 {
+            assert_eq!(
+                t.get(format!("k{i:05}").as_bytes()).unwrap(),
+                Some(value(i))
+            );
+            assert_eq!(t.get(format!("k{i:05}x").as_bytes()).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn a_table_of_another_format_is_refused_with_its_number() {
+        let sim = sim();
+        let p = Path::new("/d/v.tbl");
+        write(&sim, p, 10);
+        let f = sim.open(p, OpenMode::ReadWrite).unwrap();
+        let mut h = [0u8; HEADER_LEN as usize];
+        f.read_exact_at(&mut h, 0).unwrap();
+        h[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32c::crc32c(&h[..28]);
+        h[28..32].copy_from_slice(&crc.to_le_bytes());
+        f.write_all_at(&h, 0).unwrap();
+        let e = Table::open(&sim, p).unwrap_err().to_string();
+        assert!(e.contains("table format 1 is not supported"), "{e}");
     }
 
     #[test]

@@ -1,9 +1,7 @@
 //! Writing a table (the format is in the parent module's documentation).
 
-use super::{
-    BLOCK_TARGET, FILTER_BITS_PER_KEY, FILTER_BLOCK, FOOTER_LEN, FOOTER_MAGIC, FORMAT, HEADER_LEN,
-    MAGIC, filter_probes, io,
-};
+use super::hash::HashBuilder;
+use super::{BLOCK_TARGET, FOOTER_LEN, FOOTER_MAGIC, FORMAT, HEADER_LEN, MAGIC, io};
 use crate::error::Result;
 use reel_log::storage::{OpenMode, Storage, StorageFile};
 use std::path::{Path, PathBuf};
@@ -24,20 +22,17 @@ pub struct TableWriter {
     index: Vec<u8>,
     /// The blocks' first keys, back to back.
     index_keys: Vec<u8>,
-    /// The key filter (a blocked Bloom filter), sized when the writer is created.
-    filter: Vec<u8>,
+    /// Where each entry is, by key hash.
+    hash: HashBuilder,
     blocks: u32,
     offset: u64,
     entries: u64,
 }
 
 impl TableWriter {
-    /// Creates (or truncates) the file at `path`, for about `expected_keys` entries (the
-    /// size of its key filter: more entries only make the filter less selective).
+    /// Creates (or truncates) the file at `path`, for about `expected_keys` entries (a
+    /// capacity hint, nothing more).
     pub fn create(storage: &dyn Storage, path: &Path, expected_keys: u64) -> Result<TableWriter> {
-        let filter_blocks = (expected_keys.saturating_mul(FILTER_BITS_PER_KEY) as usize)
-            .div_ceil(FILTER_BLOCK * 8)
-            .clamp(1, 1 << 26);
         let file = storage
             .open(path, OpenMode::CreateTruncate)
             .map_err(|e| io("create", path, e))?;
@@ -51,7 +46,7 @@ impl TableWriter {
             last_key: None,
             index: Vec::new(),
             index_keys: Vec::new(),
-            filter: vec![0; filter_blocks * FILTER_BLOCK],
+            hash: HashBuilder::with_capacity(expected_keys.min(1 << 24) as usize),
             blocks: 0,
             offset: HEADER_LEN,
             entries: 0,
@@ -78,10 +73,7 @@ impl TableWriter {
             self.block_first_key.clear();
             self.block_first_key.extend_from_slice(key);
         }
-        let (fb, bits) = filter_probes(key, self.filter.len() / FILTER_BLOCK);
-        for b in bits {
-            self.filter[fb * FILTER_BLOCK + (b / 8) as usize] |= 1 << (b % 8);
-        }
+        self.hash.add(key, self.blocks, self.block.len())?;
         self.entry_offsets.push(self.block.len() as u32);
         self.block
             .extend_from_slice(&(key.len() as u32).to_le_bytes());
@@ -127,7 +119,9 @@ impl TableWriter {
         self.index
             .extend_from_slice(&(self.block_first_key.len() as u32).to_le_bytes());
         self.index_keys.extend_from_slice(&self.block_first_key);
-        self.blocks += 1;
+        self.blocks = self.blocks.checked_add(1).ok_or_else(|| {
+            crate::Error::InvalidArgument("table of more than 2^32 blocks".into())
+        })?;
         self.offset += self.block.len() as u64;
         self.block.clear();
         self.block_entries = 0;
@@ -145,15 +139,14 @@ impl TableWriter {
         let index_offset = self.offset;
         let mut tail = std::mem::take(&mut self.index);
         let index_len = tail.len() as u64;
-        let filter_len = self.filter.len() as u64 + 4;
-        let crc = crc32c::crc32c(&self.filter);
-        tail.extend_from_slice(&self.filter);
-        tail.extend_from_slice(&crc.to_le_bytes());
+        let hash = std::mem::take(&mut self.hash).finish();
+        let hash_len = hash.len() as u64;
+        tail.extend_from_slice(&hash);
         let mut footer = [0u8; FOOTER_LEN as usize];
         footer[0..8].copy_from_slice(&index_offset.to_le_bytes());
         footer[8..16].copy_from_slice(&index_len.to_le_bytes());
         footer[16..24].copy_from_slice(&(index_offset + index_len).to_le_bytes());
-        footer[24..32].copy_from_slice(&filter_len.to_le_bytes());
+        footer[24..32].copy_from_slice(&hash_len.to_le_bytes());
         footer[32..40].copy_from_slice(&self.entries.to_le_bytes());
         footer[40..44].copy_from_slice(FOOTER_MAGIC);
         let crc = crc32c::crc32c(&footer[..44]);

@@ -1,0 +1,108 @@
+//! A table's key hash index: where each key's entry is, found with one or two reads.
+//!
+//! Open addressing with linear probing over slots of 8 bytes, at most 3/4 full, in pages
+//! of 4 KiB (511 slots, then CRC32C of them and 4 zero bytes) so that a lookup checks only
+//! the pages it reads, the first time this process reads them: opening a 10M-key table
+//! reads none of its index. A slot is 0 when empty, else
+//! `tag (20 bits) | block (32 bits) | entry position in the block (12 bits)`: blocks are
+//! cut once they reach 4 KiB, so every entry starts within the first 4 KiB of its block.
+//! A slot whose tag matches is confirmed by comparing the key stored in the entry, so a
+//! tag collision costs a read, never a wrong answer.
+//!
+//! Key hashes: `h1 = CRC32C(key)` picks the home slot (`h1 × slots >> 32`);
+//! `h2 = CRC32C-append(0x5bd1e995, key)` gives the tag (`(h2 >> 12) | 1`, never 0).
+
+use crate::error::Result;
+
+/// Bytes per page.
+pub(super) const PAGE: usize = 4096;
+/// Slots per page.
+pub(super) const SLOTS_PER_PAGE: usize = 511;
+/// Bytes of a page's slots (its checksum follows).
+pub(super) const SLOT_BYTES: usize = SLOTS_PER_PAGE * 8;
+/// Entry positions in a block fit in 12 bits.
+pub(super) const MAX_POSITION: usize = 1 << 12;
+
+/// The home-slot hash and the tag of `key`.
+pub(super) fn key_hash(key: &[u8]) -> (u32, u64) {
+    let h1 = crc32c::crc32c(key);
+    let h2 = crc32c::crc32c_append(0x5bd1_e995, key);
+    (h1, u64::from((h2 >> 12) | 1))
+}
+
+/// The home slot of a key whose first hash is `h1`, among `slots`.
+pub(super) fn home(h1: u32, slots: u64) -> u64 {
+    (u64::from(h1) * slots) >> 32
+}
+
+/// The tag a slot holds.
+pub(super) fn tag_of(slot: u64) -> u64 {
+    slot >> 44
+}
+
+/// The block and the entry position a slot points at.
+pub(super) fn location(slot: u64) -> (usize, u32) {
+    (((slot >> 12) & 0xffff_ffff) as usize, (slot & 0xfff) as u32)
+}
+
+/// Pages for a table of `entries` entries (load factor at most 3/4, at least one page).
+pub(super) fn pages_for(entries: u64) -> u64 {
+    (entries.saturating_mul(4) / 3 + 1).div_ceil(SLOTS_PER_PAGE as u64)
+}
+
+/// Collects the entries' slots while a table is written, then lays out the pages.
+#[derive(Debug, Default)]
+pub(super) struct HashBuilder {
+    /// Per entry: its first hash and its slot value.
+    items: Vec<(u32, u64)>,
+}
+
+impl HashBuilder {
+    pub(super) fn with_capacity(n: usize) -> HashBuilder {
+        HashBuilder {
+            items: Vec::with_capacity(n),
+        }
+    }
+
+    /// Records that `key`'s entry starts at `position` in block `block`.
+    pub(super) fn add(&mut self, key: &[u8], block: u32, position: usize) -> Result<()> {
+        if position >= MAX_POSITION {
+            // The writer cuts blocks at 4 KiB: an entry starting later is a bug there.
+            return Err(crate::Error::InvalidArgument(format!(
+                "table entry at position {position} of its block (must be below {MAX_POSITION})"
+            )));
+        }
+        let (h1, tag) = key_hash(key);
+        self.items
+            .push((h1, tag << 44 | u64::from(block) << 12 | position as u64));
+        Ok(())
+    }
+
+    /// The index section: every page, with its checksum.
+    pub(super) fn finish(self) -> Vec<u8> {
+        let pages = pages_for(self.items.len() as u64) as usize;
+        let n = (pages * SLOTS_PER_PAGE) as u64;
+        let mut slots = vec![0u64; n as usize];
+        for (h1, value) in self.items {
+            let mut i = home(h1, n) as usize;
+            while slots[i] != 0 {
+                i += 1;
+                if i == slots.len() {
+                    i = 0;
+                }
+            }
+            slots[i] = value;
+        }
+        let mut out = Vec::with_capacity(pages * PAGE);
+        for page in slots.chunks(SLOTS_PER_PAGE) {
+            let start = out.len();
+            for s in page {
+                out.extend_from_slice(&s.to_le_bytes());
+            }
+            let crc = crc32c::crc32c(&out[start..]);
+            out.extend_from_slice(&crc.to_le_bytes());
+            out.extend_from_slice(&[0u8; 4]);
+        }
+        out
+    }
+}
