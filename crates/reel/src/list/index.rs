@@ -497,8 +497,9 @@ impl ListIndex {
         }
         let mut chunks = list.chunks.clone();
         if !list.tail.is_empty() {
-            // The last chunk, if not full, is rewritten with the new items after it.
-            let mut items = Vec::new();
+            // The last chunk, if not full, is rewritten with the new items after it: its
+            // encoded items are copied as they are (checked against its summary).
+            let mut encoded = Vec::new();
             if let Some(last) = chunks.last()
                 && (last.count as usize) < CHUNK
             {
@@ -509,24 +510,27 @@ impl ListIndex {
                     tables: &self.tables,
                 };
                 view.with_chunk(c, |raw| {
-                    for j in 0..raw.len() / ITEM_LEN {
-                        items.push(item_at(raw, j)?);
-                    }
+                    encoded.reserve(raw.len() + list.tail.len() * ITEM_LEN);
+                    encoded.extend_from_slice(raw);
                     Some(())
                 })?;
                 chunks.pop();
             }
-            items.extend(list.tail.iter().copied());
-            for piece in items.chunks(CHUNK) {
+            for i in &list.tail {
+                encode_item(&mut encoded, i);
+            }
+            for piece in encoded.chunks(CHUNK * ITEM_LEN) {
                 let c = chunks.len() as u64;
-                let mut v = Vec::with_capacity(piece.len() * ITEM_LEN);
-                for i in piece {
-                    encode_item(&mut v, i);
-                }
-                rows.push((chunk_key(key, c), Some(v)));
+                let count = piece.len() / ITEM_LEN;
+                let last = item_at(piece, count - 1).ok_or_else(|| {
+                    Error::Decode(format!(
+                        "list {key:?}: an item of its last chunk is malformed"
+                    ))
+                })?;
+                rows.push((chunk_key(key, c), Some(piece.to_vec())));
                 chunks.push(ChunkSummary {
-                    count: piece.len() as u32,
-                    last: *piece.last().expect("non-empty"),
+                    count: count as u32,
+                    last,
                 });
             }
         }
