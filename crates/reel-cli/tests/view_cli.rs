@@ -49,7 +49,7 @@ fn view_list_shows_name_version_since_and_lag() {
     let views = parse(&ok(&["view", "list", "--json", s(&l)]));
     assert_eq!(
         views,
-        json!([{"name": "lists", "version": 2, "since": 1, "lag": 0}])
+        json!([{"name": "lists", "version": 3, "since": 1, "lag": 0}])
     );
 }
 
