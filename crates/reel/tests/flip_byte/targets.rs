@@ -2,6 +2,38 @@
 
 use super::*;
 
+/// One byte to flip.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// File, relative to the store directory.
+    pub(crate) file: PathBuf,
+    /// File kind for the summary ("sealed .seg", "tail .idx", "reel.head", ...).
+    pub(crate) class: &'static str,
+    /// Region inside the file ("frame.len", "seal.next_seq", "slot1", ...).
+    pub(crate) region: String,
+    /// Which structure (e.g. "frame seq 112 (first)").
+    pub(crate) at: String,
+    pub(crate) offset: u64,
+    pub(crate) mask: u8,
+    /// Records this flip may make unreadable (and `skip_damage` step over): the flipped
+    /// frame's, or a whole segment's when its header is flipped.
+    pub(crate) damaged: Range<u64>,
+}
+
+impl Target {
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{} byte {} ^ {:#04x} ({} {}, {})",
+            self.file.display(),
+            self.offset,
+            self.mask,
+            self.class,
+            self.region,
+            self.at
+        )
+    }
+}
+
 pub(crate) const MASKS: [u8; 9] = [0x01, 0x80, 0xff, 0x10, 0x04, 0x40, 0x02, 0x20, 0x08];
 
 pub(crate) fn mask_for(offset: u64, salt: usize) -> u8 {
@@ -394,7 +426,3 @@ pub(crate) fn targets(fx: &Fixture, dir: &Path, parts: &[Part], thorough: bool) 
     }
     all
 }
-
-// ---------------------------------------------------------------------------------------
-// One trial: open, read everything, write, reopen; compare every answer with the model.
-// ---------------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 //! Tests of the parent module.
 
 use super::*;
+use crate::storage::{OpenMode, SharedRegion, Storage, StorageFile};
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 
 fn file(sim: &SimStorage, path: &str) -> Arc<dyn StorageFile> {
     sim.open(Path::new(path), OpenMode::CreateOrOpen).unwrap()
