@@ -107,6 +107,63 @@ fn view_rebuild_kv_keeps_answers_and_unknown_views_are_an_error() {
     assert!(!missing.exists());
 }
 
+#[test]
+fn view_compact_merges_the_tables_and_keeps_every_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    {
+        // Several checkpoints leave several tables.
+        let kv = reel::kv::KvStore::open(&d).unwrap();
+        for round in 0..4 {
+            let paths: Vec<reel::kv::Path> = (0..5_000)
+                .map(|i| format!("t.k{}", round * 5_000 + i).parse().unwrap())
+                .collect();
+            kv.set_batch(
+                paths
+                    .iter()
+                    .map(|p| (p, reel::Value::encode(&json!(round)).unwrap())),
+            )
+            .unwrap();
+            kv.view().checkpoint().unwrap();
+        }
+    }
+    ok(&["kv", "del", s(&d), "t.k7"]);
+    let tree = parse(&ok(&["kv", "get", "-r", s(&d), "t"]));
+    let out = ok(&["view", "compact", s(&d), "kv"]);
+    assert!(
+        out.starts_with("compacted view kv: ") && out.contains("tables -> 1 table in"),
+        "{out}"
+    );
+    let tables = std::fs::read_dir(d.join("views/kv"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "tbl")
+        })
+        .count();
+    assert_eq!(tables, 1);
+    assert_eq!(parse(&ok(&["kv", "get", "-r", s(&d), "t"])), tree);
+    assert_ne!(run(&["kv", "get", s(&d), "t.k7"]).0, 0);
+    assert_eq!(kv_get(&d, "t.k19999"), json!(3));
+    // Again: nothing left to merge.
+    let out = ok(&["view", "compact", s(&d), "kv"]);
+    assert!(out.contains("1 table -> 1 table"), "{out}");
+    // Only views kept in tables.
+    let (code, out, err) = run(&["view", "compact", s(&d), "nope"]);
+    assert_eq!(code, 1);
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("only the views kept in tables, kv and lists"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["view", "compact", s(&d), "lists"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is a kv store, not a lists store"), "{err}");
+}
+
 // ---------------------------------------------------------------------------------------
 // Compaction
 // ---------------------------------------------------------------------------------------

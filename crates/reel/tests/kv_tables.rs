@@ -337,3 +337,40 @@ fn verify_reads_every_view_table_and_names_the_damaged_one() {
         report.damage[0]
     );
 }
+
+/// Compacting leaves one table with the same answers (deletions gone from it), in this
+/// handle and in a new one.
+#[test]
+fn compact_merges_every_table_into_one_with_the_same_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kv");
+    let kv = KvStore::open(&dir).unwrap();
+    let paths: Vec<Path> = (0..40_000).map(|i| p(&format!("c.k{i}"))).collect();
+    for (n, chunk) in paths.chunks(5_000).enumerate() {
+        kv.set_batch(
+            chunk
+                .iter()
+                .map(|p| (p, reel::Value::encode(&json!(n)).unwrap())),
+        )
+        .unwrap();
+        kv.view().checkpoint().unwrap();
+    }
+    for p in paths.iter().step_by(3) {
+        kv.delete(p).unwrap();
+    }
+    kv.view().checkpoint().unwrap();
+    let before = tables(&dir).len();
+    assert!(before > 1, "several tables before: {before}");
+    let (was, now) = kv.view().compact().unwrap();
+    assert_eq!((was, now), (before, 1));
+    assert_eq!(tables(&dir).len(), 1);
+    let expect = |i: usize| (!i.is_multiple_of(3)).then(|| json!(i / 5_000));
+    for handle in [kv, KvStore::open(&dir).unwrap()] {
+        for (i, p) in paths.iter().enumerate().step_by(7) {
+            let got = handle.get(p).unwrap().map(|e| e.json().unwrap());
+            assert_eq!(got, expect(i), "{p}");
+        }
+        let live = paths.len() - paths.len().div_ceil(3);
+        assert_eq!(handle.view().read(|s| s.len().unwrap()).unwrap(), live);
+    }
+}

@@ -285,3 +285,42 @@ fn a_list_of_many_summary_pages_answers_like_a_model() {
         }
     }
 }
+
+#[test]
+fn compacting_the_lists_view_keeps_every_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("l");
+    let l = ListStore::open(&dir).unwrap();
+    let mut model = Model::new();
+    for round in 0..6u64 {
+        for k in 0..3 {
+            let key = format!("key-{k}");
+            let list = model.entry(key.clone()).or_default();
+            let batch: Vec<NewItem> = (0..2_000)
+                .map(|_| {
+                    let offset = list.len() as u64;
+                    let item = (
+                        offset,
+                        TS0 + offset as i64,
+                        1000 + offset as u128,
+                        offset + round,
+                    );
+                    list.push(item);
+                    NewItem {
+                        value: json!(item.3),
+                        nonce: Some(item.2),
+                        ts: Some(item.1),
+                    }
+                })
+                .collect();
+            l.append(&key, &batch).unwrap();
+        }
+        l.view().checkpoint().unwrap();
+    }
+    let (before, after) = l.view().compact().unwrap();
+    assert!(before > 1, "{before} tables");
+    assert_eq!(after, 1);
+    check(&l, &model);
+    drop(l);
+    check(&ListStore::open(&dir).unwrap(), &model);
+}

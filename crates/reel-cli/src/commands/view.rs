@@ -54,6 +54,25 @@ pub fn run(cmd: ViewCommand, out: &mut Output) -> CliResult {
                 }
             }
         }
+        ViewCommand::Compact { dir, name } => {
+            let spool = super::open_spool(&dir, Default::default())?;
+            let t = std::time::Instant::now();
+            let (before, after) = match name.as_str() {
+                KV_VIEW => KvStore::on_spool(&spool)?.view().compact()?,
+                LISTS_VIEW => ListStore::on_spool(&spool)?.view().compact()?,
+                other => {
+                    return Err(CliError::Input(format!(
+                        "view `{other}` cannot be compacted here: only the views kept in tables, kv and lists, can"
+                    )));
+                }
+            };
+            out.line(format_args!(
+                "compacted view {name}: {} -> {} in {:.2} s",
+                plural(before as u64, "table"),
+                plural(after as u64, "table"),
+                t.elapsed().as_secs_f64()
+            ))?;
+        }
         ViewCommand::Rebuild { dir, name } => {
             let spool = super::open_spool(&dir, Default::default())?;
             let tty = std::io::stderr().is_terminal();

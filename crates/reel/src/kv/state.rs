@@ -332,6 +332,10 @@ impl View for KvState {
         self.tables.names()
     }
 
+    fn compact_at_next_save(&mut self) {
+        self.tables.merge_all_next();
+    }
+
     fn checkpoint_due(&self, records_since: u64, _since: std::time::Duration) -> bool {
         self.overlay.len() >= FLUSH_KEYS || records_since >= FLUSH_RECORDS
     }

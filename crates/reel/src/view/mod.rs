@@ -126,6 +126,9 @@ pub trait View: Send + Sync + 'static {
     fn checkpoint_on_close(&self, records_since: u64) -> bool {
         records_since > 0
     }
+    /// Asks the next [`View::save_files`] to merge the view's files into as few as it
+    /// can ([`tables::TableSet::merge_all_next`]); nothing for a view without files.
+    fn compact_at_next_save(&mut self) {}
 }
 
 /// Where a view keeps files of its own: `views/<name>/`.
@@ -416,6 +419,25 @@ impl<V: View> ViewHandle<V> {
         let end = self.shared.spool.next_seq();
         self.apply_to(&mut st, end)?;
         write_checkpoint(&self.shared.spool, &self.shared.files, &mut st)
+    }
+
+    /// Catches up, then writes a checkpoint whose files are merged into as few as the
+    /// view can (one sorted table for the kv and lists views): reads then probe one table
+    /// instead of one per size class. Returns the number of files before and after.
+    pub fn compact(&self) -> Result<(usize, usize)> {
+        let mut st = self.lock();
+        let end = self.shared.spool.next_seq();
+        self.apply_to(&mut st, end)?;
+        let before = st.view.files_in_use().len();
+        // Writing may adopt another process's newer checkpoint instead: then compact that.
+        for _ in 0..3 {
+            st.view.compact_at_next_save();
+            write_checkpoint(&self.shared.spool, &self.shared.files, &mut st)?;
+            if st.view.files_in_use().len() <= 1 {
+                break;
+            }
+        }
+        Ok((before, st.view.files_in_use().len()))
     }
 
     /// Every record below this seq is applied (without catching up).

@@ -26,6 +26,8 @@ pub type Row = (Vec<u8>, Option<Vec<u8>>);
 #[derive(Debug, Default)]
 pub struct TableSet {
     tables: Vec<(String, Arc<Table>)>,
+    /// The next write merges every table into one (see [`TableSet::merge_all_next`]).
+    merge_all: bool,
 }
 
 /// Stored value of a row: `1` then the value, or `0` alone for a deletion.
@@ -55,6 +57,17 @@ fn decode_row_value(mut v: Vec<u8>, table: &Table) -> Result<Option<Vec<u8>>> {
 }
 
 impl TableSet {
+    /// Makes the next [`TableSet::write`] merge every table (and its rows) into one, even
+    /// with no rows: a lookup then probes one table instead of one per size class.
+    pub fn merge_all_next(&mut self) {
+        self.merge_all = true;
+    }
+
+    /// Number of tables.
+    pub fn len(&self) -> usize {
+        self.tables.len()
+    }
+
     /// True when there are no tables.
     pub fn is_empty(&self) -> bool {
         self.tables.is_empty()
@@ -128,13 +141,16 @@ impl TableSet {
     /// in `files`, merged with the newest tables as the size ratio says, and makes it the
     /// newest table. Nothing changes on disk that a checkpoint names.
     pub fn write(&mut self, files: &ViewFiles, rows: Vec<Row>) -> Result<()> {
-        if rows.is_empty() {
+        let merge_all = std::mem::take(&mut self.merge_all) && self.tables.len() > 1;
+        if rows.is_empty() && !merge_all {
             return Ok(());
         }
         let mut size = rows.len() as u64;
         let mut replace = 0;
         while let Some((_, t)) = self.tables.get(replace)
-            && (size * MERGE_RATIO >= t.entries() || self.tables.len() - replace + 1 > MAX_TABLES)
+            && (merge_all
+                || size * MERGE_RATIO >= t.entries()
+                || self.tables.len() - replace + 1 > MAX_TABLES)
         {
             size += t.entries();
             replace += 1;
@@ -236,7 +252,10 @@ impl TableSet {
         if at != b.len() {
             return Err(bad());
         }
-        Ok(TableSet { tables })
+        Ok(TableSet {
+            tables,
+            merge_all: false,
+        })
     }
 }
 

@@ -318,6 +318,10 @@ impl View for ListIndex {
         self.tables.names()
     }
 
+    fn compact_at_next_save(&mut self) {
+        self.tables.merge_all_next();
+    }
+
     fn checkpoint_due(&self, records_since: u64, _since: std::time::Duration) -> bool {
         self.pending >= FLUSH_ITEMS
             || self.dirty.len() >= FLUSH_KEYS
