@@ -431,27 +431,7 @@ fn uploads_through_cut_connections_never_acknowledge_what_is_not_stored() {
             cuts
         })
     };
-    let (mut acked, mut refused) = (0, 0);
-    for i in 0..20 {
-        let out = Command::new(env!("CARGO_BIN_EXE_reel"))
-            .args(["write", "--durability", "object", s(&dir), &i.to_string()])
-            .envs(via_proxy.iter().map(|(k, v)| (*k, v.as_str())))
-            .output()
-            .unwrap();
-        if out.status.success() {
-            acked += 1;
-            // Acknowledged with durability object: in object storage now.
-            let there = ok(&["stream", &u]);
-            assert!(
-                there.lines().any(|l| l == i.to_string()),
-                "write {i} was acknowledged but object storage lacks it: {there:?}"
-            );
-        } else {
-            refused += 1;
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert!(err.contains("object store"), "{err}");
-        }
-    }
+    let (acked, refused) = object_writes(&dir, &u, &via_proxy, 20);
     stop.store(true, std::sync::atomic::Ordering::Release);
     let cuts = cutter.join().unwrap();
     // With the connection whole again, one more write uploads whatever is left.
@@ -489,26 +469,7 @@ fn answers_503_and_slow_puts_are_retried_and_nothing_unstored_is_acknowledged() 
             }
         })
         .collect();
-    let (mut acked, mut refused) = (0, 0);
-    for i in 0..12 {
-        let out = Command::new(env!("CARGO_BIN_EXE_reel"))
-            .args(["write", "--durability", "object", s(&dir), &i.to_string()])
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .output()
-            .unwrap();
-        if out.status.success() {
-            acked += 1;
-            let there = ok(&["stream", &u]);
-            assert!(
-                there.lines().any(|l| l == i.to_string()),
-                "write {i} was acknowledged but object storage lacks it: {there:?}"
-            );
-        } else {
-            refused += 1;
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert!(err.contains("object store"), "{err}");
-        }
-    }
+    let (acked, refused) = object_writes(&dir, &u, &env, 12);
     // Reads through the same faults.
     let through = Command::new(env!("CARGO_BIN_EXE_reel"))
         .args(["stream", &u])
@@ -537,4 +498,37 @@ fn answers_503_and_slow_puts_are_retried_and_nothing_unstored_is_acknowledged() 
         let text = String::from_utf8(through.stdout).unwrap();
         assert!(text.lines().count() >= acked, "{text}");
     }
+}
+
+/// Writes `0..n` to `dir` one `reel write --durability object` each, with `env` (a
+/// faulty path to object storage); every acknowledged write must be in object storage
+/// at `url` at once, every refused one must say why. Returns (acknowledged, refused).
+fn object_writes(
+    dir: &std::path::Path,
+    url: &str,
+    env: &[(&str, String)],
+    n: usize,
+) -> (usize, usize) {
+    let (mut acked, mut refused) = (0, 0);
+    for i in 0..n {
+        let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+            .args(["write", "--durability", "object", s(dir), &i.to_string()])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        if out.status.success() {
+            acked += 1;
+            // Acknowledged with durability object: in object storage now.
+            let there = ok(&["stream", url]);
+            assert!(
+                there.lines().any(|l| l == i.to_string()),
+                "write {i} was acknowledged but object storage lacks it: {there:?}"
+            );
+        } else {
+            refused += 1;
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("object store"), "{err}");
+        }
+    }
+    (acked, refused)
 }
