@@ -124,6 +124,14 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// Retention must delete records to make room, but a layer could not first make the
+    /// state it derived from them durable (see [`crate::RetentionBarrier`]).
+    #[error("cannot drop the oldest records to make room: {reason}; nothing was appended")]
+    RetentionBlocked {
+        /// Why the derived state could not be saved.
+        reason: String,
+    },
+
     /// A caller-supplied argument is out of range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -248,6 +256,9 @@ impl Error {
             Error::ReadOnly { path } => Error::ReadOnly { path: path.clone() },
             Error::Locked { path } => Error::Locked { path: path.clone() },
             Error::InvalidArgument(s) => Error::InvalidArgument(s.clone()),
+            Error::RetentionBlocked { reason } => Error::RetentionBlocked {
+                reason: reason.clone(),
+            },
         }
     }
 

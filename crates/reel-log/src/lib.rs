@@ -43,7 +43,9 @@ pub use compaction::{COMPACT_LOCK_FILE, CompactReport, DEFAULT_TOMBSTONE_GRACE};
 pub use error::{Error, Result};
 pub use frame::{Entry, RecordRef};
 pub use head::HEAD_FILE;
-pub use log::{LOCK_FILE, Log, LogOptions, RetentionGuard, SegmentInfo, now_micros};
+pub use log::{
+    LOCK_FILE, Log, LogOptions, RetentionBarrier, RetentionGuard, SegmentInfo, now_micros,
+};
 pub use meta::{
     Config, DEFAULT_CAPACITY, DEFAULT_MAX_RECORD_SIZE, KvPathSyntax, META_FILE, MIN_CAPACITY,
     StoreKind, WhenFull,

@@ -31,6 +31,17 @@ pub trait RetentionGuard: Send + Sync + std::fmt::Debug {
     fn protected_from(&self) -> Result<Option<u64>>;
 }
 
+/// Makes state derived from records durable before retention deletes them. A layer
+/// whose state cannot be derived again once its records are gone (the lists view's
+/// per-list next offset and last nonce) registers one with
+/// [`Log::add_retention_barrier`].
+pub trait RetentionBarrier: Send + Sync {
+    /// Retention is about to delete every record below `below` (all of them committed).
+    /// Called under the writer lock; an error stops the deletion, and the append that
+    /// needed the room fails with it, storing nothing.
+    fn before_drop(&self, below: u64) -> Result<()>;
+}
+
 /// How to open a log.
 #[derive(Debug, Clone)]
 pub struct LogOptions {
@@ -136,6 +147,8 @@ pub(crate) struct Inner {
     pub(crate) queue: crate::group::AppendQueue,
     pub(crate) poisoned: Mutex<Option<String>>,
     pub(crate) guard: RwLock<Option<Arc<dyn RetentionGuard>>>,
+    /// Called before retention deletes a segment (dead ones are pruned).
+    pub(crate) barriers: Mutex<Vec<std::sync::Weak<dyn RetentionBarrier>>>,
     /// The tail file this process last wrote to, and where its writes ended.
     pub(crate) last_written: Mutex<Option<(Arc<SyncedFile>, u64)>>,
     pub(crate) flusher_started: std::sync::Once,
@@ -333,6 +346,7 @@ impl Log {
                 queue: Default::default(),
                 poisoned: Mutex::new(None),
                 guard: RwLock::new(None),
+                barriers: Mutex::new(Vec::new()),
                 last_written: Mutex::new(None),
                 flusher_started: std::sync::Once::new(),
                 recovery: Mutex::new(report),
@@ -524,6 +538,33 @@ impl Log {
     /// Installs the guard consulted by the `reject` policy.
     pub fn set_retention_guard(&self, guard: Arc<dyn RetentionGuard>) {
         *self.inner.guard.write().unwrap_or_else(|e| e.into_inner()) = Some(guard);
+    }
+
+    /// Registers `barrier`, called before retention (in this process) deletes records;
+    /// it stays registered while it is alive.
+    pub fn add_retention_barrier(&self, barrier: std::sync::Weak<dyn RetentionBarrier>) {
+        self.live_barriers(Some(barrier));
+    }
+
+    /// The barriers still alive (dead ones are forgotten), after adding `new`.
+    fn live_barriers(
+        &self,
+        new: Option<std::sync::Weak<dyn RetentionBarrier>>,
+    ) -> Vec<Arc<dyn RetentionBarrier>> {
+        let mut all = self
+            .inner
+            .barriers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        all.retain(|b| b.strong_count() > 0);
+        all.extend(new);
+        all.iter().filter_map(std::sync::Weak::upgrade).collect()
+    }
+
+    /// Calls every live barrier before records below `below` are deleted.
+    pub(crate) fn before_drop(&self, below: u64) -> Result<()> {
+        let live = self.live_barriers(None);
+        live.iter().try_for_each(|b| b.before_drop(below))
     }
 
     /// Changes capacity and when-full policy of the log, keeping its data. Shrinking a

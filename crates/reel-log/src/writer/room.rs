@@ -85,6 +85,7 @@ impl Log {
         oldest: u64,
         next_first: u64,
     ) -> Result<()> {
+        self.before_drop(next_first)?;
         let storage = &*self.inner.storage;
         let dir = &self.inner.dir;
         let seg_path = segment::segment_path(dir, oldest);
@@ -92,16 +93,10 @@ impl Log {
             .open(&seg_path, OpenMode::Read)
             .and_then(|f| f.len())
             .ctx("open", &seg_path)?;
-        storage.remove_file(&seg_path).ctx("remove", &seg_path)?;
-        let idx_path = segment::index_path(dir, oldest);
-        if let Err(e) = storage.remove_file(&idx_path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            return Err(Error::io("remove", idx_path, e));
-        }
-        let segs_dir = segment::segments_dir(dir);
-        storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
-        t.used_bytes = t.used_bytes.saturating_sub(size);
+        // The new oldest seq is published before the files go: a reader that finds a
+        // record missing then always sees that retention moved (and looks again), never
+        // a record gone while the log still claims to hold it. A crash before the files
+        // are removed leaves them to be dropped again.
         t.oldest_seq = next_first;
         self.inner
             .head
@@ -114,6 +109,16 @@ impl Log {
             .words()
             .layout_gen
             .fetch_add(1, Ordering::AcqRel);
+        storage.remove_file(&seg_path).ctx("remove", &seg_path)?;
+        let idx_path = segment::index_path(dir, oldest);
+        if let Err(e) = storage.remove_file(&idx_path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(Error::io("remove", idx_path, e));
+        }
+        let segs_dir = segment::segments_dir(dir);
+        storage.sync_dir(&segs_dir).ctx("sync", &segs_dir)?;
+        t.used_bytes = t.used_bytes.saturating_sub(size);
         tracing::debug!(segment = oldest, bytes = size, "dropped oldest segment");
         Ok(())
     }

@@ -250,9 +250,15 @@ impl ListStore {
     /// fits (see [`ListBuilder::open`]).
     pub fn on_spool(spool: &Spool) -> Result<ListStore> {
         spool.ensure_kind(StoreKind::Lists)?;
+        let view = ViewHandle::open(spool, ListIndex::default())?;
+        // A list's next offset and last nonce live on in the view after retention
+        // drops its items: the view must hold them before the records go.
+        if spool.log().is_writable() {
+            view.checkpoint_before_retention();
+        }
         Ok(ListStore {
             spool: spool.clone(),
-            view: ViewHandle::open(spool, ListIndex::default())?,
+            view,
         })
     }
 
@@ -351,7 +357,7 @@ impl ListStore {
                 }
                 (None, Start::Time(t)) => {
                     if reverse {
-                        list.partition_point(|i| i.ts_max <= t)?
+                        list.time_partition(|max| max > t)?
                     } else {
                         list.by_time(t)?
                     }

@@ -7,6 +7,7 @@
 //! the log (by any process) at the moment of the read: read-your-writes, with no
 //! background thread. Each process keeps its own copy of a view's state in memory.
 
+mod barrier;
 mod catalog;
 pub mod checkpoint;
 mod reduce;
@@ -86,6 +87,14 @@ pub trait View: Send + Sync + 'static {
     }
     /// Forgets everything (before a rebuild).
     fn reset(&mut self);
+    /// Forgets what the log can tell again, before [`ViewHandle::rebuild`] applies it
+    /// from the oldest record: by default everything ([`View::reset`]). A view whose
+    /// state outlives the records retention dropped keeps that part (the lists view
+    /// keeps each list's next offset and last nonce).
+    fn reset_for_rebuild(&mut self) -> Result<()> {
+        self.reset();
+        Ok(())
+    }
     /// Serializes the state for a checkpoint.
     fn save(&self) -> Result<Vec<u8>>;
     /// Restores a state written by `save` of the same version.
@@ -178,6 +187,8 @@ struct Shared<V: View> {
     spool: Spool,
     files: ViewFiles,
     state: RwLock<State<V>>,
+    /// Registered with the log by [`ViewHandle::checkpoint_before_retention`].
+    barrier: std::sync::Mutex<Option<Arc<dyn reel_log::RetentionBarrier>>>,
 }
 
 /// A view with its position, locked while applied or read.
@@ -186,6 +197,9 @@ pub struct State<V> {
     view: V,
     applied_to: u64,
     checkpointed_at: u64,
+    /// The checkpoint on disk (written or loaded by this process) covers every record
+    /// below this seq; `checkpointed_at` also moves past a checkpoint that failed.
+    durable_at: u64,
     reader: LogReader,
     lost: u64,
     /// The tombstone horizon this state is known to be consistent with.
@@ -267,6 +281,7 @@ impl<V: View> ViewHandle<V> {
             view,
             applied_to,
             checkpointed_at: applied_to,
+            durable_at: applied_to,
             reader,
             lost: 0,
             base_horizon: horizon,
@@ -279,6 +294,7 @@ impl<V: View> ViewHandle<V> {
                 spool: spool.clone(),
                 files,
                 state: RwLock::new(state),
+                barrier: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -451,7 +467,7 @@ impl<V: View> ViewHandle<V> {
         let mut st = self.lock();
         let spool = &self.shared.spool;
         let start = spool.oldest_seq();
-        st.view.reset();
+        st.view.reset_for_rebuild()?;
         st.applied_to = start;
         st.checkpointed_at = start;
         st.lost = 0;
@@ -560,6 +576,7 @@ fn try_adopt<V: View>(
     }
     st.applied_to = cp.applied_to;
     st.checkpointed_at = cp.applied_to;
+    st.durable_at = cp.applied_to;
     st.reader.seek(cp.applied_to);
     st.manifest = Some(cp.state);
     st.last_checkpoint = Instant::now();
@@ -606,6 +623,7 @@ fn write_checkpoint<V: View>(spool: &Spool, files: &ViewFiles, st: &mut State<V>
     };
     cp.write(storage, spool.dir(), st.view.name())?;
     st.checkpointed_at = st.applied_to;
+    st.durable_at = st.applied_to;
     st.last_checkpoint = Instant::now();
     if st.view.uses_files() {
         let keep = st.view.files_in_use();

@@ -98,9 +98,12 @@ impl KeyList {
         nonce: Option<u128>,
     ) {
         let last = self.last();
-        if offset < self.next_offset && last.is_some() {
+        if last.is_some_and(|l| offset <= l.offset) {
             return; // not possible for records written by ListStore; ignore rather than misindex
         }
+        // A rebuild starts a list at the next offset and nonce it had (see
+        // `ListIndex::reset_for_rebuild`), ahead of the items it applies again.
+        let (next_offset, last_nonce) = (self.next_offset, self.last_nonce);
         let ts_max = last.map_or(ts, |l| l.ts_max.max(ts));
         let nonce_max = last.and_then(|l| l.nonce_max).max(nonce);
         self.tail.push(ItemMeta {
@@ -112,10 +115,8 @@ impl KeyList {
             nonce,
             nonce_max,
         });
-        self.next_offset = offset + 1;
-        if nonce.is_some() {
-            self.last_nonce = self.last_nonce.max(nonce);
-        }
+        self.next_offset = next_offset.max(offset + 1);
+        self.last_nonce = last_nonce.max(nonce);
     }
 }
 
@@ -281,9 +282,43 @@ impl ListView<'_> {
         self.partition_point(|i| i.offset < offset)
     }
 
-    /// Position of the first item with a timestamp at least `ts`.
+    /// Position of the first item with a timestamp at least `ts` (times need not grow:
+    /// the first item at which the largest time so far reaches `ts`).
     pub fn by_time(&self, ts: i64) -> Result<usize> {
-        self.partition_point(|i| i.ts_max < ts)
+        self.time_partition(|max| max >= ts)
+    }
+
+    /// The first position at which the largest time of the retained items up to it
+    /// satisfies `reached` (false, then true, as that maximum grows); `len()` if none.
+    ///
+    /// Items store the largest time since the list began (`ts_max`), counting items
+    /// retention dropped since; answers must not depend on those. Where the dropped
+    /// items' largest time is below the first retained item's, or does not satisfy
+    /// `reached`, a binary search over `ts_max` answers the same; otherwise the items
+    /// before the first one whose time exceeds it are scanned.
+    pub fn time_partition(&self, reached: impl Fn(i64) -> bool) -> Result<usize> {
+        if self.is_empty() {
+            return Ok(0);
+        }
+        let first = self.item(0)?;
+        let dropped_max = first.ts_max;
+        if first.ts == dropped_max || !reached(dropped_max) {
+            return self.partition_point(|i| !reached(i.ts_max));
+        }
+        let beyond = self.partition_point(|i| i.ts_max <= dropped_max)?;
+        let mut max = i64::MIN;
+        let mut at = 0;
+        while at < beyond {
+            let to = (at + 4 * CHUNK).min(beyond);
+            for item in self.items(at..to)? {
+                max = max.max(item.ts);
+                if reached(max) {
+                    return Ok(at);
+                }
+                at += 1;
+            }
+        }
+        Ok(beyond)
     }
 
     /// Position of the first item with a nonce at least `nonce` (nonces only grow).

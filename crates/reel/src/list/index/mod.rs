@@ -137,9 +137,17 @@ impl ListIndex {
         let Some(list) = self.keys.get(key) else {
             return Ok(None);
         };
-        // Chunks every item of which retention dropped: delete their rows, and the
-        // summary pages all of whose chunks are dropped.
-        let dead = (list.start / CHUNK as u64).min(list.chunk_count());
+        // Full chunks every item of which retention dropped: delete their rows, and the
+        // summary pages all of whose chunks are dropped. A partial last chunk is never
+        // dropped here: new items are appended to it (and its row rewritten below), so
+        // deleting it too would write its row twice and lose it for the next checkpoint.
+        let full = list.chunk_count()
+            - u64::from(
+                list.inline
+                    .last()
+                    .is_some_and(|c| (c.count as usize) < CHUNK),
+            );
+        let dead = (list.start / CHUNK as u64).min(full);
         for c in list.dropped_chunks..dead {
             rows.push((chunk_key(key, c), None));
         }
@@ -263,6 +271,45 @@ impl View for ListIndex {
         self.tables.clear();
         self.dirty.clear();
         self.pending = 0;
+    }
+
+    /// Keeps every list's next offset and last nonce: retention may have dropped the
+    /// items that set them, and without them a rebuilt view would give offsets again
+    /// and accept used nonces again (breaking exactly-once appends). A list all of whose
+    /// items were dropped stays, empty.
+    fn reset_for_rebuild(&mut self) -> Result<()> {
+        // A rebuild is also the remedy for damaged tables: what cannot be read is
+        // reported and left to the log.
+        let mut kept: Vec<(String, u64, Option<u128>)> = Vec::new();
+        let keys = self.keys().unwrap_or_else(|e| {
+            tracing::warn!(
+                "rebuilding the lists view without the lists' next offsets and nonces: {e}"
+            );
+            Vec::new()
+        });
+        for key in keys {
+            match self.load(&key) {
+                Ok(true) => {
+                    let l = &self.keys[&key];
+                    kept.push((key, l.next_offset, l.last_nonce));
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!("rebuilding list {key:?} from the log alone: {e}"),
+            }
+        }
+        self.reset();
+        for (key, next_offset, last_nonce) in kept {
+            self.keys.insert(
+                key.clone(),
+                KeyList {
+                    next_offset,
+                    last_nonce,
+                    ..Default::default()
+                },
+            );
+            self.dirty.insert(key);
+        }
+        Ok(())
     }
 
     fn save(&self) -> Result<Vec<u8>> {
