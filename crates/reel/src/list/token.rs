@@ -37,7 +37,14 @@ impl Token {
         b.extend_from_slice(&key_hash(key).to_le_bytes());
         let crc = crc32c::crc32c(&b);
         b.extend_from_slice(&crc.to_le_bytes());
-        b.iter().map(|x| format!("{x:02x}")).collect()
+        // By hand: a `format!` per byte was a third of the time of reading a page.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = String::with_capacity(64);
+        for x in b {
+            text.push(char::from(HEX[usize::from(x >> 4)]));
+            text.push(char::from(HEX[usize::from(x & 15)]));
+        }
+        text
     }
 
     /// Decodes a token, checking it was issued for this list.

@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::view::ViewFiles;
-use crate::view::table::{Table, TableIter, TableWriter};
+use crate::view::table::{Table, TableCursor, TableIter, TableWriter};
 use std::sync::Arc;
 
 /// A new table absorbs the next older one when it is at least 1/MERGE_RATIO of its size.
@@ -164,16 +164,7 @@ impl TableSet {
             .create_dir_all(&files.dir)
             .map_err(|e| reel_log::Error::io("create directory", &files.dir, e))?;
         let mut w = TableWriter::create(&*files.storage, &path, size)?;
-        let mut value = Vec::new();
-        let newer = Box::new(rows.into_iter().map(Ok));
-        for row in self.merged_newest(&[], newer, replace)? {
-            let (k, v) = row?;
-            if v.is_none() && is_oldest {
-                continue;
-            }
-            encode_row_value(&mut value, v.as_deref());
-            w.add(&k, &value)?;
-        }
+        merge_into(&mut w, rows, &self.tables[..replace], is_oldest)?;
         w.finish()?;
         let table = Arc::new(Table::open(&*files.storage, &path)?);
         self.tables.drain(..replace);
@@ -256,6 +247,71 @@ impl TableSet {
             tables,
             merge_all: false,
         })
+    }
+}
+
+/// Writes `rows` (sorted) merged with `tables` (newest first) into `w`: per key, the
+/// rows' entry, else the newest table's; deletions left out when `drop_deletions`.
+/// Table entries are copied as stored, without decoding them or allocating for each.
+fn merge_into(
+    w: &mut TableWriter,
+    rows: Vec<Row>,
+    tables: &[(String, Arc<Table>)],
+    drop_deletions: bool,
+) -> Result<()> {
+    let mut cursors: Vec<TableCursor> = tables.iter().map(|(_, t)| t.cursor()).collect();
+    let mut live = cursors
+        .iter_mut()
+        .map(TableCursor::advance)
+        .collect::<Result<Vec<bool>>>()?;
+    let mut rows = rows.into_iter().peekable();
+    let (mut key, mut value) = (Vec::new(), Vec::new());
+    loop {
+        // The table holding the smallest key; of equal keys, the newest table's.
+        let mut best: Option<usize> = None;
+        for (i, c) in cursors.iter().enumerate() {
+            if live[i] && best.is_none_or(|b| c.key() < cursors[b].key()) {
+                best = Some(i);
+            }
+        }
+        let row_first = match (rows.peek(), best) {
+            (Some((k, _)), Some(b)) => k.as_slice() <= cursors[b].key(),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return Ok(()),
+        };
+        let from = if row_first {
+            let (k, v) = rows.next().expect("peeked");
+            key = k;
+            if v.is_some() || !drop_deletions {
+                encode_row_value(&mut value, v.as_deref());
+                w.add(&key, &value)?;
+            }
+            0
+        } else {
+            let b = best.expect("a table holds the smallest key");
+            let c = &cursors[b];
+            key.clear();
+            key.extend_from_slice(c.key());
+            match c.value() {
+                [1, ..] => w.add(&key, c.value())?,
+                [0] if drop_deletions => {}
+                [0] => w.add(&key, c.value())?,
+                _ => {
+                    return Err(Error::Decode(format!(
+                        "malformed row in table {}",
+                        tables[b].1.path().display()
+                    )));
+                }
+            }
+            b
+        };
+        // Older entries of the same key are shadowed: skip them.
+        for (i, c) in cursors.iter_mut().enumerate().skip(from) {
+            if live[i] && c.key() == key.as_slice() {
+                live[i] = c.advance()?;
+            }
+        }
     }
 }
 

@@ -28,9 +28,11 @@
 //! a new file, synced, and only then named by a checkpoint, so a table a checkpoint names
 //! is whole; damage found later is reported as corruption, never returned as data.
 
+mod cursor;
 mod hash;
 mod writer;
 
+pub use cursor::TableCursor;
 pub use writer::TableWriter;
 
 use crate::error::Result;
