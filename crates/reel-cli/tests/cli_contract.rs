@@ -151,6 +151,27 @@ fn invalid_json_stops_at_the_named_line_keeping_what_came_before() {
     assert!(err.contains("argument 2"), "{err}");
     let got = lines(&ok(&["read", "--no-wait", s(&d)]));
     assert_eq!(got, vec![json!({"ok":1}), json!({"ok":2}), json!({"ok":4})]);
+    // An integer beyond 64 bits would be stored as the nearest double: refused.
+    for big in ["18446744073709551617", r#"{"id":12345678901234567890123}"#] {
+        let err = fails(&["write", s(&d), big]);
+        assert!(err.contains("outside the 64-bit range"), "{err}");
+    }
+    let err = fails(&[
+        "kv",
+        "set",
+        "-e",
+        s(&tmp.path().join("kv")),
+        "n",
+        "99999999999999999999",
+    ]);
+    assert!(err.contains("outside the 64-bit range"), "{err}");
+    ok(&["write", s(&d), "18446744073709551615"]);
+    let got = ok(&["read", "--no-wait", s(&d)]);
+    assert_eq!(
+        got.trim(),
+        "18446744073709551615",
+        "the largest u64 is kept exactly"
+    );
 }
 
 #[test]
@@ -283,6 +304,42 @@ fn format_rfc3339(secs: f64) -> String {
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Compaction leaves gaps in the seqs: a reader's `unread` (and a rewind's count) is
+/// what it will read, not the seqs left to its end.
+#[test]
+fn unread_counts_the_records_compaction_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("s");
+    ok(&["init", "--size", "64k", "--when-full", "compact", s(&d)]);
+    ok(&["read", "--reader", "early", "--no-wait", s(&d)]);
+    let pad = "c".repeat(40);
+    for _ in 0..4 {
+        let batch: String = (0..300)
+            .map(|i| format!("{{\"i\":{i},\"p\":\"{pad}\"}}\n"))
+            .collect();
+        let out = reel_stdin(&["write", "--key", "samekey", s(&d)], &batch);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    ok(&["compact", s(&d)]);
+    let st: serde_json::Value = serde_json::from_str(&ok(&["status", "--json", s(&d)])).unwrap();
+    let unread = st["readers"][0]["unread"].as_u64().unwrap();
+    assert!(unread < 1200, "compaction dropped records: {st}");
+    let rewound = ok(&["rewind", "--reader", "early", s(&d)]);
+    let readable = ok(&["read", "--reader", "early", "--no-wait", s(&d)])
+        .lines()
+        .count() as u64;
+    assert_eq!(unread, readable, "{st}");
+    assert!(
+        rewound.contains(&format!("({readable} records to read)")),
+        "{rewound}"
+    );
+    assert_eq!(st["records"].as_u64(), Some(readable), "{st}");
 }
 
 #[test]

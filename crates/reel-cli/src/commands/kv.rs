@@ -52,7 +52,7 @@ pub fn run(cmd: KvCommand, out: &mut Output) -> CliResult {
         } => {
             let p = path(&p)?;
             let v: serde_json::Value = if eval {
-                serde_json::from_str(&value)
+                reel::parse_json(value.as_bytes())
                     .map_err(|e| CliError::Input(format!("VALUE is not valid JSON (-e): {e}")))?
             } else {
                 serde_json::Value::String(value)

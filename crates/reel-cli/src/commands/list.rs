@@ -74,7 +74,7 @@ pub fn run(cmd: ListCommand, out: &mut Output) -> CliResult {
             // Parse everything first: a bad value stores nothing of this call.
             let mut items = Vec::with_capacity(texts.len());
             for (i, (what, text)) in texts.iter().enumerate() {
-                let value = serde_json::from_str(text).map_err(|e| {
+                let value = reel::parse_json(text.as_bytes()).map_err(|e| {
                     CliError::Input(format!("{what}: invalid JSON: {e}; nothing was stored"))
                 })?;
                 let nonce = nonce.map(|n| nth_nonce(n, i)).transpose()?;

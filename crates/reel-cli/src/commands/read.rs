@@ -241,7 +241,7 @@ pub fn rewind(a: RewindArgs, out: &mut Output) -> CliResult {
     let mut reader = spool.reader(&a.reader)?;
     reader.move_to(reel::MoveTo::from_options(a.to_seq, a.to_time))?;
     let pos = reader.position();
-    let unread = spool.next_seq().saturating_sub(pos);
+    let unread = spool.records_from(pos)?;
     out.line(format_args!(
         "reader {} now at seq {pos} ({} to read)",
         a.reader,

@@ -137,7 +137,7 @@ struct Batch<'a> {
 impl Batch<'_> {
     /// Parses one JSON text; on bad input, stores what came before and fails.
     fn push(&mut self, text: &str, what: &str) -> CliResult {
-        let parsed: Result<serde_json::Value, _> = serde_json::from_str(text);
+        let parsed = reel::parse_json(text.as_bytes());
         let value = match parsed {
             Ok(v) => Value::json(&v),
             Err(e) => {

@@ -295,3 +295,121 @@ fn an_expired_token_is_refused_as_a_failed_login() {
         r.body
     );
 }
+
+/// Requests over a subtree apply the rule of every path in it: a narrower rule that
+/// withholds `r` keeps a value out of recursive gets and watches, and one that withholds
+/// `d` makes a recursive delete refuse, deleting nothing.
+#[test]
+fn subtree_requests_apply_the_rules_of_every_path_under_them() {
+    let s = Server::start(&[]);
+    let root = s.root.display().to_string();
+    let cfg = s.dir("cfg");
+    for (path, value) in [
+        ("app.port", "1"),
+        ("app.hidden.key", "TOPSECRET"),
+        ("app.locked.k1", "keep"),
+    ] {
+        ok(&["kv", "set", &cfg, path, value]);
+    }
+    add_user(&root, "admin", "a", true);
+    add_user(&root, "carol", "c", false);
+    add_user(&root, "dave", "d", false);
+    ok(&["acl", "grant", &root, "carol", "rx", "cfg", "app.#"]);
+    ok(&["acl", "grant", &root, "carol", "x", "cfg", "app.hidden.#"]);
+    ok(&["acl", "grant", &root, "dave", "rxwcd", "cfg", "app.#"]);
+    ok(&["acl", "grant", &root, "dave", "rx", "cfg", "app.locked.#"]);
+    let (carol, dave) = (basic("carol", "c"), basic("dave", "d"));
+    let r = as_user(
+        &s,
+        &carol,
+        "GET",
+        "/v1/stores/cfg/kv/app?recursive=true",
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["port"]["_"], "1");
+    assert!(!r.body.contains("TOPSECRET"), "{}", r.body);
+    let mut w = crate::client::stream_with(
+        s.addr,
+        "/v1/stores/cfg/watch/app?fetch=true",
+        &[("Authorization", &carol)],
+    );
+    let mut seen = Vec::new();
+    while let Some(line) = w.next_json() {
+        if line["synced"] == true {
+            break;
+        }
+        seen.push(line["path"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen, ["app.locked.k1", "app.port"]);
+    ok(&["kv", "set", &cfg, "app.hidden.key", "NEW"]);
+    ok(&["kv", "set", &cfg, "app.port", "2"]);
+    assert_eq!(
+        w.next_json().unwrap()["path"],
+        "app.port",
+        "the hidden change is left out"
+    );
+    // dave may delete under app, but not under app.locked: nothing is deleted.
+    let r = as_user(
+        &s,
+        &dave,
+        "DELETE",
+        "/v1/stores/cfg/kv/app?recursive=true",
+        "",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("app.locked.k1"), "{}", r.body);
+    let r = as_user(
+        &s,
+        &basic("admin", "a"),
+        "GET",
+        "/v1/stores/cfg/kv/app?recursive=true",
+        "",
+    );
+    assert_eq!(r.json()["port"]["_"], "2");
+    assert_eq!(r.json()["locked"]["k1"]["_"], "keep");
+    // Where every path may be deleted, the subtree goes.
+    let r = as_user(
+        &s,
+        &dave,
+        "DELETE",
+        "/v1/stores/cfg/kv/app.port?recursive=true",
+        "",
+    );
+    assert_eq!(
+        (r.status, r.json()["deleted"].clone()),
+        (200, 1.into()),
+        "{}",
+        r.body
+    );
+}
+
+/// An ack moves a reader forward only: a late or repeated ack below its position does
+/// not make it deliver again (moving back is `rewind`, which needs `a`).
+#[test]
+fn an_ack_never_moves_a_reader_back() {
+    let s = Server::start(&[]);
+    let root = s.root.display().to_string();
+    let ev = s.dir("ev");
+    ok(&["init", &ev]);
+    for i in 0..10 {
+        ok(&["write", &ev, &format!("{{\"i\":{i}}}")]);
+    }
+    add_user(&root, "r", "r", false);
+    ok(&["acl", "grant", &root, "r", "r", "ev"]);
+    let r = basic("r", "r");
+    let ack = |seq: u64| {
+        let resp = request(
+            s.addr,
+            "POST",
+            "/v1/stores/ev/readers/billing/ack",
+            &[("Authorization", &r), ("Content-Type", "application/json")],
+            format!("{{\"seq\":{seq}}}").as_bytes(),
+        );
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        resp.json()["position"].as_u64().unwrap()
+    };
+    assert_eq!(ack(6), 7);
+    assert_eq!(ack(2), 7, "a stale ack changes nothing");
+    assert_eq!(ack(8), 9);
+}

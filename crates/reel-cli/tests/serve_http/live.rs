@@ -192,14 +192,33 @@ fn server_sent_events_carry_ids_and_resume_from_last_event_id() {
         &[("Accept", "text/event-stream"), ("Last-Event-ID", "1")],
     );
     assert_eq!(again.next_line().unwrap(), "id: 2");
-    // Watches: the id is the revision.
-    ok(&["kv", "set", &s.dir("cfg"), "a", "1"]);
+    // Watches: the id is the revision. The snapshot's values, in path order, carry none
+    // (an id there would make a reconnect skip the rest of the snapshot); the synced
+    // marker carries the revision the snapshot is as of.
+    ok(&["kv", "set", &s.dir("cfg"), "b", "1"]);
+    ok(&["kv", "set", &s.dir("cfg"), "a", "2"]);
     let mut w = stream_with(s.addr, "/v1/stores/cfg/watch?fetch=true", &sse);
-    assert_eq!(w.next_line().unwrap(), "id: 0");
+    let mut lines: Vec<String> = (0..7).map(|_| w.next_line().unwrap()).collect();
     assert_eq!(
-        w.next_line().unwrap(),
-        "data: {\"path\":\"a\",\"value\":\"1\",\"rev\":0}"
+        lines.drain(..4).collect::<Vec<_>>(),
+        [
+            "data: {\"path\":\"a\",\"value\":\"2\",\"rev\":1}",
+            "",
+            "data: {\"path\":\"b\",\"value\":\"1\",\"rev\":0}",
+            ""
+        ]
     );
+    assert_eq!(lines, ["id: 1", "data: {\"synced\":true}", ""]);
+    ok(&["kv", "set", &s.dir("cfg"), "c", "3"]);
+    assert_eq!(w.next_line().unwrap(), "id: 2");
+    // Reconnecting after the synced marker: the changes after it, nothing again.
+    let mut again = stream_with(
+        s.addr,
+        "/v1/stores/cfg/watch?fetch=true",
+        &[("Accept", "text/event-stream"), ("Last-Event-ID", "1")],
+    );
+    assert_eq!(again.next_line().unwrap(), "id: 2");
+    assert!(again.next_line().unwrap().contains("\"path\":\"c\""));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! PATH is DistKV's text form, percent-encoded; the routes without PATH are the root.
 
 use super::{
-    AppState, Chunks, engine, flag, inline, last_event_id, ndjson_stream, sse_stream, wants_sse,
+    AppState, Chunks, engine, flag, inline, last_event_id, ndjson_stream, sse_headers, wants_sse,
 };
 use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
@@ -14,7 +14,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use reel::kv::{Condition, Path as KvPath, Watch, WatchOptions};
+use reel::kv::{Condition, Path as KvPath, Watch, WatchEvent, WatchOptions};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -62,8 +62,12 @@ async fn get_at(
     inline(move || {
         let kv = st.stores.get(&name, Want::Existing)?.kv()?;
         if recursive {
+            // Values below the path that a narrower rule keeps from the caller are left
+            // out, as if absent.
             let tree = kv
-                .tree_json(&p)?
+                .tree_json_where(&p, |q| {
+                    caller.flags(&name, q.elements()).allows(Flags::READ)
+                })?
                 .ok_or_else(|| reel::Error::NotFound(p.to_string()))?;
             return Ok(Json(tree));
         }
@@ -116,7 +120,7 @@ pub(crate) async fn put(
     if !may_write && !may_create {
         caller.require(&name, p.elements(), Flags::WRITE)?;
     }
-    let value: serde_json::Value = serde_json::from_slice(&body)
+    let value: serde_json::Value = reel::parse_json(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     let metrics = st.metrics.clone();
     engine(st.stores.syncs_every_append(), move || {
@@ -192,7 +196,16 @@ pub(crate) async fn delete(
     engine(st.stores.syncs_every_append(), move || {
         let kv = st.stores.get_for_writing(&name, Want::Existing)?.kv()?;
         if recursive {
-            return Ok(Json(serde_json::json!({"deleted": kv.delete_tree(&p)?})));
+            // Every value of the subtree must be deletable by the caller, or none is
+            // deleted.
+            let may = |q: &KvPath| caller.flags(&name, q.elements()).allows(Flags::DELETE);
+            return match kv.delete_tree_checked(&p, may)? {
+                Ok(n) => Ok(Json(serde_json::json!({ "deleted": n }))),
+                Err(q) => Err(caller
+                    .require(&name, q.elements(), Flags::DELETE)
+                    .err()
+                    .unwrap_or_else(|| ApiError::internal("a refused path is allowed"))),
+            };
         }
         let rev = match cond {
             Some(Condition::Rev(r)) => kv.delete_if(&p, r)?,
@@ -308,8 +321,9 @@ async fn watch_at(
     // A watch reads values below the path and reveals which paths exist.
     caller.require(&name, p.elements(), Flags::READ.and(Flags::ENTER))?;
     let stores = st.stores.clone();
+    let store_name = name.clone();
     let (store, w) = inline(move || {
-        let store = stores.get(&name, Want::Existing)?;
+        let store = stores.get(&store_name, Want::Existing)?;
         let w = store.kv()?.watch(&p, WatchOptions { fetch, from_rev })?;
         Ok((store, w))
     })
@@ -320,9 +334,13 @@ async fn watch_at(
         changes,
         _gauge: StreamGauge::new(&st.metrics),
         app: st,
+        caller,
+        store: name,
+        sse,
+        in_snapshot: fetch,
     };
     Ok(if sse {
-        sse_stream(state, "rev")
+        sse_headers(ndjson_stream(state))
     } else {
         ndjson_stream(state)
     })
@@ -333,6 +351,57 @@ struct WatchState {
     changes: tokio::sync::watch::Receiver<u64>,
     app: AppState,
     _gauge: StreamGauge,
+    /// Events of paths the caller may not read are left out.
+    caller: Caller,
+    store: String,
+    /// Server-sent events, whose ids say where a reconnecting client resumes: a live
+    /// event's revision; none on the snapshot's values (they come in path order, not
+    /// revision order, so an id there would skip the rest on a reconnect); the
+    /// snapshot's revision on `{"synced":true}`.
+    sse: bool,
+    in_snapshot: bool,
+}
+
+impl WatchState {
+    /// `e` as a line of the response (none when the caller may not read its path).
+    fn event_line(&mut self, e: &WatchEvent, w: &Watch, out: &mut Vec<u8>) -> ApiResult<()> {
+        let (path, rev) = match e {
+            WatchEvent::Put { path, rev, .. } | WatchEvent::Deleted { path, rev } => {
+                (Some(path), Some(*rev))
+            }
+            WatchEvent::Synced => (None, None),
+        };
+        if let Some(path) = path
+            && !matches!(self.caller, Caller::Open | Caller::Admin(_))
+        {
+            let readable = path.parse::<KvPath>().is_ok_and(|p| {
+                self.caller
+                    .flags(&self.store, p.elements())
+                    .allows(Flags::READ)
+            });
+            if !readable {
+                return Ok(());
+            }
+        }
+        let json = e.to_json()?;
+        if self.sse {
+            let id = match e {
+                WatchEvent::Synced => {
+                    self.in_snapshot = false;
+                    w.snapshot_rev()
+                }
+                _ if self.in_snapshot => None,
+                _ => rev,
+            };
+            if let Some(id) = id {
+                out.extend_from_slice(format!("id: {id}\n").as_bytes());
+            }
+            out.extend_from_slice(b"data: ");
+        }
+        serde_json::to_writer(&mut *out, &json).map_err(|e| ApiError::internal(e.to_string()))?;
+        out.extend_from_slice(if self.sse { b"\n\n" } else { b"\n" });
+        Ok(())
+    }
 }
 
 /// Events handed out per engine step.
@@ -347,21 +416,20 @@ impl Chunks for WatchState {
             let Some(mut w) = self.watch.take() else {
                 return Ok(None);
             };
-            let (w, lines) = inline(move || {
-                let mut out = Vec::new();
-                for _ in 0..EVENTS_PER_STEP {
-                    match w.next(Some(Duration::ZERO))? {
-                        Some(e) => {
-                            serde_json::to_writer(&mut out, &e.to_json()?)
-                                .map_err(|e| ApiError::internal(e.to_string()))?;
-                            out.push(b'\n');
-                        }
-                        None => break,
-                    }
+            let (w, events) = inline(move || {
+                let mut events = Vec::new();
+                while events.len() < EVENTS_PER_STEP
+                    && let Some(e) = w.next(Some(Duration::ZERO))?
+                {
+                    events.push(e);
                 }
-                Ok((w, out))
+                Ok((w, events))
             })
             .await?;
+            let mut lines = Vec::new();
+            for e in &events {
+                self.event_line(e, &w, &mut lines)?;
+            }
             self.watch = Some(w);
             if !lines.is_empty() {
                 return Ok(Some(Bytes::from(lines)));

@@ -80,6 +80,8 @@ pub(crate) async fn append(
     if st.is_stopping() {
         return Err(ApiError::shutting_down());
     }
+    reel::check_integers(&body)
+        .map_err(|e| ApiError::bad_request(format!("bad body: {e}; nothing was stored")))?;
     let body: AppendBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("bad body: {e}; nothing was stored")))?;
     let mut items = Vec::with_capacity(body.items.len());

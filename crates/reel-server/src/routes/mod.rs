@@ -196,10 +196,14 @@ pub(crate) fn sse_stream(chunks: impl Chunks, id_field: &'static str) -> axum::r
             Ok(Some(Bytes::from(out)))
         }
     }
-    let mut resp = ndjson_stream(Sse {
+    sse_headers(ndjson_stream(Sse {
         inner: chunks,
         id_field,
-    });
+    }))
+}
+
+/// `resp`, a stream of server-sent events, with the headers that say so.
+pub(crate) fn sse_headers(mut resp: axum::response::Response) -> axum::response::Response {
     resp.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("text/event-stream"),

@@ -99,7 +99,8 @@ pub(crate) struct Ack {
     seq: u64,
 }
 
-/// `POST .../readers/READER/ack` with `{"seq": N}`: records up to N are consumed.
+/// `POST .../readers/READER/ack` with `{"seq": N}`: records up to N are consumed (an
+/// ack below the reader's position changes nothing).
 pub(crate) async fn ack(
     State(st): State<AppState>,
     caller: Caller,
@@ -118,8 +119,13 @@ pub(crate) async fn ack(
             )));
         }
         let mut r = spool.reader(&reader)?;
-        r.seek(a.seq + 1);
-        r.commit()?;
+        // An ack only moves the reader forward: a late or repeated one (a retry, a slow
+        // client) must not make it deliver again what it already acknowledged; moving
+        // back is `rewind`, which needs `a`.
+        if a.seq + 1 > r.position() {
+            r.seek(a.seq + 1);
+            r.commit()?;
+        }
         Ok(Json(serde_json::json!({"position": r.position()})))
     })
     .await
@@ -148,7 +154,7 @@ pub(crate) async fn rewind(
         let mut r = spool.reader(&reader)?;
         r.move_to(reel::MoveTo::from_options(to.to_seq, to.to_time))?;
         let position = r.position();
-        let unread = spool.next_seq().saturating_sub(position);
+        let unread = spool.records_from(position)?;
         Ok(Json(
             serde_json::json!({"position": position, "unread": unread}),
         ))

@@ -82,7 +82,7 @@ fn parse_ndjson(body: &[u8], key: Option<&str>) -> ApiResult<Vec<NewRecord>> {
         if line.is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+        let v: serde_json::Value = reel::parse_json(line.as_bytes()).map_err(|e| {
             ApiError::bad_request(format!(
                 "line {}: invalid JSON: {e}; nothing was stored",
                 i + 1

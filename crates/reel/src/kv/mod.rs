@@ -291,6 +291,20 @@ impl KvStore {
 
     /// Deletes `path` and everything below it, atomically; returns how many values.
     pub fn delete_tree(&self, path: &Path) -> Result<usize> {
+        match self.delete_tree_checked(path, |_| true)? {
+            Ok(n) => Ok(n),
+            Err(p) => Err(Error::InvalidArgument(format!("{p} may not be deleted"))),
+        }
+    }
+
+    /// Like [`KvStore::delete_tree`], when `allowed` holds for every path in the subtree
+    /// (decided under the writer lock, so no path added meanwhile escapes the check);
+    /// otherwise deletes nothing and returns the first path it refused.
+    pub fn delete_tree_checked(
+        &self,
+        path: &Path,
+        allowed: impl Fn(&Path) -> bool,
+    ) -> Result<std::result::Result<usize, Path>> {
         let key = self.key(path)?;
         let shown = path.to_string();
         let view = &self.view;
@@ -300,17 +314,19 @@ impl KvStore {
             .append_guarded(self.spool.log().durability(), |end| {
                 let mut st = view.lock_at(end)?;
                 st.view_mut().forget_below(self.spool.oldest_seq());
-                let doomed: Vec<OwnedEntry> = st
-                    .view()
-                    .subtree(&key)?
-                    .iter()
-                    .map(|(k, _)| tombstone(k))
-                    .collect();
-                if doomed.is_empty() {
+                let subtree = st.view().subtree(&key)?;
+                if subtree.is_empty() {
                     return Err(Error::NotFound(shown.clone()));
                 }
+                for (k, _) in &subtree {
+                    let p = self.path_of(k)?;
+                    if !allowed(&p) {
+                        return Ok((Vec::new(), Err(p)));
+                    }
+                }
+                let doomed: Vec<OwnedEntry> = subtree.iter().map(|(k, _)| tombstone(k)).collect();
                 let n = doomed.len();
-                Ok((doomed, n))
+                Ok((doomed, Ok(n)))
             })?;
         Ok(n)
     }
@@ -411,7 +427,18 @@ impl KvStore {
     /// element whose text starts with `_` gets one more `_` in front (`_` becomes `__`),
     /// so that `"_"` always means the node's own value.
     pub fn tree_json(&self, path: &Path) -> Result<Option<serde_json::Value>> {
-        let entries = self.entries(path)?;
+        self.tree_json_where(path, |_| true)
+    }
+
+    /// [`KvStore::tree_json`] of the values whose paths `keep` accepts (the server
+    /// leaves out what a user may not read).
+    pub fn tree_json_where(
+        &self,
+        path: &Path,
+        keep: impl Fn(&Path) -> bool,
+    ) -> Result<Option<serde_json::Value>> {
+        let mut entries = self.entries(path)?;
+        entries.retain(|(p, _)| keep(p));
         if entries.is_empty() {
             return Ok(None);
         }

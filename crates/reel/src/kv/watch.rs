@@ -64,6 +64,8 @@ pub struct Watch {
     key: String,
     syntax: PathSyntax,
     queue: VecDeque<WatchEvent>,
+    /// With `fetch`: the snapshot holds every record below this seq.
+    snapshot_end: Option<u64>,
 }
 
 impl Watch {
@@ -97,7 +99,16 @@ impl Watch {
             key,
             syntax,
             queue,
+            snapshot_end: opts.fetch.then_some(start),
         })
+    }
+
+    /// With `fetch`: the revision the snapshot is as of (every change up to it is in it;
+    /// the live events are the changes after it), so that a watch resumed with
+    /// `from_rev` set to it misses and repeats nothing; `None` without `fetch` or when
+    /// the store held no record.
+    pub fn snapshot_rev(&self) -> Option<u64> {
+        self.snapshot_end.and_then(|end| end.checked_sub(1))
     }
 
     fn matches(&self, k: &str) -> bool {

@@ -103,20 +103,21 @@ impl Spool {
             .into_iter()
             .map(|c| {
                 let pos = c.position.clamp(oldest, next);
-                let read = pos - oldest;
-                ReaderStatus {
+                // Counted, not subtracted: compaction leaves gaps in the seqs.
+                let unread = records_between(log, &segments, pos, next).min(records);
+                Ok(ReaderStatus {
                     name: c.name,
                     position: c.position,
-                    unread: next - pos,
-                    consumed_pct: if retained == 0 {
+                    unread,
+                    consumed_pct: if records == 0 {
                         100.0
                     } else {
-                        (read as f64 * 1000.0 / retained as f64).round() / 10.0
+                        ((records - unread) as f64 * 1000.0 / records as f64).round() / 10.0
                     },
                     lost: c.lost + oldest.saturating_sub(c.position),
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(Status {
             dir: self.dir().to_path_buf(),
             capacity: config.capacity,
@@ -170,18 +171,59 @@ impl Spool {
 /// `next - first_seq` for the tail. A segment whose seal cannot be read counts every seq
 /// up to the next segment (the most it can hold).
 fn retained_records(log: &reel_log::Log, segments: &[SegmentInfo], next: u64) -> u64 {
+    records_between(log, segments, 0, next)
+}
+
+/// Records retained with seqs in `from..next`: the seals' counts of the sealed segments
+/// after `from`; in the one holding `from`, its seqs from there if it has no gap, else
+/// the records counted by reading them.
+fn records_between(log: &reel_log::Log, segments: &[SegmentInfo], from: u64, next: u64) -> u64 {
     let Some((tail, sealed)) = segments.split_last() else {
         return 0;
     };
     let max_frame = usize::try_from(log.config().max_record_size)
         .unwrap_or(usize::MAX)
         .saturating_add(frame::HEADER_LEN + frame::NONCE_LEN + frame::MAX_KEY_LEN);
-    let mut total = next.saturating_sub(tail.first_seq);
+    let mut total = next.saturating_sub(tail.first_seq.max(from));
     for (seg, following) in sealed.iter().zip(segments.iter().skip(1)) {
+        if following.first_seq <= from {
+            continue;
+        }
         let span = following.first_seq.saturating_sub(seg.first_seq);
-        total += seal_records(log, seg, max_frame).map_or(span, |n| n.min(span));
+        let n = seal_records(log, seg, max_frame).map_or(span, |n| n.min(span));
+        total += if seg.first_seq >= from {
+            n
+        } else if n == span {
+            following.first_seq - from
+        } else {
+            count_records(log, from, following.first_seq).unwrap_or(n)
+        };
     }
     total
+}
+
+/// Records with seqs in `from..end`, read.
+fn count_records(log: &reel_log::Log, from: u64, end: u64) -> Result<u64> {
+    let mut reader = log.reader(from);
+    let mut n = 0;
+    while reader.position() < end {
+        let batch = reader.read_batch(4096)?;
+        if batch.is_empty() {
+            break;
+        }
+        batch.for_each(|r| n += u64::from(r.seq < end));
+    }
+    Ok(n)
+}
+
+impl Spool {
+    /// Records retained from seq `from` on (what a reader there has left to read):
+    /// counted, since compaction leaves gaps in the seqs.
+    pub fn records_from(&self, from: u64) -> Result<u64> {
+        let log = self.log();
+        let segments = log.segments()?;
+        Ok(records_between(log, &segments, from, log.next_seq()))
+    }
 }
 
 /// The record count in a sealed segment's seal, if it reads back intact.

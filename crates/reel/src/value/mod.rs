@@ -5,6 +5,10 @@
 //! `2` keyed-list item (a u64 list offset, then MessagePack), `15` tombstone (a kv
 //! deletion, no value; the engine's compaction knows this tag).
 
+mod json_text;
+
+pub use json_text::{check_integers, parse_json};
+
 use crate::error::{Error, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -89,6 +93,7 @@ impl Value {
     /// the parsed text, without building the parsed value (a repeated object key is
     /// kept twice, where parsing would keep the last).
     pub fn from_json_text(text: &[u8]) -> Result<Value> {
+        check_integers(text).map_err(|e| Error::Decode(format!("not stored: {e}")))?;
         let mut de = serde_json::Deserializer::from_slice(text);
         let mut bytes = Vec::with_capacity(text.len());
         let mut ser = rmp_serde::Serializer::new(&mut bytes).with_struct_map();
