@@ -413,3 +413,49 @@ fn an_ack_never_moves_a_reader_back() {
     assert_eq!(ack(2), 7, "a stale ack changes nothing");
     assert_eq!(ack(8), 9);
 }
+
+/// A token dies with the password it was issued under: after `user passwd`, or after
+/// `user del` and `user add` of the same name, it is refused.
+#[test]
+fn a_token_dies_with_its_users_password() {
+    let s = Server::start(&[]);
+    let root = s.root.display().to_string();
+    add_user(&root, "ops", "one", true);
+    let token = |password: &str| {
+        let r = as_user(&s, &basic("ops", password), "POST", "/v1/auth/token", "");
+        format!("Bearer {}", r.json()["token"].as_str().unwrap())
+    };
+    let first = token("one");
+    assert_eq!(as_user(&s, &first, "GET", "/v1/stores", "").status, 200);
+    let out = reel_stdin(
+        &["user", "passwd", "--password-stdin", &root, "ops"],
+        "two\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = as_user(&s, &first, "GET", "/v1/stores", "");
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("password changed")
+    );
+    let second = token("two");
+    ok(&["user", "del", &root, "ops"]);
+    add_user(&root, "ops", "two", true);
+    assert_eq!(as_user(&s, &second, "GET", "/v1/stores", "").status, 401);
+    // Refusals axum makes itself are JSON too, as every error.
+    let r = as_user(
+        &s,
+        &token("two"),
+        "GET",
+        "/v1/stores/x/records?from_seq=abc",
+        "",
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].is_string(), "{}", r.body);
+}

@@ -31,8 +31,9 @@ const BASIC_CACHE: Duration = Duration::from_secs(60);
 pub struct Guard {
     root: std::path::PathBuf,
     store: OnceLock<AuthStore>,
-    /// Token → (user, expiry).
-    tokens: Mutex<HashMap<String, (String, Instant)>>,
+    /// Token → (user, the user's password hash when it was issued, expiry): a token
+    /// dies with the password it was issued under (`user passwd`, `user del`).
+    tokens: Mutex<HashMap<String, (String, String, Instant)>>,
     /// Authorization header → (user, hash it was checked against, expiry).
     basic: Mutex<HashMap<String, (String, String, Instant)>>,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
@@ -137,10 +138,14 @@ impl Guard {
             ));
         };
         self.refuse_if_limited(ip)?;
+        let mut issued_under = None;
         let name = if let Some(token) = header.strip_prefix("Bearer ") {
             let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
             match tokens.get(token.trim()) {
-                Some((user, until)) if *until > Instant::now() => user.clone(),
+                Some((user, hash, until)) if *until > Instant::now() => {
+                    issued_under = Some(hash.clone());
+                    user.clone()
+                }
                 Some(_) => return Err(login_failed("the token has expired; get a new one")),
                 None => {
                     drop(tokens);
@@ -172,6 +177,11 @@ impl Guard {
         let Some(user) = store.user(&name)? else {
             return Err(login_failed("login failed: the user no longer exists"));
         };
+        if issued_under.is_some_and(|h| h != user.hash) {
+            return Err(login_failed(
+                "the token was issued before the user's password changed; get a new one",
+            ));
+        }
         if user.admin {
             return Ok(Some(Caller::Admin(name)));
         }
@@ -205,8 +215,14 @@ impl Guard {
         true
     }
 
-    /// A new token for `user`.
-    pub fn issue_token(&self, user: &str) -> String {
+    /// A new token for `user`, valid while the user keeps its current password.
+    pub fn issue_token(&self, user: &str) -> ApiResult<String> {
+        let hash = self
+            .store()?
+            .and_then(|s| s.user(user).transpose())
+            .transpose()?
+            .map(|u| u.hash)
+            .ok_or_else(|| login_failed("login failed: the user no longer exists"))?;
         let mut bytes = [0u8; 24];
         argon2::password_hash::rand_core::RngCore::fill_bytes(
             &mut argon2::password_hash::rand_core::OsRng,
@@ -214,12 +230,12 @@ impl Guard {
         );
         let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        tokens.retain(|_, (_, until)| *until > Instant::now());
+        tokens.retain(|_, (_, _, until)| *until > Instant::now());
         tokens.insert(
             token.clone(),
-            (user.to_string(), Instant::now() + self.token_ttl),
+            (user.to_string(), hash, Instant::now() + self.token_ttl),
         );
-        token
+        Ok(token)
     }
 }
 

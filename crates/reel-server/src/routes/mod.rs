@@ -124,10 +124,35 @@ async fn track(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let started = std::time::Instant::now();
-    let resp = next.run(req).await;
+    let resp = json_error(next.run(req).await).await;
     st.metrics
         .observe(resp.status().as_u16(), started.elapsed());
     resp
+}
+
+/// Every error is JSON `{"error": ...}` (docs/HTTP.md): axum's own refusals of a
+/// request (a query, a body or a content type it cannot take, a body over the limit)
+/// come as plain text and are rewritten.
+async fn json_error(resp: axum::response::Response) -> axum::response::Response {
+    let plain = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(resp.status().is_client_error() || resp.status().is_server_error()) || !plain {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .unwrap_or_default();
+    let body = serde_json::json!({"error": String::from_utf8_lossy(&text).trim()}).to_string();
+    parts.headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// A query flag given as `true`/`false` (or `1`/`0`).

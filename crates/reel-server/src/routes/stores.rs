@@ -96,7 +96,7 @@ pub(crate) async fn token(
             "no users are defined: this server needs no token",
         ));
     };
-    let token = st.guard.issue_token(user);
+    let token = st.guard.issue_token(user)?;
     Ok(Json(
         serde_json::json!({"token": token, "expires_in": st.guard.token_ttl.as_secs()}),
     ))
