@@ -119,6 +119,12 @@ fn a_live_follower_keeps_up_and_a_follower_is_read_only_until_promoted() {
     assert!(err.contains("follower of") && err.contains(&url), "{err}");
     let err = fails(&["kv", "set", "--if-rev", "1", &f, "app.port", "1"]);
     assert!(err.contains("follower of"), "{err}");
+    // Not while the replicator runs: it would go on appending the source's records into
+    // a store that takes writes of its own. Nor a second replicator beside it.
+    let err = fails(&["promote", &f]);
+    assert!(err.contains("stop it first"), "{err}");
+    let err = fails(&["replicate", "--no-wait", &url, &f]);
+    assert!(err.contains("one replicator per follower"), "{err}");
     follower.kill().unwrap();
     follower.wait().unwrap();
     // Promoted: writable, old revisions kept, and it no longer follows.

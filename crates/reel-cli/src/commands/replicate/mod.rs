@@ -51,6 +51,7 @@ fn run_once(a: &ReplicateArgs) -> CliResult {
         check_from_seq(n, &info, &src_name, a.skip_gap)?;
     }
     let dst = open_follower(&a.dst, &src_name, &info)?;
+    let _replicating = replicating(&a.dst)?;
     let state = watch::StateFile::load(a.dst.clone());
     let copier = Copier {
         dst: &dst,
@@ -362,6 +363,27 @@ impl Copier<'_> {
     }
 }
 
+/// Held by a replicator while it appends into a follower, so that `promote` cannot make
+/// the follower writable under it (it would go on appending the source's records into a
+/// store that now takes writes of its own).
+const REPLICATING_LOCK: &str = "reel.replicate.lock";
+
+/// Takes the follower's replicator lock; refuses when another replicator holds it.
+fn replicating(dst: &Path) -> CliResult<Box<dyn reel_log::storage::FileLock>> {
+    use reel_log::storage::Storage;
+    let path = dst.join(REPLICATING_LOCK);
+    let lock = reel_log::storage::DiskStorage
+        .lock_file(&path)
+        .map_err(CliError::Output)?;
+    if !lock.try_lock().map_err(CliError::Output)? {
+        return Err(CliError::Input(format!(
+            "another `reel replicate` is copying into {}: one replicator per follower",
+            dst.display()
+        )));
+    }
+    Ok(lock)
+}
+
 pub fn promote(a: PromoteArgs, out: &mut Output) -> CliResult {
     let storage = reel_log::storage::DiskStorage;
     let Some(source) = reel_log::follow::read_source(&storage, &a.dir).map_err(CliError::Output)?
@@ -371,6 +393,14 @@ pub fn promote(a: PromoteArgs, out: &mut Output) -> CliResult {
             a.dir.display()
         )));
     };
+    // Held until the follower is promoted: a replicator starting meanwhile finds a store
+    // of its own and refuses it.
+    let _no_replicator = replicating(&a.dir).map_err(|_| {
+        CliError::Input(format!(
+            "a `reel replicate` is copying into {} from {source}: stop it first, then promote",
+            a.dir.display()
+        ))
+    })?;
     reel_log::follow::remove(&storage, &a.dir).map_err(CliError::Output)?;
     out.line(format_args!(
         "{} is now a store of its own (it followed {source}); stop `reel replicate` into it",
