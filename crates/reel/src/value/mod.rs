@@ -93,7 +93,6 @@ impl Value {
     /// the parsed text, without building the parsed value (a repeated object key is
     /// kept twice, where parsing would keep the last).
     pub fn from_json_text(text: &[u8]) -> Result<Value> {
-        check_integers(text).map_err(|e| Error::Decode(format!("not stored: {e}")))?;
         let mut de = serde_json::Deserializer::from_slice(text);
         let mut bytes = Vec::with_capacity(text.len());
         let mut ser = rmp_serde::Serializer::new(&mut bytes).with_struct_map();
@@ -101,6 +100,11 @@ impl Value {
             .map_err(|e| Error::Decode(format!("not JSON: {e}")))?;
         de.end()
             .map_err(|e| Error::Decode(format!("not JSON: {e}")))?;
+        // An integer literal beyond 64 bits comes out as a double (MessagePack 0xcb): only
+        // then is the text looked at again.
+        if bytes.contains(&0xcb) {
+            check_integers(text).map_err(|e| Error::Decode(format!("not stored: {e}")))?;
+        }
         Ok(Value {
             encoding: Encoding::MsgPack,
             bytes,
