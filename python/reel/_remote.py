@@ -160,9 +160,25 @@ def _error(status: int, data: bytes) -> _errors.Error:
     return cls(msg)
 
 
+def _check_keys(value: Any, depth: int = 0) -> None:
+    # json.dumps would turn 1, True, None and 1.5 into the keys "1", "true", "null" and
+    # "1.5" (and keep one of {1: 'a', '1': 'b'}): a local store refuses them, so does this.
+    if depth > 512:
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"dict keys must be str, not {type(k).__name__} ({k!r})")
+            _check_keys(v, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _check_keys(v, depth + 1)
+
+
 def _dumps(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         raise TypeError("a remote store takes JSON values, not bytes")
+    _check_keys(value)
     try:
         return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
     except ValueError as e:

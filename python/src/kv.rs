@@ -1,6 +1,6 @@
 //! `reel.KvStore` and `reel.Watch`: the latest value per hierarchical path.
 
-use crate::convert::{from_json, from_stored, from_value, to_path, to_value};
+use crate::convert::{from_stored, from_value, to_path, to_value};
 use crate::spool::lock;
 use crate::{Owner, errors, options, wait_sliced};
 use pyo3::prelude::*;
@@ -232,10 +232,36 @@ impl KvStore {
     fn tree(&self, py: Python<'_>, path: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let kv = self.kv()?;
         let p = to_path(path)?;
-        match py.detach(|| kv.tree_json(&p)).map_err(errors::from_reel)? {
-            Some(t) => from_json(py, &t),
-            None => Ok(py.None()),
+        let entries = py.detach(|| kv.entries(&p)).map_err(errors::from_reel)?;
+        if entries.is_empty() {
+            return Ok(py.None());
         }
+        // The shape of `KvStore::tree_json`, with values as `get` returns them (bytes
+        // stay bytes, not `{"$bytes": ...}`).
+        let depth = p.elements().len();
+        let root = PyDict::new(py);
+        for (path, e) in entries {
+            let mut node = root.clone();
+            for el in &path.elements()[depth..] {
+                let text = el.to_string();
+                let key = if text.starts_with('_') {
+                    format!("_{text}")
+                } else {
+                    text
+                };
+                let child = match node.get_item(&key)? {
+                    Some(c) => c.cast_into::<PyDict>()?,
+                    None => {
+                        let c = PyDict::new(py);
+                        node.set_item(&key, &c)?;
+                        c
+                    }
+                };
+                node = child;
+            }
+            node.set_item("_", from_value(py, &e.value())?)?;
+        }
+        Ok(root.into_any().unbind())
     }
 
     /// watch(path=None, fetch=False, from_rev=None) -> Watch

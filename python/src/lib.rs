@@ -39,6 +39,11 @@ impl Owner {
         Owner(std::process::id())
     }
 
+    /// True in the process that opened the object.
+    fn is_here(self) -> bool {
+        std::process::id() == self.0
+    }
+
     /// Refuses use from a forked child: the parent's file locks and reader positions
     /// are not the child's, and sharing them would corrupt positions silently.
     fn check(self, what: &str) -> PyResult<()> {
@@ -69,7 +74,10 @@ fn wait_sliced<T: Send>(
                 "timeout must be a number of seconds >= 0, not {t}"
             )));
         }
-        Some(t) => Some(Instant::now() + Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX)),
+        // A timeout too long to reach (`inf`, 1e300) is for ever.
+        Some(t) => Duration::try_from_secs_f64(t)
+            .ok()
+            .and_then(|d| Instant::now().checked_add(d)),
         None => None,
     };
     loop {

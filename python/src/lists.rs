@@ -1,10 +1,10 @@
 //! `reel.ListStore`: keyed lists with per-key offsets, nonces and paging tokens.
 
-use crate::convert::{from_json, to_json};
+use crate::convert::{from_value, to_json};
 use crate::{Owner, errors, options};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyIterator, PyString};
-use reel::list::{NewItem, PageRequest, Start};
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyString};
+use reel::list::{ListInfo, NewItem, Page, PageRequest, Start};
 
 /// Keyed lists: each key's items form a list with its own offsets (0, 1, 2, ...).
 ///
@@ -32,9 +32,35 @@ impl ListStore {
     }
 }
 
-fn to_py<T: serde::Serialize>(py: Python<'_>, v: &T) -> PyResult<Py<PyAny>> {
-    let json = serde_json::to_value(v).map_err(|e| errors::error(e.to_string()))?;
-    from_json(py, &json)
+/// A page as a dict; nonces are ints whatever their size (JSON, and so the CLI and
+/// HTTP, carry those above 2^64 as decimal strings).
+fn page_to_py(py: Python<'_>, page: &Page) -> PyResult<Py<PyAny>> {
+    let items = PyList::empty(py);
+    for i in &page.items {
+        let item = PyDict::new(py);
+        item.set_item("offset", i.offset)?;
+        item.set_item("ts", i.ts)?;
+        item.set_item("nonce", i.nonce)?;
+        item.set_item("value", from_value(py, &i.value)?)?;
+        items.append(item)?;
+    }
+    let d = PyDict::new(py);
+    d.set_item("key", &page.key)?;
+    d.set_item("items", items)?;
+    d.set_item("continuation", &page.continuation)?;
+    Ok(d.into_any().unbind())
+}
+
+fn info_to_py(py: Python<'_>, i: &ListInfo) -> PyResult<Py<PyAny>> {
+    let d = PyDict::new(py);
+    d.set_item("key", &i.key)?;
+    d.set_item("count", i.count)?;
+    d.set_item("first_offset", i.first_offset)?;
+    d.set_item("next_offset", i.next_offset)?;
+    d.set_item("first_ts", i.first_ts)?;
+    d.set_item("last_ts", i.last_ts)?;
+    d.set_item("last_nonce", i.last_nonce)?;
+    Ok(d.into_any().unbind())
 }
 
 #[pymethods]
@@ -101,7 +127,11 @@ impl ListStore {
         let r = py
             .detach(|| lists.append(key, &items))
             .map_err(errors::from_reel)?;
-        to_py(py, &r)
+        let d = PyDict::new(py);
+        d.set_item("appended", r.appended)?;
+        d.set_item("duplicates", r.duplicates)?;
+        d.set_item("next_offset", r.next_offset)?;
+        Ok(d.into_any().unbind())
     }
 
     /// read(key, limit=None, reverse=False, from_offset=None, from_time=None, from_nonce=None, continuation=None) -> {"key", "items", "continuation"}
@@ -148,7 +178,7 @@ impl ListStore {
         let page = py
             .detach(|| lists.read(key, &req))
             .map_err(errors::from_reel)?;
-        to_py(py, &page)
+        page_to_py(py, &page)
     }
 
     /// info(key) -> dict
@@ -158,7 +188,7 @@ impl ListStore {
     fn info(&self, py: Python<'_>, key: &str) -> PyResult<Py<PyAny>> {
         let lists = self.lists()?;
         match py.detach(|| lists.info(key)).map_err(errors::from_reel)? {
-            Some(i) => to_py(py, &i),
+            Some(i) => info_to_py(py, &i),
             None => Err(errors::not_found(format!("no list with key {key:?}"))),
         }
     }

@@ -314,8 +314,9 @@ impl Record {
 /// name (in Python or ``reel read``) starts after the last record delivered, so a
 /// consumer that commits after processing gets every record at least once. As a
 /// context manager it commits on a normal exit and closes; after an exception it closes
-/// without committing, so the records of the failed block are delivered again.
-/// ``aiter()`` is the asyncio form of ``next``.
+/// without committing, so the records of the failed block are delivered again. A reader
+/// dropped without ``commit()`` or ``close()`` persists nothing. ``aiter()`` is the
+/// asyncio form of ``next``.
 #[pyclass(module = "reel", frozen)]
 #[derive(Debug)]
 pub struct Reader {
@@ -399,17 +400,13 @@ impl Reader {
     /// seek(seq)
     ///
     /// Moves to ``seq`` (the oldest retained record if that is older); persisted by the
-    /// next ``commit()``.
+    /// next ``commit()``. A seq past the end of the spool raises ``InvalidArgument``:
+    /// the records appended up to it would be skipped unseen.
     fn seek(&self, py: Python<'_>, seq: u64) -> PyResult<()> {
         self.owner.check("Reader")?;
         let inner = &self.inner;
-        py.detach(|| {
-            with_reader(inner, |r| {
-                r.seek(seq);
-                Ok(())
-            })
-        })
-        .map_err(errors::from_reel)
+        py.detach(|| with_reader(inner, |r| r.seek_within(seq)))
+            .map_err(errors::from_reel)
     }
 
     /// rewind()
@@ -486,5 +483,22 @@ impl Reader {
 
     fn __repr__(&self) -> String {
         format!("reel.Reader({:?})", self.name)
+    }
+}
+
+/// A reader dropped without `commit()` or `close()` (garbage-collected after an
+/// exception, or at the exit of a process that never committed) persists nothing: only
+/// what the program committed counts as consumed. In a forked child it is forgotten
+/// untouched: its position file and lock are the parent's.
+impl Drop for Reader {
+    fn drop(&mut self) {
+        let Some(mut r) = lock(&self.inner).take() else {
+            return;
+        };
+        if !self.owner.is_here() {
+            std::mem::forget(r);
+            return;
+        }
+        r.seek(*lock(&self.committed));
     }
 }

@@ -134,3 +134,17 @@ def test_lists_nonces_paging_and_info(tmp_path):
     lists.append("big", ["x"], nonce=big, ts=1_000_000)
     item = lists.read("big")["items"][0]
     assert (item["ts"], int(item["nonce"])) == (1_000_000, big)
+
+
+def test_tree_keeps_bytes_and_list_nonces_stay_ints(tmp_path):
+    kv = reel.KvStore(tmp_path / "kv")
+    kv["b"] = b"\x01"
+    kv["d"] = {"$bytes": "01"}
+    assert kv.tree() == {"b": {"_": b"\x01"}, "d": {"_": {"$bytes": "01"}}}
+    lists = reel.ListStore(tmp_path / "l")
+    lists.append("n", ["v", "w"], nonce=2**64)
+    page = lists.read("n")
+    assert [i["nonce"] for i in page["items"]] == [2**64, 2**64 + 1]
+    assert lists.info("n")["last_nonce"] == 2**64 + 1
+    again = lists.read("n", from_nonce=page["items"][1]["nonce"])
+    assert [i["value"] for i in again["items"]] == ["w"]

@@ -184,3 +184,15 @@ def test_remote_errors_and_shared_positions(server, reel_bin):
         assert r.next(timeout=5).value == {"n": 4}
         r.rewind()
         assert r.next(timeout=5).value == {"n": 0}
+
+
+def test_dict_keys_must_be_str_everywhere(where):
+    # json.dumps would store {1: 'a'} as {"1": "a"}; a local store refuses it: so must a
+    # remote one, rather than change (or, with {1: 'a', '1': 'b'}, lose) data.
+    spool = reel.Spool(where("spool"))
+    for bad in ({1: "a"}, {True: 1}, {None: 2}, {"ok": [{1.5: 2}]}):
+        with pytest.raises(TypeError):
+            spool.append(bad)
+    kv = reel.KvStore(where("kv"))
+    with pytest.raises(TypeError):
+        kv.set("a", {1: "a", "1": "b"})

@@ -170,3 +170,70 @@ def test_fork_child_must_reopen(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert [r.value for r in spool.stream()] == ["parent", "child reopened"]
+
+
+def test_a_reader_persists_only_what_was_committed(tmp_path):
+    # Dropped without commit (garbage-collected after an exception): nothing persisted.
+    spool = reel.Spool(tmp_path / "s")
+    spool.append_many(range(5))
+
+    def consume_and_fail():
+        r = spool.reader("w")
+        r.next(timeout=0)
+        r.next(timeout=0)
+        raise RuntimeError("processing failed")
+
+    with pytest.raises(RuntimeError):
+        consume_and_fail()
+    import gc
+
+    gc.collect()
+    with spool.reader("w") as r:
+        assert r.next(timeout=0).value == 0
+        r.next(timeout=0)
+        r.commit()
+        r.next(timeout=0)
+    # The context manager commits on a normal exit: 3 consumed.
+    r = spool.reader("w")
+    assert r.position == 3
+    del r
+
+
+def test_seek_past_the_end_is_refused(tmp_path):
+    spool = reel.Spool(tmp_path / "s")
+    spool.append_many(range(10))
+    with spool.reader("x") as r:
+        with pytest.raises(reel.InvalidArgument, match="past the end"):
+            r.seek(11)
+        r.seek(10)
+        spool.append_many(["A", "B"])
+        assert [rec.seq for rec in r] == [10, 11]
+
+
+def test_endless_timeouts_wait_instead_of_failing(tmp_path):
+    spool = reel.Spool(tmp_path / "s")
+    spool.append(1)
+    with spool.reader("x") as r:
+        for t in (float("inf"), 1e19, 1e300):
+            r.seek(0)
+            assert r.next(timeout=t).value == 1
+
+
+def test_a_forked_child_leaves_its_parents_reader_alone(tmp_path):
+    # The parent reads 5 records without committing and forks; the child exits normally
+    # (dropping every object, the parent's reader included); the parent is killed.
+    script = """
+import os, sys, reel
+spool = reel.Spool(sys.argv[1])
+spool.append_many(range(10))
+r = spool.reader("p")
+for _ in range(5):
+    r.next(timeout=0)
+if os.fork() == 0:
+    sys.exit(0)
+os.wait()
+os.kill(os.getpid(), 9)
+"""
+    subprocess.run([os.sys.executable, "-c", script, str(tmp_path / "s")], check=False)
+    with reel.Spool(tmp_path / "s").reader("p") as r:
+        assert r.position == 0

@@ -373,6 +373,19 @@ impl Reader {
         self.log.seek(seq);
     }
 
+    /// [`Reader::seek`], refusing a seq past the end of the spool (the records appended
+    /// up to it would be skipped unseen).
+    pub fn seek_within(&mut self, seq: u64) -> Result<()> {
+        let next = self.spool.next_seq();
+        if seq > next {
+            return Err(Error::InvalidArgument(format!(
+                "seq {seq} is past the end of the spool (next seq is {next})"
+            )));
+        }
+        self.seek(seq);
+        Ok(())
+    }
+
     /// Moves to the oldest retained record (replay from the start).
     pub fn rewind(&mut self) {
         self.seek(0);
@@ -390,15 +403,7 @@ impl Reader {
     pub fn move_to(&mut self, to: MoveTo) -> Result<()> {
         match to {
             MoveTo::Oldest => self.rewind(),
-            MoveTo::Seq(seq) => {
-                let next = self.spool.next_seq();
-                if seq > next {
-                    return Err(Error::InvalidArgument(format!(
-                        "seq {seq} is past the end of the spool (next seq is {next})"
-                    )));
-                }
-                self.seek(seq);
-            }
+            MoveTo::Seq(seq) => self.seek_within(seq)?,
             MoveTo::Time(ts) => self.seek_time(ts)?,
         }
         self.commit()
