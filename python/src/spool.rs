@@ -71,7 +71,7 @@ impl Spool {
         {
             return Err(errors::invalid(format!(
                 "{} already holds a spool with capacity {} and when_full {:?}; \
-                 open it without these settings, or change them with `reel init --reconfigure`",
+                 open it without these settings, or change them with `reel init --size SIZE --when-full POLICY DIR`",
                 path.display(),
                 status.capacity,
                 status.when_full.as_str()
