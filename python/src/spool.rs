@@ -447,16 +447,7 @@ impl Reader {
         _tb: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
         if exc_type.is_some() {
-            // Step back to what was committed: dropping the reader commits its position.
-            let (inner, committed) = (&self.inner, &self.committed);
-            py.detach(|| {
-                let at = *lock(committed);
-                let mut g = lock(inner);
-                if let Some(r) = g.as_mut() {
-                    r.seek(at);
-                }
-                drop(g.take());
-            });
+            py.detach(|| self.release_uncommitted());
         } else {
             self.close(py)?;
         }
@@ -492,13 +483,21 @@ impl Reader {
 /// untouched: its position file and lock are the parent's.
 impl Drop for Reader {
     fn drop(&mut self) {
+        if self.owner.is_here() {
+            self.release_uncommitted();
+        } else if let Some(r) = lock(&self.inner).take() {
+            std::mem::forget(r);
+        }
+    }
+}
+
+impl Reader {
+    /// Releases the reader name, keeping the position last committed (the engine's
+    /// reader commits where it stands when dropped: it is stepped back first).
+    fn release_uncommitted(&self) {
         let Some(mut r) = lock(&self.inner).take() else {
             return;
         };
-        if !self.owner.is_here() {
-            std::mem::forget(r);
-            return;
-        }
         r.seek(*lock(&self.committed));
     }
 }

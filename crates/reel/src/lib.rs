@@ -49,4 +49,4 @@ pub use reel_log::{
 pub use spool::{
     Iter, ReaderStatus, Replication, RevIter, Spool, SpoolBuilder, Status, Stream, StreamOptions,
 };
-pub use value::{Encoding, Value, check_integers, json_of, parse_json};
+pub use value::{Encoding, Value, check_integers, check_parsed, json_of, parse_json};

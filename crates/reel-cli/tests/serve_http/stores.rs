@@ -58,6 +58,20 @@ fn bad_requests_get_the_right_status_and_store_nothing() {
     let r = get(s.addr, "/v2/whatever");
     assert_eq!(r.status, 404);
     assert!(r.json()["error"].is_string());
+    // Integers beyond 64 bits would be stored rounded: refused, on every route.
+    let big = "{\"n\":18446744073709551616}";
+    let r = post("/v1/stores/ev/records", big.as_bytes());
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = request(s.addr, "PUT", "/v1/stores/cfg/kv/n", &[], big.as_bytes());
+    assert_eq!(r.status, 400, "{}", r.body);
+    let items = format!("{{\"items\":[{{\"value\":1.5}},{{\"value\":{big}}}]}}");
+    let r = post("/v1/stores/orders/lists/k", items.as_bytes());
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("64-bit"),
+        "{}",
+        r.body
+    );
     // Nothing of the refused requests was stored.
     assert_eq!(get(s.addr, "/v1/stores/ev").json()["next_seq"], 0);
 }

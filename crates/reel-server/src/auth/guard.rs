@@ -217,12 +217,13 @@ impl Guard {
 
     /// A new token for `user`, valid while the user keeps its current password.
     pub fn issue_token(&self, user: &str) -> ApiResult<String> {
-        let hash = self
-            .store()?
-            .and_then(|s| s.user(user).transpose())
-            .transpose()?
-            .map(|u| u.hash)
-            .ok_or_else(|| login_failed("login failed: the user no longer exists"))?;
+        let found = match self.store()? {
+            Some(store) => store.user(user)?,
+            None => None,
+        };
+        let Some(hash) = found.map(|u| u.hash) else {
+            return Err(login_failed("login failed: the user no longer exists"));
+        };
         let mut bytes = [0u8; 24];
         argon2::password_hash::rand_core::RngCore::fill_bytes(
             &mut argon2::password_hash::rand_core::OsRng,

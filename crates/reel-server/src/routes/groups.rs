@@ -146,10 +146,7 @@ pub(crate) async fn next(
     if q.member.is_empty() || q.member.len() > 200 {
         return Err(ApiError::bad_request("member must be 1 to 200 characters"));
     }
-    let max = match q.max {
-        Some(0) => return Err(ApiError::bad_request("max must be at least 1")),
-        m => m.unwrap_or(1000).min(100_000),
-    };
+    let max = super::max_records(q.max)?;
     let wait = secs(q.wait, 0.0, "wait")?.min(Duration::from_secs(300));
     let lease = secs(q.lease, 30.0, "lease")?;
     let stores = st.stores.clone();

@@ -80,10 +80,10 @@ pub(crate) async fn append(
     if st.is_stopping() {
         return Err(ApiError::shutting_down());
     }
-    reel::check_integers(&body)
-        .map_err(|e| ApiError::bad_request(format!("bad body: {e}; nothing was stored")))?;
-    let body: AppendBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("bad body: {e}; nothing was stored")))?;
+    let bad = |e: String| ApiError::bad_request(format!("bad body: {e}; nothing was stored"));
+    let text = body;
+    let body: AppendBody = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
+    reel::check_parsed(&text, body.items.iter().map(|i| &i.value)).map_err(bad)?;
     let mut items = Vec::with_capacity(body.items.len());
     for i in body.items {
         items.push(NewItem {

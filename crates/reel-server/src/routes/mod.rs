@@ -155,6 +155,14 @@ async fn json_error(resp: axum::response::Response) -> axum::response::Response 
     axum::response::Response::from_parts(parts, axum::body::Body::from(body))
 }
 
+/// The `max` of a `next` request: 1000 by default, at most 100,000; 0 is refused.
+pub(crate) fn max_records(max: Option<usize>) -> ApiResult<usize> {
+    match max {
+        Some(0) => Err(ApiError::bad_request("max must be at least 1")),
+        m => Ok(m.unwrap_or(1000).min(100_000)),
+    }
+}
+
 /// A query flag given as `true`/`false` (or `1`/`0`).
 pub(crate) fn flag(v: Option<&str>, name: &str) -> ApiResult<bool> {
     match v {

@@ -36,10 +36,7 @@ pub(crate) async fn next(
     Query(q): Query<NextQuery>,
 ) -> ApiResult<Response> {
     caller.require(&name, &[], Flags::READ)?;
-    let max = match q.max {
-        Some(0) => return Err(ApiError::bad_request("max must be at least 1")),
-        m => m.unwrap_or(1000).min(100_000),
-    };
+    let max = super::max_records(q.max)?;
     let wait = match q.wait {
         None => Duration::ZERO,
         Some(w) if w.is_finite() && w >= 0.0 => Duration::from_secs_f64(w).min(MAX_WAIT),

@@ -98,14 +98,15 @@ impl Spool {
         let next = log.next_seq();
         let oldest = log.oldest_seq().min(next);
         let retained = next - oldest;
-        let records = retained_records(log, &segments, next).min(retained);
+        let spans = spans(log, &segments, next);
+        let records = records_from(log, &spans, 0).min(retained);
         let readers = list_cursors(&**log.storage(), self.dir())?
             .into_iter()
             .map(|c| {
                 let pos = c.position.clamp(oldest, next);
                 // Counted, not subtracted: compaction leaves gaps in the seqs.
-                let unread = records_between(log, &segments, pos, next).min(records);
-                Ok(ReaderStatus {
+                let unread = records_from(log, &spans, pos).min(records);
+                ReaderStatus {
                     name: c.name,
                     position: c.position,
                     unread,
@@ -115,9 +116,9 @@ impl Spool {
                         ((records - unread) as f64 * 1000.0 / records as f64).round() / 10.0
                     },
                     lost: c.lost + oldest.saturating_sub(c.position),
-                })
+                }
             })
-            .collect::<Result<_>>()?;
+            .collect();
         Ok(Status {
             dir: self.dir().to_path_buf(),
             capacity: config.capacity,
@@ -167,39 +168,60 @@ impl Spool {
     }
 }
 
-/// Records in the listed segments: the seal's count for every sealed segment, and
-/// `next - first_seq` for the tail. A segment whose seal cannot be read counts every seq
-/// up to the next segment (the most it can hold).
-fn retained_records(log: &reel_log::Log, segments: &[SegmentInfo], next: u64) -> u64 {
-    records_between(log, segments, 0, next)
+/// One segment's seqs and how many records it holds.
+struct Span {
+    first: u64,
+    end: u64,
+    records: u64,
 }
 
-/// Records retained with seqs in `from..next`: the seals' counts of the sealed segments
-/// after `from`; in the one holding `from`, its seqs from there if it has no gap, else
-/// the records counted by reading them.
-fn records_between(log: &reel_log::Log, segments: &[SegmentInfo], from: u64, next: u64) -> u64 {
-    let Some((tail, sealed)) = segments.split_last() else {
-        return 0;
-    };
+/// The records of each listed segment: the seal's count for a sealed segment (every seq
+/// up to the next segment, the most it can hold, when its seal cannot be read), and
+/// `next - first_seq` for the tail. Each seal is read once.
+fn spans(log: &reel_log::Log, segments: &[SegmentInfo], next: u64) -> Vec<Span> {
     let max_frame = usize::try_from(log.config().max_record_size)
         .unwrap_or(usize::MAX)
         .saturating_add(frame::HEADER_LEN + frame::NONCE_LEN + frame::MAX_KEY_LEN);
-    let mut total = next.saturating_sub(tail.first_seq.max(from));
-    for (seg, following) in sealed.iter().zip(segments.iter().skip(1)) {
-        if following.first_seq <= from {
-            continue;
-        }
-        let span = following.first_seq.saturating_sub(seg.first_seq);
-        let n = seal_records(log, seg, max_frame).map_or(span, |n| n.min(span));
-        total += if seg.first_seq >= from {
-            n
-        } else if n == span {
-            following.first_seq - from
-        } else {
-            count_records(log, from, following.first_seq).unwrap_or(n)
-        };
+    let mut out: Vec<Span> = segments
+        .windows(2)
+        .map(|w| {
+            let (first, end) = (w[0].first_seq, w[1].first_seq);
+            let span = end.saturating_sub(first);
+            let records = seal_records(log, &w[0], max_frame).map_or(span, |n| n.min(span));
+            Span {
+                first,
+                end,
+                records,
+            }
+        })
+        .collect();
+    if let Some(tail) = segments.last() {
+        out.push(Span {
+            first: tail.first_seq,
+            end: next,
+            records: next.saturating_sub(tail.first_seq),
+        });
     }
-    total
+    out
+}
+
+/// Records retained with seqs from `from` on: the counts of the segments after it; in
+/// the one holding `from`, its seqs from there if it has no gap, else the records
+/// counted by reading them (a segment that cannot be read counts all it holds).
+fn records_from(log: &reel_log::Log, spans: &[Span], from: u64) -> u64 {
+    spans
+        .iter()
+        .filter(|s| s.end > from)
+        .map(|s| {
+            if s.first >= from {
+                s.records
+            } else if s.records == s.end - s.first {
+                s.end - from
+            } else {
+                count_records(log, from, s.end).unwrap_or(s.records)
+            }
+        })
+        .sum()
 }
 
 /// Records with seqs in `from..end`, read.
@@ -221,8 +243,8 @@ impl Spool {
     /// counted, since compaction leaves gaps in the seqs.
     pub fn records_from(&self, from: u64) -> Result<u64> {
         let log = self.log();
-        let segments = log.segments()?;
-        Ok(records_between(log, &segments, from, log.next_seq()))
+        let next = log.next_seq();
+        Ok(records_from(log, &spans(log, &log.segments()?, next), from))
     }
 }
 

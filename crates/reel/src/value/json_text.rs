@@ -7,10 +7,20 @@
 /// integer outside -2^63 .. 2^64 - 1.
 pub fn parse_json(text: &[u8]) -> Result<serde_json::Value, String> {
     let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| e.to_string())?;
-    if value_may_be_rounded(&value) {
+    check_parsed(text, [&value])?;
+    Ok(value)
+}
+
+/// Refuses `text` when the values parsed from it hold a double that came from an
+/// integer literal beyond 64 bits; looks at the text (once) only when one has a double.
+pub fn check_parsed<'a>(
+    text: &[u8],
+    parsed: impl IntoIterator<Item = &'a serde_json::Value>,
+) -> Result<(), String> {
+    if parsed.into_iter().any(value_may_be_rounded) {
         check_integers(text)?;
     }
-    Ok(value)
+    Ok(())
 }
 
 /// True when `v` holds a double that could have been a rounded integer literal.

@@ -7,7 +7,7 @@
 
 mod json_text;
 
-pub use json_text::{check_integers, parse_json};
+pub use json_text::{check_integers, check_parsed, parse_json};
 
 use crate::error::{Error, Result};
 use serde::Serialize;

@@ -15,8 +15,8 @@ use crate::view::table::{Table, TableCursor, TableIter, TableWriter};
 use std::sync::Arc;
 
 /// A new table absorbs the next older one when it is at least 1/MERGE_RATIO of its size
-/// (2: with 4, sets until readable took 16-24% longer from 100k to 10M keys, and random
-/// gets at 1M were 15% slower; at 100k they were 25% faster).
+/// (2: with 4, `reel bench --scale 100k,1m,10m` in one session took 9-22% longer until
+/// readable, and its random gets were 16% slower at 1M keys but 23-31% faster at 100k).
 pub const MERGE_RATIO: u64 = 2;
 /// Tables beyond which a checkpoint merges the newest ones regardless of size.
 pub const MAX_TABLES: usize = 12;
@@ -44,13 +44,11 @@ fn encode_row_value(out: &mut Vec<u8>, v: Option<&[u8]>) {
     }
 }
 
-fn decode_row_value(mut v: Vec<u8>, table: &Table) -> Result<Option<Vec<u8>>> {
-    match v.first() {
-        Some(1) => {
-            v.remove(0);
-            Ok(Some(v))
-        }
-        Some(0) if v.len() == 1 => Ok(None),
+/// A stored row value read back: the value, or `None` for a deletion.
+fn stored_row<'v>(v: &'v [u8], table: &Table) -> Result<Option<&'v [u8]>> {
+    match v {
+        [1, value @ ..] => Ok(Some(value)),
+        [0] => Ok(None),
         _ => Err(Error::Decode(format!(
             "malformed row in table {}",
             table.path().display()
@@ -96,13 +94,8 @@ impl TableSet {
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         let mut f = Some(f);
         for (_, t) in &self.tables {
-            let found = t.get_with(key, |v| match v.split_first() {
-                Some((1, value)) => Ok(Some(f.take().map(|f| f(value)))),
-                Some((0, [])) => Ok(None),
-                _ => Err(Error::Decode(format!(
-                    "malformed row in table {}",
-                    t.path().display()
-                ))),
+            let found = t.get_with(key, |v| {
+                stored_row(v, t).map(|row| row.map(|value| f.take().map(|f| f(value))))
             })?;
             if let Some(row) = found {
                 return Ok(row?.flatten());
@@ -118,22 +111,13 @@ impl TableSet {
         from: &[u8],
         newer: Box<dyn Iterator<Item = Result<Row>> + 'a>,
     ) -> Result<Merge<'a>> {
-        self.merged_newest(from, newer, self.tables.len())
-    }
-
-    fn merged_newest<'a>(
-        &'a self,
-        from: &[u8],
-        newer: Box<dyn Iterator<Item = Result<Row>> + 'a>,
-        tables: usize,
-    ) -> Result<Merge<'a>> {
         let mut sources = vec![newer];
-        for (_, t) in &self.tables[..tables] {
+        for (_, t) in &self.tables {
             let table = t.clone();
             let it: TableIter = t.iter_from(from);
             sources.push(Box::new(it.map(move |e| {
                 let (k, v) = e?;
-                Ok((k, decode_row_value(v, &table)?))
+                Ok((k, stored_row(&v, &table)?.map(<[u8]>::to_vec)))
             })));
         }
         Merge::new(sources)
@@ -295,16 +279,10 @@ fn merge_into(
             let c = &cursors[b];
             key.clear();
             key.extend_from_slice(c.key());
-            match c.value() {
-                [1, ..] => w.add(&key, c.value())?,
-                [0] if drop_deletions => {}
-                [0] => w.add(&key, c.value())?,
-                _ => {
-                    return Err(Error::Decode(format!(
-                        "malformed row in table {}",
-                        tables[b].1.path().display()
-                    )));
-                }
+            // Copied as stored: checked, not decoded and encoded again.
+            let deleted = stored_row(c.value(), &tables[b].1)?.is_none();
+            if !(deleted && drop_deletions) {
+                w.add(&key, c.value())?;
             }
             b
         };

@@ -51,7 +51,12 @@ fn run_once(a: &ReplicateArgs) -> CliResult {
         check_from_seq(n, &info, &src_name, a.skip_gap)?;
     }
     let dst = open_follower(&a.dst, &src_name, &info)?;
-    let _replicating = replicating(&a.dst)?;
+    let Some(_replicating) = replicating(&a.dst)? else {
+        return Err(CliError::Input(format!(
+            "another `reel replicate` is copying into {}: one replicator per follower",
+            a.dst.display()
+        )));
+    };
     let state = watch::StateFile::load(a.dst.clone());
     let copier = Copier {
         dst: &dst,
@@ -368,20 +373,14 @@ impl Copier<'_> {
 /// store that now takes writes of its own).
 const REPLICATING_LOCK: &str = "reel.replicate.lock";
 
-/// Takes the follower's replicator lock; refuses when another replicator holds it.
-fn replicating(dst: &Path) -> CliResult<Box<dyn reel_log::storage::FileLock>> {
+/// Takes the follower's replicator lock; `None` when a replicator holds it.
+fn replicating(dst: &Path) -> CliResult<Option<Box<dyn reel_log::storage::FileLock>>> {
     use reel_log::storage::Storage;
     let path = dst.join(REPLICATING_LOCK);
     let lock = reel_log::storage::DiskStorage
         .lock_file(&path)
         .map_err(CliError::Output)?;
-    if !lock.try_lock().map_err(CliError::Output)? {
-        return Err(CliError::Input(format!(
-            "another `reel replicate` is copying into {}: one replicator per follower",
-            dst.display()
-        )));
-    }
-    Ok(lock)
+    Ok(lock.try_lock().map_err(CliError::Output)?.then_some(lock))
 }
 
 pub fn promote(a: PromoteArgs, out: &mut Output) -> CliResult {
@@ -395,12 +394,12 @@ pub fn promote(a: PromoteArgs, out: &mut Output) -> CliResult {
     };
     // Held until the follower is promoted: a replicator starting meanwhile finds a store
     // of its own and refuses it.
-    let _no_replicator = replicating(&a.dir).map_err(|_| {
-        CliError::Input(format!(
+    let Some(_no_replicator) = replicating(&a.dir)? else {
+        return Err(CliError::Input(format!(
             "a `reel replicate` is copying into {} from {source}: stop it first, then promote",
             a.dir.display()
-        ))
-    })?;
+        )));
+    };
     reel_log::follow::remove(&storage, &a.dir).map_err(CliError::Output)?;
     out.line(format_args!(
         "{} is now a store of its own (it followed {source}); stop `reel replicate` into it",

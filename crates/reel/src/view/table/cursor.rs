@@ -1,5 +1,6 @@
-//! Reading a whole table in key order without an allocation per entry: what a merge of
-//! tables into a new one reads (a [`super::TableIter`] hands out owned copies).
+//! Reading a table in key order without an allocation per entry: what a merge of tables
+//! into a new one reads, and what [`super::TableIter`] (owned copies) is built on. The
+//! one parser of a block's entry sequence.
 
 use super::{Table, corrupt, u32_at};
 use crate::error::Result;
@@ -25,9 +26,14 @@ pub struct TableCursor {
 impl Table {
     /// A cursor before the first entry: [`TableCursor::advance`] moves to it.
     pub fn cursor(self: &Arc<Self>) -> TableCursor {
+        self.cursor_at(0)
+    }
+
+    /// A cursor before the first entry of block `block`.
+    pub(super) fn cursor_at(self: &Arc<Self>, block: usize) -> TableCursor {
         TableCursor {
             table: self.clone(),
-            next_block: 0,
+            next_block: block,
             block: Vec::with_capacity(super::BLOCK_TARGET * 2),
             left: 0,
             at: 0,

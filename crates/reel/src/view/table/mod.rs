@@ -346,7 +346,6 @@ impl Table {
                 bytes,
                 entries_len: n - 8,
                 count: 0,
-                offset: r.offset,
             });
         }
         let count = u32_at(&bytes, n - 8).unwrap_or(0);
@@ -361,7 +360,6 @@ impl Table {
             bytes,
             entries_len,
             count,
-            offset: r.offset,
         };
         if !checked {
             if u32_at(&block.bytes, n - 4) != Some(crc32c::crc32c(&block.bytes[..n - 4])) {
@@ -451,10 +449,8 @@ impl Table {
             Err(e) => (0, Some(e)),
         };
         TableIter {
-            table: self.clone(),
+            cursor: self.cursor_at(block),
             error,
-            next_block: block,
-            current: Vec::new().into_iter(),
             from: Some(from.to_vec()),
             failed: false,
         }
@@ -467,7 +463,6 @@ struct Block<'a> {
     /// Bytes of the entries.
     entries_len: usize,
     count: u32,
-    offset: u64,
 }
 
 impl Block<'_> {
@@ -490,59 +485,16 @@ impl Block<'_> {
             &self.bytes[at + 8 + klen..end],
         ))
     }
-
-    fn iter<'a>(
-        &'a self,
-        path: &'a Path,
-    ) -> impl Iterator<Item = Result<(&'a [u8], &'a [u8])>> + 'a {
-        let mut at = 0usize;
-        let mut left = self.count;
-        std::iter::from_fn(move || {
-            if left == 0 {
-                return (at != self.entries_len).then(|| {
-                    Err(corrupt(
-                        path,
-                        self.offset,
-                        "table block has bytes after its entries",
-                    ))
-                });
-            }
-            left -= 1;
-            let parsed = (|| {
-                let e = &self.bytes[..self.entries_len];
-                let klen = u32_at(e, at)? as usize;
-                let vlen = u32_at(e, at + 4)? as usize;
-                let k = e.get(at + 8..at + 8 + klen)?;
-                let v = e.get(at + 8 + klen..(at + 8 + klen).checked_add(vlen)?)?;
-                Some((k, v, 8 + klen + vlen))
-            })();
-            match parsed {
-                Some((k, v, n)) => {
-                    at += n;
-                    Some(Ok((k, v)))
-                }
-                None => {
-                    left = 0;
-                    at = self.entries_len;
-                    Some(Err(corrupt(
-                        path,
-                        self.offset,
-                        "table block entry is malformed",
-                    )))
-                }
-            }
-        })
-    }
 }
 
-/// Iterator over a table's entries in key order (see [`Table::iter_from`]).
+/// Iterator over a table's entries in key order, as owned copies (see
+/// [`Table::iter_from`]); a [`TableCursor`] underneath.
 #[derive(Debug)]
 pub struct TableIter {
-    table: Arc<Table>,
+    cursor: TableCursor,
     /// A failure of the initial search, reported by the first `next`.
     error: Option<crate::Error>,
-    next_block: usize,
-    current: std::vec::IntoIter<(Vec<u8>, Vec<u8>)>,
+    /// Entries before this key (in the first block read) are skipped.
     from: Option<Vec<u8>>,
     failed: bool,
 }
@@ -551,44 +503,28 @@ impl Iterator for TableIter {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        if let Some(e) = self.error.take() {
+            self.failed = true;
+            return Some(Err(e));
+        }
         loop {
-            if self.failed {
-                return None;
-            }
-            if let Some(e) = self.error.take() {
-                self.failed = true;
-                return Some(Err(e));
-            }
-            if let Some(e) = self.current.next() {
-                return Some(Ok(e));
-            }
-            if self.next_block >= self.table.blocks {
-                return None;
-            }
-            let block = match self.table.read_block(self.next_block) {
-                Ok(b) => b,
+            match self.cursor.advance() {
+                Ok(true) => {}
+                Ok(false) => return None,
                 Err(e) => {
                     self.failed = true;
                     return Some(Err(e));
                 }
-            };
-            self.next_block += 1;
-            let mut out = Vec::with_capacity(block.count as usize);
-            for e in block.iter(&self.table.path) {
-                match e {
-                    Ok((k, v)) => {
-                        if self.from.as_deref().is_none_or(|f| k >= f) {
-                            out.push((k.to_vec(), v.to_vec()));
-                        }
-                    }
-                    Err(e) => {
-                        self.failed = true;
-                        return Some(Err(e));
-                    }
-                }
+            }
+            let key = self.cursor.key();
+            if self.from.as_deref().is_some_and(|f| key < f) {
+                continue;
             }
             self.from = None;
-            self.current = out.into_iter();
+            return Some(Ok((key.to_vec(), self.cursor.value().to_vec())));
         }
     }
 }
