@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import queue
+import select
 import ssl
 import threading
 import urllib.parse
@@ -89,10 +90,22 @@ class _Server:
         return conn, resp
 
     def call(self, method: str, path: str, query=None, body=None, headers=None,
-             timeout: float = 60.0) -> bytes:
-        """The body of a request, on this thread's kept-alive connection."""
+             timeout: float = 60.0, idempotent: Optional[bool] = None) -> bytes:
+        """The body of a request, on this thread's kept-alive connection.
+
+        A connection the server closed while it sat idle is replaced before the request
+        is sent. A request that fails after it was sent is sent again only when doing it
+        twice is the same as doing it once (``idempotent``; by default GET, HEAD, and
+        PUT or DELETE without a condition): an append whose answer was lost may have
+        been stored, and sending it again would store it twice."""
+        if idempotent is None:
+            conditional = any(h.lower() in ("if-match", "if-none-match") for h in headers or ())
+            idempotent = method in ("GET", "HEAD") or (method in ("PUT", "DELETE") and not conditional)
         for attempt in (0, 1):
             conn = getattr(self._local, "conn", None)
+            if conn is not None and _dropped(conn):
+                conn.close()
+                conn = None
             if conn is None:
                 conn = self._local.conn = self._connect(timeout)
             conn.timeout = timeout
@@ -102,12 +115,18 @@ class _Server:
                 self._send(conn, method, path, query, body, headers)
                 resp = conn.getresponse()
                 data = resp.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                # The server closed a kept-alive connection: one fresh try.
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
                 conn.close()
                 self._local.conn = None
                 if attempt:
                     raise
+                if not idempotent:
+                    raise _errors.Error(
+                        f"the connection to {self.host}:{self.port} broke before the answer to "
+                        f"{method} {path or '/'} came ({e}); the request may or may not have "
+                        "been carried out, and it is not sent again because doing it twice "
+                        "is not the same as doing it once"
+                    ) from e
                 continue
             except BaseException:
                 conn.close()
@@ -131,6 +150,18 @@ class _Server:
 
     def json(self, method: str, path: str, **kw) -> Any:
         return json.loads(self.call(method, path, **kw) or b"null")
+
+
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """Whether the server closed kept-alive `conn` (it is readable while no request is
+    outstanding: an end of file, or bytes nobody asked for)."""
+    sock = conn.sock
+    if sock is None:
+        return False
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 def _query_value(v: Any) -> str:
@@ -330,7 +361,7 @@ class RemoteReader:
             wait = min(left, _LONG_POLL)
             data = self._s.call("POST", self._path("next"),
                                 query={"max": 1000, "wait": round(wait, 3), "after": self._delivered},
-                                timeout=wait + 30)
+                                timeout=wait + 30, idempotent=True)
             self._buf.extend(_record(d) for d in _ndjson(data))
             if self._buf or (deadline is not None and time.monotonic() >= deadline):
                 return
@@ -338,7 +369,7 @@ class RemoteReader:
     def commit(self) -> None:
         if self._delivered is not None and self._delivered != self._acked:
             self._s.json("POST", self._path("ack"), body=json.dumps({"seq": self._delivered}),
-                         headers={"Content-Type": "application/json"})
+                         headers={"Content-Type": "application/json"}, idempotent=True)
             self._acked = self._delivered
 
     def seek(self, seq: int) -> None:
@@ -350,7 +381,7 @@ class RemoteReader:
     def _move(self, body: Dict[str, Any]) -> None:
         with self._lock:
             self._s.json("POST", self._path("rewind"), body=json.dumps(body),
-                         headers={"Content-Type": "application/json"})
+                         headers={"Content-Type": "application/json"}, idempotent=True)
             self._buf.clear()
             self._delivered = self._acked = None
 

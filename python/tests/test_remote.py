@@ -196,3 +196,61 @@ def test_dict_keys_must_be_str_everywhere(where):
     kv = reel.KvStore(where("kv"))
     with pytest.raises(TypeError):
         kv.set("a", {1: "a", "1": "b"})
+
+
+class _DroppingServer:
+    """A fake HTTP server that answers GETs and closes the connection, unanswered, on
+    every other request: an answer lost after the request was carried out."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.requests = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._conn, args=(conn,), daemon=True).start()
+
+    def _conn(self, conn):
+        f = conn.makefile("rb")
+        while True:
+            line = f.readline()
+            if not line:
+                break
+            method = line.split()[0].decode()
+            length = 0
+            while (h := f.readline()) not in (b"\r\n", b""):
+                if h.lower().startswith(b"content-length:"):
+                    length = int(h.split(b":")[1])
+            f.read(length)
+            self.requests.append(method)
+            if method != "GET":
+                break
+            body = b'{"name":"s","records":0}'
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        conn.close()
+
+
+def test_an_append_whose_answer_was_lost_is_not_sent_twice():
+    srv = _DroppingServer()
+    url = f"http://127.0.0.1:{srv.port}/s"
+    lists = reel.ListStore(url)
+    with pytest.raises(reel.Error, match="may or may not have been carried out"):
+        lists.append("k", [1])
+    assert srv.requests.count("POST") == 1
+    kv = reel.KvStore(url)
+    with pytest.raises(reel.Error, match="may or may not"):
+        kv.set("a", 1, if_rev=3)
+    assert srv.requests.count("PUT") == 1
+    # A plain set is the same done twice: it is sent once more, then the error is raw.
+    with pytest.raises(OSError):
+        kv.set("a", 1)
+    assert srv.requests.count("PUT") == 3

@@ -1,5 +1,10 @@
 //! `reel bench --kafka BROKERS`: the Kafka bridge next to the client alone, on a topic of
-//! its own on the given broker (one partition, JSON values of `--value-size` bytes).
+//! its own on the given broker (one partition, JSON values of `--value-size` bytes),
+//! once per size of `--kafka-produce-batch`: the records per produce request, so per
+//! record batch on the broker. The default, 1 and 1,000, shows both ends: a producer
+//! that sends each record as it comes (the broker's per-batch cost dominates, ~100k
+//! records/s from Tansu here) and one that batches (reading is cheap and the bridge's
+//! own cost per record shows).
 //!
 //! - read only: the same rskafka client and fetch size the bridge uses, reading the topic
 //!   from its first record to its end and doing nothing with the records;
@@ -21,12 +26,12 @@ use std::path::Path;
 use std::time::Instant;
 
 const ROUNDS: usize = 3;
-/// Records per produce request while filling the topic.
-const PRODUCE_BATCH: usize = 1000;
 
 #[derive(Debug, Serialize)]
 struct KafkaReport {
     records: u64,
+    /// Records per produce request (per record batch) in the topic.
+    produce_batch: usize,
     /// Records/s the client alone reads.
     read_per_s: f64,
     /// Records/s the bridge stores in lists, checkpoints included.
@@ -39,16 +44,33 @@ fn kafka_err(e: impl std::fmt::Display) -> CliError {
     CliError::Kafka(e.to_string())
 }
 
-/// Runs the Kafka figures against `brokers`.
+/// Runs the Kafka figures against `brokers`, on one topic per size of `produce_batches`.
 pub fn run(
     work: &Path,
     brokers: &str,
     records: u64,
+    produce_batches: &[u64],
     value_size: usize,
     json: bool,
     out: &mut Output,
 ) -> CliResult {
-    let topic = format!("reel-bench-{}", std::process::id());
+    for &b in produce_batches {
+        run_one(work, brokers, records, b as usize, value_size, json, out)?;
+    }
+    Ok(())
+}
+
+/// The figures on a new topic filled `produce_batch` records per produce request.
+fn run_one(
+    work: &Path,
+    brokers: &str,
+    records: u64,
+    produce_batch: usize,
+    value_size: usize,
+    json: bool,
+    out: &mut Output,
+) -> CliResult {
+    let topic = format!("reel-bench-{}-{produce_batch}", std::process::id());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -57,7 +79,9 @@ pub fn run(
             note(format_args!("{s}"));
         }
     };
-    say(&format!("filling topic {topic} with {records} records..."));
+    say(&format!(
+        "filling topic {topic} with {records} records, {produce_batch} per produce request..."
+    ));
     let client = rt.block_on(async {
         let client = ClientBuilder::new(vec![brokers.to_string()])
             .build()
@@ -73,7 +97,7 @@ pub fn run(
             .await
             .map_err(kafka_err)?;
         let values = sample_values(records.min(100_000), value_size);
-        let mut batch = Vec::with_capacity(PRODUCE_BATCH);
+        let mut batch = Vec::with_capacity(produce_batch);
         for i in 0..records {
             let v = &values[(i % values.len() as u64) as usize];
             batch.push(Record {
@@ -83,7 +107,7 @@ pub fn run(
                 timestamp: rskafka::chrono::DateTime::from_timestamp_micros(reel_log::now_micros())
                     .unwrap_or_default(),
             });
-            if batch.len() == PRODUCE_BATCH || i + 1 == records {
+            if batch.len() == produce_batch || i + 1 == records {
                 part.produce(std::mem::take(&mut batch), Compression::NoCompression)
                     .await
                     .map_err(kafka_err)?;
@@ -114,7 +138,7 @@ pub fn run(
         })?;
         let read = n as f64 / t.elapsed().as_secs_f64();
         reads.push(read);
-        let bridge = bridge_rate(work, brokers, &topic, round)?;
+        let bridge = bridge_rate(work, brokers, &topic, &format!("{produce_batch}-{round}"))?;
         bridges.push(bridge);
         say(&format!(
             "round {}: read {read:.0}/s, bridge {bridge:.0}/s",
@@ -125,6 +149,7 @@ pub fn run(
     let bridge_per_s = median(&mut bridges);
     let report = KafkaReport {
         records,
+        produce_batch,
         read_per_s,
         bridge_per_s,
         ratio: bridge_per_s / read_per_s,
@@ -134,18 +159,21 @@ pub fn run(
         return Ok(());
     }
     out.line(format_args!(
-        "kafka read only (rskafka, 1 partition)   {read_per_s:>12.0} records/s"
+        "topic of {records} records in batches of {produce_batch}:"
     ))?;
     out.line(format_args!(
-        "kafka consume into lists (batch 1000)   {bridge_per_s:>12.0} records/s  ({:.0}% of read only)",
+        "  kafka read only (rskafka, 1 partition)  {read_per_s:>12.0} records/s"
+    ))?;
+    out.line(format_args!(
+        "  kafka consume into lists (batch 1000)  {bridge_per_s:>12.0} records/s  ({:.0}% of read only)",
         report.ratio * 100.0
     ))?;
     Ok(())
 }
 
 /// Records/s of one `reel kafka consume --once` process on `topic`.
-fn bridge_rate(work: &Path, brokers: &str, topic: &str, round: usize) -> CliResult<f64> {
-    let dir = work.join(format!("kafka-lists-{round}"));
+fn bridge_rate(work: &Path, brokers: &str, topic: &str, run: &str) -> CliResult<f64> {
+    let dir = work.join(format!("kafka-lists-{run}"));
     let exe = std::env::current_exe()?;
     let output = std::process::Command::new(exe)
         .args([

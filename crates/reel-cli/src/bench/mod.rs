@@ -110,7 +110,15 @@ pub fn run(a: BenchArgs, out: &mut Output) -> CliResult {
         return tier::run(&work, url, a.records, a.json, out);
     }
     if let Some(brokers) = &a.kafka {
-        return kafka::run(&work, brokers, a.records, a.value_size, a.json, out);
+        return kafka::run(
+            &work,
+            brokers,
+            a.records,
+            &a.kafka_produce_batch,
+            a.value_size,
+            a.json,
+            out,
+        );
     }
     let say = |s: &str| {
         if !a.json {

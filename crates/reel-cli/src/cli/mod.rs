@@ -674,6 +674,13 @@ pub struct BenchArgs {
     /// --records records on the broker at HOST:PORT (e.g. a local Tansu or Kafka).
     #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["http", "replication"])]
     pub kafka: Option<String>,
+    /// With --kafka: records per produce request while filling a topic, so per record
+    /// batch on the broker; one topic and one set of figures per size (comma-separated).
+    /// A producer that sends each record as it comes makes batches of one, and reading
+    /// them is slow; big batches make reading cheap.
+    #[arg(long, value_name = "N,...", value_delimiter = ',', default_value = "1,1000",
+          requires = "kafka", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub kafka_produce_batch: Vec<u64>,
     /// Internal: run as the memory probe of --scale.
     #[arg(long, hide = true)]
     pub scale_child: Option<PathBuf>,
