@@ -6,6 +6,7 @@
 use super::config::Settings;
 use super::pending::{Parsed, parse};
 use rskafka::client::partition::PartitionClient;
+use rskafka::record::RecordAndOffset;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -52,15 +53,15 @@ pub async fn run(
     let (claim, once) = (c.id, c.once);
     let partition = client.partition();
     let mut end: Option<i64> = None;
-    loop {
-        if end.is_some_and(|e| offset >= e) {
-            let _ = tx.send(Fetched::Done { partition, claim }).await;
-            return;
-        }
-        let (mut records, high_watermark) = match client
-            .fetch_records(offset, 1..FETCH_BYTES, FETCH_WAIT_MS)
-            .await
-        {
+    // The next fetch is in flight while the records of the last one are parsed and
+    // handed over, so the broker's round trip overlaps the parsing.
+    let mut next = Some(start_fetch(&client, offset));
+    while let Some(fetching) = next.take() {
+        let fetched = match fetching.await {
+            Ok(r) => r,
+            Err(e) => Err(e.to_string()),
+        };
+        let (mut records, high_watermark) = match fetched {
             Ok(r) => r,
             Err(e) => {
                 let error = format!("fetch from partition {partition} at offset {offset}: {e}");
@@ -76,6 +77,9 @@ pub async fn run(
         if let Some(last) = records.last() {
             offset = last.offset + 1;
         }
+        if end.is_none_or(|e| offset < e) {
+            next = Some(start_fetch(&client, offset));
+        }
         let records = records
             .iter()
             .map(|r| parse(&c.settings, partition, r))
@@ -90,4 +94,18 @@ pub async fn run(
             return;
         }
     }
+    let _ = tx.send(Fetched::Done { partition, claim }).await;
+}
+
+type FetchResult = Result<(Vec<RecordAndOffset>, i64), String>;
+
+/// A fetch from `offset` on, running on its own task.
+fn start_fetch(client: &Arc<PartitionClient>, offset: i64) -> tokio::task::JoinHandle<FetchResult> {
+    let client = client.clone();
+    tokio::spawn(async move {
+        client
+            .fetch_records(offset, 1..FETCH_BYTES, FETCH_WAIT_MS)
+            .await
+            .map_err(|e| e.to_string())
+    })
 }
