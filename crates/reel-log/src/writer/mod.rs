@@ -50,8 +50,8 @@ const WRITE_CHUNK: usize = 1 << 20;
 pub struct OwnedEntry {
     /// Timestamp; `None` means now.
     pub ts: Option<i64>,
-    /// Optional key.
-    pub key: Option<String>,
+    /// Optional key (shared: the entries of one list in a batch carry the same key).
+    pub key: Option<Arc<str>>,
     /// Optional nonce.
     pub nonce: Option<u128>,
     /// Value encoding tag, 0..=15.

@@ -264,7 +264,7 @@ impl KvStore {
         let key = self.key(path)?;
         let value = value.into();
         let entry = OwnedEntry {
-            key: Some(key.clone()),
+            key: Some(key.as_str().into()),
             encoding: value.encoding().tag(),
             value: value.as_bytes().to_vec(),
             ..Default::default()
@@ -477,7 +477,7 @@ fn tree_key(el: &Element) -> String {
 
 fn tombstone(key: &str) -> OwnedEntry {
     OwnedEntry {
-        key: Some(key.to_string()),
+        key: Some(key.into()),
         encoding: TAG_TOMBSTONE,
         ..Default::default()
     }

@@ -167,6 +167,7 @@ fn push_items(
 ) -> Appended {
     let mut duplicates = 0;
     let mut stored = 0;
+    let shared_key: std::sync::Arc<str> = key.into();
     for item in items {
         let bytes = item.value.as_bytes();
         if let Some(n) = item.nonce {
@@ -183,7 +184,7 @@ fn push_items(
         value.extend_from_slice(bytes);
         entries.push(OwnedEntry {
             ts: item.ts,
-            key: Some(key.to_string()),
+            key: Some(shared_key.clone()),
             nonce: item.nonce,
             encoding: TAG_LIST_ITEM,
             value,

@@ -14,7 +14,7 @@ use super::checkpoint::{self, Checkpoint, now_us};
 use super::config::{Settings, StartAt};
 use super::fetch::{self, Fetched};
 use super::group::{self, Membership};
-use super::pending::Pending;
+use super::pending::{Counted, Pending};
 use super::{connect, kafka_err};
 use crate::cli::ConsumeArgs;
 use crate::error::{CliError, CliResult};
@@ -269,6 +269,8 @@ impl Bridge {
                     return Ok(()); // from a claim since lost
                 };
                 o.high_watermark = high_watermark;
+                // Counted here and noted in the batch once per message (or before a flush).
+                let mut counted = Counted::default();
                 for r in records {
                     if r.offset < o.fetched {
                         continue;
@@ -277,21 +279,21 @@ impl Bridge {
                     if let Some(why) = &r.unreadable {
                         if self.s.dead_letter.is_none() {
                             // Store what came before, so a restart stops at this record.
+                            counted.note(&mut self.pending, partition);
                             self.flush()?;
                             return Err(CliError::Input(format!(
                                 "partition {partition} offset {}: {why}; stopping (with --dead-letter KEY such records are kept in a list instead)",
                                 r.offset
                             )));
                         }
-                        self.pending.counts.entry(partition).or_default().1 += 1;
+                        counted.dead += 1;
                     }
-                    self.pending.counts.entry(partition).or_default().0 += 1;
-                    self.pending.records += 1;
-                    self.pending.bytes += r.bytes;
-                    self.pending.next.insert(partition, r.offset + 1);
+                    counted.records += 1;
+                    counted.bytes += r.bytes;
+                    counted.next = Some(r.offset + 1);
                     self.pending.push(partition, r.key, r.item);
-                    self.pending.since.get_or_insert_with(Instant::now);
                 }
+                counted.note(&mut self.pending, partition);
                 Ok(())
             }
         }

@@ -24,10 +24,45 @@ pub struct Pending {
     pub records: usize,
     pub bytes: u64,
     pub since: Option<Instant>,
+    /// The list the last item went to (partition, index in `appends`): records in a row
+    /// mostly share their list, and then need no lookup.
+    last: Option<(i32, usize)>,
+}
+
+/// What the records of one fetched message add to a [`Pending`] besides their items.
+#[derive(Debug, Default)]
+pub struct Counted {
+    pub records: usize,
+    pub dead: u64,
+    pub bytes: u64,
+    /// The offset after the last record counted.
+    pub next: Option<i64>,
+}
+
+impl Counted {
+    /// Adds what was counted for `partition` to `p`, and starts again from nothing.
+    pub fn note(&mut self, p: &mut Pending, partition: i32) {
+        let c = std::mem::take(self);
+        let Some(next) = c.next else { return };
+        let counts = p.counts.entry(partition).or_default();
+        counts.0 += c.records;
+        counts.1 += c.dead;
+        p.records += c.records;
+        p.bytes += c.bytes;
+        p.next.insert(partition, next);
+        p.since.get_or_insert_with(Instant::now);
+    }
 }
 
 impl Pending {
     pub fn push(&mut self, partition: i32, key: String, item: EncodedItem) {
+        if let Some((p, i)) = self.last
+            && p == partition
+            && self.appends[i].key == key
+        {
+            self.appends[i].items.push(item);
+            return;
+        }
         let lists = self.index.entry(partition).or_default();
         let i = match lists.get(&key) {
             Some(i) => *i,
@@ -42,11 +77,13 @@ impl Pending {
                 i
             }
         };
+        self.last = Some((partition, i));
         self.appends[i].items.push(item);
     }
 
     /// Forgets every record of `partition` (its claim was lost).
     pub fn drop_partition(&mut self, partition: i32) {
+        self.last = None;
         let kept: Vec<(ListAppend, i32)> = std::mem::take(&mut self.appends)
             .into_iter()
             .zip(std::mem::take(&mut self.partitions))
