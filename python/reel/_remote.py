@@ -194,9 +194,17 @@ def _error(status: int, data: bytes) -> _errors.Error:
 def _check_keys(value: Any, depth: int = 0) -> None:
     # json.dumps would turn 1, True, None and 1.5 into the keys "1", "true", "null" and
     # "1.5" (and keep one of {1: 'a', '1': 'b'}): a local store refuses them, so does this.
+    # An int beyond 64 bits is refused with the local store's TypeError, not the server's
+    # InvalidArgument, so that the same code catches the same exception.
     if depth > 512:
         return
-    if isinstance(value, dict):
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            raise TypeError(
+                f"cannot store int {value}: it does not fit in 64 bits "
+                "(stored values hold -2**63 to 2**64-1)"
+            )
+    elif isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
                 raise TypeError(f"dict keys must be str, not {type(k).__name__} ({k!r})")

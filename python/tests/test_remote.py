@@ -254,3 +254,18 @@ def test_an_append_whose_answer_was_lost_is_not_sent_twice():
     with pytest.raises(OSError):
         kv.set("a", 1)
     assert srv.requests.count("PUT") == 3
+
+
+def test_ints_beyond_64_bits_raise_the_same_error_everywhere(where):
+    spool = reel.Spool(where("spool"))
+    for bad in (2**64, -(2**63) - 1, {"a": [1, 2**70]}):
+        with pytest.raises(TypeError, match="64 bits"):
+            spool.append(bad)
+    spool.append({"edge": [2**64 - 1, -(2**63)]})
+    assert list(spool.stream())[-1].value == {"edge": [2**64 - 1, -(2**63)]}
+    kv = reel.KvStore(where("kv"))
+    with pytest.raises(TypeError, match="64 bits"):
+        kv.set("a", 2**64)
+    lists = reel.ListStore(where("lists"))
+    with pytest.raises(TypeError, match="64 bits"):
+        lists.append("k", [{"n": -(2**64)}])
