@@ -56,7 +56,10 @@ pub fn from_reel(e: Error) -> PyErr {
             {
                 "PermissionDenied"
             }
-            LogError::InvalidArgument(_) => "InvalidArgument",
+            // What the server answers with 413/400, so that local and remote agree.
+            LogError::InvalidArgument(_)
+            | LogError::RecordTooLarge { .. }
+            | LogError::BatchTooLarge { .. } => "InvalidArgument",
             _ => "Error",
         },
         _ => "Error",

@@ -269,3 +269,11 @@ def test_ints_beyond_64_bits_raise_the_same_error_everywhere(where):
     lists = reel.ListStore(where("lists"))
     with pytest.raises(TypeError, match="64 bits"):
         lists.append("k", [{"n": -(2**64)}])
+
+
+def test_an_oversize_record_raises_the_same_error_everywhere(where):
+    spool = reel.Spool(where("spool"))
+    with pytest.raises(reel.InvalidArgument):
+        spool.append({"big": "x" * (17 << 20)})
+    spool.append({"small": 1})
+    assert [r.value for r in spool.stream()] == [{"small": 1}]
