@@ -29,8 +29,11 @@ mod layout;
 mod log;
 mod lookup;
 pub mod meta;
+mod options;
+mod positions;
 mod reader;
 mod recovery;
+mod retention;
 pub mod scan;
 pub mod segment;
 pub mod storage;
@@ -43,15 +46,15 @@ pub use compaction::{COMPACT_LOCK_FILE, CompactReport, DEFAULT_TOMBSTONE_GRACE};
 pub use error::{Error, Result};
 pub use frame::{Entry, RecordRef};
 pub use head::HEAD_FILE;
-pub use log::{
-    LOCK_FILE, Log, LogOptions, RetentionBarrier, RetentionGuard, SegmentInfo, now_micros,
-};
+pub use log::{LOCK_FILE, Log, SegmentInfo, now_micros};
 pub use meta::{
     Config, DEFAULT_CAPACITY, DEFAULT_MAX_RECORD_SIZE, KvPathSyntax, META_FILE, MIN_CAPACITY,
     StoreKind, WhenFull,
 };
+pub use options::LogOptions;
 pub use reader::{Batch, FramePos, LogReader};
 pub use recovery::{CutTail, RecoveryReport, TailDamage};
+pub use retention::{RetentionBarrier, RetentionGuard};
 pub use sync::Durability;
 pub use verify::{Damage, VerifyReport};
 pub use writer::{BATCH_INTERVAL, OwnedEntry};

@@ -1,15 +1,18 @@
 //! [`Log`]: one log directory, opened by this process. Owns opening, creation,
-//! configuration and the shared head; appending lives in `writer/`, reading in
-//! `reader.rs`, crash repair in `recovery.rs`.
+//! configuration and the shared head; how to open is `options.rs`, appending lives in
+//! `writer/`, reading in `reader.rs` and `positions.rs`, retention hooks in
+//! `retention.rs`, crash repair in `recovery.rs`.
 
 use crate::error::{Error, IoContext, Result};
 use crate::frame;
 use crate::head::{HEAD_FILE, HEAD_LEN, Head};
 use crate::index;
 use crate::meta::{Config, Meta, StoreKind, WhenFull};
+use crate::options::LogOptions;
 use crate::recovery::{self, RecoveryReport};
+use crate::retention::{RetentionBarrier, RetentionGuard};
 use crate::segment::{self};
-use crate::storage::{DiskStorage, FileLock, HeapRegion, OpenMode, SharedRegion, Storage};
+use crate::storage::{FileLock, HeapRegion, OpenMode, SharedRegion, Storage};
 use crate::sync::{Durability, SyncedFile};
 use crate::wake;
 use crate::writer::WriterState;
@@ -22,109 +25,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Name of the writer lock file inside a log directory.
 pub const LOCK_FILE: &str = "reel.lock";
-
-/// Decides which records the `reject` policy must keep: the lowest seq some reader
-/// still needs. Implemented by the layer that owns reader cursors.
-pub trait RetentionGuard: Send + Sync + std::fmt::Debug {
-    /// The smallest seq not yet consumed by every reader, or `None` when no reader is
-    /// registered (then nothing may be dropped).
-    fn protected_from(&self) -> Result<Option<u64>>;
-}
-
-/// Makes state derived from records durable before retention deletes them. A layer
-/// whose state cannot be derived again once its records are gone (the lists view's
-/// per-list next offset and last nonce) registers one with
-/// [`Log::add_retention_barrier`].
-pub trait RetentionBarrier: Send + Sync {
-    /// Retention is about to delete every record below `below` (all of them committed).
-    /// Called under the writer lock; an error stops the deletion, and the append that
-    /// needed the room fails with it, storing nothing.
-    fn before_drop(&self, below: u64) -> Result<()>;
-}
-
-/// How to open a log.
-#[derive(Debug, Clone)]
-pub struct LogOptions {
-    storage: Arc<dyn Storage>,
-    create: Option<Config>,
-    kind: StoreKind,
-    read_only: bool,
-    durability: Durability,
-    replica: bool,
-    log_id: Option<u128>,
-}
-
-impl Default for LogOptions {
-    fn default() -> Self {
-        LogOptions {
-            storage: Arc::new(DiskStorage),
-            create: None,
-            kind: StoreKind::Untyped,
-            read_only: false,
-            durability: Durability::None,
-            replica: false,
-            log_id: None,
-        }
-    }
-}
-
-impl LogOptions {
-    /// Defaults: real disk, open an existing log, read-write, durability `none`.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Uses another storage backend (tests use [`SimStorage`](crate::storage::sim::SimStorage)).
-    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
-        self.storage = storage;
-        self
-    }
-
-    /// Creates the log with `config` when the directory holds none.
-    pub fn create(mut self, config: Config) -> Self {
-        self.create = Some(config);
-        self
-    }
-
-    /// The kind recorded in a log this open creates (default untyped).
-    pub fn kind(mut self, kind: StoreKind) -> Self {
-        self.kind = kind;
-        self
-    }
-
-    /// Opens without ever writing to the directory.
-    pub fn read_only(mut self, read_only: bool) -> Self {
-        self.read_only = read_only;
-        self
-    }
-
-    /// Durability of appends made through this handle.
-    pub fn durability(mut self, durability: Durability) -> Self {
-        self.durability = durability;
-        self
-    }
-
-    /// Opens the handle through which `reel replicate` appends to a follower (see
-    /// [`crate::follow`]); other handles of a follower refuse appends.
-    pub fn replica(mut self, replica: bool) -> Self {
-        self.replica = replica;
-        self
-    }
-
-    /// The identity a log created by this open gets, instead of a random one: a copy
-    /// that must be the same log to its users (a follower, a cache of a store in object
-    /// storage) keeps its source's, so that tokens naming the log (list continuations)
-    /// are valid on both.
-    pub fn log_id(mut self, id: u128) -> Self {
-        self.log_id = Some(id);
-        self
-    }
-
-    /// Opens (or creates) the log in `dir`.
-    pub fn open(self, dir: impl AsRef<Path>) -> Result<Log> {
-        Log::open_with(dir.as_ref(), self)
-    }
-}
 
 /// An open log. Cheap to clone; every clone shares one writer and one head mapping.
 #[derive(Debug, Clone)]
@@ -242,7 +142,7 @@ impl Log {
         LogOptions::new().create(config).open(dir)
     }
 
-    fn open_with(dir: &Path, opts: LogOptions) -> Result<Log> {
+    pub(crate) fn open_with(dir: &Path, opts: LogOptions) -> Result<Log> {
         let storage = opts.storage;
         let meta_path = Meta::path(dir);
         if let Some(config) = opts.create {
@@ -533,38 +433,6 @@ impl Log {
     /// it is there. Wakes within microseconds of an append by any process on this machine.
     pub fn wait_for(&self, seq: u64, deadline: Option<Instant>) -> bool {
         wake::wait_for(&self.inner.head, seq, deadline)
-    }
-
-    /// Installs the guard consulted by the `reject` policy.
-    pub fn set_retention_guard(&self, guard: Arc<dyn RetentionGuard>) {
-        *self.inner.guard.write().unwrap_or_else(|e| e.into_inner()) = Some(guard);
-    }
-
-    /// Registers `barrier`, called before retention (in this process) deletes records;
-    /// it stays registered while it is alive.
-    pub fn add_retention_barrier(&self, barrier: std::sync::Weak<dyn RetentionBarrier>) {
-        self.live_barriers(Some(barrier));
-    }
-
-    /// The barriers still alive (dead ones are forgotten), after adding `new`.
-    fn live_barriers(
-        &self,
-        new: Option<std::sync::Weak<dyn RetentionBarrier>>,
-    ) -> Vec<Arc<dyn RetentionBarrier>> {
-        let mut all = self
-            .inner
-            .barriers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        all.retain(|b| b.strong_count() > 0);
-        all.extend(new);
-        all.iter().filter_map(std::sync::Weak::upgrade).collect()
-    }
-
-    /// Calls every live barrier before records below `below` are deleted.
-    pub(crate) fn before_drop(&self, below: u64) -> Result<()> {
-        let live = self.live_barriers(None);
-        live.iter().try_for_each(|b| b.before_drop(below))
     }
 
     /// Changes capacity and when-full policy of the log, keeping its data. Shrinking a
