@@ -9,7 +9,11 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyT
 use reel::kv::{Element, Path};
 use reel::{Encoding, Value};
 
-/// Deeper nesting is refused: it is almost always a container that holds itself.
+/// Containers nested deeper are refused when stored, as `reel write` and the HTTP API
+/// refuse them (serde_json's limit), so that whatever Python stores can also be written
+/// back through them; deeper still is almost always a container that holds itself.
+const MAX_NESTING: usize = 127;
+/// Values read back may be nested deeper (other writers); beyond this they are refused.
 const MAX_DEPTH: usize = 256;
 
 /// A Python value in its stored form: `bytes` as raw bytes, anything else as
@@ -41,12 +45,17 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-fn encode(v: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<()> {
-    if depth > MAX_DEPTH {
+/// Refuses a container at `depth` (0 for the value itself) past [`MAX_NESTING`].
+fn check_nesting(depth: usize) -> PyResult<()> {
+    if depth >= MAX_NESTING {
         return Err(PyValueError::new_err(format!(
-            "value is nested more than {MAX_DEPTH} levels deep (does a container hold itself?)"
+            "value is nested more than {MAX_NESTING} levels deep, the limit of `reel write` and the HTTP API (does a container hold itself?)"
         )));
     }
+    Ok(())
+}
+
+fn encode(v: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<()> {
     if v.is_none() {
         out.push(0xc0);
     } else if let Ok(s) = v.cast::<PyString>() {
@@ -75,6 +84,7 @@ fn encode(v: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<()>
         out.push(0xcb);
         out.extend_from_slice(&f.to_bits().to_be_bytes());
     } else if let Ok(d) = v.cast::<PyDict>() {
+        check_nesting(depth)?;
         write_len(out, d.len(), 0x80, 0xde);
         for (k, val) in d.iter() {
             let Ok(k) = k.cast::<PyString>() else {
@@ -88,11 +98,13 @@ fn encode(v: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<()>
             encode(&val, out, depth + 1)?;
         }
     } else if let Ok(l) = v.cast::<PyList>() {
+        check_nesting(depth)?;
         write_len(out, l.len(), 0x90, 0xdc);
         for item in l.iter() {
             encode(&item, out, depth + 1)?;
         }
     } else if let Ok(t) = v.cast::<PyTuple>() {
+        check_nesting(depth)?;
         write_len(out, t.len(), 0x90, 0xdc);
         for item in t.iter() {
             encode(&item, out, depth + 1)?;

@@ -1,6 +1,7 @@
 """Every value kind round-trips; what cannot be stored raises and stores nothing."""
 
 import math
+import subprocess
 
 import pytest
 
@@ -99,6 +100,30 @@ def test_container_holding_itself_is_refused(tmp_path):
     loop.append(loop)
     with pytest.raises(ValueError, match="nested"):
         reel.Spool(tmp_path / "s").append(loop)
+
+
+def _nested(levels, inner):
+    v = inner
+    for _ in range(levels):
+        v = [v]
+    return v
+
+
+def test_nesting_has_the_limit_of_reel_write(tmp_path, reel_bin):
+    # What Python stores must go back through `reel write` (127 levels, not 128).
+    spool = reel.Spool(tmp_path / "s")
+    spool.append(_nested(127, 1))
+    spool.append(_nested(125, {"k": []}))
+    for bad in (_nested(128, 1), _nested(127, []), _nested(127, {"k": 1})):
+        with pytest.raises(ValueError, match="127 levels"):
+            spool.append(bad)
+    out = subprocess.run([reel_bin, "read", "--no-wait", str(tmp_path / "s")],
+                         capture_output=True, check=True).stdout
+    subprocess.run([reel_bin, "init", str(tmp_path / "t")], check=True, capture_output=True)
+    subprocess.run([reel_bin, "write", str(tmp_path / "t")], input=out, check=True,
+                   capture_output=True)
+    assert [r.value for r in reel.Spool(tmp_path / "t").stream()] == [
+        _nested(127, 1), _nested(125, {"k": []})]
 
 
 def test_append_many_is_one_batch_with_dense_seqs(tmp_path):
