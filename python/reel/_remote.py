@@ -96,11 +96,13 @@ class _Server:
         A connection the server closed while it sat idle is replaced before the request
         is sent. A request that fails after it was sent is sent again only when doing it
         twice is the same as doing it once (``idempotent``; by default GET, HEAD, and
-        PUT or DELETE without a condition): an append whose answer was lost may have
-        been stored, and sending it again would store it twice."""
+        PUT without a condition): an append whose answer was lost may have been stored,
+        and sending it again would store it twice."""
         if idempotent is None:
             conditional = any(h.lower() in ("if-match", "if-none-match") for h in headers or ())
-            idempotent = method in ("GET", "HEAD") or (method in ("PUT", "DELETE") and not conditional)
+            # A DELETE done twice answers differently (404, or 0 deleted) though it did
+            # what was asked: it is not sent again either.
+            idempotent = method in ("GET", "HEAD") or (method == "PUT" and not conditional)
         for attempt in (0, 1):
             conn = getattr(self._local, "conn", None)
             if conn is not None and _dropped(conn):

@@ -277,3 +277,14 @@ def test_an_oversize_record_raises_the_same_error_everywhere(where):
         spool.append({"big": "x" * (17 << 20)})
     spool.append({"small": 1})
     assert [r.value for r in spool.stream()] == [{"small": 1}]
+
+
+def test_a_delete_whose_answer_was_lost_is_not_sent_twice():
+    # Sent again, it would answer 404 (or 0 deleted) for a delete that happened.
+    srv = _DroppingServer()
+    kv = reel.KvStore(f"http://127.0.0.1:{srv.port}/s")
+    with pytest.raises(reel.Error, match="may or may not"):
+        kv.delete("a")
+    with pytest.raises(reel.Error, match="may or may not"):
+        kv.delete_tree("a")
+    assert srv.requests.count("DELETE") == 2
