@@ -193,7 +193,9 @@ def _error(status: int, data: bytes) -> _errors.Error:
     return cls(msg)
 
 
-def _check_keys(value: Any, depth: int = 0) -> None:
+def _check_value(value: Any, depth: int = 0) -> None:
+    """Refuses what a local store refuses but JSON would change: keys that are not str,
+    ints beyond 64 bits."""
     # json.dumps would turn 1, True, None and 1.5 into the keys "1", "true", "null" and
     # "1.5" (and keep one of {1: 'a', '1': 'b'}): a local store refuses them, so does this.
     # An int beyond 64 bits is refused with the local store's TypeError, not the server's
@@ -210,16 +212,16 @@ def _check_keys(value: Any, depth: int = 0) -> None:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise TypeError(f"dict keys must be str, not {type(k).__name__} ({k!r})")
-            _check_keys(v, depth + 1)
+            _check_value(v, depth + 1)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            _check_keys(v, depth + 1)
+            _check_value(v, depth + 1)
 
 
 def _dumps(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         raise TypeError("a remote store takes JSON values, not bytes")
-    _check_keys(value)
+    _check_value(value)
     try:
         return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
     except ValueError as e:

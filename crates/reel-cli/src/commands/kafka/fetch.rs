@@ -9,6 +9,7 @@ use rskafka::client::partition::PartitionClient;
 use rskafka::record::RecordAndOffset;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 /// Bytes asked for per fetch request (the broker may return more for one big record).
 pub const FETCH_BYTES: i32 = 4 << 20;
@@ -54,14 +55,12 @@ pub async fn run(
     let partition = client.partition();
     let mut end: Option<i64> = None;
     // The next fetch is in flight while the records of the last one are parsed and
-    // handed over, so the broker's round trip overlaps the parsing.
-    let mut next = Some(start_fetch(&client, offset));
-    while let Some(fetching) = next.take() {
-        let fetched = match fetching.await {
-            Ok(r) => r,
-            Err(e) => Err(e.to_string()),
-        };
-        let (mut records, high_watermark) = match fetched {
+    // handed over, so the broker's round trip overlaps the parsing. The set aborts it
+    // when this task is aborted (the partition lost, or the bridge stopping).
+    let mut fetching = JoinSet::new();
+    fetching.spawn(fetch(client.clone(), offset));
+    while let Some(joined) = fetching.join_next().await {
+        let (mut records, high_watermark) = match joined.unwrap_or_else(|e| Err(e.to_string())) {
             Ok(r) => r,
             Err(e) => {
                 let error = format!("fetch from partition {partition} at offset {offset}: {e}");
@@ -78,7 +77,7 @@ pub async fn run(
             offset = last.offset + 1;
         }
         if end.is_none_or(|e| offset < e) {
-            next = Some(start_fetch(&client, offset));
+            fetching.spawn(fetch(client.clone(), offset));
         }
         let records = records
             .iter()
@@ -97,15 +96,13 @@ pub async fn run(
     let _ = tx.send(Fetched::Done { partition, claim }).await;
 }
 
-type FetchResult = Result<(Vec<RecordAndOffset>, i64), String>;
-
-/// A fetch from `offset` on, running on its own task.
-fn start_fetch(client: &Arc<PartitionClient>, offset: i64) -> tokio::task::JoinHandle<FetchResult> {
-    let client = client.clone();
-    tokio::spawn(async move {
-        client
-            .fetch_records(offset, 1..FETCH_BYTES, FETCH_WAIT_MS)
-            .await
-            .map_err(|e| e.to_string())
-    })
+/// The records from `offset` on, and the partition's high watermark.
+async fn fetch(
+    client: Arc<PartitionClient>,
+    offset: i64,
+) -> Result<(Vec<RecordAndOffset>, i64), String> {
+    client
+        .fetch_records(offset, 1..FETCH_BYTES, FETCH_WAIT_MS)
+        .await
+        .map_err(|e| e.to_string())
 }
