@@ -1,7 +1,8 @@
 //! Fills a kv store with N keys (`user.u<i>` = `{"i": i}`) in batches, for measuring
 //! how `reel kv get` / `kv set` costs grow with the store:
 //! `cargo run --release --example kv_fill -- DIR 1000000`, then
-//! `time reel kv get DIR user.u123`.
+//! `time reel kv get DIR user.u123`. `--get-only` skips the filling, `--fill-only`
+//! the gets.
 use reel::kv::{KvStore, Path};
 
 fn main() -> reel::Result<()> {
@@ -11,7 +12,9 @@ fn main() -> reel::Result<()> {
         std::process::exit(2);
     };
     let n: u64 = n.parse().expect("KEYS is a number");
-    let get_only = args.next().as_deref() == Some("--get-only");
+    let mode = args.next();
+    let get_only = mode.as_deref() == Some("--get-only");
+    let fill_only = mode.as_deref() == Some("--fill-only");
     let kv = KvStore::open(&dir)?;
     let start = std::time::Instant::now();
     if !get_only {
@@ -36,6 +39,9 @@ fn main() -> reel::Result<()> {
         );
     }
     drop(kv);
+    if fill_only {
+        return Ok(());
+    }
     let t = std::time::Instant::now();
     let kv = KvStore::open(&dir)?;
     let first = kv.get(&"user.u1".parse()?)?;

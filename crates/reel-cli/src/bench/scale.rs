@@ -33,6 +33,10 @@ pub(super) struct ScaleRow {
     cold_get_per_s: f64,
     /// The same gets again, one thread: warm.
     get_per_s: f64,
+    /// The raw limit of those gets (kv only): lookups of two dependent random reads
+    /// each, one after another, in the mapped largest table (see `raw_lookups_per_s`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_get_per_s: Option<f64>,
     /// `reel kv get` as a new process, wall time, median of 5.
     cli_get_ms: f64,
     /// `reel kv set` as a new process, wall time, median of 5.
@@ -104,13 +108,14 @@ pub(super) fn run(
         ),
     };
     out.line(format_args!(
-        "{:>10} {:>8} {:>12} {:>12} {:>13} {:>8} {:>11} {:>11} {:>11} {:>10} {:>10}",
+        "{:>10} {:>8} {:>12} {:>12} {:>13} {:>8} {:>9} {:>11} {:>11} {:>11} {:>10} {:>10}",
         what,
         "set M/s",
         "readable µs",
         "open+get ms",
         cold,
         get,
+        "raw M/s",
         cli_get,
         cli_set,
         "private MB",
@@ -119,13 +124,15 @@ pub(super) fn run(
     ))?;
     for r in &rows {
         out.line(format_args!(
-            "{:>10} {:>8.2} {:>12.2} {:>12.2} {:>13.2} {:>8.2} {:>8.1} ms {:>8.1} ms {:>11.1} {:>10.1} {:>10.0}",
+            "{:>10} {:>8.2} {:>12.2} {:>12.2} {:>13.2} {:>8.2} {:>9} {:>8.1} ms {:>8.1} ms {:>11.1} {:>10.1} {:>10.0}",
             r.keys,
             r.set_per_s / 1e6,
             r.set_until_readable_us,
             r.open_first_get_ms,
             r.cold_get_per_s / 1e6,
             r.get_per_s / 1e6,
+            r.raw_get_per_s
+                .map_or("-".to_string(), |g| format!("{:.2}", g / 1e6)),
             r.cli_get_ms,
             r.cli_set_ms,
             r.private_mb,
@@ -183,12 +190,13 @@ fn one_size(n: u64, dir: &Path) -> CliResult<ScaleRow> {
     }
     let [cold_get_per_s, get_per_s] = rates;
     drop(kv);
+    let raw_get_per_s = raw_lookups_per_s(dir, gets)?;
 
     let dir_s = dir.to_string_lossy().to_string();
     let probe = path_of(n / 3);
     let cli_get_ms = time_cli(&["kv", "get", &dir_s, &probe])?;
     let cli_set_ms = time_cli(&["kv", "set", &dir_s, &probe, "v2"])?;
-    finish_row(
+    let mut row = finish_row(
         n,
         dir,
         ScaleStore::Kv,
@@ -201,7 +209,9 @@ fn one_size(n: u64, dir: &Path) -> CliResult<ScaleRow> {
             cli_get_ms,
             cli_set_ms,
         ],
-    )
+    )?;
+    row.raw_get_per_s = Some(raw_get_per_s);
+    Ok(row)
 }
 
 /// The row of one size from its timings (fill s, readable s, open + first read ms,
@@ -225,6 +235,7 @@ fn finish_row(n: u64, dir: &Path, store: ScaleStore, t: [f64; 7]) -> CliResult<S
         open_first_get_ms,
         cold_get_per_s,
         get_per_s,
+        raw_get_per_s: None,
         cli_get_ms,
         cli_set_ms,
         private_mb: child.private_kb as f64 / 1024.0,
@@ -407,6 +418,61 @@ fn status_kb(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The raw limit of a get from a key hash index on this machine: lookups of two
+/// dependent random 8-byte reads each (a slot, then the entry it points at), each lookup
+/// starting from what the last one read (a get returns before the next begins), in a
+/// read-only mapping of the store's largest view table (the same pages, page size and
+/// cache pressure as the gets). Warm: the best of two passes over `lookups`.
+fn raw_lookups_per_s(dir: &Path, lookups: u64) -> CliResult<f64> {
+    use reel_log::storage::{DiskStorage, Storage};
+    let Some(biggest) = largest_file(&dir.join("views")) else {
+        return Err(CliError::Input("scale: the store has no view table".into()));
+    };
+    let map = DiskStorage
+        .map_immutable(&biggest)
+        .map_err(CliError::Output)?
+        .ok_or_else(|| CliError::Input("scale: the largest view table is empty".into()))?;
+    let span = (map.len().saturating_sub(8) as u64).max(1);
+    let mut best = 0f64;
+    let (mut x, mut acc) = (0x9e37_79b9_7f4a_7c15u64, 0u64);
+    for _ in 0..2 {
+        let t = Instant::now();
+        for _ in 0..lookups {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut at = ((x ^ (acc & 1)) % span) as usize;
+            for _ in 0..2 {
+                let word: [u8; 8] = map[at..at + 8].try_into().expect("8 bytes");
+                acc = acc.wrapping_add(u64::from_le_bytes(word));
+                at = ((acc ^ x).wrapping_mul(0x2545_f491_4f6c_dd1d) % span) as usize;
+            }
+        }
+        best = best.max(lookups as f64 / t.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(acc);
+    Ok(best)
+}
+
+/// The largest file below `dir`.
+fn largest_file(dir: &Path) -> Option<std::path::PathBuf> {
+    let mut best: Option<(u64, std::path::PathBuf)> = None;
+    for e in std::fs::read_dir(dir).ok()?.filter_map(Result::ok) {
+        let Ok(m) = e.metadata() else { continue };
+        let found = if m.is_dir() {
+            largest_file(&e.path()).and_then(|p| Some((std::fs::metadata(&p).ok()?.len(), p)))
+        } else {
+            Some((m.len(), e.path()))
+        };
+        if let Some((len, p)) = found
+            && best.as_ref().is_none_or(|(b, _)| len > *b)
+        {
+            best = Some((len, p));
+        }
+    }
+    best.map(|(_, p)| p)
 }
 
 fn dir_bytes(dir: &Path) -> u64 {

@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::view::ViewFiles;
-use crate::view::table::{Table, TableCursor, TableIter, TableWriter};
+use crate::view::table::{KeyHash, Table, TableCursor, TableIter, TableWriter};
 use std::sync::Arc;
 
 /// A new table absorbs the next older one when it is at least 1/MERGE_RATIO of its size
@@ -93,8 +93,14 @@ impl TableSet {
     /// table names the key or the newest one that does deletes it.
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         let mut f = Some(f);
+        let hash = KeyHash::of(key);
+        if self.tables.len() > 1 {
+            for (_, t) in &self.tables {
+                t.prefetch(hash);
+            }
+        }
         for (_, t) in &self.tables {
-            let found = t.get_with(key, |v| {
+            let found = t.get_hashed(key, hash, |v| {
                 stored_row(v, t).map(|row| row.map(|value| f.take().map(|f| f(value))))
             })?;
             if let Some(row) = found {
