@@ -28,6 +28,26 @@ fn tee_refuses_a_destination_given_twice_or_equal_to_the_source() {
 }
 
 #[test]
+fn tee_refuses_a_kv_destination_before_copying_into_any_other() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst, kv) = (
+        tmp.path().join("src"),
+        tmp.path().join("dst"),
+        tmp.path().join("kv"),
+    );
+    ok(&["init", s(&src)]);
+    ok(&["init", s(&dst)]);
+    ok(&["init", "--kind", "kv", s(&kv)]);
+    ok(&["write", s(&src), "1", "2"]);
+    let err = fails(&["tee", "--no-wait", s(&src), s(&dst), s(&kv)]);
+    assert!(err.contains("is a kv store, not a spool"), "{err}");
+    assert_eq!(status_json(&dst)["next_seq"], 0, "nothing was copied");
+    // The refused run moved no reader: fixing the command copies everything.
+    ok(&["tee", "--no-wait", s(&src), s(&dst)]);
+    assert_eq!(ok(&["stream", s(&dst)]), "1\n2\n");
+}
+
+#[test]
 fn status_after_compact_counts_only_the_records_that_still_exist() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("kv");
@@ -463,4 +483,31 @@ fn demo_names_the_binary_to_try_next() {
         out.contains("cargo install --path crates/reel-cli"),
         "{out}"
     );
+}
+
+/// On a copied store (its head is not trusted), a whole last record that fails its
+/// check is reported by `verify` (it used to pass as a torn write: "0 problems", exit
+/// 0); a frame the file ends inside is a torn write and is not.
+#[test]
+fn verify_reports_a_damaged_last_record_of_a_copy_but_not_a_torn_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("src");
+    ok(&["init", s(&d)]);
+    ok(&["write", s(&d), "{\"n\":1}", "{\"n\":2}", "{\"n\":3}"]);
+    let seg = |dir: &Path| dir.join("segments/00000000000000000000.seg");
+    let flipped = tmp.path().join("flipped");
+    common::copy_dir(&d, &flipped);
+    let mut b = std::fs::read(seg(&flipped)).unwrap();
+    let n = b.len();
+    b[n - 3] ^= 1;
+    std::fs::write(seg(&flipped), b).unwrap();
+    let out = reel(&["verify", s(&flipped)]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("whole record that fails its check"), "{text}");
+    let torn = tmp.path().join("torn");
+    common::copy_dir(&d, &torn);
+    let b = std::fs::read(seg(&torn)).unwrap();
+    std::fs::write(seg(&torn), &b[..b.len() - 5]).unwrap();
+    assert!(ok(&["verify", s(&torn)]).contains("0 problems"));
 }

@@ -299,3 +299,58 @@ fn verify_reports_a_damaged_view_table_and_a_rebuild_repairs_it() {
     ok(&["view", "rebuild", s(&d), "kv"]);
     assert!(ok(&["verify", s(&d)]).contains("0 problems"));
 }
+
+/// A list all of whose items retention dropped is known only to the lists view: a
+/// rebuild from damaged tables would give its offsets and accept its nonces again, so
+/// it is refused unless forced (it used to run, with a warning, and exit 0).
+#[test]
+fn a_rebuild_that_would_forget_expired_lists_is_refused_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("lists");
+    ok(&["init", "--kind", "lists", "--size", "64k", s(&d)]);
+    let pad = "y".repeat(60);
+    for k in ["a", "b"] {
+        for n in (0..1500).step_by(100) {
+            let input: String = (n..n + 100)
+                .map(|i| format!("{{\"i\":{i},\"p\":\"{pad}\"}}\n"))
+                .collect();
+            let nonce = (n + 1).to_string();
+            let out = reel_stdin(&["list", "append", "--nonce", &nonce, s(&d), k], &input);
+            assert!(out.status.success(), "{out:?}");
+        }
+    }
+    let info = || -> serde_json::Value {
+        serde_json::from_str(&ok(&["list", "info", "--json", s(&d), "a"])).unwrap()
+    };
+    assert_eq!(info()["count"], 0, "every item of list a was dropped");
+    assert_eq!(info()["next_offset"], 1500);
+    for e in std::fs::read_dir(d.join("views/lists")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|e| e == "tbl") {
+            let mut b = std::fs::read(&p).unwrap();
+            let mid = b.len() / 2;
+            b[mid] ^= 0x5a;
+            std::fs::write(&p, b).unwrap();
+        }
+    }
+    let (code, out, _) = run(&["verify", s(&d)]);
+    assert_eq!(code, 1);
+    assert!(out.contains("next offset and last nonce"), "{out}");
+    let (code, _, err) = run(&["view", "rebuild", s(&d), "lists"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("rebuild anyway with"), "{err}");
+    // A retried append is still refused as a duplicate: the view was left as it was.
+    let out = ok(&[
+        "list",
+        "append",
+        "--nonce",
+        "1500",
+        s(&d),
+        "a",
+        "{\"retry\":1}",
+    ]);
+    assert!(out.contains("\"duplicates\":1"), "{out}");
+    let (code, _, err) = run(&["view", "rebuild", "--force", s(&d), "lists"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("without the next offsets and nonces"), "{err}");
+}

@@ -66,6 +66,10 @@ pub struct CutTail {
     pub bytes: u64,
     /// Why the bytes at `offset` were not kept.
     pub reason: String,
+    /// The cut starts with a whole frame that fails its check: a crash can leave that
+    /// (a write whose pages reached the disk out of order) but so does damage to the
+    /// last record, which `reel verify` reports rather than let pass as a torn write.
+    pub whole_frame: bool,
 }
 
 impl RecoveryReport {
@@ -249,7 +253,9 @@ pub(crate) fn recover(
     let published_offset = published.filter(|p| p.first_seq == first).map(|p| p.offset);
     let mut pos = start_offset;
     let mut force_entry = false;
-    let (valid_end, reason) = loop {
+    // `whole`: the cut starts with a whole frame that fails its check (not a frame the
+    // file ends inside, nor bytes that never reached the disk).
+    let (valid_end, reason, whole) = loop {
         let mut unpublished = false;
         let end = scan::scan(&*file, pos, max_frame, |offset, r| {
             if published_end.is_some_and(|end| r.seq >= end) {
@@ -283,17 +289,19 @@ pub(crate) fn recover(
         })
         .ctx("read", &path)?;
         let (bad_at, why, incomplete) = match end {
-            ScanEnd::Eof { offset } => break (offset, None),
+            ScanEnd::Eof { offset } => break (offset, None, false),
             ScanEnd::Seal { offset, .. } => {
                 break (
                     offset,
                     Some("seal of a segment whose successor was never created".to_string()),
+                    false,
                 );
             }
             ScanEnd::Stopped { offset } if unpublished => {
                 break (
                     offset,
                     Some("written by a writer that died before publishing".to_string()),
+                    false,
                 );
             }
             ScanEnd::Stopped { offset } => (
@@ -375,7 +383,11 @@ pub(crate) fn recover(
                 at_indexed_frame = false;
                 force_entry = true;
             }
-            _ => break (bad_at, Some(why)),
+            _ => {
+                let file_len = file.len().ctx("read", &path)?;
+                let whole = !incomplete && !looks_unwritten(&*file, &path, bad_at, file_len)?;
+                break (bad_at, Some(why), whole);
+            }
         }
     };
     let file_len = file.len().ctx("read", &path)?;
@@ -385,6 +397,7 @@ pub(crate) fn recover(
             offset: valid_end,
             bytes: file_len - valid_end,
             reason: reason.unwrap_or_else(|| "unknown".into()),
+            whole_frame: whole,
         });
         if mutate {
             file.set_len(valid_end).ctx("truncate", &path)?;

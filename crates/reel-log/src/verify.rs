@@ -88,6 +88,26 @@ impl Log {
         let published_tail = self.inner.head.published_tail_first();
         segs.retain(|&first| first <= published_tail);
         let mut report = VerifyReport::default();
+        // A read-only handle does not cut what recovery found at the tail; the next
+        // writable open will. A whole last frame that fails its check may be a record
+        // that was acknowledged, so it is reported, not passed over as a torn write.
+        if !self.is_writable()
+            && let Some(cut) = self.recovery_report().and_then(|r| r.cut)
+            && cut.whole_frame
+        {
+            report.damage.push(Damage {
+                path: cut.path.clone(),
+                offset: cut.offset,
+                what: format!(
+                    "the last {} bytes of the log hold a whole record that fails its check \
+                     ({}): damage to the last record, or a write a crash interrupted before \
+                     it was acknowledged as synced; the next writer cuts them (copy the \
+                     store first to keep them)",
+                    cut.bytes, cut.reason
+                ),
+                resume_seq: None,
+            });
+        }
         let mut expected_first: Option<u64> = None;
         for (i, &first) in segs.iter().enumerate() {
             let is_tail = i + 1 == segs.len();

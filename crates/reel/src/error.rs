@@ -89,6 +89,11 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A rebuild would lose state that the log no longer holds; it runs only when asked
+    /// to anyway.
+    #[error("{0}")]
+    RebuildLoses(String),
+
     /// The store holds another kind of data than the operation is for.
     #[error("{} is a {kind}, not a {wanted} ({})", dir.display(), kind_hint(*kind))]
     WrongKind {

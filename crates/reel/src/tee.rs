@@ -70,12 +70,15 @@ impl Tee {
                     first.dir().display()
                 )));
             }
+            // A kv or lists store takes no raw records: refused here, not after the
+            // records were copied into the destinations before it.
+            dst.check_raw_append()?;
+            dst.log().check_appendable()?;
         }
         let reader = src.reader(reader_name)?;
         let src_id = format!("{:032x}-{reader_name}", src.log().log_id());
         let mut targets = Vec::new();
         for dst in dsts {
-            dst.log().check_appendable()?;
             let storage = dst.log().storage().clone();
             let dir = dst.dir().join("tee");
             storage

@@ -433,6 +433,11 @@ pub enum ViewCommand {
         after_help = "Built-in views: kv, lists. An application's own view is reset here and rebuilt\nby the application when it next opens it.\n\nExamples:\n  reel view rebuild /tmp/kv kv"
     )]
     Rebuild {
+        /// Rebuild even when the view's damaged files held state that the log no longer
+        /// holds (the lists view: the next offset and last nonce of a list all of whose
+        /// items retention dropped); without it such a rebuild is refused.
+        #[arg(long)]
+        force: bool,
         /// The spool directory.
         dir: PathBuf,
         /// The view's name.

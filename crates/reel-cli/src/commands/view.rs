@@ -73,7 +73,7 @@ pub fn run(cmd: ViewCommand, out: &mut Output) -> CliResult {
                 t.elapsed().as_secs_f64()
             ))?;
         }
-        ViewCommand::Rebuild { dir, name } => {
+        ViewCommand::Rebuild { force, dir, name } => {
             let spool = super::open_spool(&dir, Default::default())?;
             let tty = std::io::stderr().is_terminal();
             let mut progress = |done: u64, total: u64| {
@@ -89,8 +89,12 @@ pub fn run(cmd: ViewCommand, out: &mut Output) -> CliResult {
             };
             let t = std::time::Instant::now();
             match name.as_str() {
-                KV_VIEW => KvStore::on_spool(&spool)?.view().rebuild(&mut progress)?,
-                LISTS_VIEW => ListStore::on_spool(&spool)?.view().rebuild(&mut progress)?,
+                KV_VIEW => KvStore::on_spool(&spool)?
+                    .view()
+                    .rebuild_with(force, &mut progress)?,
+                LISTS_VIEW => ListStore::on_spool(&spool)?
+                    .view()
+                    .rebuild_with(force, &mut progress)?,
                 other => {
                     let known = all_views(&spool)?;
                     if !known.iter().any(|v| v.name == other) {

@@ -76,6 +76,76 @@ fn bad_requests_get_the_right_status_and_store_nothing() {
     assert_eq!(get(s.addr, "/v1/stores/ev").json()["next_seq"], 0);
 }
 
+/// A misspelled parameter or two that contradict each other are refused, as the CLI
+/// refuses them, instead of being ignored (a typo in `durability` used to store with
+/// the default durability and answer 200); every refusal is JSON, a 405 too.
+#[test]
+fn unknown_and_conflicting_parameters_are_refused_by_name() {
+    let s = Server::start(&[]);
+    ok(&["init", &s.dir("ev")]);
+    ok(&["init", "--kind", "lists", &s.dir("orders")]);
+    ok(&["init", "--kind", "kv", &s.dir("cfg")]);
+    let r = request(
+        s.addr,
+        "POST",
+        "/v1/stores/ev/records?durabilty=always",
+        &[],
+        b"1",
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("durabilty"),
+        "{}",
+        r.body
+    );
+    let r = get(s.addr, "/v1/stores/ev/records?form_seq=1");
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = get(
+        s.addr,
+        "/v1/stores/orders/lists/cust-1?from_offset=1&from_nonce=1",
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("from_nonce"),
+        "{}",
+        r.body
+    );
+    let r = request(
+        s.addr,
+        "POST",
+        "/v1/stores/ev/readers/bill/rewind",
+        &[("content-type", "application/json")],
+        b"{\"to_seq\":2,\"to_time\":5}",
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = request(
+        s.addr,
+        "PUT",
+        "/v1/stores/cfg/kv/app.port",
+        &[("If-None-Match", "*"), ("If-Match", "5")],
+        b"1",
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("not both"),
+        "{}",
+        r.body
+    );
+    let r = request(s.addr, "DELETE", "/v1/stores/ev/records", &[], b"");
+    assert_eq!(r.status, 405, "{}", r.body);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("method not allowed"),
+        "{}",
+        r.body
+    );
+    assert_eq!(get(s.addr, "/v1/stores/ev").json()["next_seq"], 0);
+    let r = get(s.addr, "/v1/stores/cfg/kv/app.port");
+    assert_eq!(r.status, 404, "nothing was stored: {}", r.body);
+}
+
 #[test]
 fn stores_are_listed_and_their_status_is_reel_status_json() {
     let s = Server::start(&[]);

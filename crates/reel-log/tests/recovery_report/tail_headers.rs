@@ -49,6 +49,7 @@ fn a_tail_whose_header_never_reached_the_disk_is_removed_and_the_seal_before_it_
                 offset: sealed_seg.bytes - frame::SEAL_LEN as u64,
                 bytes: frame::SEAL_LEN as u64,
                 reason: "seal of a segment whose successor was never created".into(),
+                whole_frame: false,
             }),
             "{context}"
         );

@@ -29,6 +29,7 @@ fn a_torn_append_under_a_trusted_head_is_cut_at_the_published_end() {
                 offset: end,
                 bytes: 100,
                 reason: reason.clone(),
+                whole_frame: false,
             }),
             removed_segments: vec![],
             rebuilt_index_entries: 0,
@@ -70,6 +71,7 @@ fn a_torn_tail_after_a_power_cut_is_cut_and_its_index_rebuilt_every_4_kib() {
                 offset: end,
                 bytes: 60,
                 reason: format!("file ends inside a frame (60 of {FRAME} bytes present)"),
+                whole_frame: false,
             }),
             removed_segments: vec![],
             // A power cut distrusts the index: it is rebuilt from the whole tail.

@@ -115,6 +115,7 @@ impl GroupState {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct NextQuery {
     member: String,
     max: Option<usize>,

@@ -83,6 +83,14 @@ async fn get_at(
 
 /// The compare-and-set condition of a request's headers.
 fn condition(headers: &HeaderMap) -> ApiResult<Option<Condition>> {
+    if headers.contains_key(axum::http::header::IF_NONE_MATCH)
+        && headers.contains_key(axum::http::header::IF_MATCH)
+    {
+        // As `reel kv set`, which takes one condition.
+        return Err(ApiError::bad_request(
+            "give If-Match or If-None-Match, not both",
+        ));
+    }
     if let Some(v) = headers.get(axum::http::header::IF_NONE_MATCH) {
         return match v.to_str() {
             Ok("*") => Ok(Some(Condition::Absent)),

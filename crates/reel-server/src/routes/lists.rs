@@ -113,6 +113,7 @@ pub(crate) async fn append(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ReadQuery {
     limit: Option<usize>,
     reverse: Option<String>,
@@ -134,6 +135,18 @@ pub(crate) async fn read(
     caller.require(&name, &key_path(&key), Flags::READ)?;
     if q.limit == Some(0) {
         return Err(ApiError::bad_request("limit must be at least 1"));
+    }
+    let starts = [
+        q.from_offset.is_some(),
+        q.from_time.is_some(),
+        q.from_nonce.is_some(),
+        q.continuation.is_some(),
+    ];
+    if starts.iter().filter(|&&given| given).count() > 1 {
+        // As `reel list read`, which takes one place to start.
+        return Err(ApiError::bad_request(
+            "give one of from_offset, from_time, from_nonce and continue",
+        ));
     }
     let start = match (q.from_offset, q.from_time, &q.from_nonce) {
         (Some(o), _, _) => Start::Offset(o),

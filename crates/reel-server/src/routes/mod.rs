@@ -132,13 +132,14 @@ async fn track(
 
 /// Every error is JSON `{"error": ...}` (docs/HTTP.md): axum's own refusals of a
 /// request (a query, a body or a content type it cannot take, a body over the limit)
-/// come as plain text and are rewritten.
+/// come as plain text, and a method a route does not take as an empty 405; both are
+/// rewritten.
 async fn json_error(resp: axum::response::Response) -> axum::response::Response {
     let plain = resp
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/plain"));
+        .is_none_or(|v| v.starts_with("text/plain"));
     if !(resp.status().is_client_error() || resp.status().is_server_error()) || !plain {
         return resp;
     }
@@ -146,7 +147,12 @@ async fn json_error(resp: axum::response::Response) -> axum::response::Response 
     let text = axum::body::to_bytes(body, 64 << 10)
         .await
         .unwrap_or_default();
-    let body = serde_json::json!({"error": String::from_utf8_lossy(&text).trim()}).to_string();
+    let mut message = String::from_utf8_lossy(&text).trim().to_string();
+    if message.is_empty() {
+        let reason = parts.status.canonical_reason().unwrap_or("refused");
+        message = format!("{} (see docs/HTTP.md)", reason.to_lowercase());
+    }
+    let body = serde_json::json!({ "error": message }).to_string();
     parts.headers.insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/json"),

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct NextQuery {
     max: Option<usize>,
     wait: Option<f64>,
@@ -149,6 +150,12 @@ pub(crate) async fn rewind(
     Json(to): Json<Rewind>,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&name, &[], Flags::ADMIN)?;
+    if to.to_seq.is_some() && to.to_time.is_some() {
+        // As `reel rewind`, which refuses --to-seq with --to-time.
+        return Err(ApiError::bad_request(
+            "give `to_seq` or `to_time`, not both",
+        ));
+    }
     inline(move || {
         let spool = st.stores.get(&name, Want::Existing)?.spool();
         let mut r = spool.reader(&reader)?;

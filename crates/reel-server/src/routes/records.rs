@@ -16,6 +16,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct AppendQuery {
     key: Option<String>,
     durability: Option<String>,
@@ -96,6 +97,7 @@ fn parse_ndjson(body: &[u8], key: Option<&str>) -> ApiResult<Vec<NewRecord>> {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ReadQuery {
     /// Same as `gte`.
     from_seq: Option<u64>,
@@ -288,6 +290,7 @@ fn read_chunk(reader: &mut reel::LogReader, end: u64, max: u64) -> ApiResult<(Ve
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct FramesQuery {
     from_seq: Option<u64>,
     limit: Option<u64>,

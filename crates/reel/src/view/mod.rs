@@ -96,10 +96,18 @@ pub trait View: Send + Sync + 'static {
     /// Forgets what the log can tell again, before [`ViewHandle::rebuild`] applies it
     /// from the oldest record: by default everything ([`View::reset`]). A view whose
     /// state outlives the records retention dropped keeps that part (the lists view
-    /// keeps each list's next offset and last nonce).
-    fn reset_for_rebuild(&mut self) -> Result<()> {
+    /// keeps each list's next offset and last nonce). `records_dropped`: the log no
+    /// longer starts at its first record. A view that cannot keep such state (its
+    /// files are damaged) fails with [`crate::Error::RebuildLoses`] unless `force`.
+    fn reset_for_rebuild(&mut self, records_dropped: bool, force: bool) -> Result<()> {
+        let _ = (records_dropped, force);
         self.reset();
         Ok(())
+    }
+    /// True for a view whose state outlives the records retention drops (the lists
+    /// view): without its checkpoint, that part is gone, which opening reports.
+    fn outlives_log(&self) -> bool {
+        false
     }
     /// Serializes the state for a checkpoint.
     fn save(&self) -> Result<Vec<u8>>;
@@ -281,6 +289,13 @@ impl<V: View> ViewHandle<V> {
                     }
                 }
             }
+        }
+        if manifest.is_none() && applied_to > 0 && view.outlives_log() {
+            tracing::warn!(
+                dir = %spool.dir().display(),
+                view = view.name(),
+                "the view has no usable checkpoint and retention dropped the records before seq {applied_to}: it is built from the records left, without the state only it held (for lists: the next offset and last nonce of a list all of whose items were dropped)"
+            );
         }
         let reader = spool.log().reader(applied_to);
         let state = State {
@@ -469,11 +484,17 @@ impl<V: View> ViewHandle<V> {
 
     /// Forgets the state and applies the whole log again from the oldest record,
     /// reporting progress as (records applied, records to apply); then checkpoints.
-    pub fn rebuild(&self, mut progress: impl FnMut(u64, u64)) -> Result<()> {
+    pub fn rebuild(&self, progress: impl FnMut(u64, u64)) -> Result<()> {
+        self.rebuild_with(false, progress)
+    }
+
+    /// [`ViewHandle::rebuild`]; with `force`, also when the view's damaged files held
+    /// state the log no longer does ([`crate::Error::RebuildLoses`] otherwise).
+    pub fn rebuild_with(&self, force: bool, mut progress: impl FnMut(u64, u64)) -> Result<()> {
         let mut st = self.lock();
         let spool = &self.shared.spool;
         let start = spool.oldest_seq();
-        st.view.reset_for_rebuild()?;
+        st.view.reset_for_rebuild(start > 0, force)?;
         st.applied_to = start;
         st.checkpointed_at = start;
         st.lost = 0;

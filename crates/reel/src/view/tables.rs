@@ -408,11 +408,21 @@ fn verify_view(
                     Error::Log(reel_log::Error::Corrupt { offset, reason, .. }) => (offset, reason),
                     other => (0, other.to_string()),
                 };
+                // The lists view also keeps what retention dropped from the log: the
+                // next offset and last nonce of a list whose items are all gone.
+                let also = if view == crate::list::LISTS_VIEW && spool.oldest_seq() > 0 {
+                    " and retention dropped records, so the next offset and last nonce of a \
+                     list all of whose items were dropped may be lost: restore views/lists \
+                     from a copy if you have one; otherwise `reel view rebuild --force DIR \
+                     lists` rebuilds without them"
+                } else {
+                    ""
+                };
                 damage.push(reel_log::Damage {
                     path,
                     offset,
                     what: format!(
-                        "{what} (a table of view `{view}`, a cache of the log: no record is lost; `reel view rebuild DIR {view}` rewrites it)"
+                        "{what} (a table of view `{view}`, a cache of the log: no record is lost; `reel view rebuild DIR {view}` rewrites it{also})"
                     ),
                     resume_seq: None,
                 });

@@ -277,16 +277,35 @@ impl View for ListIndex {
     /// items that set them, and without them a rebuilt view would give offsets again
     /// and accept used nonces again (breaking exactly-once appends). A list all of whose
     /// items were dropped stays, empty.
-    fn reset_for_rebuild(&mut self) -> Result<()> {
-        // A rebuild is also the remedy for damaged tables: what cannot be read is
-        // reported and left to the log.
+    fn reset_for_rebuild(&mut self, records_dropped: bool, force: bool) -> Result<()> {
+        // A rebuild is also the remedy for damaged tables. Lists with items still in the
+        // log get their offsets and nonces back from them; a list all of whose items
+        // retention dropped is known only to the tables, so losing it would hand out its
+        // offsets again and accept its used nonces again: only when asked to.
+        let refuse = |what: String, e: &Error| {
+            Error::RebuildLoses(format!(
+                "{what} cannot be read ({e}), and retention has dropped records from the log: \
+                 a list all of whose items were dropped would lose its next offset and last \
+                 nonce (offsets given again, a retried nonce stored again). Restore \
+                 views/lists from a copy of the store, or rebuild anyway with \
+                 `reel view rebuild --force DIR lists`"
+            ))
+        };
         let mut kept: Vec<(String, u64, Option<u128>)> = Vec::new();
-        let keys = self.keys().unwrap_or_else(|e| {
-            tracing::warn!(
-                "rebuilding the lists view without the lists' next offsets and nonces: {e}"
-            );
-            Vec::new()
-        });
+        let keys = match self.keys() {
+            Ok(keys) => keys,
+            Err(e) if records_dropped && !force => {
+                return Err(refuse("the lists view's list of lists".into(), &e));
+            }
+            Err(e) => {
+                if records_dropped {
+                    tracing::warn!(
+                        "rebuilding the lists view without the next offsets and nonces of lists whose items were all dropped: {e}"
+                    );
+                }
+                Vec::new()
+            }
+        };
         for key in keys {
             match self.load(&key) {
                 Ok(true) => {
@@ -294,6 +313,9 @@ impl View for ListIndex {
                     kept.push((key, l.next_offset, l.last_nonce));
                 }
                 Ok(false) => {}
+                Err(e) if records_dropped && !force => {
+                    return Err(refuse(format!("list {key:?}"), &e));
+                }
                 Err(e) => tracing::warn!("rebuilding list {key:?} from the log alone: {e}"),
             }
         }
@@ -310,6 +332,10 @@ impl View for ListIndex {
             self.dirty.insert(key);
         }
         Ok(())
+    }
+
+    fn outlives_log(&self) -> bool {
+        true
     }
 
     fn save(&self) -> Result<Vec<u8>> {
