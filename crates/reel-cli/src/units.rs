@@ -43,13 +43,37 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         let part = digits * unit;
         if !part.is_multiple_of(scale) {
             return Err(format!(
-                "size `{s}` is not a whole number of bytes; give it in a smaller unit (e.g. {}k)",
-                (whole + part / scale) >> 10
+                "size `{s}` is not a whole number of bytes (the nearest below is {})",
+                whole + part / scale
             ));
         }
         bytes = whole.checked_add(part / scale).ok_or_else(too_large)?;
     }
     u64::try_from(bytes).map_err(|_| too_large())
+}
+
+/// A store's capacity: [`parse_size`], at least [`reel_log::MIN_CAPACITY`] (a smaller
+/// one is an option that does not parse: exit 2).
+pub fn parse_capacity(s: &str) -> Result<u64, String> {
+    let n = parse_size(s)?;
+    if n < reel_log::MIN_CAPACITY {
+        return Err(format!(
+            "capacity {n} bytes is below the minimum of {}k",
+            reel_log::MIN_CAPACITY >> 10
+        ));
+    }
+    Ok(n)
+}
+
+/// A store's largest record: [`parse_size`], from 1 byte to 2 GiB.
+pub fn parse_record_size(s: &str) -> Result<u64, String> {
+    let n = parse_size(s)?;
+    if n == 0 || n > u64::from(u32::MAX) / 2 {
+        return Err(format!(
+            "maximum record size {n} must be between 1 byte and 2g"
+        ));
+    }
+    Ok(n)
 }
 
 /// Parses `DURATION`: a number with an optional unit ms, s (the default), m or h:
@@ -223,6 +247,22 @@ mod tests {
         assert_eq!(parse_size("0.5k").unwrap(), 512);
         assert_eq!(parse_size("2.25M").unwrap(), (2 << 20) + (1 << 18));
         assert!(parse_size("1.1k").unwrap_err().contains("whole number"));
+        // The hint is the exact number of bytes below, never a rounding of the unit.
+        assert!(
+            parse_size("1.3")
+                .unwrap_err()
+                .contains("nearest below is 1)")
+        );
+        assert!(
+            parse_size("1.0000001g")
+                .unwrap_err()
+                .contains("nearest below is 1073741931)")
+        );
+        assert!(parse_capacity("1").unwrap_err().contains("minimum of 64k"));
+        assert_eq!(parse_capacity("64k"), Ok(64 << 10));
+        assert!(parse_record_size("0").is_err());
+        assert!(parse_record_size("3g").is_err());
+        assert_eq!(parse_record_size("1"), Ok(1));
         for bad in ["1.", ".5g", "1..5g", "1.5.5g", "1.5x", ""] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }

@@ -511,3 +511,30 @@ fn verify_reports_a_damaged_last_record_of_a_copy_but_not_a_torn_write() {
     std::fs::write(seg(&torn), &b[..b.len() - 5]).unwrap();
     assert!(ok(&["verify", s(&torn)]).contains("0 problems"));
 }
+
+/// A malformed reader name is a command line that does not parse: exit 2, as for any
+/// malformed option (it used to exit 1, from the store).
+#[test]
+fn a_malformed_reader_name_exits_2_and_names_the_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("sp");
+    ok(&["init", s(&d)]);
+    let long = "r".repeat(300);
+    for name in ["a/b", "", long.as_str(), ".hidden"] {
+        for cmd in ["read", "rewind"] {
+            let out = reel(&[cmd, "--reader", name, s(&d)]);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{cmd} --reader {name:?}: {out:?}"
+            );
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("invalid reader name"), "{err}");
+        }
+    }
+    assert_eq!(
+        status_json(&d)["readers"],
+        serde_json::json!([]),
+        "no reader was made"
+    );
+}

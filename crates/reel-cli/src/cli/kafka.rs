@@ -154,7 +154,7 @@ pub struct ProduceArgs {
     #[arg(long, value_name = "FIELD")]
     pub key_from: Option<String>,
     /// The named reader whose position says what was published.
-    #[arg(long, value_name = "NAME", default_value = "kafka")]
+    #[arg(long, value_name = "NAME", default_value = "kafka", value_parser = super::reader_name)]
     pub reader: String,
     /// Records per produce request.
     #[arg(long, value_name = "N", default_value_t = 1000)]

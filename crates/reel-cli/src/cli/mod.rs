@@ -126,7 +126,7 @@ pub enum Command {
 pub struct InitArgs {
     /// Capacity: bytes with an optional k, m, g or t suffix (powers of 1024). Default 1g
     /// for a new store; an existing store keeps its capacity unless given.
-    #[arg(long, short = 's', value_name = "SIZE", value_parser = crate::units::parse_size)]
+    #[arg(long, short = 's', value_name = "SIZE", value_parser = crate::units::parse_capacity)]
     pub size: Option<u64>,
     /// What the store holds, fixed when it is created: spool (default), kv or lists.
     ///
@@ -153,7 +153,7 @@ pub struct InitArgs {
     #[arg(long, value_name = "POLICY", value_parser = ["drop-oldest", "reject", "compact"], verbatim_doc_comment)]
     pub when_full: Option<String>,
     /// Largest record (key + value) for a new store; default 16m.
-    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_record_size)]
     pub max_record_size: Option<u64>,
     /// Resize even when the new capacity drops records (without it, such a resize is
     /// refused, naming the records it would drop).
@@ -205,11 +205,19 @@ pub struct WriteArgs {
     pub json: Vec<String>,
 }
 
+/// A reader name as the store takes it (a malformed one is a command line that does not
+/// parse: exit 2, before any store is opened).
+pub fn reader_name(name: &str) -> Result<String, String> {
+    reel::cursor::validate_name(name)
+        .map(|()| name.to_string())
+        .map_err(|e| e.to_string())
+}
+
 /// `reel read`.
 #[derive(Debug, Args)]
 pub struct ReadArgs {
     /// Reader name: each name has its own persisted position.
-    #[arg(long, short = 'r', default_value = "default")]
+    #[arg(long, short = 'r', default_value = "default", value_parser = reader_name)]
     pub reader: String,
     /// Stop after printing N records.
     #[arg(long, short = 'n', value_name = "N")]
@@ -246,7 +254,7 @@ pub struct ReadArgs {
 #[derive(Debug, Args)]
 pub struct RewindArgs {
     /// Reader to move.
-    #[arg(long, short = 'r', default_value = "default")]
+    #[arg(long, short = 'r', default_value = "default", value_parser = reader_name)]
     pub reader: String,
     /// Move to this seq.
     #[arg(long, value_name = "N", conflicts_with = "to_time")]
@@ -352,7 +360,7 @@ pub struct PromoteArgs {
 #[derive(Debug, Args)]
 pub struct TeeArgs {
     /// Reader name on SRC (its position is the tee's progress).
-    #[arg(long, short = 'r', default_value = "tee")]
+    #[arg(long, short = 'r', default_value = "tee", value_parser = reader_name)]
     pub reader: String,
     /// Stop when caught up instead of following SRC.
     #[arg(long)]

@@ -315,7 +315,8 @@ impl Path {
                 {
                     return Err(Error::InvalidArgument(format!(
                         "path `{self}` cannot be written as a key: the float `{e}` has no \
-                         DistKV text that reads back"
+                         DistKV text that reads back (a float literal beyond the 64-bit \
+                         range, such as `:1e400`, reads as infinity, as in Python)"
                     )));
                 }
                 Ok(self.to_string())
