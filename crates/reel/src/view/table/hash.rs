@@ -82,26 +82,15 @@ impl HashBuilder {
     pub(super) fn finish(self) -> Vec<u8> {
         let pages = pages_for(self.items.len() as u64) as usize;
         let n = (pages * SLOTS_PER_PAGE) as u64;
-        // Keys arrive in key order, so their home slots are scattered over the whole
-        // array: a large table would take a cache miss per key. Placing them page by page
-        // (a counting sort by home page first) keeps the writes within a page or two.
-        let page_of = |h1: u32| (home(h1, n) / SLOTS_PER_PAGE as u64) as usize;
-        let mut next = vec![0usize; pages + 1];
-        for &(h1, _) in &self.items {
-            next[page_of(h1) + 1] += 1;
-        }
-        for p in 0..pages {
-            next[p + 1] += next[p];
-        }
-        let mut by_page = vec![(0u32, 0u64); self.items.len()];
-        for &(h1, value) in &self.items {
-            let at = &mut next[page_of(h1)];
-            by_page[*at] = (h1, value);
-            *at += 1;
-        }
-        drop(self.items);
         let mut slots = vec![0u64; n as usize];
-        for (h1, value) in by_page {
+        // Keys arrive in key order, so their home slots are scattered over the array: a
+        // large table takes a cache miss per key. Loading the slot of a key a few places
+        // ahead lets those misses overlap.
+        const AHEAD: usize = 16;
+        for (at, &(h1, value)) in self.items.iter().enumerate() {
+            if let Some(&(ahead, _)) = self.items.get(at + AHEAD) {
+                super::prefetch(&slots[home(ahead, n) as usize]);
+            }
             let mut i = home(h1, n) as usize;
             while slots[i] != 0 {
                 i += 1;
