@@ -303,3 +303,31 @@ fn stores_from_before_kinds_take_their_kind_on_first_writable_use() {
     assert_eq!(info(&l, "k")["count"], 3);
     assert_eq!(stored_kind(&l), StoreKind::Lists);
 }
+
+/// A kv deletion and a stored `null` both print `"value":null`; `--meta` tells them
+/// apart with `"deleted":true` on the deletion, in `stream` and `read` alike (it used
+/// not to, so a consumer of the log could not replay a kv store from it).
+#[test]
+fn meta_output_marks_a_kv_deletion_apart_from_a_null_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    ok(&["kv", "set", "-e", s(&d), "a", "1"]);
+    ok(&["kv", "set", "-e", s(&d), "b", "null"]);
+    ok(&["kv", "del", s(&d), "a"]);
+    for cmd in [
+        vec!["stream", "--meta", s(&d)],
+        vec!["read", "--no-wait", "--meta", s(&d)],
+    ] {
+        let got = lines(&ok(&cmd));
+        assert_eq!(got.len(), 3, "{cmd:?}: {got:?}");
+        assert_eq!(got[0].get("deleted"), None, "{cmd:?}");
+        assert_eq!(got[1]["value"], serde_json::Value::Null);
+        assert_eq!(
+            got[1].get("deleted"),
+            None,
+            "a stored null is not a deletion"
+        );
+        assert_eq!(got[2]["value"], serde_json::Value::Null);
+        assert_eq!(got[2]["deleted"], true, "{cmd:?}: {:?}", got[2]);
+    }
+}

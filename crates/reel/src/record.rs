@@ -51,17 +51,20 @@ impl Record {
             self.ts,
             self.key.as_deref(),
             self.nonce,
+            self.value.encoding().tag(),
             &self.value.to_json()?,
         )
     }
 }
 
-/// Builds the `--meta` JSON object of a record.
+/// Builds the `--meta` JSON object of a record: `"deleted": true` marks a deletion (a kv
+/// `del`), whose value prints as `null` like a stored `null`.
 pub fn meta_json(
     seq: u64,
     ts: i64,
     key: Option<&str>,
     nonce: Option<u128>,
+    encoding: u8,
     value: &serde_json::Value,
 ) -> Result<serde_json::Value> {
     let mut m = serde_json::Map::new();
@@ -75,6 +78,9 @@ pub fn meta_json(
         m.insert("nonce".into(), nonce_json(n));
     }
     m.insert("value".into(), value.clone());
+    if encoding == crate::value::TAG_TOMBSTONE {
+        m.insert("deleted".into(), true.into());
+    }
     Ok(serde_json::Value::Object(m))
 }
 

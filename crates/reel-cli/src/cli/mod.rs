@@ -228,7 +228,8 @@ pub struct ReadArgs {
     /// When caught up, wait at most SECS (fractions allowed) for the next record.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
-    /// Print {"seq":..,"ts":..,"key":..,"value":..} instead of the value alone.
+    /// Print {"seq":..,"ts":..,"key":..,"value":..} instead of the value alone (with
+    /// "nonce" when set, and "deleted": true on a kv deletion, whose value is null).
     #[arg(long)]
     pub meta: bool,
     /// Share group (a server URL only): each record goes to one member of the group
@@ -406,7 +407,8 @@ pub struct StreamArgs {
     /// Keep going as records arrive.
     #[arg(long)]
     pub live: bool,
-    /// Print {"seq":..,"ts":..,"key":..,"value":..} instead of the value alone.
+    /// Print {"seq":..,"ts":..,"key":..,"value":..} instead of the value alone (with
+    /// "nonce" when set, and "deleted": true on a kv deletion, whose value is null).
     #[arg(long)]
     pub meta: bool,
     /// The spool directory.

@@ -203,7 +203,10 @@ fn print_record(out: &mut Output, line: &mut Vec<u8>, r: &RecordRef<'_>, meta: b
     let value = value_json(r)?;
     line.clear();
     if meta {
-        serde_json::to_writer(&mut *line, &meta_json(r.seq, r.ts, r.key, r.nonce, &value)?)?;
+        serde_json::to_writer(
+            &mut *line,
+            &meta_json(r.seq, r.ts, r.key, r.nonce, r.encoding, &value)?,
+        )?;
     } else {
         serde_json::to_writer(&mut *line, &value)?;
     }

@@ -3,7 +3,7 @@
 use crate::cli::StreamArgs;
 use crate::error::CliResult;
 use crate::output::Output;
-use reel::{StreamOptions, meta_json};
+use reel::StreamOptions;
 
 pub fn run(a: StreamArgs, out: &mut Output) -> CliResult {
     if let Some(r) = crate::remote::target(&a.dir)? {
@@ -21,17 +21,10 @@ pub fn run(a: StreamArgs, out: &mut Output) -> CliResult {
     };
     for rec in spool.stream(&opts)? {
         let rec = rec?;
-        let value = rec.value.to_json()?;
         if a.meta {
-            out.json_line(&meta_json(
-                rec.seq,
-                rec.ts,
-                rec.key.as_deref(),
-                rec.nonce,
-                &value,
-            )?)?;
+            out.json_line(&rec.to_json_meta()?)?;
         } else {
-            out.json_line(&value)?;
+            out.json_line(&rec.value.to_json()?)?;
         }
         if a.live {
             // A live stream may block next: followers must see this record now.

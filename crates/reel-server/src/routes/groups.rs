@@ -15,7 +15,6 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use reel::meta_json;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -197,8 +196,7 @@ fn hand_out(
     let seqs = g.take(member, max, lease, spool.next_seq());
     let mut buf = Vec::new();
     let mut render = |r: &reel::Record| -> ApiResult<()> {
-        let v = r.value.to_json()?;
-        let line = meta_json(r.seq, r.ts, r.key.as_deref(), r.nonce, &v)?;
+        let line = r.to_json_meta()?;
         serde_json::to_writer(&mut buf, &line).map_err(|e| ApiError::internal(e.to_string()))?;
         buf.push(b'\n');
         Ok(())

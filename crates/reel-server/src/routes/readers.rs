@@ -10,7 +10,6 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use reel::meta_json;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,8 +86,7 @@ fn read_unacknowledged(
     reader.seek(start);
     let mut buf = Vec::new();
     for r in &records {
-        let v = r.value.to_json()?;
-        let line = meta_json(r.seq, r.ts, r.key.as_deref(), r.nonce, &v)?;
+        let line = r.to_json_meta()?;
         serde_json::to_writer(&mut buf, &line).map_err(|e| ApiError::internal(e.to_string()))?;
         buf.push(b'\n');
     }

@@ -185,8 +185,7 @@ impl Chunks for Backwards {
             let mut buf = Vec::new();
             for r in stream.by_ref().take(CHUNK as usize) {
                 let r = r?;
-                let v = r.value.to_json()?;
-                let line = meta_json(r.seq, r.ts, r.key.as_deref(), r.nonce, &v)?;
+                let line = r.to_json_meta()?;
                 serde_json::to_writer(&mut buf, &line)
                     .map_err(|e| ApiError::internal(e.to_string()))?;
                 buf.push(b'\n');
@@ -272,7 +271,7 @@ fn read_chunk(reader: &mut reel::LogReader, end: u64, max: u64) -> ApiResult<(Ve
         if failure.is_some() || r.seq >= end {
             return;
         }
-        match value_json(&r).and_then(|v| meta_json(r.seq, r.ts, r.key, r.nonce, &v)) {
+        match value_json(&r).and_then(|v| meta_json(r.seq, r.ts, r.key, r.nonce, r.encoding, &v)) {
             Ok(line) => match serde_json::to_writer(&mut buf, &line) {
                 Ok(()) => {
                     buf.push(b'\n');
