@@ -235,3 +235,62 @@ fn a_follower_is_the_same_log_and_takes_the_sources_continuation_tokens() {
         assert_eq!(rest["items"][0]["offset"], 2, "{name}: {rest}");
     }
 }
+
+/// A kv store compacts: the seqs of superseded values disappear from it, also in the
+/// middle of what a follower reads at once. A follower that was behind stops there and
+/// says whether skipping loses anything; `--skip-gap` then goes on (it used to fail on
+/// a jump inside a batch, "replicated frames jump"), locally and over HTTP, and the
+/// follower ends with the source's state. When compaction dropped a deletion the
+/// follower had not copied, the message says skipping could keep the deleted value.
+#[test]
+fn a_kv_follower_behind_compaction_is_told_what_skipping_costs_and_can_skip() {
+    let s = Server::start(&[]);
+    let src = s.dir("cfg");
+    ok(&["init", "--kind", "kv", "--size", "256k", &src]);
+    ok(&["kv", "set", &src, "b", "keep"]);
+    ok(&["kv", "set", &src, "x", "1"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("local").display().to_string();
+    let remote = tmp.path().join("remote").display().to_string();
+    let url = format!("http://{}/cfg", s.addr);
+    ok(&["replicate", "--no-wait", &src, &local]);
+    ok(&["replicate", "--no-wait", &url, &remote]);
+    // Values of `a` interleaved with lasting keys: compaction leaves holes between them.
+    let big = "x".repeat(3000);
+    for i in 0..40 {
+        ok(&["kv", "set", &src, "a", &format!("v{i}{big}")]);
+        ok(&["kv", "set", &src, &format!("u{i}"), "kept"]);
+    }
+    ok(&["kv", "set", &src, "x", "2"]);
+    assert!(ok(&["compact", "--grace", "0", &src]).contains("dropped"));
+    let st: serde_json::Value = serde_json::from_str(&ok(&["status", "--json", &src])).unwrap();
+    assert_eq!(st["tombstone_horizon"], 0, "{st}");
+    for (from, f) in [(&src, &local), (&url, &remote)] {
+        let err = fails(&["replicate", "--no-wait", from, f]);
+        assert!(err.contains("--skip-gap loses nothing"), "{err}");
+        ok(&["replicate", "--no-wait", "--skip-gap", from, f]);
+        assert_eq!(ok(&["kv", "get", f, "x"]).trim(), "\"2\"");
+        assert_eq!(ok(&["kv", "get", f, "b"]).trim(), "\"keep\"");
+        let same = ok(&["kv", "get", f, "a"]) == ok(&["kv", "get", &src, "a"]);
+        assert!(same, "{f} holds the source's latest `a`");
+        assert_eq!(
+            ok(&["kv", "keys", "-r", f]),
+            ok(&["kv", "keys", "-r", &src])
+        );
+    }
+    // A deletion the followers have not copied, dropped by compaction.
+    ok(&["kv", "del", &src, "x"]);
+    for i in 0..40 {
+        ok(&["kv", "set", &src, "a", &format!("w{i}{big}")]);
+    }
+    ok(&["compact", "--grace", "0", &src]);
+    for (from, f) in [(&src, &local), (&url, &remote)] {
+        let err = fails(&["replicate", "--no-wait", from, f]);
+        assert!(err.contains("dropped a deletion"), "{err}");
+        assert_eq!(
+            ok(&["kv", "get", f, "x"]).trim(),
+            "\"2\"",
+            "nothing changed"
+        );
+    }
+}

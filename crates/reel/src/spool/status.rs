@@ -36,6 +36,10 @@ pub struct Status {
     /// When-full policy.
     #[serde(serialize_with = "policy_str")]
     pub when_full: WhenFull,
+    /// The largest seq of a deletion that compaction dropped (0: none). A follower or
+    /// reader that had not read up to it may have missed deletions; one past it misses
+    /// only superseded values where compaction left gaps.
+    pub tombstone_horizon: u64,
     /// Every named reader.
     pub readers: Vec<ReaderStatus>,
     /// The source this store follows (`reel replicate`), when it is a follower.
@@ -130,6 +134,7 @@ impl Spool {
             next_seq: next,
             records,
             when_full: config.when_full,
+            tombstone_horizon: log.tombstone_horizon()?,
             readers,
             follows: log.follows().map(str::to_string),
             log_id: format!("{:032x}", log.log_id()),

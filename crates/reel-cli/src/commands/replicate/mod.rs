@@ -61,6 +61,7 @@ fn run_once(a: &ReplicateArgs) -> CliResult {
     let copier = Copier {
         dst: &dst,
         src: &src_name,
+        source: &source,
         skip_gap: a.skip_gap,
         state: &state,
     };
@@ -80,22 +81,13 @@ fn run_once(a: &ReplicateArgs) -> CliResult {
             info.next
         )));
     }
-    // The last record both have must be the same frame, byte for byte: otherwise the
-    // follower holds a history the source does not, and appending would splice two.
-    // (A follower whose last seq fell in a gap it skipped has nothing to compare.)
-    let mine = match start.checked_sub(1) {
-        Some(last) if last >= info.oldest => frame_at(&dst, last)?,
-        _ => Vec::new(),
-    };
-    if !mine.is_empty() {
-        let theirs = source.frame_at(start - 1)?;
-        if theirs.as_deref() != Some(mine.as_slice()) {
-            return Err(CliError::Input(format!(
-                "{} and {src_name} differ at seq {}: diverged, refusing to go on",
-                a.dst.display(),
-                start - 1
-            )));
-        }
+    if let Some(last) = start.checked_sub(1).filter(|&l| l >= info.oldest)
+        && let Err(seq) = same_history(&dst, &source, last, &info)?
+    {
+        return Err(CliError::Input(format!(
+            "{} and {src_name} differ at seq {seq}: diverged, refusing to go on",
+            a.dst.display()
+        )));
     }
     let stop_at = a.no_wait.then_some(info.next);
     let watcher = watch::Watcher::spawn(a.src.clone(), dst.clone(), state.clone());
@@ -109,6 +101,51 @@ fn run_once(a: &ReplicateArgs) -> CliResult {
     // Stopped caught up (`--no-wait`): say so now rather than a second ago.
     state.look(&source, &dst)?;
     Ok(())
+}
+
+/// The seq of a whole record frame, if it is one.
+fn frame_seq(frame: &[u8]) -> Option<u64> {
+    match reel_log::frame::decode(frame, frame.len()) {
+        Ok((reel_log::frame::Frame::Record(r), _)) => Some(r.seq),
+        _ => None,
+    }
+}
+
+/// Records of the follower a check looks back over for one a compacting source still
+/// holds.
+const COMPARE_BACK: u32 = 64;
+
+/// The last record both have must be the same frame, byte for byte: otherwise the
+/// follower holds a history the source does not, and appending would splice two
+/// (`Err(seq)`: they differ there). A follower whose last seq fell in a gap it skipped
+/// has nothing to compare. A compacting source may no longer hold the follower's last
+/// records (superseded since): the newest of the follower's last [`COMPARE_BACK`] that
+/// it still holds is compared; when it holds none of them, nothing can be.
+fn same_history(
+    dst: &Log,
+    source: &Source,
+    last: u64,
+    info: &SourceInfo,
+) -> CliResult<Result<(), u64>> {
+    let compacting = info.config.when_full == reel::WhenFull::Compact;
+    let mut seq = last;
+    for _ in 0..if compacting { COMPARE_BACK } else { 1 } {
+        let mine = frame_at(dst, seq)?;
+        if !mine.is_empty() {
+            match source.frame_at(seq)? {
+                Some(theirs) if theirs == mine => return Ok(Ok(())),
+                None if compacting => {}
+                _ => return Ok(Err(seq)),
+            }
+        } else if !compacting {
+            return Ok(Ok(()));
+        }
+        if seq <= info.oldest {
+            break;
+        }
+        seq -= 1;
+    }
+    Ok(Ok(()))
 }
 
 /// Opens DST as the replica of `src`, creating it (same kind and configuration) when it
@@ -284,6 +321,7 @@ fn check_from_seq(n: u64, info: &SourceInfo, src: &str, skip_gap: bool) -> CliRe
 struct Copier<'a> {
     dst: &'a Log,
     src: &'a str,
+    source: &'a Source,
     skip_gap: bool,
     state: &'a watch::StateFile,
 }
@@ -296,10 +334,19 @@ impl Copier<'_> {
         let mut rest = frames;
         while !rest.is_empty() {
             let mut cut = 0;
+            let mut last_seq = None;
             while let Some(len) = reel_log::frame::peek_len(&rest[cut..]) {
                 if cut > 0 && cut + len > limit || cut + len > rest.len() {
                     break;
                 }
+                // A batch ends before a jump in the seqs (records a compacting source
+                // removed): the next batch then starts past the follower's next seq,
+                // which is a gap like any other.
+                let seq = frame_seq(&rest[cut..cut + len]);
+                if cut > 0 && seq.is_some() && seq != last_seq.map(|s: u64| s + 1) {
+                    break;
+                }
+                last_seq = seq;
                 cut += len;
             }
             // Not even one whole frame: append_frames says what is wrong with it.
@@ -327,12 +374,24 @@ impl Copier<'_> {
     }
 
     /// The follower needs `missing`, which the source no longer has: stop, naming the
-    /// seqs, or with `--skip-gap` record them and continue after them.
+    /// seqs (and, for a compacting source, whether skipping them would lose anything),
+    /// or with `--skip-gap` record them and continue after them.
     fn skip(&self, missing: std::ops::Range<u64>) -> CliResult {
         let (first, last) = (missing.start, missing.end - 1);
         if !self.skip_gap {
+            let why = match self.compacted_away(&missing)? {
+                Some(true) => {
+                    " (its compaction removed superseded values there: --skip-gap loses \
+                     nothing, but each gap starts a new segment in the follower)"
+                }
+                Some(false) => {
+                    " (its compaction dropped a deletion among them, which could leave a \
+                     deleted value in the follower: start a new follower)"
+                }
+                None => "",
+            };
             return Err(CliError::Input(format!(
-                "{} no longer holds seqs {first} to {last}: the follower stops rather than skip them (--skip-gap continues from seq {})",
+                "{} no longer holds seqs {first} to {last}{why}: the follower stops rather than skip them (--skip-gap continues from seq {})",
                 self.src, missing.end
             )));
         }
@@ -344,6 +403,26 @@ impl Copier<'_> {
             self.src, missing.end
         ));
         Ok(())
+    }
+
+    /// For a compacting source: true when its compaction cannot have removed, from
+    /// `missing`, a deletion of a value the follower holds: every other record missing
+    /// there was superseded by a later record of its key, which the follower still gets
+    /// (compaction keeps each key's latest), so the follower ends with the same state.
+    /// That holds when no deletion at or after `missing.start` was dropped (the source's
+    /// horizon is below it; asked after the gap was seen, and the horizon only grows),
+    /// or when the follower holds nothing before `missing` (a deletion could only remove
+    /// a value it never had).
+    /// `None` when the source does not compact (or cannot say how far it dropped
+    /// deletions).
+    fn compacted_away(&self, missing: &std::ops::Range<u64>) -> CliResult<Option<bool>> {
+        let info = self.source.info()?;
+        if info.config.when_full != reel::WhenFull::Compact {
+            return Ok(None);
+        }
+        Ok(info
+            .tombstone_horizon
+            .map(|h| missing.start == 0 || missing.start > h))
     }
 
     /// `--from-seq N`: a new follower starts at `n`; one that already started goes on

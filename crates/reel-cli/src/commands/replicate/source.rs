@@ -14,6 +14,9 @@ pub(super) struct SourceInfo {
     pub next: u64,
     /// The source's identity, which a new follower keeps (`None` from an older server).
     pub log_id: Option<u128>,
+    /// The largest seq of a deletion its compaction dropped (`None` from an older
+    /// server: unknown).
+    pub tombstone_horizon: Option<u64>,
 }
 
 pub(super) enum Source {
@@ -45,7 +48,12 @@ impl Source {
                 )?;
                 let mut out = Vec::new();
                 body.read_to_end(&mut out).map_err(|e| r.broken(e))?;
-                out
+                // The source sends from the first record at or after `seq`: where its
+                // compaction removed `seq`, that is a later one.
+                match reel_log::frame::decode(&out, out.len()) {
+                    Ok((reel_log::frame::Frame::Record(rec), _)) if rec.seq != seq => Vec::new(),
+                    _ => out,
+                }
             }
         };
         Ok((!frame.is_empty()).then_some(frame))
@@ -59,6 +67,7 @@ impl Source {
                 oldest: log.oldest_seq(),
                 next: log.next_seq(),
                 log_id: Some(log.log_id()),
+                tombstone_horizon: Some(log.tombstone_horizon().map_err(reel::Error::from)?),
             }),
             Source::Remote(r) => {
                 let st = crate::remote::status(r)?;
@@ -85,6 +94,7 @@ impl Source {
                     log_id: st["log_id"]
                         .as_str()
                         .and_then(|h| u128::from_str_radix(h, 16).ok()),
+                    tombstone_horizon: st["tombstone_horizon"].as_u64(),
                 })
             }
         }
