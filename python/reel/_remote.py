@@ -480,7 +480,14 @@ class RemoteStream:
                 if q.get("gte") is not None:
                     start = max(start, q["gte"])
                 self._pump = _Pump(self._s, "/records", {"from_seq": start, "follow": True})
-            item, ended = self._pump.next(timeout)
+            try:
+                item, ended = self._pump.next(timeout)
+            except _errors.Error as e:
+                raise _errors.Error(f"{e}; {self._resume_hint()}") from None
+            if item is None and ended:
+                # A live stream does not end: the server stopped or the connection broke.
+                raise _errors.Error("the server ended the live stream (it stopped, or the "
+                                    f"connection was cut); {self._resume_hint()}")
             if item is None:
                 return None, ended
             rec = _record(item)
@@ -491,6 +498,11 @@ class RemoteStream:
         if self._left is not None:
             self._left -= 1
         return rec, False
+
+    def _resume_hint(self) -> str:
+        if self._last is None:
+            return "stream again to go on"
+        return f"stream again with gt={self._last} to go on after the last record delivered"
 
     def next(self, timeout: Optional[float] = None) -> Optional[_reel.Record]:
         return self._next_or_end(timeout)[0]

@@ -67,7 +67,9 @@ class RemoteKvStore:
             data = self._s.call("GET", f"/keys/{self._p(path)}", query={"recursive": recursive})
         except _errors.NotFound:
             return []
-        texts = [line for line in data.decode().splitlines() if line]
+        # One path per "\n": str.splitlines would also split at \r, \x1c-\x1e, \x85
+        # and \u2028, which a path may hold.
+        texts = [line for line in data.decode().split("\n") if line]
         return [_reel._path_tuple(t) for t in texts] if tuples else texts
 
     def tree(self, path: Any = None) -> Optional[Dict[str, Any]]:
@@ -115,7 +117,8 @@ class RemoteWatch:
     def next(self, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
         item, ended = self._pump.next(timeout)
         if ended:
-            raise _errors.Error("the server ended the watch (it is shutting down)")
+            raise _errors.Error("the server ended the watch (it stopped, or the connection "
+                                "was cut); watch again with from_rev to go on")
         return item
 
     def aiter(self):
@@ -167,10 +170,13 @@ class RemoteListStore:
              from_nonce=None, continuation=None) -> Dict[str, Any]:
         q = {"limit": limit, "reverse": reverse or None, "from_offset": from_offset,
              "from_time": from_time, "from_nonce": from_nonce, "continue": continuation}
-        return self._s.json("GET", f"/lists/{self._k(key)}", query=q)
+        page = self._s.json("GET", f"/lists/{self._k(key)}", query=q)
+        for item in page.get("items", []):
+            _int_nonce(item, "nonce")
+        return page
 
     def info(self, key: str) -> Dict[str, Any]:
-        return self._s.json("GET", f"/lists/{self._k(key)}/info")
+        return _int_nonce(self._s.json("GET", f"/lists/{self._k(key)}/info"), "last_nonce")
 
     def keys(self) -> List[str]:
         try:
@@ -180,3 +186,11 @@ class RemoteListStore:
 
     def __repr__(self) -> str:
         return f"reel.ListStore({self._s.url!r})"
+
+
+def _int_nonce(d: Dict[str, Any], field: str) -> Dict[str, Any]:
+    """Nonces above 2**64 travel as decimal strings (JSON numbers would lose digits in
+    many languages); Python's ints hold them whole, as the local package returns them."""
+    if isinstance(d.get(field), str):
+        d[field] = int(d[field])
+    return d

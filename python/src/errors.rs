@@ -66,3 +66,25 @@ pub fn from_reel(e: Error) -> PyErr {
     };
     raise(class, e.to_string())
 }
+
+/// The file that marks a store kept in object storage (`reel init --object-store`).
+const TIER_FILE: &str = "reel.tier";
+
+/// True when `dir` is a store kept in object storage.
+pub fn is_tiered(dir: &std::path::Path) -> bool {
+    dir.join(TIER_FILE).exists()
+}
+
+/// The refusal of a write to a store kept in object storage: only the `reel` CLI and
+/// server upload what they append, so a record appended from Python would stay in this
+/// directory and never reach the store (and a newer writer elsewhere fences this one
+/// out without Python noticing).
+pub fn tiered_write(dir: &std::path::Path) -> PyErr {
+    invalid(format!(
+        "{} is kept in object storage (it holds {TIER_FILE}): the Python package cannot \
+         upload yet, so a record written here would never reach the store; write with \
+         `reel write`, `reel kv set` or `reel list append`, or through `reel serve` \
+         (reading works)",
+        dir.display()
+    ))
+}

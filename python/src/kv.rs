@@ -27,6 +27,8 @@ use std::sync::Mutex;
 pub struct KvStore {
     kv: reel::kv::KvStore,
     owner: Owner,
+    /// Kept in object storage: writes are refused (see [`errors::tiered_write`]).
+    tiered: bool,
 }
 
 impl KvStore {
@@ -35,13 +37,21 @@ impl KvStore {
         Ok(&self.kv)
     }
 
+    /// [`KvStore::kv`] for a write.
+    fn writer(&self) -> PyResult<&reel::kv::KvStore> {
+        if self.tiered {
+            return Err(errors::tiered_write(self.kv.spool().dir()));
+        }
+        self.kv()
+    }
+
     fn entry(&self, py: Python<'_>, path: &Path) -> PyResult<Option<reel::kv::KvEntry>> {
         let kv = self.kv()?;
         py.detach(|| kv.get(path)).map_err(errors::from_reel)
     }
 
     fn remove(&self, py: Python<'_>, path: &Path, if_rev: Option<u64>) -> PyResult<u64> {
-        let kv = self.kv()?;
+        let kv = self.writer()?;
         py.detach(|| match if_rev {
             Some(rev) => kv.delete_if(path, rev),
             None => kv.delete(path),
@@ -72,6 +82,7 @@ impl KvStore {
         }
         let kv = py.detach(|| b.open()).map_err(errors::from_reel)?;
         Ok(KvStore {
+            tiered: errors::is_tiered(kv.spool().dir()),
             kv,
             owner: Owner::here(),
         })
@@ -135,7 +146,7 @@ impl KvStore {
         if_rev: Option<u64>,
         if_absent: bool,
     ) -> PyResult<u64> {
-        let kv = self.kv()?;
+        let kv = self.writer()?;
         let p = to_path(Some(path))?;
         let v = to_value(value)?;
         let cond = match (if_rev, if_absent) {
@@ -174,7 +185,7 @@ impl KvStore {
     /// Deletes ``path`` and everything below it in one atomic write; returns how many
     /// values were deleted.
     fn delete_tree(&self, py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let kv = self.kv()?;
+        let kv = self.writer()?;
         let p = to_path(Some(path))?;
         py.detach(|| kv.delete_tree(&p)).map_err(errors::from_reel)
     }
@@ -219,7 +230,7 @@ impl KvStore {
     ///
     /// Deletes every value in one atomic write; returns how many.
     fn clear(&self, py: Python<'_>) -> PyResult<usize> {
-        let kv = self.kv()?;
+        let kv = self.writer()?;
         py.detach(|| kv.clear()).map_err(errors::from_reel)
     }
 

@@ -23,12 +23,22 @@ use reel::list::{ListInfo, NewItem, Page, PageRequest, Start};
 pub struct ListStore {
     lists: reel::list::ListStore,
     owner: Owner,
+    /// Kept in object storage: writes are refused (see [`errors::tiered_write`]).
+    tiered: bool,
 }
 
 impl ListStore {
     fn lists(&self) -> PyResult<&reel::list::ListStore> {
         self.owner.check("ListStore")?;
         Ok(&self.lists)
+    }
+
+    /// [`ListStore::lists`] for a write.
+    fn writer(&self) -> PyResult<&reel::list::ListStore> {
+        if self.tiered {
+            return Err(errors::tiered_write(self.lists.spool().dir()));
+        }
+        self.lists()
     }
 }
 
@@ -79,6 +89,7 @@ impl ListStore {
         }
         let lists = py.detach(|| b.open()).map_err(errors::from_reel)?;
         Ok(ListStore {
+            tiered: errors::is_tiered(lists.spool().dir()),
             lists,
             owner: Owner::here(),
         })
@@ -99,7 +110,7 @@ impl ListStore {
         nonce: Option<u128>,
         ts: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let lists = self.lists()?;
+        let lists = self.writer()?;
         // A dict, str or bytes is one value; any other iterable is the values.
         let one = values.is_instance_of::<PyDict>()
             || values.is_instance_of::<PyString>()

@@ -32,12 +32,22 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Spool {
     pub(crate) spool: reel::Spool,
     owner: Owner,
+    /// Kept in object storage: writes are refused (see [`errors::tiered_write`]).
+    tiered: bool,
 }
 
 impl Spool {
     fn get(&self) -> PyResult<&reel::Spool> {
         self.owner.check("Spool")?;
         Ok(&self.spool)
+    }
+
+    /// [`Spool::get`] for a write.
+    fn writer(&self) -> PyResult<&reel::Spool> {
+        if self.tiered {
+            return Err(errors::tiered_write(self.spool.dir()));
+        }
+        self.get()
     }
 }
 
@@ -78,6 +88,7 @@ impl Spool {
             )));
         }
         Ok(Spool {
+            tiered: errors::is_tiered(spool.dir()),
             spool,
             owner: Owner::here(),
         })
@@ -101,7 +112,7 @@ impl Spool {
         value: &Bound<'_, PyAny>,
         key: Option<String>,
     ) -> PyResult<u64> {
-        let spool = self.get()?;
+        let spool = self.writer()?;
         let mut rec = reel::NewRecord::new(to_value(value)?);
         rec.key = key;
         py.detach(|| spool.append(rec)).map_err(errors::from_reel)
@@ -118,7 +129,7 @@ impl Spool {
         values: &Bound<'_, PyAny>,
         key: Option<String>,
     ) -> PyResult<u64> {
-        let spool = self.get()?;
+        let spool = self.writer()?;
         let mut recs = Vec::new();
         for v in PyIterator::from_object(values)? {
             let mut rec = reel::NewRecord::new(to_value(&v?)?);
@@ -428,6 +439,10 @@ impl Reader {
     ///
     /// Commits and releases the reader name (another process may then open it).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
+        // A second close (an explicit one inside `with`) does nothing, as remotely.
+        if lock(&self.inner).is_none() {
+            return Ok(());
+        }
         self.commit(py)?;
         let inner = &self.inner;
         py.detach(|| drop(lock(inner).take()));

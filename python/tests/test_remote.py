@@ -12,9 +12,8 @@ import pytest
 import reel
 
 
-@pytest.fixture(scope="module")
-def server(reel_bin, tmp_path_factory):
-    root = tmp_path_factory.mktemp("served")
+def _serve(reel_bin, root):
+    """`reel serve` over `root` on a free port, once it answers: (process, base URL)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -26,12 +25,17 @@ def server(reel_bin, tmp_path_factory):
     for _ in range(200):
         try:
             urllib.request.urlopen(base + "/healthz", timeout=1).read()
-            break
+            return proc, base
         except OSError:
             time.sleep(0.05)
-    else:
-        proc.kill()
-        raise RuntimeError("reel serve did not start: " + proc.stderr.read().decode())
+    proc.kill()
+    raise RuntimeError("reel serve did not start: " + proc.stderr.read().decode())
+
+
+@pytest.fixture(scope="module")
+def server(reel_bin, tmp_path_factory):
+    root = tmp_path_factory.mktemp("served")
+    proc, base = _serve(reel_bin, root)
     yield root, base
     proc.terminate()
     proc.wait(10)
@@ -288,3 +292,57 @@ def test_a_delete_whose_answer_was_lost_is_not_sent_twice():
     with pytest.raises(reel.Error, match="may or may not"):
         kv.delete_tree("a")
     assert srv.requests.count("DELETE") == 2
+
+
+def test_nonces_beyond_64_bits_are_ints_everywhere(where):
+    """They travel as decimal strings over HTTP; the remote client used to hand the
+    strings back from list reads and info."""
+    lists = reel.ListStore(where("lists"))
+    lists.append("big", [1, 2], nonce=2**64 - 1)
+    lists.append("big", [3], nonce=2**100)
+    assert lists.info("big")["last_nonce"] == 2**100
+    items = lists.read("big", from_nonce=2**64)["items"]
+    assert [i["nonce"] for i in items] == [2**64, 2**100]
+    assert all(isinstance(i["nonce"], int) for i in lists.read("big")["items"])
+
+
+def test_paths_with_line_separators_list_as_themselves(where):
+    """The remote client split the key list at every line boundary Python knows (\\r,
+    \\x1c-\\x1e, \\x85, \\u2028), inventing keys; a path is one line up to "\\n"."""
+    kv = reel.KvStore(where("kv"))
+    paths = ["k\u2028x", "k\x85y", "k\x1cz", "k\rw", "plain"]
+    for p in paths:
+        kv.set((p,), "v")
+    assert len(kv.keys(recursive=True)) == len(paths)
+    assert len(kv) == len(paths)
+
+
+def test_a_reader_may_be_closed_twice(where):
+    """An explicit close inside `with` used to raise locally (not remotely)."""
+    s = reel.Spool(where("spool"))
+    s.append({"n": 1})
+    with s.reader("twice") as r:
+        assert r.next(timeout=0).value == {"n": 1}
+        r.close()
+    r.close()
+
+
+def test_a_live_stream_raises_when_its_server_dies(reel_bin, tmp_path):
+    """A live stream does not end: when the server went away it used to stop like a
+    finished iteration, so a consumer could take a dead server for a quiet spool."""
+    root = tmp_path / "root"
+    root.mkdir()
+    subprocess.run([reel_bin, "init", str(root / "ev")], check=True, capture_output=True)
+    proc, base = _serve(reel_bin, root)
+    try:
+        spool = reel.Spool(f"{base}/ev")
+        spool.append({"n": 0})
+        stream = spool.stream(live=True)
+        assert next(iter(stream)).value == {"n": 0}
+        proc.kill()
+        proc.wait(10)
+        with pytest.raises(reel.Error, match="gt=0"):
+            for _ in stream:
+                pass
+    finally:
+        proc.kill()

@@ -237,3 +237,29 @@ os.kill(os.getpid(), 9)
     subprocess.run([os.sys.executable, "-c", script, str(tmp_path / "s")], check=False)
     with reel.Spool(tmp_path / "s").reader("p") as r:
         assert r.position == 0
+
+
+def test_a_store_kept_in_object_storage_refuses_writes_from_python(tmp_path):
+    """Only the CLI and the server upload what they append: a record appended from
+    Python stayed in the directory, never reached the store, and was still accepted
+    after another directory took the store over (fencing this one)."""
+    d = tmp_path / "tiered"
+    s = reel.Spool(str(d))
+    s.append({"n": 1})
+    del s
+    (d / "reel.tier").write_text("url = \"s3://bucket/prefix\"\n")
+    s = reel.Spool(str(d))
+    with pytest.raises(reel.InvalidArgument, match="object storage"):
+        s.append({"n": 2})
+    with pytest.raises(reel.InvalidArgument, match="object storage"):
+        s.append_many([{"n": 3}])
+    assert [r.value for r in s.stream()] == [{"n": 1}]
+    for make, write in [
+        (reel.KvStore, lambda kv: kv.set("a", 1)),
+        (reel.ListStore, lambda ls: ls.append("k", [1])),
+    ]:
+        other = tmp_path / make.__name__
+        make(str(other))
+        (other / "reel.tier").write_text("")
+        with pytest.raises(reel.InvalidArgument, match="object storage"):
+            write(make(str(other)))

@@ -504,7 +504,10 @@ fn verify_reports_a_damaged_last_record_of_a_copy_but_not_a_torn_write() {
     let out = reel(&["verify", s(&flipped)]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("whole record that fails its check"), "{text}");
+    assert!(
+        text.contains("whole record frame that does not verify"),
+        "{text}"
+    );
     let torn = tmp.path().join("torn");
     common::copy_dir(&d, &torn);
     let b = std::fs::read(seg(&torn)).unwrap();

@@ -4,6 +4,7 @@ use common::derived::*;
 use common::*;
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 #[test]
 fn view_list_shows_name_version_since_and_lag() {
@@ -303,11 +304,10 @@ fn verify_reports_a_damaged_view_table_and_a_rebuild_repairs_it() {
 /// A list all of whose items retention dropped is known only to the lists view: a
 /// rebuild from damaged tables would give its offsets and accept its nonces again, so
 /// it is refused unless forced (it used to run, with a warning, and exit 0).
-#[test]
-fn a_rebuild_that_would_forget_expired_lists_is_refused_unless_forced() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path().join("lists");
-    ok(&["init", "--kind", "lists", "--size", "64k", s(&d)]);
+/// A 64 KiB lists store whose list `a` had all 1,500 items expired (nonces 1 to 1401
+/// in steps of 100), with list `b` after it.
+fn lists_with_an_expired_list(d: &Path) {
+    ok(&["init", "--kind", "lists", "--size", "64k", s(d)]);
     let pad = "y".repeat(60);
     for k in ["a", "b"] {
         for n in (0..1500).step_by(100) {
@@ -315,24 +315,49 @@ fn a_rebuild_that_would_forget_expired_lists_is_refused_unless_forced() {
                 .map(|i| format!("{{\"i\":{i},\"p\":\"{pad}\"}}\n"))
                 .collect();
             let nonce = (n + 1).to_string();
-            let out = reel_stdin(&["list", "append", "--nonce", &nonce, s(&d), k], &input);
+            let out = reel_stdin(&["list", "append", "--nonce", &nonce, s(d), k], &input);
             assert!(out.status.success(), "{out:?}");
         }
     }
+}
+
+/// Appends to list `a` with its last nonce, 1500 (a retry): the output.
+fn retry_nonce_1500(d: &Path) -> String {
+    ok(&[
+        "list",
+        "append",
+        "--nonce",
+        "1500",
+        s(d),
+        "a",
+        "{\"retry\":1}",
+    ])
+}
+
+/// Flips `byte` (from the end when negative) of every table of the lists view.
+fn damage_lists_tables(d: &Path, byte: isize) {
+    for e in std::fs::read_dir(d.join("views/lists")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|e| e == "tbl") {
+            let mut b = std::fs::read(&p).unwrap();
+            let at = if byte < 0 { b.len() / 2 } else { byte as usize };
+            b[at] ^= 0x5a;
+            std::fs::write(&p, b).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_rebuild_that_would_forget_expired_lists_is_refused_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("lists");
+    lists_with_an_expired_list(&d);
     let info = || -> serde_json::Value {
         serde_json::from_str(&ok(&["list", "info", "--json", s(&d), "a"])).unwrap()
     };
     assert_eq!(info()["count"], 0, "every item of list a was dropped");
     assert_eq!(info()["next_offset"], 1500);
-    for e in std::fs::read_dir(d.join("views/lists")).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|e| e == "tbl") {
-            let mut b = std::fs::read(&p).unwrap();
-            let mid = b.len() / 2;
-            b[mid] ^= 0x5a;
-            std::fs::write(&p, b).unwrap();
-        }
-    }
+    damage_lists_tables(&d, -1);
     let (code, out, _) = run(&["verify", s(&d)]);
     assert_eq!(code, 1);
     assert!(out.contains("next offset and last nonce"), "{out}");
@@ -340,17 +365,58 @@ fn a_rebuild_that_would_forget_expired_lists_is_refused_unless_forced() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("rebuild anyway with"), "{err}");
     // A retried append is still refused as a duplicate: the view was left as it was.
-    let out = ok(&[
-        "list",
-        "append",
-        "--nonce",
-        "1500",
-        s(&d),
-        "a",
-        "{\"retry\":1}",
-    ]);
+    let out = retry_nonce_1500(&d);
     assert!(out.contains("\"duplicates\":1"), "{out}");
     let (code, _, err) = run(&["view", "rebuild", "--force", s(&d), "lists"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("without the next offsets and nonces"), "{err}");
+}
+
+/// Tables so damaged that the lists view cannot even be loaded (their magic): the
+/// store used to open with an empty view, answer "not found" for the expired list,
+/// give its offsets again from 0 and take its nonces again, and its next checkpoint
+/// replaced the damaged tables. Now appends, that list's info and a plain rebuild are
+/// refused, naming the remedy; a forced rebuild goes on without that state.
+#[test]
+fn an_unloadable_lists_view_refuses_appends_until_restored_or_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("lists");
+    lists_with_an_expired_list(&d);
+    damage_lists_tables(&d, 5);
+    let copy = tmp.path().join("copy");
+    copy_dir(&d, &copy);
+    for args in [
+        vec![
+            "list",
+            "append",
+            "--nonce",
+            "1500",
+            s(&d),
+            "a",
+            "{\"retry\":1}",
+        ],
+        vec!["list", "info", s(&d), "a"],
+        vec!["view", "rebuild", s(&d), "lists"],
+    ] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains("reel view rebuild --force"), "{args:?}: {err}");
+    }
+    // Nothing was written over the damaged tables: they are still there to restore.
+    for e in std::fs::read_dir(d.join("views/lists")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|e| e == "tbl") {
+            assert!(
+                copy.join("views/lists")
+                    .join(p.file_name().unwrap())
+                    .exists()
+            );
+        }
+    }
+    ok(&["view", "rebuild", "--force", s(&d), "lists"]);
+    let out = retry_nonce_1500(&d);
+    assert!(
+        out.contains("\"appended\":1"),
+        "forced: the loss was accepted: {out}"
+    );
 }

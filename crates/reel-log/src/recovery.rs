@@ -66,7 +66,8 @@ pub struct CutTail {
     pub bytes: u64,
     /// Why the bytes at `offset` were not kept.
     pub reason: String,
-    /// The cut starts with a whole frame that fails its check: a crash can leave that
+    /// The cut starts with a whole record frame that does not verify (its checksum, or
+    /// its seq out of sequence), with no zeroed sector in it: a crash can leave that
     /// (a write whose pages reached the disk out of order) but so does damage to the
     /// last record, which `reel verify` reports rather than let pass as a torn write.
     pub whole_frame: bool,
@@ -385,7 +386,9 @@ pub(crate) fn recover(
             }
             _ => {
                 let file_len = file.len().ctx("read", &path)?;
-                let whole = !incomplete && !looks_unwritten(&*file, &path, bad_at, file_len)?;
+                let whole = !incomplete
+                    && !looks_unwritten(&*file, &path, bad_at, file_len)?
+                    && !partial_tail_unwritten(&*file, &path, bad_at, file_len)?;
                 break (bad_at, Some(why), whole);
             }
         }
@@ -475,6 +478,24 @@ const SECTOR: u64 = 512;
 /// the disk: the frame header at `from` is zeros, or a whole sector-aligned block in the
 /// range is zeros. One flipped or damaged byte does neither (unless the record's own
 /// data holds a zero sector), so it is reported as damage instead of cut as torn.
+/// True when the file ends inside a sector (at or after `from`) and that partial last
+/// sector is all zeros: a write that had not reached the disk there, which
+/// [`looks_unwritten`] (whole sectors only) does not see.
+fn partial_tail_unwritten(
+    file: &dyn crate::storage::StorageFile,
+    path: &Path,
+    from: u64,
+    len: u64,
+) -> Result<bool> {
+    let start = (len / SECTOR * SECTOR).max(from);
+    if start >= len {
+        return Ok(false);
+    }
+    let mut buf = vec![0u8; (len - start) as usize];
+    let n = file.read_full_at(&mut buf, start).ctx("read", path)?;
+    Ok(n > 0 && buf[..n].iter().all(|&b| b == 0))
+}
+
 fn looks_unwritten(
     file: &dyn crate::storage::StorageFile,
     path: &Path,

@@ -99,8 +99,8 @@ impl Log {
                 path: cut.path.clone(),
                 offset: cut.offset,
                 what: format!(
-                    "the last {} bytes of the log hold a whole record that fails its check \
-                     ({}): damage to the last record, or a write a crash interrupted before \
+                    "the last {} bytes of the log hold a whole record frame that does not \
+                     verify ({}): damage to the last record, or a write a crash interrupted before \
                      it was acknowledged as synced; the next writer cuts them (copy the \
                      store first to keep them)",
                     cut.bytes, cut.reason

@@ -92,7 +92,16 @@ pub fn advice(dir: &std::path::Path, damage: &[Damage]) -> Vec<String> {
         ));
     }
     let tables = damage.iter().filter(|d| ext(d) == "tbl").count() as u64;
-    if tables > 0 {
+    let lists_state = damage
+        .iter()
+        .any(|d| ext(d) == "tbl" && d.what.contains("live only in this view"));
+    if lists_state {
+        lines.push(format!(
+            "a lists view table is damaged after retention dropped records: restore {}/views/lists from a copy, or accept losing expired lists' offsets and nonces with `reel view rebuild --force {} lists`",
+            dir.display(),
+            dir.display()
+        ));
+    } else if tables > 0 {
         lines.push(format!(
             "{} damaged: no record is lost (a view is a cache of the log); rebuild the view named above with `reel view rebuild {} NAME`",
             plural_phrase(tables, "view table is", "view tables are"),

@@ -110,6 +110,20 @@ fn unknown_and_conflicting_parameters_are_refused_by_name() {
         "{}",
         r.body
     );
+    let r = get(s.addr, "/v1/stores/cfg/keys?recursiv=true");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("recursiv"));
+    // `continue` goes on from its token whatever the start, as in the library.
+    let r = get(
+        s.addr,
+        "/v1/stores/orders/lists/cust-1?from_offset=0&continue=x",
+    );
+    assert_ne!(r.status, 200, "a bad token is still refused: {}", r.body);
+    assert!(
+        !r.json()["error"].as_str().unwrap().contains("give one of"),
+        "{}",
+        r.body
+    );
     let r = request(
         s.addr,
         "POST",

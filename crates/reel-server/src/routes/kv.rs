@@ -25,6 +25,18 @@ fn parse_path(text: &str) -> ApiResult<KvPath> {
 
 type Params = Query<HashMap<String, String>>;
 
+/// Refuses a query parameter the route does not take (a misspelled `recursiv=true` would
+/// otherwise be ignored: a one-path answer to a subtree question).
+fn only(q: &HashMap<String, String>, known: &[&str]) -> ApiResult<()> {
+    match q.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::bad_request(format!(
+            "unknown query parameter `{k}` (this route takes: {})",
+            known.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `GET .../kv/PATH`: `{"value","rev","ts"}`; `?recursive=true`: the subtree as JSON.
 pub(crate) async fn get(
     st: State<AppState>,
@@ -51,6 +63,7 @@ async fn get_at(
     path: String,
     Query(q): Params,
 ) -> ApiResult<Json<serde_json::Value>> {
+    only(&q, &["recursive"])?;
     let recursive = flag(q.get("recursive").map(String::as_str), "recursive")?;
     let p = parse_path(&path)?;
     let needed = if recursive {
@@ -192,6 +205,7 @@ pub(crate) async fn delete(
     if st.is_stopping() {
         return Err(ApiError::shutting_down());
     }
+    only(&q, &["recursive"])?;
     let recursive = flag(q.get("recursive").map(String::as_str), "recursive")?;
     let p = parse_path(&path)?;
     let needed = if recursive {
@@ -255,6 +269,7 @@ async fn keys_at(
     path: String,
     Query(q): Params,
 ) -> ApiResult<Response> {
+    only(&q, &["recursive"])?;
     let recursive = flag(q.get("recursive").map(String::as_str), "recursive")?;
     let p = parse_path(&path)?;
     caller.require(&name, p.elements(), Flags::ENTER)?;
@@ -312,6 +327,7 @@ async fn watch_at(
     Query(q): Params,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    only(&q, &["fetch", "from_rev"])?;
     let mut fetch = flag(q.get("fetch").map(String::as_str), "fetch")?;
     let mut from_rev = match q.get("from_rev") {
         None => None,

@@ -140,12 +140,12 @@ pub(crate) async fn read(
         q.from_offset.is_some(),
         q.from_time.is_some(),
         q.from_nonce.is_some(),
-        q.continuation.is_some(),
     ];
     if starts.iter().filter(|&&given| given).count() > 1 {
-        // As `reel list read`, which takes one place to start.
+        // As `reel list read`, which takes one place to start (`continue` goes on from
+        // its token whatever the start, as in the library).
         return Err(ApiError::bad_request(
-            "give one of from_offset, from_time, from_nonce and continue",
+            "give one of from_offset, from_time and from_nonce",
         ));
     }
     let start = match (q.from_offset, q.from_time, &q.from_nonce) {

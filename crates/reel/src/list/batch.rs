@@ -112,6 +112,9 @@ impl ListStore {
         for (key, _) in lists {
             check_key(key)?;
         }
+        if let Some(why) = self.view.lost_state() {
+            return Err(Error::RebuildLoses(why));
+        }
         let view = &self.view;
         let (_, appended) = self.spool.log().append_guarded(durability, |end| {
             let mut st = view.lock_at(end)?;

@@ -440,6 +440,11 @@ impl ListStore {
         let oldest = self.spool.oldest_seq();
         let mut st = self.view.lock_at(self.spool.next_seq())?;
         let Some(l) = st.view_mut().list(key, oldest)? else {
+            drop(st);
+            // A list all of whose items expired may be one the lost state held.
+            if let Some(why) = self.view.lost_state() {
+                return Err(Error::RebuildLoses(why));
+            }
             return Ok(None);
         };
         let (first, last) = if l.is_empty() {

@@ -86,6 +86,11 @@ pub(super) fn write_checkpoint<V: View>(
     files: &ViewFiles,
     st: &mut State<V>,
 ) -> Result<()> {
+    if st.lost_state.is_some() {
+        // It would replace the checkpoint that still holds the state this one lacks
+        // (damaged, but perhaps restorable) with one that does not.
+        return Ok(());
+    }
     let storage = &*files.storage;
     let io = |op, p: &std::path::Path, e| crate::Error::from(reel_log::Error::io(op, p, e));
     let _lock = if st.view.uses_files() {

@@ -225,6 +225,10 @@ pub struct State<V> {
     manifest: Option<Vec<u8>>,
     /// A rebuild is running: checkpoints of other processes are not adopted.
     rebuilding: bool,
+    /// Why this view lacks state that only its checkpoint held (a view that outlives
+    /// the log, whose checkpoint could not be loaded after retention dropped records):
+    /// writes that depend on that state and a rebuild without `force` are refused.
+    lost_state: Option<String>,
 }
 
 impl<V> State<V> {
@@ -264,6 +268,7 @@ impl<V: View> ViewHandle<V> {
         let mut applied_to = spool.oldest_seq();
         let horizon = spool.log().tombstone_horizon()?;
         let mut manifest = None;
+        let mut load_error = None;
         // A view in files may find a table gone that another process's checkpoint
         // replaced between reading the checkpoint and opening the table: read it again.
         for attempt in 0..3 {
@@ -285,12 +290,27 @@ impl<V: View> ViewHandle<V> {
                     view.reset();
                     if attempt == 2 || !view.uses_files() {
                         tracing::warn!(dir = %spool.dir().display(), view = view.name(), "view checkpoint cannot be loaded ({e}): rebuilding from the log");
+                        load_error = Some(e.to_string());
                         break;
                     }
                 }
             }
         }
-        if manifest.is_none() && applied_to > 0 && view.outlives_log() {
+        let lost_state = match load_error {
+            Some(e) if applied_to > 0 && view.outlives_log() => Some(format!(
+                "the {} view's checkpoint cannot be loaded ({e}), and retention has dropped \
+                 records from the log, so state that only the checkpoint held is missing \
+                 (for lists: the next offset and last nonce of a list all of whose items \
+                 were dropped; appends are refused rather than give offsets again or take a \
+                 used nonce again). Restore views/{} from a copy of the store, or rebuild \
+                 without that state with `reel view rebuild --force DIR {}`",
+                view.name(),
+                view.name(),
+                view.name()
+            )),
+            _ => None,
+        };
+        if manifest.is_none() && applied_to > 0 && view.outlives_log() && lost_state.is_none() {
             tracing::warn!(
                 dir = %spool.dir().display(),
                 view = view.name(),
@@ -309,6 +329,7 @@ impl<V: View> ViewHandle<V> {
             last_checkpoint: Instant::now(),
             manifest,
             rebuilding: false,
+            lost_state,
         };
         Ok(ViewHandle {
             shared: Arc::new(Shared {
@@ -358,6 +379,17 @@ impl<V: View> ViewHandle<V> {
             return Ok(None);
         }
         self.read(f).map(Some)
+    }
+
+    /// Why writes that depend on state only the view's checkpoint held are refused
+    /// (see [`crate::Error::RebuildLoses`]); `None` normally.
+    pub fn lost_state(&self) -> Option<String> {
+        self.shared
+            .state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .lost_state
+            .clone()
     }
 
     /// Locks the view caught up to exactly `end` (no further), for callers that must
@@ -492,9 +524,13 @@ impl<V: View> ViewHandle<V> {
     /// state the log no longer does ([`crate::Error::RebuildLoses`] otherwise).
     pub fn rebuild_with(&self, force: bool, mut progress: impl FnMut(u64, u64)) -> Result<()> {
         let mut st = self.lock();
+        if let (Some(why), false) = (&st.lost_state, force) {
+            return Err(crate::Error::RebuildLoses(why.clone()));
+        }
         let spool = &self.shared.spool;
         let start = spool.oldest_seq();
         st.view.reset_for_rebuild(start > 0, force)?;
+        st.lost_state = None;
         st.applied_to = start;
         st.checkpointed_at = start;
         st.lost = 0;

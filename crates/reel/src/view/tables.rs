@@ -410,20 +410,24 @@ fn verify_view(
                 };
                 // The lists view also keeps what retention dropped from the log: the
                 // next offset and last nonce of a list whose items are all gone.
-                let also = if view == crate::list::LISTS_VIEW && spool.oldest_seq() > 0 {
-                    " and retention dropped records, so the next offset and last nonce of a \
-                     list all of whose items were dropped may be lost: restore views/lists \
-                     from a copy if you have one; otherwise `reel view rebuild --force DIR \
-                     lists` rebuilds without them"
+                let what = if view == crate::list::LISTS_VIEW && spool.oldest_seq() > 0 {
+                    format!(
+                        "{what} (a table of view `lists`: no record is lost, but retention \
+                         dropped records, so the next offset and last nonce of a list all of \
+                         whose items were dropped live only in this view: restore \
+                         views/lists from a copy, or rebuild without them with `reel view \
+                         rebuild --force DIR lists`)"
+                    )
                 } else {
-                    ""
+                    format!(
+                        "{what} (a table of view `{view}`, a cache of the log: no record is \
+                         lost; `reel view rebuild DIR {view}` rewrites it)"
+                    )
                 };
                 damage.push(reel_log::Damage {
                     path,
                     offset,
-                    what: format!(
-                        "{what} (a table of view `{view}`, a cache of the log: no record is lost; `reel view rebuild DIR {view}` rewrites it{also})"
-                    ),
+                    what,
                     resume_seq: None,
                 });
             }
