@@ -85,6 +85,37 @@ def test_compare_and_set_race_has_one_winner_per_round(tmp_path):
     assert values == list(range(rounds + 1))
 
 
+def _overwriter(path, tag, n, out):
+    kv = reel.KvStore(path)
+    try:
+        for i in range(n):
+            kv.set(("k", tag, i % 200), {"i": i, "pad": "x" * 100})
+        out.put("ok")
+    except reel.Error as e:
+        out.put(f"{type(e).__name__} at {i}: {e}")
+
+
+def test_writers_sharing_a_small_kv_store_are_not_refused_as_full(tmp_path, reel_bin):
+    """Live values take a third of the store; overwrites fill it again and again. A
+    writer used to be refused as full when another process had filled the store since
+    its own last compaction (its counter saw only its own appends), or filled it between
+    its check and its append."""
+    path = str(tmp_path / "kv")
+    subprocess.run([reel_bin, "init", "--kind", "kv", "--size", "256k", path],
+                   check=True, capture_output=True)
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_overwriter, args=(path, t, 8000, out)) for t in "ab"]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(60)
+    assert results == ["ok", "ok"]
+    kv = reel.KvStore(path)
+    assert kv.get(("k", "a", 199))["i"] == 7999
+
+
 def test_threads_append_and_read(tmp_path):
     spool = reel.Spool(tmp_path / "s")
     per_thread, writers = 2000, 8

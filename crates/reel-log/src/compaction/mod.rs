@@ -99,6 +99,12 @@ impl Log {
         self.inner
             .appended_since_compaction
             .store(0, Ordering::Release);
+        self.inner
+            .records_since_compaction
+            .store(0, Ordering::Release);
+        self.inner
+            .seq_at_compaction
+            .store(self.next_seq(), Ordering::Release);
         match &report {
             Ok(r) if r.rewritten > 0 => tracing::info!(
                 dir = %self.inner.dir.display(),
@@ -379,7 +385,7 @@ impl Log {
         let config = self.config();
         if config.when_full != crate::WhenFull::Compact
             || self.used_bytes() < config.capacity / 4 * 3
-            || self.inner.appended_since_compaction.load(Ordering::Acquire) < config.capacity / 10
+            || self.appended_since_compaction() < config.capacity / 10
             || self.inner.compactor_running.swap(true, Ordering::AcqRel)
         {
             return;
@@ -396,6 +402,23 @@ impl Log {
         }
     }
 
+    /// Bytes appended to the log since this process last compacted, by any process: its
+    /// own count, or the seqs appended since times its mean record, whichever is more
+    /// (other processes' appends count too: a writer that appended little would
+    /// otherwise refuse an append as full while others filled the log with values a
+    /// compaction would drop).
+    fn appended_since_compaction(&self) -> u64 {
+        let own = self.inner.appended_since_compaction.load(Ordering::Acquire);
+        let own_records = self.inner.records_since_compaction.load(Ordering::Acquire);
+        let seqs = self
+            .next_seq()
+            .saturating_sub(self.inner.seq_at_compaction.load(Ordering::Acquire));
+        let mean = own.checked_div(own_records).unwrap_or_else(|| {
+            self.used_bytes() / self.next_seq().saturating_sub(self.oldest_seq()).max(1)
+        });
+        own.max(seqs.saturating_mul(mean))
+    }
+
     /// Before an append of `needed` bytes to a full `compact` log: compacts first (a
     /// write stall, logged), unless nothing was appended since the last compaction that
     /// could have become superseded.
@@ -406,7 +429,7 @@ impl Log {
         let config = self.config();
         if config.when_full != crate::WhenFull::Compact
             || self.used_bytes() + needed <= config.capacity
-            || self.inner.appended_since_compaction.load(Ordering::Acquire) < config.capacity / 10
+            || self.appended_since_compaction() < config.capacity / 10
         {
             return Ok(());
         }

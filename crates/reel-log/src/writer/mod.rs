@@ -122,10 +122,25 @@ impl Log {
         }
         self.relieve_compaction_pressure(extent.total)?;
         let now = now_micros();
-        let (range, file, end) = self
+        let appended = self
             .inner
             .queue
-            .append(entries, extent, now, |units| self.write_group(units, now))?;
+            .append(entries, extent, now, |units| self.write_group(units, now));
+        let (range, file, end) = match appended {
+            // Another process filled the log between the check above and this append:
+            // compact now (whatever this process appended itself) and try once more.
+            Err(Error::Full {
+                policy: crate::WhenFull::Compact,
+                ..
+            }) => {
+                self.compact(crate::compaction::DEFAULT_TOMBSTONE_GRACE)?;
+                let now = now_micros();
+                self.inner
+                    .queue
+                    .append(entries, extent, now, |units| self.write_group(units, now))?
+            }
+            other => other?,
+        };
         self.make_durable(durability, &file, end)?;
         self.maybe_compact_in_background();
         Ok(range)
@@ -492,6 +507,9 @@ impl Log {
             self.inner
                 .appended_since_compaction
                 .fetch_add(len, Ordering::Relaxed);
+            self.inner
+                .records_since_compaction
+                .fetch_add(1, Ordering::Relaxed);
             t.next_seq += 1;
             t.records += 1;
             t.ts_max = t.ts_max.max(ts);
