@@ -98,11 +98,18 @@ class RemoteKvStore:
         except _errors.NotFound:
             return False
 
+    def _all(self) -> List[str]:
+        """Every path holding a value, the root's own value too (as locally)."""
+        keys = self.keys(recursive=True)
+        if ":" not in keys and ":" in self:
+            keys.insert(0, ":")
+        return keys
+
     def __len__(self) -> int:
-        return len(self.keys(recursive=True))
+        return len(self._all())
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.keys(recursive=True))
+        return iter(self._all())
 
     def __repr__(self) -> str:
         return f"reel.KvStore({self._s.url!r})"

@@ -59,10 +59,20 @@ impl KvStore {
         .map_err(errors::from_reel)
     }
 
+    /// Every path holding a value: the root's own value too (`descendants` leaves the
+    /// path itself out, so `len` and iteration used to miss a value stored at `:`).
     fn all_keys(&self, py: Python<'_>) -> PyResult<Vec<Path>> {
         let kv = self.kv()?;
-        py.detach(|| kv.descendants(&Path::default()))
-            .map_err(errors::from_reel)
+        py.detach(|| {
+            let root = Path::default();
+            let mut keys = Vec::new();
+            if kv.contains(&root)? {
+                keys.push(root.clone());
+            }
+            keys.extend(kv.descendants(&root)?);
+            Ok(keys)
+        })
+        .map_err(errors::from_reel)
     }
 }
 

@@ -346,3 +346,14 @@ def test_a_live_stream_raises_when_its_server_dies(reel_bin, tmp_path):
                 pass
     finally:
         proc.kill()
+
+
+def test_len_and_iteration_count_a_value_at_the_root(where):
+    """They left a value stored at `:` out, while `in` and delete_tree saw it."""
+    kv = reel.KvStore(where("kv"))
+    kv.set(":", "root value")
+    kv.set("a", 1)
+    assert ":" in kv
+    assert len(kv) == 2
+    assert sorted(kv) == [":", "a"]
+    assert kv.delete_tree(":") == 2
