@@ -193,6 +193,22 @@ def _error(status: int, data: bytes) -> _errors.Error:
     return cls(msg)
 
 
+def _check_timeout(timeout: Optional[float]) -> None:
+    """As the local package: a timeout is a number of seconds >= 0 (or None)."""
+    if timeout is not None and not timeout >= 0:  # also refuses NaN
+        raise _errors.InvalidArgument(f"timeout must be a number of seconds >= 0, not {timeout}")
+
+
+def _check_seq(name: str, seq: Any) -> None:
+    """As the local package, which takes seqs as unsigned 64-bit ints."""
+    if seq is None:
+        return
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise TypeError(f"{name} must be an int, not {type(seq).__name__}")
+    if not 0 <= seq < 2**64:
+        raise OverflowError(f"{name} {seq} is not a seq (0 to 2**64 - 1)")
+
+
 def _check_value(value: Any, depth: int = 0) -> None:
     """Refuses what a local store refuses but JSON would change: keys that are not str,
     ints beyond 64 bits."""
@@ -299,6 +315,8 @@ class RemoteSpool:
         return self.append_many([value], key=key)
 
     def append_many(self, values, key: Optional[str] = None) -> int:
+        if key is not None and not isinstance(key, str):
+            raise TypeError(f"key must be a str, not {type(key).__name__}")
         body = "".join(_dumps(v) + "\n" for v in values).encode()
         if not body:
             raise _errors.InvalidArgument("append_many needs at least one value")
@@ -317,6 +335,8 @@ class RemoteSpool:
 
     def stream(self, gt=None, gte=None, lt=None, lte=None, reverse=False, limit=None,
                live=False) -> "RemoteStream":
+        for name, seq in (("gt", gt), ("gte", gte), ("lt", lt), ("lte", lte)):
+            _check_seq(name, seq)
         if live and reverse:
             raise _errors.InvalidArgument("a live stream cannot be reversed")
         return RemoteStream(self._s, dict(gt=gt, gte=gte, lt=lt, lte=lte), reverse, limit, live)
@@ -353,6 +373,7 @@ class RemoteReader:
         return f"/readers/{urllib.parse.quote(self._name, safe='')}/{op}"
 
     def next(self, timeout: Optional[float] = None) -> Optional[_reel.Record]:
+        _check_timeout(timeout)
         if self._closed:
             raise _errors.InvalidArgument("the reader is closed; open it again with spool.reader(name)")
         with self._lock:
@@ -385,6 +406,7 @@ class RemoteReader:
             self._acked = self._delivered
 
     def seek(self, seq: int) -> None:
+        _check_seq("seq", seq)
         self._move({"to_seq": seq})
 
     def rewind(self) -> None:

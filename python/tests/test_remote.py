@@ -357,3 +357,20 @@ def test_len_and_iteration_count_a_value_at_the_root(where):
     assert len(kv) == 2
     assert sorted(kv) == [":", "a"]
     assert kv.delete_tree(":") == 2
+
+
+def test_bad_arguments_raise_the_same_exceptions_everywhere(where):
+    s = reel.Spool(where("spool"))
+    s.append({"n": 1})
+    with pytest.raises(TypeError):
+        s.append({"n": 2}, key=5)
+    with pytest.raises(OverflowError):
+        s.stream(gt=-1)
+    with s.reader("args") as r:
+        with pytest.raises(reel.InvalidArgument):
+            r.next(-1)
+        with pytest.raises(reel.InvalidArgument):
+            r.next(float("nan"))
+        with pytest.raises(OverflowError):
+            r.seek(-1)
+    assert [x.value for x in s.stream()] == [{"n": 1}]

@@ -386,9 +386,15 @@ pub(crate) fn recover(
             }
             _ => {
                 let file_len = file.len().ctx("read", &path)?;
-                let whole = !incomplete
-                    && !looks_unwritten(&*file, &path, bad_at, file_len)?
-                    && !partial_tail_unwritten(&*file, &path, bad_at, file_len)?;
+                // A last frame whose length field alone was damaged looks like one the
+                // file ends inside; its checksum, with the length that reaches the end of
+                // the file, tells it apart from a torn write.
+                let whole = if incomplete {
+                    only_the_length_is_wrong(&*file, &path, bad_at, file_len)?
+                } else {
+                    !looks_unwritten(&*file, &path, bad_at, file_len)?
+                        && !partial_tail_unwritten(&*file, &path, bad_at, file_len)?
+                };
                 break (bad_at, Some(why), whole);
             }
         }

@@ -241,3 +241,22 @@ fn a_member_that_died_after_storing_records_but_before_acknowledging_them_does_n
     let count = check_against_source(&s.dir("ev"), std::slice::from_ref(&a));
     assert!(count.values().all(|&c| c == 1));
 }
+
+/// A member's share of a kv store keeps a deletion a deletion: it used to store it as
+/// the value `null`, which reads back like a stored `null`.
+#[test]
+fn a_members_share_of_a_kv_store_keeps_deletions() {
+    let s = Server::start(&[]);
+    let src = s.dir("cfg");
+    ok(&["kv", "set", &src, "a", "1"]);
+    ok(&["kv", "set", "-e", &src, "b", "null"]);
+    ok(&["kv", "del", &src, "a"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join("share").display().to_string();
+    let url = format!("http://{}/cfg", s.addr);
+    ok(&["replicate", "--group", "g", "--no-wait", &url, &dst]);
+    let got = lines(&ok(&["stream", "--meta", &dst]));
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got[1].get("deleted"), None, "a stored null: {:?}", got[1]);
+    assert_eq!(got[2]["deleted"], true, "the deletion: {:?}", got[2]);
+}

@@ -110,7 +110,13 @@ impl Member<'_> {
                 if self.stored.contains(seq) {
                     continue;
                 }
-                let mut new = NewRecord::new(Value::json(&rec["value"])).nonce(u128::from(seq));
+                // A kv deletion stays one (its value prints as null, like a stored null).
+                let value = if rec["deleted"] == serde_json::Value::Bool(true) {
+                    Value::from_parts(reel::Encoding::Tombstone, Vec::new())
+                } else {
+                    Value::json(&rec["value"])
+                };
+                let mut new = NewRecord::new(value).nonce(u128::from(seq));
                 if let Some(k) = rec["key"].as_str() {
                     new = new.key(k);
                 }
