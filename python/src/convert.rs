@@ -19,7 +19,9 @@ const MAX_DEPTH: usize = 256;
 /// A Python value in its stored form: `bytes` as raw bytes, anything else as
 /// MessagePack. Raises `TypeError` naming what cannot be stored; nothing is stored then.
 pub fn to_value(v: &Bound<'_, PyAny>) -> PyResult<Value> {
-    if let Ok(b) = v.cast_exact::<PyBytes>() {
+    // A subclass of bytes is bytes too (as a subclass of str, int or dict is stored as
+    // its base type).
+    if let Ok(b) = v.cast::<PyBytes>() {
         return Ok(Value::bytes(b.as_bytes()));
     }
     let mut out = Vec::with_capacity(64);

@@ -49,6 +49,9 @@ pub fn from_reel(e: Error) -> PyErr {
         }
         Error::Log(log) => match log {
             LogError::Corrupt { .. } => "Corrupt",
+            // No store in that directory: what the server answers for one it does not
+            // serve (404).
+            LogError::NotALog { .. } => "NotFound",
             LogError::Full { .. } | LogError::DiskFull { .. } => "Full",
             LogError::ReadOnly { .. } | LogError::Follower { .. } => "PermissionDenied",
             LogError::Io { source, .. }

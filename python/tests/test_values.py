@@ -134,3 +134,18 @@ def test_append_many_is_one_batch_with_dense_seqs(tmp_path):
     assert got == [(i, "batch", i) for i in range(1000)]
     with pytest.raises(reel.InvalidArgument):
         spool.append_many([])
+
+
+def test_a_bytes_subclass_is_stored_as_bytes(tmp_path):
+    """It was refused as if it were inside a dict or list."""
+    class Blob(bytes):
+        pass
+
+    s = reel.Spool(str(tmp_path / "s"))
+    s.append(Blob(b"\x00\x01"))
+    assert [r.value for r in s.stream()] == [b"\x00\x01"]
+
+
+def test_opening_a_missing_store_without_creating_it_is_not_found(tmp_path):
+    with pytest.raises(reel.NotFound):
+        reel.KvStore(str(tmp_path / "missing"), create=False)

@@ -28,8 +28,10 @@ pub enum Error {
         why: &'static str,
     },
 
-    /// Another process has the named reader open.
-    #[error("reader `{name}` is in use by another process; stop that reader first")]
+    /// Another handle (in this process or another) has the named reader open.
+    #[error(
+        "reader `{name}` is in use by another reader (in this or another process); close or stop it first"
+    )]
     ReaderBusy {
         /// The reader name.
         name: String,
