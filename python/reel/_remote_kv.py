@@ -64,12 +64,11 @@ class RemoteKvStore:
 
     def keys(self, path: Any = None, recursive: bool = False, tuples: bool = False) -> List[Any]:
         try:
-            data = self._s.call("GET", f"/keys/{self._p(path)}", query={"recursive": recursive})
+            # JSON: a path may hold any character, a line break too.
+            texts = self._s.json("GET", f"/keys/{self._p(path)}",
+                                 query={"recursive": recursive, "format": "json"})["keys"]
         except _errors.NotFound:
             return []
-        # One path per "\n": str.splitlines would also split at \r, \x1c-\x1e, \x85
-        # and \u2028, which a path may hold.
-        texts = [line for line in data.decode().split("\n") if line]
         return [_reel._path_tuple(t) for t in texts] if tuples else texts
 
     def tree(self, path: Any = None) -> Optional[Dict[str, Any]]:

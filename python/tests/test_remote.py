@@ -308,9 +308,10 @@ def test_nonces_beyond_64_bits_are_ints_everywhere(where):
 
 def test_paths_with_line_separators_list_as_themselves(where):
     """The remote client split the key list at every line boundary Python knows (\\r,
-    \\x1c-\\x1e, \\x85, \\u2028), inventing keys; a path is one line up to "\\n"."""
+    \\x1c-\\x1e, \\x85, \\u2028, and \\n, which a path may hold too), inventing keys;
+    it now asks for the list as JSON."""
     kv = reel.KvStore(where("kv"))
-    paths = ["k\u2028x", "k\x85y", "k\x1cz", "k\rw", "plain"]
+    paths = ["k\u2028x", "k\x85y", "k\x1cz", "k\rw", "a\nb", "plain"]
     for p in paths:
         kv.set((p,), "v")
     assert len(kv.keys(recursive=True)) == len(paths)

@@ -536,6 +536,10 @@ pub enum KvCommand {
         /// Every descendant holding a value, not just the children.
         #[arg(short, long)]
         recursive: bool,
+        /// One JSON array of the paths: unambiguous for a path holding a line break,
+        /// which the one-path-per-line text prints as two lines.
+        #[arg(long)]
+        json: bool,
         /// The store directory.
         dir: PathBuf,
         /// The path (default: the root).

@@ -117,6 +117,7 @@ pub fn run(cmd: KvCommand, out: &mut Output) -> CliResult {
         }
         KvCommand::Keys {
             recursive,
+            json,
             dir,
             path: p,
         } => {
@@ -127,8 +128,13 @@ pub fn run(cmd: KvCommand, out: &mut Output) -> CliResult {
             } else {
                 kv.children(&p)?
             };
-            for k in keys {
-                out.line(format_args!("{k}"))?;
+            if json {
+                let texts: Vec<String> = keys.iter().map(ToString::to_string).collect();
+                out.json_line(&texts)?;
+            } else {
+                for k in keys {
+                    out.line(format_args!("{k}"))?;
+                }
             }
         }
         KvCommand::Watch {

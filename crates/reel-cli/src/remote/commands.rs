@@ -364,7 +364,10 @@ pub fn kv(r: &Remote, cmd: &KvCommand, out: &mut Output) -> CliResult {
             }
         }
         KvCommand::Keys {
-            recursive, path, ..
+            recursive,
+            json,
+            path,
+            ..
         } => {
             let mut call = Call {
                 method: "GET",
@@ -375,8 +378,14 @@ pub fn kv(r: &Remote, cmd: &KvCommand, out: &mut Output) -> CliResult {
             if *recursive {
                 call.query.push(("recursive", "true".into()));
             }
-            let text = r.text(&call)?;
-            out.bytes(text.as_bytes())?;
+            if *json {
+                call.query.push(("format", "json".into()));
+                let keys = r.json(&call)?;
+                out.json_line(&keys["keys"])?;
+            } else {
+                let text = r.text(&call)?;
+                out.bytes(text.as_bytes())?;
+            }
         }
         KvCommand::Watch {
             fetch,

@@ -410,3 +410,20 @@ fn a_remote_read_into_head_consumes_only_what_head_took() {
     assert_eq!(rest.lines().next(), Some("{\"i\":1}"), "{rest}");
     assert_eq!(rest.lines().count(), 99);
 }
+
+/// A path holding a line break prints as two lines in the text list; `--json` (and
+/// `/keys?format=json`) keep it one path, locally and remotely alike.
+#[test]
+fn kv_keys_as_json_keep_a_path_with_a_line_break_whole() {
+    let s = Server::start(&[]);
+    let d = s.dir("cfg");
+    ok(&["kv", "set", &d, "a\nb", "v"]);
+    ok(&["kv", "set", &d, "c", "v"]);
+    let url = format!("http://{}/cfg", s.addr);
+    let local = ok(&["kv", "keys", "--json", "-r", &d]);
+    assert_eq!(ok(&["kv", "keys", "--json", "-r", &url]), local);
+    let keys: Vec<String> = serde_json::from_str(&local).unwrap();
+    assert_eq!(keys, ["a\nb", "c"]);
+    let r = get(s.addr, "/v1/stores/cfg/keys?recursive=true&format=xml");
+    assert_eq!(r.status, 400, "{}", r.body);
+}

@@ -269,8 +269,17 @@ async fn keys_at(
     path: String,
     Query(q): Params,
 ) -> ApiResult<Response> {
-    only(&q, &["recursive"])?;
+    only(&q, &["recursive", "format"])?;
     let recursive = flag(q.get("recursive").map(String::as_str), "recursive")?;
+    let json = match q.get("format").map(String::as_str) {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`format` must be text or json, not `{other}`"
+            )));
+        }
+    };
     let p = parse_path(&path)?;
     caller.require(&name, p.elements(), Flags::ENTER)?;
     let text = inline(move || {
@@ -280,6 +289,11 @@ async fn keys_at(
         } else {
             kv.children(&p)?
         };
+        if json {
+            // One array: a path holding a line break stays one path.
+            let texts: Vec<String> = keys.iter().map(ToString::to_string).collect();
+            return Ok(serde_json::json!({ "keys": texts }).to_string());
+        }
         let mut out = String::new();
         for k in keys {
             out.push_str(&k.to_string());
@@ -291,7 +305,11 @@ async fn keys_at(
     Ok(Response::builder()
         .header(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; charset=utf-8",
+            if json {
+                "application/json"
+            } else {
+                "text/plain; charset=utf-8"
+            },
         )
         .body(Body::from(text))
         .unwrap_or_else(|e| ApiError::internal(e.to_string()).into_response_()))
