@@ -277,6 +277,11 @@ impl<V: View> ViewHandle<V> {
             };
             if let Some(why) = unusable(&cp, &view, spool, horizon) {
                 tracing::info!(dir = %spool.dir().display(), view = view.name(), "view checkpoint not used ({why}): rebuilding from the log");
+                // A view of another version cannot carry over what only its checkpoint
+                // held: as for a checkpoint that cannot be loaded (below).
+                if cp.version != view.version() {
+                    load_error = Some(why);
+                }
                 break;
             }
             view.reset();
