@@ -155,6 +155,9 @@ class RemoteListStore:
         return urllib.parse.quote(key, safe="")
 
     def append(self, key: str, values: Any, nonce: Optional[int] = None, ts: Optional[int] = None) -> Dict[str, int]:
+        if key == "":
+            # As locally (the URL of an empty key names no route on the server).
+            raise _errors.InvalidArgument("a list key cannot be empty")
         one = isinstance(values, (dict, str, bytes)) or not hasattr(values, "__iter__")
         values = [values] if one else list(values)
         items = []

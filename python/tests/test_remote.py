@@ -375,3 +375,8 @@ def test_bad_arguments_raise_the_same_exceptions_everywhere(where):
         with pytest.raises(OverflowError):
             r.seek(-1)
     assert [x.value for x in s.stream()] == [{"n": 1}]
+
+
+def test_an_empty_list_key_is_refused_everywhere(where):
+    with pytest.raises(reel.InvalidArgument, match="empty"):
+        reel.ListStore(where("lists")).append("", [1])

@@ -304,12 +304,12 @@ fn verify_reports_a_damaged_view_table_and_a_rebuild_repairs_it() {
 /// A list all of whose items retention dropped is known only to the lists view: a
 /// rebuild from damaged tables would give its offsets and accept its nonces again, so
 /// it is refused unless forced (it used to run, with a warning, and exit 0).
-/// A 64 KiB lists store whose list `a` had all 1,500 items expired (nonces 1 to 1401
-/// in steps of 100), with list `b` after it.
-fn lists_with_an_expired_list(d: &Path) {
+/// A 64 KiB lists store holding `keys` in turn, 1,500 items each (nonces 1 to 1401 in
+/// steps of 100): all items of every list but the last expired.
+fn lists_with_expired_lists(d: &Path, keys: &[&str]) {
     ok(&["init", "--kind", "lists", "--size", "64k", s(d)]);
     let pad = "y".repeat(60);
-    for k in ["a", "b"] {
+    for k in keys {
         for n in (0..1500).step_by(100) {
             let input: String = (n..n + 100)
                 .map(|i| format!("{{\"i\":{i},\"p\":\"{pad}\"}}\n"))
@@ -351,7 +351,7 @@ fn damage_lists_tables(d: &Path, byte: isize) {
 fn a_rebuild_that_would_forget_expired_lists_is_refused_unless_forced() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("lists");
-    lists_with_an_expired_list(&d);
+    lists_with_expired_lists(&d, &["a", "b"]);
     let info = || -> serde_json::Value {
         serde_json::from_str(&ok(&["list", "info", "--json", s(&d), "a"])).unwrap()
     };
@@ -381,7 +381,7 @@ fn a_rebuild_that_would_forget_expired_lists_is_refused_unless_forced() {
 fn an_unloadable_lists_view_refuses_appends_until_restored_or_forced() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("lists");
-    lists_with_an_expired_list(&d);
+    lists_with_expired_lists(&d, &["a", "b"]);
     damage_lists_tables(&d, 5);
     let copy = tmp.path().join("copy");
     copy_dir(&d, &copy);
@@ -419,4 +419,28 @@ fn an_unloadable_lists_view_refuses_appends_until_restored_or_forced() {
         out.contains("\"appended\":1"),
         "forced: the loss was accepted: {out}"
     );
+}
+
+/// A forced rebuild keeps what the readable blocks hold (it used to drop every expired
+/// list's state when any block was damaged), and never takes a list's state from an
+/// older table where the newer table's block for it is damaged: that state is stale
+/// (an old next offset would be given again).
+#[test]
+fn a_forced_rebuild_keeps_the_readable_lists_and_no_stale_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("lists");
+    let keys = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    lists_with_expired_lists(&d, &keys);
+    damage_lists_tables(&d, -1);
+    ok(&["view", "rebuild", "--force", s(&d), "lists"]);
+    let mut kept = 0;
+    for k in keys {
+        let (code, out, _) = run(&["list", "info", "--json", s(&d), k]);
+        if code == 0 {
+            let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(info["next_offset"], 1500, "list {k}: {info}");
+            kept += 1;
+        }
+    }
+    assert!(kept >= keys.len() - 2, "only {kept} lists kept");
 }

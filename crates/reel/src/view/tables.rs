@@ -57,6 +57,30 @@ fn stored_row<'v>(v: &'v [u8], table: &Table) -> Result<Option<&'v [u8]>> {
 }
 
 impl TableSet {
+    /// Every readable row, the newest table's for a key found in several: what a rebuild
+    /// can still take from damaged tables ([`Table::salvage`]). A key in the range of a
+    /// damaged block is not taken from an older table, whose row the lost one may have
+    /// replaced (an old next offset would be given again). Returns the damaged blocks.
+    pub fn salvage_rows(&self, mut f: impl FnMut(&[u8], Option<&[u8]>)) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        let mut shadow: Vec<crate::view::table::KeyRange> = Vec::new();
+        for (_, t) in &self.tables {
+            let damaged = t.salvage(|k, v| {
+                let shadowed = shadow.iter().any(|(from, to)| {
+                    k >= from.as_slice() && to.as_deref().is_none_or(|to| k < to)
+                });
+                if !shadowed
+                    && let Ok(row) = stored_row(v, t)
+                    && seen.insert(k.to_vec())
+                {
+                    f(k, row);
+                }
+            });
+            shadow.extend(damaged);
+        }
+        shadow.len()
+    }
+
     /// Makes the next [`TableSet::write`] merge every table (and its rows) into one, even
     /// with no rows: a lookup then probes one table instead of one per size class.
     pub fn merge_all_next(&mut self) {

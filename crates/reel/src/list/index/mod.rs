@@ -298,11 +298,27 @@ impl View for ListIndex {
                 return Err(refuse("the lists view's list of lists".into(), &e));
             }
             Err(e) => {
+                // Forced (or nothing was dropped): keep what the readable blocks hold.
+                let mut salvaged = Vec::new();
+                let skipped = self.tables.salvage_rows(|k, v| {
+                    if let (Some(nul), Some(v)) = (k.iter().position(|&b| b == 0), v)
+                        && &k[nul..] == b"\0h"
+                        && let Some(l) = decode_header(v)
+                    {
+                        salvaged.push((
+                            String::from_utf8_lossy(&k[..nul]).into_owned(),
+                            l.next_offset,
+                            l.last_nonce,
+                        ));
+                    }
+                });
                 if records_dropped {
                     tracing::warn!(
-                        "rebuilding the lists view without the next offsets and nonces of lists whose items were all dropped: {e}"
+                        "rebuilding the lists view without the next offsets and nonces of lists whose items were all dropped, if their headers were in the {skipped} damaged table blocks ({} lists kept): {e}",
+                        salvaged.len()
                     );
                 }
+                kept = salvaged;
                 Vec::new()
             }
         };

@@ -106,6 +106,9 @@ fn prefetch<T>(value: &T) {
     let _ = value;
 }
 
+/// Keys from `.0` (inclusive) to `.1` (exclusive; `None`: to the end).
+pub type KeyRange = (Vec<u8>, Option<Vec<u8>>);
+
 /// Bytes per index entry.
 const INDEX_ENTRY: usize = 20;
 
@@ -497,6 +500,41 @@ impl Table {
             }
         }
         Ok(None)
+    }
+
+    /// Calls `f` on every entry of every block whose checksum holds, skipping damaged
+    /// blocks (a salvage, for a rebuild that must keep what it can); returns the key
+    /// ranges of the blocks skipped (`[first, next block's first)`, `None`: no end),
+    /// which a newer table's damaged block shadows in older tables.
+    pub fn salvage(&self, mut f: impl FnMut(&[u8], &[u8])) -> Vec<KeyRange> {
+        let mut skipped = Vec::new();
+        let first_key = |b: usize| self.block_ref(b).ok().map(|(_, k)| k.to_vec());
+        for b in 0..self.blocks {
+            match self.read_block_for(b, true) {
+                Ok(block) => {
+                    for i in 0..block.count {
+                        if let Some((k, v)) = block.entry(i) {
+                            f(k, v);
+                        }
+                    }
+                }
+                Err(_) => {
+                    // Without the block's first key, everything up to the next is lost.
+                    let start = if b == 0 {
+                        Some(Vec::new())
+                    } else {
+                        first_key(b)
+                    };
+                    let end = if b + 1 < self.blocks {
+                        first_key(b + 1)
+                    } else {
+                        None
+                    };
+                    skipped.push((start.unwrap_or_default(), end));
+                }
+            }
+        }
+        skipped
     }
 
     /// Entries with keys at or after `from`, in key order.
