@@ -22,6 +22,7 @@ import json
 import os
 import queue
 import select
+import socket
 import ssl
 import threading
 import urllib.parse
@@ -291,6 +292,14 @@ class _Pump:
         return None, True
 
     def close(self) -> None:
+        # Shut the socket down first: the pump thread may be blocked reading it, and
+        # closing the buffered response under it would wait for that read for ever.
+        sock = getattr(self._conn, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self._conn.close()
 
 

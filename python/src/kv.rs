@@ -306,7 +306,7 @@ impl KvStore {
             .detach(|| kv.watch(&p, WatchOptions { fetch, from_rev }))
             .map_err(errors::from_reel)?;
         Ok(Watch {
-            watch: Mutex::new(w),
+            watch: Mutex::new(Some(w)),
             owner: self.owner,
         })
     }
@@ -359,7 +359,8 @@ impl KvStore {
 #[pyclass(module = "reel", frozen)]
 #[derive(Debug)]
 pub struct Watch {
-    watch: Mutex<reel::kv::Watch>,
+    /// `None` once closed.
+    watch: Mutex<Option<reel::kv::Watch>>,
     owner: Owner,
 }
 
@@ -407,8 +408,22 @@ impl Watch {
     fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
         self.owner.check("Watch")?;
         let w = &self.watch;
-        let ev = wait_sliced(py, timeout, |slice| lock(w).next(Some(slice)))?;
+        let ev = wait_sliced(py, timeout, |slice| match lock(w).as_mut() {
+            Some(w) => w.next(Some(slice)),
+            None => Err(reel::Error::InvalidArgument(
+                "the watch is closed; start a new one with kv.watch(...)".into(),
+            )),
+        })?;
         ev.map(|e| event_dict(py, e)).transpose()
+    }
+
+    /// close()
+    ///
+    /// Stops the watch and releases what it holds (as the remote watch's ``close``); a
+    /// second close does nothing.
+    fn close(&self, py: Python<'_>) {
+        let w = &self.watch;
+        py.detach(|| drop(lock(w).take()));
     }
 
     fn __iter__(slf: Py<Self>) -> Py<Self> {

@@ -150,8 +150,9 @@ impl ListStore {
     /// One page (``limit`` items, default 100) of ``key``'s list, oldest first or with
     /// ``reverse`` newest first, starting at an offset, a time (µs) or a nonce, or
     /// exactly after the previous page (``continuation``). Each item is
-    /// ``{"offset", "ts", "nonce", "value"}``. Raises ``reel.NotFound`` for a key that
-    /// never had a list.
+    /// ``{"offset", "ts", "nonce", "value"}``. A key that never had a list gives an
+    /// empty page, as one whose items all expired does (``info`` tells them apart: it
+    /// raises ``reel.NotFound`` for the first).
     #[pyo3(signature = (key, limit=None, reverse=false, from_offset=None, from_time=None, from_nonce=None, continuation=None))]
     #[allow(clippy::too_many_arguments)]
     fn read(

@@ -380,3 +380,13 @@ def test_bad_arguments_raise_the_same_exceptions_everywhere(where):
 def test_an_empty_list_key_is_refused_everywhere(where):
     with pytest.raises(reel.InvalidArgument, match="empty"):
         reel.ListStore(where("lists")).append("", [1])
+
+
+def test_a_watch_can_be_closed_everywhere(where):
+    """The local watch had no close(), the remote one did."""
+    kv = reel.KvStore(where("kv"))
+    kv.set("a", 1)
+    w = kv.watch("a", fetch=True)
+    assert w.next(5)["path"] == "a"
+    w.close()
+    w.close()
