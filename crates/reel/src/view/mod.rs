@@ -18,7 +18,7 @@ mod reduce;
 pub mod table;
 pub mod tables;
 
-use apply::{apply_chunk, try_adopt, unusable, write_checkpoint};
+use apply::{apply_chunk, lost_state, try_adopt, unusable, write_checkpoint};
 
 pub use catalog::all_views;
 pub use checkpoint::Checkpoint;
@@ -302,17 +302,7 @@ impl<V: View> ViewHandle<V> {
             }
         }
         let lost_state = match load_error {
-            Some(e) if applied_to > 0 && view.outlives_log() => Some(format!(
-                "the {} view's checkpoint cannot be loaded ({e}), and retention has dropped \
-                 records from the log, so state that only the checkpoint held is missing \
-                 (for lists: the next offset and last nonce of a list all of whose items \
-                 were dropped; appends are refused rather than give offsets again or take a \
-                 used nonce again). Restore views/{} from a copy of the store, or rebuild \
-                 without that state with `reel view rebuild --force DIR {}`",
-                view.name(),
-                view.name(),
-                view.name()
-            )),
+            Some(e) if applied_to > 0 && view.outlives_log() => Some(lost_state(view.name(), &e)),
             _ => None,
         };
         if manifest.is_none() && applied_to > 0 && view.outlives_log() && lost_state.is_none() {
