@@ -65,12 +65,13 @@ pub fn parse_capacity(s: &str) -> Result<u64, String> {
     Ok(n)
 }
 
-/// A store's largest record: [`parse_size`], from 1 byte to 2 GiB.
+/// A store's largest record: [`parse_size`], from 1 byte to
+/// [`reel_log::MAX_RECORD_SIZE_LIMIT`] (just below 2 GiB).
 pub fn parse_record_size(s: &str) -> Result<u64, String> {
     let n = parse_size(s)?;
-    if n == 0 || n > u64::from(u32::MAX) / 2 {
+    if n == 0 || n > reel_log::MAX_RECORD_SIZE_LIMIT {
         return Err(format!(
-            "maximum record size {n} must be between 1 byte and 2g"
+            "maximum record size {n} must be at least 1 byte and below 2g"
         ));
     }
     Ok(n)

@@ -48,8 +48,8 @@ pub use frame::{Entry, RecordRef};
 pub use head::HEAD_FILE;
 pub use log::{LOCK_FILE, Log, SegmentInfo, now_micros};
 pub use meta::{
-    Config, DEFAULT_CAPACITY, DEFAULT_MAX_RECORD_SIZE, KvPathSyntax, META_FILE, MIN_CAPACITY,
-    StoreKind, WhenFull,
+    Config, DEFAULT_CAPACITY, DEFAULT_MAX_RECORD_SIZE, KvPathSyntax, MAX_RECORD_SIZE_LIMIT,
+    META_FILE, MIN_CAPACITY, StoreKind, WhenFull,
 };
 pub use options::LogOptions;
 pub use reader::{Batch, FramePos, LogReader};

@@ -58,8 +58,6 @@ pub(crate) struct Inner {
     /// Bytes this process appended since it last compacted (gates auto-compaction,
     /// with `seq_at_compaction`: see `Log::appended_since_compaction`).
     pub(crate) appended_since_compaction: std::sync::atomic::AtomicU64,
-    /// Records this process appended since it last compacted.
-    pub(crate) records_since_compaction: std::sync::atomic::AtomicU64,
     /// The log's next seq when this process last compacted.
     pub(crate) seq_at_compaction: std::sync::atomic::AtomicU64,
     /// Whether the when-full policy is `compact`, refreshed whenever the metadata is
@@ -261,7 +259,6 @@ impl Log {
                 compacting: Mutex::new(()),
                 compactor_running: std::sync::atomic::AtomicBool::new(false),
                 appended_since_compaction: std::sync::atomic::AtomicU64::new(u64::MAX / 2),
-                records_since_compaction: std::sync::atomic::AtomicU64::new(0),
                 seq_at_compaction: std::sync::atomic::AtomicU64::new(0),
                 compact_mode: std::sync::atomic::AtomicBool::new(
                     meta.config.when_full == WhenFull::Compact,

@@ -236,6 +236,8 @@ pub const DEFAULT_CAPACITY: u64 = 1 << 30;
 pub const DEFAULT_MAX_RECORD_SIZE: u64 = 16 << 20;
 /// Smallest capacity accepted.
 pub const MIN_CAPACITY: u64 = 64 << 10;
+/// The largest maximum record size a store takes (a frame's length is 32 bits).
+pub const MAX_RECORD_SIZE_LIMIT: u64 = u32::MAX as u64 / 2;
 const MIN_SEGMENT: u64 = 16 << 10;
 const MAX_SEGMENT: u64 = 1 << 30;
 
@@ -284,7 +286,7 @@ impl Config {
                 self.segment_size
             )));
         }
-        if self.max_record_size == 0 || self.max_record_size > u32::MAX as u64 / 2 {
+        if self.max_record_size == 0 || self.max_record_size > MAX_RECORD_SIZE_LIMIT {
             return Err(Error::InvalidArgument(format!(
                 "maximum record size {} must be between 1 byte and 2 GiB",
                 self.max_record_size

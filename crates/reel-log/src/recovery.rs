@@ -254,9 +254,8 @@ pub(crate) fn recover(
     let published_offset = published.filter(|p| p.first_seq == first).map(|p| p.offset);
     let mut pos = start_offset;
     let mut force_entry = false;
-    // `whole`: the cut starts with a whole frame that fails its check (not a frame the
-    // file ends inside, nor bytes that never reached the disk).
-    let (valid_end, reason, whole) = loop {
+    // `incomplete`: for a cut at a frame that fails, whether the file ends inside it.
+    let (valid_end, reason, incomplete) = loop {
         let mut unpublished = false;
         let end = scan::scan(&*file, pos, max_frame, |offset, r| {
             if published_end.is_some_and(|end| r.seq >= end) {
@@ -290,19 +289,19 @@ pub(crate) fn recover(
         })
         .ctx("read", &path)?;
         let (bad_at, why, incomplete) = match end {
-            ScanEnd::Eof { offset } => break (offset, None, false),
+            ScanEnd::Eof { offset } => break (offset, None, None),
             ScanEnd::Seal { offset, .. } => {
                 break (
                     offset,
                     Some("seal of a segment whose successor was never created".to_string()),
-                    false,
+                    None,
                 );
             }
             ScanEnd::Stopped { offset } if unpublished => {
                 break (
                     offset,
                     Some("written by a writer that died before publishing".to_string()),
-                    false,
+                    None,
                 );
             }
             ScanEnd::Stopped { offset } => (
@@ -384,23 +383,22 @@ pub(crate) fn recover(
                 at_indexed_frame = false;
                 force_entry = true;
             }
-            _ => {
-                let file_len = file.len().ctx("read", &path)?;
-                // A last frame whose length field alone was damaged looks like one the
-                // file ends inside; its checksum, with the length that reaches the end of
-                // the file, tells it apart from a torn write.
-                let whole = if incomplete {
-                    only_the_length_is_wrong(&*file, &path, bad_at, file_len)?
-                } else {
-                    !looks_unwritten(&*file, &path, bad_at, file_len)?
-                        && !partial_tail_unwritten(&*file, &path, bad_at, file_len)?
-                };
-                break (bad_at, Some(why), whole);
-            }
+            _ => break (bad_at, Some(why), Some(incomplete)),
         }
     };
     let file_len = file.len().ctx("read", &path)?;
     if file_len > valid_end {
+        // A whole frame that fails, not a torn write: none of its sectors is zeros, or
+        // only its length field was damaged (it looks like a frame the file ends inside,
+        // but its checksum holds with the length that reaches the end of the file).
+        let whole = match incomplete {
+            None => false,
+            Some(true) => only_the_length_is_wrong(&*file, &path, valid_end, file_len)?,
+            Some(false) => {
+                !looks_unwritten(&*file, &path, valid_end, file_len)?
+                    && !partial_tail_unwritten(&*file, &path, valid_end, file_len)?
+            }
+        };
         report.cut = Some(CutTail {
             path: path.clone(),
             offset: valid_end,
@@ -484,24 +482,6 @@ const SECTOR: u64 = 512;
 /// the disk: the frame header at `from` is zeros, or a whole sector-aligned block in the
 /// range is zeros. One flipped or damaged byte does neither (unless the record's own
 /// data holds a zero sector), so it is reported as damage instead of cut as torn.
-/// True when the file ends inside a sector (at or after `from`) and that partial last
-/// sector is all zeros: a write that had not reached the disk there, which
-/// [`looks_unwritten`] (whole sectors only) does not see.
-fn partial_tail_unwritten(
-    file: &dyn crate::storage::StorageFile,
-    path: &Path,
-    from: u64,
-    len: u64,
-) -> Result<bool> {
-    let start = (len / SECTOR * SECTOR).max(from);
-    if start >= len {
-        return Ok(false);
-    }
-    let mut buf = vec![0u8; (len - start) as usize];
-    let n = file.read_full_at(&mut buf, start).ctx("read", path)?;
-    Ok(n > 0 && buf[..n].iter().all(|&b| b == 0))
-}
-
 fn looks_unwritten(
     file: &dyn crate::storage::StorageFile,
     path: &Path,
@@ -524,6 +504,24 @@ fn looks_unwritten(
         block += SECTOR;
     }
     Ok(false)
+}
+
+/// True when the file ends inside a sector (at or after `from`) and that partial last
+/// sector is all zeros: a write that had not reached the disk there, which
+/// [`looks_unwritten`] (whole sectors only) does not see.
+fn partial_tail_unwritten(
+    file: &dyn crate::storage::StorageFile,
+    path: &Path,
+    from: u64,
+    len: u64,
+) -> Result<bool> {
+    let start = (len / SECTOR * SECTOR).max(from);
+    if start >= len {
+        return Ok(false);
+    }
+    let mut buf = vec![0u8; (len - start) as usize];
+    let n = file.read_full_at(&mut buf, start).ctx("read", path)?;
+    Ok(n > 0 && buf[..n].iter().all(|&b| b == 0))
 }
 
 /// The record frame right after the frame at `at`, if that frame's length field is

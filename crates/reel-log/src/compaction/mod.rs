@@ -100,9 +100,6 @@ impl Log {
             .appended_since_compaction
             .store(0, Ordering::Release);
         self.inner
-            .records_since_compaction
-            .store(0, Ordering::Release);
-        self.inner
             .seq_at_compaction
             .store(self.next_seq(), Ordering::Release);
         match &report {
@@ -403,19 +400,14 @@ impl Log {
     }
 
     /// Bytes appended to the log since this process last compacted, by any process: its
-    /// own count, or the seqs appended since times its mean record, whichever is more
-    /// (other processes' appends count too: a writer that appended little would
-    /// otherwise refuse an append as full while others filled the log with values a
-    /// compaction would drop).
+    /// own count, or the seqs appended since times the log's mean record, whichever is
+    /// more (a writer that appended little would otherwise refuse an append as full while
+    /// others filled the log with values a compaction would drop).
     fn appended_since_compaction(&self) -> u64 {
         let own = self.inner.appended_since_compaction.load(Ordering::Acquire);
-        let own_records = self.inner.records_since_compaction.load(Ordering::Acquire);
-        let seqs = self
-            .next_seq()
-            .saturating_sub(self.inner.seq_at_compaction.load(Ordering::Acquire));
-        let mean = own.checked_div(own_records).unwrap_or_else(|| {
-            self.used_bytes() / self.next_seq().saturating_sub(self.oldest_seq()).max(1)
-        });
+        let next = self.next_seq();
+        let seqs = next.saturating_sub(self.inner.seq_at_compaction.load(Ordering::Acquire));
+        let mean = self.used_bytes() / next.saturating_sub(self.oldest_seq()).max(1);
         own.max(seqs.saturating_mul(mean))
     }
 

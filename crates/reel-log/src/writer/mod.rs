@@ -507,9 +507,6 @@ impl Log {
             self.inner
                 .appended_since_compaction
                 .fetch_add(len, Ordering::Relaxed);
-            self.inner
-                .records_since_compaction
-                .fetch_add(1, Ordering::Relaxed);
             t.next_seq += 1;
             t.records += 1;
             t.ts_max = t.ts_max.max(ts);

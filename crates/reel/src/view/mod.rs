@@ -301,16 +301,20 @@ impl<V: View> ViewHandle<V> {
                 }
             }
         }
-        let lost_state = match load_error {
-            Some(e) if applied_to > 0 && view.outlives_log() => Some(lost_state(view.name(), &e)),
-            _ => None,
-        };
-        if manifest.is_none() && applied_to > 0 && view.outlives_log() && lost_state.is_none() {
-            tracing::warn!(
-                dir = %spool.dir().display(),
-                view = view.name(),
-                "the view has no usable checkpoint and retention dropped the records before seq {applied_to}: it is built from the records left, without the state only it held (for lists: the next offset and last nonce of a list all of whose items were dropped)"
-            );
+        // A view that outlives the log lost what only its checkpoint held, once retention
+        // dropped records: refused writes when the checkpoint could not be used, a
+        // warning when there was none.
+        let mut lost = None;
+        if applied_to > 0 && view.outlives_log() {
+            match load_error {
+                Some(e) => lost = Some(lost_state(view.name(), &e)),
+                None if manifest.is_none() => tracing::warn!(
+                    dir = %spool.dir().display(),
+                    view = view.name(),
+                    "the view has no usable checkpoint and retention dropped the records before seq {applied_to}: it is built from the records left, without the state only it held (for lists: the next offset and last nonce of a list all of whose items were dropped)"
+                ),
+                None => {}
+            }
         }
         let reader = spool.log().reader(applied_to);
         let state = State {
@@ -324,7 +328,7 @@ impl<V: View> ViewHandle<V> {
             last_checkpoint: Instant::now(),
             manifest,
             rebuilding: false,
-            lost_state,
+            lost_state: lost,
         };
         Ok(ViewHandle {
             shared: Arc::new(Shared {
