@@ -288,3 +288,43 @@ fn compaction_merges_the_small_segments_it_leaves() {
     put(&log, "k0", b"later");
     assert_eq!(latest(&log)["k0"].1, b"later");
 }
+
+#[test]
+fn a_guarded_append_that_finds_the_log_full_compacts_and_decides_again() {
+    // Filled under `reject` (no compaction behind the writer's back), then switched to
+    // `compact`: the log is nearly full of superseded values, so the pressure check
+    // before the decision passes and the decided record does not fit. This is what a
+    // compare-and-set meets when another process filled the log after that check.
+    let sim = SimStorage::new();
+    let log = open_sim(
+        &sim,
+        Config {
+            when_full: WhenFull::Reject,
+            ..cfg()
+        },
+    );
+    let value = vec![7u8; 1000];
+    while log.used_bytes() + 2 * value.len() as u64 <= cfg().capacity {
+        put(&log, "same", &value);
+    }
+    log.reconfigure(cfg().capacity, WhenFull::Compact).unwrap();
+    let mut decisions = 0;
+    let big = vec![9u8; 3000];
+    let (range, ()) = log
+        .append_guarded(reel_log::Durability::None, |_| {
+            decisions += 1;
+            let e = reel_log::OwnedEntry {
+                key: Some("cas".into()),
+                value: big.clone(),
+                encoding: 1,
+                ..Default::default()
+            };
+            Ok::<_, Error>((vec![e], ()))
+        })
+        .expect("a compaction frees the superseded values");
+    assert_eq!(decisions, 2, "decided again after the compaction");
+    let all = latest(&log);
+    assert_eq!(all["cas"], (range.start, big));
+    assert_eq!(all["same"].1, value);
+    assert!(log.used_bytes() <= cfg().capacity);
+}

@@ -151,10 +151,14 @@ impl Log {
     /// until it returns), so it can catch up on the log and check a condition that must
     /// hold at the moment of the append (compare-and-set, exactly-once nonces). An
     /// empty list appends nothing. Returns the seqs appended and what `decide` returned.
+    ///
+    /// `decide` may be called twice: when another process filled a `compact` log between
+    /// the pressure check and the append, the locks are released, the log is compacted,
+    /// and the decision is taken again against the log as it then is.
     pub fn append_guarded<T, E>(
         &self,
         durability: Durability,
-        decide: impl FnOnce(u64) -> std::result::Result<(Vec<OwnedEntry>, T), E>,
+        mut decide: impl FnMut(u64) -> std::result::Result<(Vec<OwnedEntry>, T), E>,
     ) -> std::result::Result<(Range<u64>, T), E>
     where
         E: From<Error>,
@@ -162,10 +166,11 @@ impl Log {
         self.check_appendable()?;
         // What `decide` will append is unknown yet: relieve a log that is already full.
         self.relieve_compaction_pressure(0)?;
-        let (range, file, end, extra) = {
+        let mut retried = false;
+        let (range, file, end, extra) = loop {
             let mut ws = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
             self.check_poisoned()?;
-            let _g = LockGuard::acquire(&*self.inner.lock, &self.inner.dir.join(LOCK_FILE))?;
+            let guard = LockGuard::acquire(&*self.inner.lock, &self.inner.dir.join(LOCK_FILE))?;
             self.prepare_tail(&mut ws)?;
             let t = self.inner.head.tail();
             let (owned, extra) = decide(t.next_seq)?;
@@ -177,9 +182,20 @@ impl Log {
             if entries.is_empty() {
                 return Ok((t.next_seq..t.next_seq, extra));
             }
-            let (range, file, end) =
-                self.write_alone(&mut ws, t, &Unit::Entries(&entries, extent), total, &config)?;
-            (range, file, end, extra)
+            match self.write_alone(&mut ws, t, &Unit::Entries(&entries, extent), total, &config) {
+                Ok((range, file, end)) => break (range, file, end, extra),
+                Err(Error::Full {
+                    policy: crate::WhenFull::Compact,
+                    ..
+                }) if !retried => {
+                    // Compaction takes both locks itself.
+                    drop(guard);
+                    drop(ws);
+                    self.compact(crate::compaction::DEFAULT_TOMBSTONE_GRACE)?;
+                    retried = true;
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
         self.make_durable(durability, &file, end)?;
         self.maybe_compact_in_background();

@@ -377,7 +377,8 @@ impl KvStore {
                             },
                         });
                     }
-                    Ok((entries, ()))
+                    // Cloned: a compaction between two tries decides again.
+                    Ok((entries.clone(), ()))
                 })?;
         Ok(range.start)
     }
