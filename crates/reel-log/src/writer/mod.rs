@@ -1,6 +1,7 @@
 //! Appending: frames are encoded under the in-process writer mutex and the cross-process
 //! writer lock, written with one `pwrite` per MiB of frames (index entries with their
-//! own), and published through the head. Also owns segment rolling, retention (making room) and durability.
+//! own), and published through the head. Also owns segment rolling; making room is in `room`,
+//! durability after the append in `durability`.
 //!
 //! Commit protocol of one append batch:
 //! 1. take the writer lock; repair the tail if the previous holder died mid-append;
@@ -16,6 +17,7 @@
 //! becomes visible as a whole when it ends, and a batch that fails is undone as a whole,
 //! rolls included, so an append error always means that nothing of the batch is stored.
 
+mod durability;
 mod frames;
 mod limits;
 mod room;
@@ -34,8 +36,8 @@ use crate::segment::{self, SEGMENT_HEADER_LEN};
 use crate::storage::{OpenMode, StorageFile};
 use crate::sync::{Durability, SyncedFile};
 use std::ops::Range;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// How long a `batch` append may stay unsynced.
@@ -244,19 +246,6 @@ impl Log {
         Ok(file)
     }
 
-    fn make_durable(&self, durability: Durability, file: &SyncedFile, end: u64) -> Result<()> {
-        match durability {
-            Durability::None => Ok(()),
-            Durability::Batch => {
-                self.start_flusher();
-                Ok(())
-            }
-            Durability::Always => file
-                .sync_to(end)
-                .inspect_err(|e| self.poison(&e.to_string())),
-        }
-    }
-
     /// Writes a group of appends under one lock acquisition and publishes them once.
     /// Each unit gets its own retention check and outcome.
     fn write_group(&self, units: &[Unit<'_>], now: i64) -> Vec<Result<Appended>> {
@@ -322,79 +311,6 @@ impl Log {
             .into_iter()
             .map(|r| r.map(|range| (range, file.clone(), t.offset)))
             .collect()
-    }
-
-    /// Makes every record this handle appended durable.
-    pub fn sync(&self) -> Result<()> {
-        let last = self
-            .inner
-            .last_written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some((file, end)) = last
-            && let Err(e) = file.sync_to(end)
-        {
-            self.poison(&e.to_string());
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    fn start_flusher(&self) {
-        self.inner.flusher_started.call_once(|| {
-            let weak: Weak<_> = Arc::downgrade(&self.inner);
-            let spawned = std::thread::Builder::new()
-                .name("reel-flusher".into())
-                .spawn(move || {
-                    loop {
-                        std::thread::sleep(BATCH_INTERVAL);
-                        let Some(inner) = weak.upgrade() else { return };
-                        let log = Log { inner };
-                        let pending = log
-                            .inner
-                            .last_written
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .clone();
-                        if let Some((file, end)) = pending
-                            && !file.is_synced(end)
-                            && log.sync().is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
-            if spawned.is_err() {
-                self.poison("cannot start the batch flusher thread");
-            }
-        });
-    }
-
-    pub(crate) fn check_poisoned(&self) -> Result<()> {
-        match &*self
-            .inner
-            .poisoned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-        {
-            Some(cause) => Err(Error::Poisoned {
-                cause: cause.clone(),
-            }),
-            None => Ok(()),
-        }
-    }
-
-    fn poison(&self, cause: &str) {
-        let mut p = self
-            .inner
-            .poisoned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if p.is_none() {
-            tracing::error!(dir = %self.inner.dir.display(), cause, "reel writer poisoned");
-            *p = Some(cause.to_string());
-        }
     }
 
     /// Brings this process's writer state in line with the head (under the writer lock):

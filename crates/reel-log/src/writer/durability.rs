@@ -1,0 +1,104 @@
+//! Durability after an append, and a writer's poisoning: `always` waits for an
+//! `fdatasync` covering the append (group commit, see `crate::sync`); `batch` leaves it
+//! to a flusher thread per handle that syncs what was written every [`BATCH_INTERVAL`]; a
+//! failed sync poisons the handle, since the kernel may have dropped the dirty pages it
+//! could not write and a later sync would report success over lost records.
+
+use super::BATCH_INTERVAL;
+use crate::error::{Error, Result};
+use crate::log::Log;
+use crate::sync::{Durability, SyncedFile};
+use std::sync::{Arc, Weak};
+
+impl Log {
+    pub(super) fn make_durable(
+        &self,
+        durability: Durability,
+        file: &SyncedFile,
+        end: u64,
+    ) -> Result<()> {
+        match durability {
+            Durability::None => Ok(()),
+            Durability::Batch => {
+                self.start_flusher();
+                Ok(())
+            }
+            Durability::Always => file
+                .sync_to(end)
+                .inspect_err(|e| self.poison(&e.to_string())),
+        }
+    }
+
+    /// Makes every record this handle appended durable.
+    pub fn sync(&self) -> Result<()> {
+        let last = self
+            .inner
+            .last_written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some((file, end)) = last
+            && let Err(e) = file.sync_to(end)
+        {
+            self.poison(&e.to_string());
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn start_flusher(&self) {
+        self.inner.flusher_started.call_once(|| {
+            let weak: Weak<_> = Arc::downgrade(&self.inner);
+            let spawned = std::thread::Builder::new()
+                .name("reel-flusher".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(BATCH_INTERVAL);
+                        let Some(inner) = weak.upgrade() else { return };
+                        let log = Log { inner };
+                        let pending = log
+                            .inner
+                            .last_written
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clone();
+                        if let Some((file, end)) = pending
+                            && !file.is_synced(end)
+                            && log.sync().is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            if spawned.is_err() {
+                self.poison("cannot start the batch flusher thread");
+            }
+        });
+    }
+
+    pub(crate) fn check_poisoned(&self) -> Result<()> {
+        match &*self
+            .inner
+            .poisoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn poison(&self, cause: &str) {
+        let mut p = self
+            .inner
+            .poisoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if p.is_none() {
+            tracing::error!(dir = %self.inner.dir.display(), cause, "reel writer poisoned");
+            *p = Some(cause.to_string());
+        }
+    }
+}
