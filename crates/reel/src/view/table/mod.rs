@@ -46,7 +46,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const MAGIC: &[u8; 8] = b"REELTBL\0";
 const FOOTER_MAGIC: &[u8; 4] = b"RTBF";
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
+/// The oldest format read: 2 differs only in how a key hash picks its slot and tag.
+const OLDEST_FORMAT: u32 = 2;
 const HEADER_LEN: u64 = 32;
 const FOOTER_LEN: u64 = 48;
 /// Target size of a block. A lookup touches one block (its checksum is verified once per
@@ -112,6 +114,8 @@ pub struct Table {
     path: PathBuf,
     entries: u64,
     blocks: usize,
+    /// 2 or 3: how a key hash picks its slot and tag (see the `hash` module).
+    format: u32,
 }
 
 impl Table {
@@ -138,11 +142,13 @@ impl Table {
             return Err(corrupt(path, 0, "table header checksum does not match"));
         }
         let format = u32_at(&h, 8).unwrap_or(0);
-        if format != FORMAT {
+        if !(OLDEST_FORMAT..=FORMAT).contains(&format) {
             return Err(corrupt(
                 path,
                 8,
-                format!("table format {format} is not supported (this build reads {FORMAT})"),
+                format!(
+                    "table format {format} is not supported (this build reads {OLDEST_FORMAT} to {FORMAT})"
+                ),
             ));
         }
         let blocks = u32_at(&h, 12).unwrap_or(0) as usize;
@@ -215,6 +221,7 @@ impl Table {
             path: path.to_path_buf(),
             entries,
             blocks,
+            format,
         })
     }
 
@@ -412,7 +419,7 @@ impl Table {
     /// one after another (each is a cache and TLB miss in a large table).
     pub fn prefetch(&self, hash: KeyHash) {
         if let Some(m) = &self.map {
-            let i = hash::home(hash.h1, self.hash_slots);
+            let i = hash::home(hash.in_format(self.format).0, self.hash_slots);
             let page = i / hash::SLOTS_PER_PAGE as u64;
             let at =
                 self.hash_offset + page * hash::PAGE as u64 + (i % hash::SLOTS_PER_PAGE as u64) * 8;
@@ -429,9 +436,9 @@ impl Table {
         hash: KeyHash,
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<Option<R>> {
-        let KeyHash { h1, tag } = hash;
+        let (h, tag) = hash.in_format(self.format);
         let slots = self.hash_slots;
-        let mut i = hash::home(h1, slots);
+        let mut i = hash::home(h, slots);
         let mut page: Option<(u64, Cow<'_, [u8]>)> = None;
         // The index is at most 3/4 full: an empty slot ends every probe sequence.
         for _ in 0..slots {

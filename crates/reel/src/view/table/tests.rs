@@ -94,6 +94,66 @@ fn a_table_of_another_format_is_refused_with_its_number() {
 }
 
 #[test]
+fn a_table_of_format_2_is_still_read() {
+    let sim = sim();
+    let p = Path::new("/d/v2.tbl");
+    let mut w = TableWriter::create(&sim, p, 3000).unwrap().in_format(2);
+    for i in 0..3000 {
+        w.add(format!("key{i:08}").as_bytes(), format!("v{i}").as_bytes())
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let t = Table::open(&sim, p).unwrap();
+    assert_eq!(t.format, 2);
+    for i in 0..3000 {
+        assert_eq!(
+            t.get(format!("key{i:08}").as_bytes()).unwrap().unwrap(),
+            format!("v{i}").as_bytes()
+        );
+        assert_eq!(t.get(format!("key{i:08}x").as_bytes()).unwrap(), None);
+    }
+}
+
+/// Mean probe length of lookups of absent keys, in a linear-probing index at the load of
+/// a table holding `user.u<from>` .. `user.u<from + n>`, hashed as `format` does.
+fn absent_probes(format: u32, from: u64, n: u64) -> f64 {
+    let slots = hash::pages_for(n) * hash::SLOTS_PER_PAGE as u64;
+    let home = |key: &str| hash::home(KeyHash::of(key.as_bytes()).in_format(format).0, slots);
+    let mut used = vec![false; slots as usize];
+    for j in from..from + n {
+        let mut i = home(&format!("user.u{j}")) as usize;
+        while used[i] {
+            i = (i + 1) % used.len();
+        }
+        used[i] = true;
+    }
+    let lookups = 20_000;
+    let mut probes = 0u64;
+    for j in 0..lookups {
+        let mut i = home(&format!("user.u{}", 20_000_000 + j * 7)) as usize;
+        probes += 1;
+        while used[i] {
+            i = (i + 1) % used.len();
+            probes += 1;
+        }
+    }
+    probes as f64 / lookups as f64
+}
+
+#[test]
+fn keys_that_differ_in_a_few_characters_do_not_cluster() {
+    // At a load of 3/4, linear probing expects (1 + 1/(1 - 3/4)²) / 2 = 8.5 probes for an
+    // absent key. Format 2 took the home slot from a CRC's top bits, which keys this
+    // alike share: 23 probes here.
+    let (new, old) = (
+        absent_probes(3, 5_000_000, 42_792),
+        absent_probes(2, 5_000_000, 42_792),
+    );
+    assert!(new < 10.0, "format 3: {new:.2} probes");
+    assert!(old > 15.0, "format 2 clustered: {old:.2} probes");
+}
+
+#[test]
 fn an_empty_table_opens_and_finds_nothing() {
     let sim = sim();
     let p = Path::new("/d/e.tbl");

@@ -1,7 +1,7 @@
 //! Writing a table (the format is in the parent module's documentation).
 
 use super::hash::HashBuilder;
-use super::{BLOCK_TARGET, FOOTER_LEN, FOOTER_MAGIC, FORMAT, HEADER_LEN, MAGIC, io};
+use super::{BLOCK_TARGET, FOOTER_LEN, FOOTER_MAGIC, HEADER_LEN, MAGIC, io};
 use crate::error::Result;
 use reel_log::storage::{OpenMode, Storage, StorageFile};
 use std::path::{Path, PathBuf};
@@ -60,6 +60,13 @@ impl TableWriter {
             unwritten: Vec::new(),
             unwritten_at: HEADER_LEN,
         })
+    }
+
+    /// Writes the table in an older `format` (for tests that older tables are read).
+    #[cfg(test)]
+    pub(super) fn in_format(mut self, format: u32) -> TableWriter {
+        self.hash.format = format;
+        self
     }
 
     /// Adds an entry; its key must sort after the previous one.
@@ -159,7 +166,8 @@ impl TableWriter {
         let index_offset = self.offset;
         let mut tail = std::mem::take(&mut self.index);
         let index_len = tail.len() as u64;
-        let hash = std::mem::take(&mut self.hash).finish();
+        let format = self.hash.format;
+        let hash = std::mem::replace(&mut self.hash, HashBuilder::with_capacity(0)).finish();
         let hash_len = hash.len() as u64;
         tail.extend_from_slice(&hash);
         let mut footer = [0u8; FOOTER_LEN as usize];
@@ -176,7 +184,7 @@ impl TableWriter {
             .write_all_at(&tail, index_offset)
             .map_err(|e| io("write to", &self.path, e))?;
         self.file
-            .write_all_at(&encode_header(self.entries, self.blocks), 0)
+            .write_all_at(&encode_header(self.entries, self.blocks, format), 0)
             .map_err(|e| io("write to", &self.path, e))?;
         self.file
             .sync_data()
@@ -185,10 +193,10 @@ impl TableWriter {
     }
 }
 
-fn encode_header(entries: u64, blocks: u32) -> [u8; HEADER_LEN as usize] {
+fn encode_header(entries: u64, blocks: u32, format: u32) -> [u8; HEADER_LEN as usize] {
     let mut h = [0u8; HEADER_LEN as usize];
     h[0..8].copy_from_slice(MAGIC);
-    h[8..12].copy_from_slice(&FORMAT.to_le_bytes());
+    h[8..12].copy_from_slice(&format.to_le_bytes());
     h[12..16].copy_from_slice(&blocks.to_le_bytes());
     h[16..24].copy_from_slice(&entries.to_le_bytes());
     let crc = crc32c::crc32c(&h[..28]);
