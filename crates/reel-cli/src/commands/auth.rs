@@ -1,5 +1,6 @@
 //! `reel user` and `reel acl`: the users and grants `reel serve` enforces, kept under the
-//! server's root (see `reel_server::auth`). They take effect on the server's next request.
+//! server's root (see `reel_server::auth`). They take effect on the server's next request, and
+//! on the next chunk of a live stream.
 
 use crate::cli::{AclCommand, PasswordInput, UserCommand};
 use crate::error::{CliError, CliResult};

@@ -53,6 +53,11 @@ fn once_a_user_exists_every_request_needs_credentials() {
     let r = as_user(&s, &basic("ops", "wrong"), "GET", "/v1/stores/cfg/kv/a", "");
     assert_eq!(r.status, 401);
     assert!(r.json()["error"].as_str().unwrap().contains("login failed"));
+    // Malformed credentials are a failed login too (a client asks for them again).
+    for bad in ["Basic !!!", "Basic b3Bz"] {
+        let r = as_user(&s, bad, "GET", "/v1/stores/cfg/kv/a", "");
+        assert_eq!(r.status, 401, "{bad}: {}", r.body);
+    }
     let r = as_user(
         &s,
         &basic("nobody", "s3cret"),
@@ -458,4 +463,54 @@ fn a_token_dies_with_its_users_password() {
     );
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.json()["error"].is_string(), "{}", r.body);
+}
+
+#[test]
+fn open_streams_end_when_their_user_loses_access() {
+    use crate::client::stream_with;
+    let s = Server::start(&[]);
+    let root = s.root.display().to_string();
+    add_user(&root, "ops", "adminpw", true);
+    add_user(&root, "gina", "gpw", false);
+    let (admin, gina) = (basic("ops", "adminpw"), basic("gina", "gpw"));
+    ok(&["init", &format!("{root}/ev")]);
+    ok(&["acl", "grant", &root, "gina", "rx", "ev"]);
+    ok(&["acl", "grant", &root, "gina", "rx", "cfg", "app.#"]);
+    assert_eq!(
+        as_user(&s, &admin, "POST", "/v1/stores/ev/records", r#"{"n":1}"#).status,
+        200
+    );
+    assert_eq!(
+        as_user(&s, &admin, "PUT", "/v1/stores/cfg/kv/app.port", "1").status,
+        200
+    );
+    let auth = [("Authorization", gina.as_str())];
+    let mut follow = stream_with(
+        s.addr,
+        "/v1/stores/ev/records?follow=true&from_seq=0",
+        &auth,
+    );
+    let mut watch = stream_with(s.addr, "/v1/stores/cfg/watch/app", &auth);
+    assert_eq!(follow.next_json().unwrap()["value"]["n"], 1);
+    // Revoked: the follow stops at its next chunk, with the reason as its last line.
+    ok(&["acl", "revoke", &root, "gina", "ev"]);
+    as_user(&s, &admin, "POST", "/v1/stores/ev/records", r#"{"n":2}"#);
+    let last = follow.next_json().expect("a last line");
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("permission missing"),
+        "{last}"
+    );
+    assert_eq!(follow.next_line(), None, "the stream ended");
+    // Deleted: the watch stops likewise, and never shows the change made after.
+    ok(&["user", "del", &root, "gina"]);
+    as_user(&s, &admin, "PUT", "/v1/stores/cfg/kv/app.port", "2");
+    let last = watch.next_json().expect("a last line");
+    assert!(
+        last["error"].as_str().unwrap().contains("no longer exists"),
+        "{last}"
+    );
+    assert_eq!(watch.next_line(), None, "the stream ended");
 }

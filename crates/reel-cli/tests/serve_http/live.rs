@@ -53,6 +53,29 @@ fn a_watch_sends_the_snapshot_then_live_changes() {
 }
 
 #[test]
+fn a_watch_resumed_from_a_compacted_revision_is_answered_410() {
+    let s = Server::start(&[]);
+    // Small, so that the writes fill sealed segments, which compaction rewrites.
+    ok(&["init", "--kind", "kv", "--size", "64k", &s.dir("cfg")]);
+    for i in 0..1200 {
+        let path = format!("/v1/stores/cfg/kv/k.a{}", i % 3);
+        assert_eq!(request(s.addr, "PUT", &path, &[], b"1").status, 200);
+    }
+    ok(&["compact", &s.dir("cfg")]);
+    let r = request(s.addr, "GET", "/v1/stores/cfg/watch?from_rev=1", &[], b"");
+    assert_eq!(r.status, 410, "{}", r.body);
+    assert!(r.body.contains("compacted away"), "{}", r.body);
+    // An EventSource reconnecting with that revision gets the same answer: a 410 stops
+    // it from reconnecting for ever.
+    let sse = [("Accept", "text/event-stream"), ("Last-Event-ID", "1")];
+    let r = request(s.addr, "GET", "/v1/stores/cfg/watch", &sse, b"");
+    assert_eq!(r.status, 410, "{}", r.body);
+    // From the newest revision on, the watch starts.
+    let w = stream(s.addr, "/v1/stores/cfg/watch?from_rev=1199");
+    assert_eq!(w.status, 200);
+}
+
+#[test]
 fn many_appenders_and_followers_at_once_lose_double_and_reorder_nothing() {
     let s = Server::start(&[]);
     ok(&["init", &s.dir("ev")]);

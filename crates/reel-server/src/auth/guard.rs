@@ -50,10 +50,15 @@ pub enum Caller {
     /// `--insecure-open`).
     Open,
     /// A user allowed everything.
-    Admin(String),
+    Admin {
+        name: String,
+        /// The password hash the user had when authenticated (see [`Guard::recheck`]).
+        hash: String,
+    },
     /// A user and its grants.
     User {
         name: String,
+        hash: String,
         grants: Arc<Vec<Grant>>,
     },
 }
@@ -155,7 +160,11 @@ impl Guard {
             }
         } else if let Some(b64) = header.strip_prefix("Basic ") {
             let Some((name, pass)) = decode_basic(b64.trim()) else {
-                return Err(ApiError::bad_request("malformed Basic credentials"));
+                // A login that failed, as HTTP has it (clients ask for credentials again).
+                self.note_failure(ip);
+                return Err(login_failed(
+                    "login failed: malformed Basic credentials (base64 of USER:PASSWORD)",
+                ));
             };
             let user = store.user(&name)?;
             let ok = match &user {
@@ -182,11 +191,51 @@ impl Guard {
                 "the token was issued before the user's password changed; get a new one",
             ));
         }
+        Ok(Some(Self::caller_of(store, name, user)?))
+    }
+
+    fn caller_of(store: &AuthStore, name: String, user: User) -> ApiResult<Caller> {
         if user.admin {
-            return Ok(Some(Caller::Admin(name)));
+            return Ok(Caller::Admin {
+                name,
+                hash: user.hash,
+            });
         }
         let grants = Arc::new(store.grants(&name)?);
-        Ok(Some(Caller::User { name, grants }))
+        Ok(Caller::User {
+            name,
+            hash: user.hash,
+            grants,
+        })
+    }
+
+    /// Where the auth store is (see [`AuthStore::generation`]); `None` without one.
+    pub fn generation(&self) -> Option<u64> {
+        self.store().ok().flatten().map(AuthStore::generation)
+    }
+
+    /// `caller` as the auth store has it now: an error once the user was deleted or its
+    /// password changed (or, for a caller let in because no user existed, once one does).
+    pub fn recheck(&self, caller: &Caller) -> ApiResult<Caller> {
+        let store = match self.store()? {
+            Some(s) if s.any_user()? => s,
+            _ => return Ok(caller.clone()),
+        };
+        let (name, hash) = match caller {
+            Caller::Open => {
+                return Err(login_failed(
+                    "credentials required: users were added since this stream began",
+                ));
+            }
+            Caller::Admin { name, hash } | Caller::User { name, hash, .. } => (name, hash),
+        };
+        match store.user(name)? {
+            None => Err(login_failed("the user no longer exists")),
+            Some(u) if u.hash != *hash => Err(login_failed(
+                "the user's password changed since this stream began; log in again",
+            )),
+            Some(u) => Self::caller_of(store, name.clone(), u),
+        }
     }
 
     /// The header was verified against the user's current hash less than a minute ago.
@@ -240,6 +289,64 @@ impl Guard {
     }
 }
 
+/// The caller of a live stream (a follow, a watch, a replication feed), checked again
+/// before each chunk it is sent: a stream is one long request, and a user deleted, whose
+/// password changed, or whose grant was revoked must stop receiving at once, not when
+/// the connection ends. The auth store is re-read only when it changed, so a chunk
+/// costs an atomic load.
+#[derive(Debug)]
+pub(crate) struct LiveCaller {
+    guard: Arc<Guard>,
+    caller: Caller,
+    seen: Option<u64>,
+    store: String,
+    path: Vec<Element>,
+    needed: Flags,
+}
+
+impl LiveCaller {
+    /// `caller`, who was allowed `needed` on (`store`, `path`) when the stream began.
+    pub(crate) fn new(
+        guard: Arc<Guard>,
+        caller: Caller,
+        store: &str,
+        path: &[Element],
+        needed: Flags,
+    ) -> LiveCaller {
+        LiveCaller {
+            seen: guard.generation(),
+            guard,
+            caller,
+            store: store.to_string(),
+            path: path.to_vec(),
+            needed,
+        }
+    }
+
+    /// The caller as of the last check.
+    pub(crate) fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// Fails (401 or 403) when the caller may no longer have what the stream sends.
+    pub(crate) async fn check(&mut self) -> ApiResult<()> {
+        let now = self.guard.generation();
+        if now == self.seen {
+            return Ok(());
+        }
+        let (guard, caller) = (self.guard.clone(), self.caller.clone());
+        let (store, path, needed) = (self.store.clone(), self.path.clone(), self.needed);
+        self.caller = crate::routes::inline(move || {
+            let fresh = guard.recheck(&caller)?;
+            fresh.require(&store, &path, needed)?;
+            Ok(fresh)
+        })
+        .await?;
+        self.seen = now;
+        Ok(())
+    }
+}
+
 fn login_failed(why: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, why)
 }
@@ -259,8 +366,8 @@ impl Caller {
         // A name no store can have is a bad request, not a question of permission.
         crate::stores::validate_name(store)?;
         match self {
-            Caller::Open | Caller::Admin(_) => Ok(()),
-            Caller::User { name, grants } => match acl::decide(grants, store, path) {
+            Caller::Open | Caller::Admin { .. } => Ok(()),
+            Caller::User { name, grants, .. } => match acl::decide(grants, store, path) {
                 Some(f) if f.allows(needed) => Ok(()),
                 Some(f) => Err(ApiError::new(
                     StatusCode::FORBIDDEN,
@@ -284,7 +391,7 @@ impl Caller {
     /// The flags the caller has on (`store`, `path`).
     pub fn flags(&self, store: &str, path: &[Element]) -> Flags {
         match self {
-            Caller::Open | Caller::Admin(_) => Flags::parse("rxwcda").unwrap_or_default(),
+            Caller::Open | Caller::Admin { .. } => Flags::parse("rxwcda").unwrap_or_default(),
             Caller::User { grants, .. } => acl::decide(grants, store, path).unwrap_or_default(),
         }
     }
@@ -292,7 +399,7 @@ impl Caller {
     /// True when the caller may see that `store` exists (any grant names it or `*`).
     pub fn sees(&self, store: &str) -> bool {
         match self {
-            Caller::Open | Caller::Admin(_) => true,
+            Caller::Open | Caller::Admin { .. } => true,
             Caller::User { grants, .. } => {
                 grants.iter().any(|g| g.store == store || g.store == "*")
             }
@@ -303,7 +410,7 @@ impl Caller {
     pub fn name(&self) -> Option<&str> {
         match self {
             Caller::Open => None,
-            Caller::Admin(n) | Caller::User { name: n, .. } => Some(n),
+            Caller::Admin { name: n, .. } | Caller::User { name: n, .. } => Some(n),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod acl;
 mod guard;
 pub mod password;
 
+pub(crate) use guard::LiveCaller;
 pub use guard::{Caller, Guard};
 
 use crate::error::{ApiError, ApiResult};
@@ -73,6 +74,12 @@ impl AuthStore {
             .durability(reel::Durability::Always)
             .open()?;
         Ok(Some(AuthStore { kv }))
+    }
+
+    /// Changes with every write to the auth store, by any process: a live stream
+    /// re-reads its caller's user and grants only when this moved.
+    pub fn generation(&self) -> u64 {
+        self.kv.spool().next_seq()
     }
 
     /// The user `name`, if it exists.

@@ -3,9 +3,9 @@
 //! PATH is DistKV's text form, percent-encoded; the routes without PATH are the root.
 
 use super::{
-    AppState, Chunks, engine, flag, inline, last_event_id, ndjson_stream, sse_headers, wants_sse,
+    AppState, Chunks, engine, flag, inline, last_event_id, ndjson_stream, sse_body, wants_sse,
 };
-use crate::auth::{Caller, acl::Flags};
+use crate::auth::{Caller, LiveCaller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::StreamGauge;
 use crate::stores::Want;
@@ -361,12 +361,16 @@ async fn watch_at(
     }
     let p = parse_path(&path)?;
     // A watch reads values below the path and reveals which paths exist.
-    caller.require(&name, p.elements(), Flags::READ.and(Flags::ENTER))?;
+    let needed = Flags::READ.and(Flags::ENTER);
+    caller.require(&name, p.elements(), needed)?;
+    let watched = p.elements().to_vec();
     let stores = st.stores.clone();
     let store_name = name.clone();
     let (store, w) = inline(move || {
         let store = stores.get(&store_name, Want::Existing)?;
-        let w = store.kv()?.watch(&p, WatchOptions { fetch, from_rev })?;
+        let mut w = store.kv()?.watch(&p, WatchOptions { fetch, from_rev })?;
+        // A resume from a revision compaction removed is answered 410 before any header.
+        w.check_start()?;
         Ok((store, w))
     })
     .await?;
@@ -375,14 +379,14 @@ async fn watch_at(
         watch: Some(w),
         changes,
         _gauge: StreamGauge::new(&st.metrics),
+        live: LiveCaller::new(st.guard.clone(), caller, &name, &watched, needed),
         app: st,
-        caller,
         store: name,
         sse,
         in_snapshot: fetch,
     };
     Ok(if sse {
-        sse_headers(ndjson_stream(state))
+        sse_body(state)
     } else {
         ndjson_stream(state)
     })
@@ -394,7 +398,7 @@ struct WatchState {
     app: AppState,
     _gauge: StreamGauge,
     /// Events of paths the caller may not read are left out.
-    caller: Caller,
+    live: LiveCaller,
     store: String,
     /// Server-sent events, whose ids say where a reconnecting client resumes: a live
     /// event's revision; none on the snapshot's values (they come in path order, not
@@ -414,10 +418,11 @@ impl WatchState {
             WatchEvent::Synced => (None, None),
         };
         if let Some(path) = path
-            && !matches!(self.caller, Caller::Open | Caller::Admin(_))
+            && !matches!(self.live.caller(), Caller::Open | Caller::Admin { .. })
         {
             let readable = path.parse::<KvPath>().is_ok_and(|p| {
-                self.caller
+                self.live
+                    .caller()
                     .flags(&self.store, p.elements())
                     .allows(Flags::READ)
             });
@@ -468,6 +473,12 @@ impl Chunks for WatchState {
                 Ok((w, events))
             })
             .await?;
+            if !events.is_empty()
+                && let Err(e) = self.live.check().await
+            {
+                self.watch = Some(w);
+                return Err(e);
+            }
             let mut lines = Vec::new();
             for e in &events {
                 self.event_line(e, &w, &mut lines)?;

@@ -235,14 +235,14 @@ pub(crate) fn sse_stream(chunks: impl Chunks, id_field: &'static str) -> axum::r
             Ok(Some(Bytes::from(out)))
         }
     }
-    sse_headers(ndjson_stream(Sse {
+    sse_body(Sse {
         inner: chunks,
         id_field,
-    }))
+    })
 }
 
 /// `resp`, a stream of server-sent events, with the headers that say so.
-pub(crate) fn sse_headers(mut resp: axum::response::Response) -> axum::response::Response {
+fn sse_headers(mut resp: axum::response::Response) -> axum::response::Response {
     resp.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("text/event-stream"),
@@ -257,7 +257,18 @@ pub(crate) fn sse_headers(mut resp: axum::response::Response) -> axum::response:
 /// An NDJSON response streaming `chunks`. An error after the headers went out ends the
 /// body with a last line `{"error": ...}`, so the client sees why it stopped.
 pub(crate) fn ndjson_stream(chunks: impl Chunks) -> axum::response::Response {
-    let stream = futures_util::stream::unfold((chunks, false), |(mut c, failed)| async move {
+    stream_body(chunks, false)
+}
+
+/// [`ndjson_stream`] of chunks that are server-sent events already: the last line
+/// reporting an error is an event too (`data: {"error": ...}`), or an EventSource would
+/// drop it.
+pub(crate) fn sse_body(chunks: impl Chunks) -> axum::response::Response {
+    sse_headers(stream_body(chunks, true))
+}
+
+fn stream_body(chunks: impl Chunks, sse: bool) -> axum::response::Response {
+    let stream = futures_util::stream::unfold((chunks, false), move |(mut c, failed)| async move {
         if failed {
             return None;
         }
@@ -265,7 +276,12 @@ pub(crate) fn ndjson_stream(chunks: impl Chunks) -> axum::response::Response {
             Ok(Some(bytes)) => Some((Ok::<Bytes, std::io::Error>(bytes), (c, false))),
             Ok(None) => None,
             Err(e) => {
-                let line = serde_json::json!({"error": e.message}).to_string() + "\n";
+                let json = serde_json::json!({"error": e.message}).to_string();
+                let line = if sse {
+                    format!("data: {json}\n\n")
+                } else {
+                    json + "\n"
+                };
                 Some((Ok(Bytes::from(line)), (c, true)))
             }
         }

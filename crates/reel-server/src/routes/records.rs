@@ -3,7 +3,7 @@
 use super::{
     AppState, Chunks, engine, flag, inline, last_event_id, ndjson_stream, sse_stream, wants_sse,
 };
-use crate::auth::{Caller, acl::Flags};
+use crate::auth::{Caller, LiveCaller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::StreamGauge;
 use crate::stores::{Store, Want};
@@ -146,7 +146,8 @@ pub(crate) async fn read(
         return Err(ApiError::bad_request("a followed read cannot be reversed"));
     }
     let stores = st.stores.clone();
-    let store = inline(move || stores.get(&name, Want::Existing)).await?;
+    let store_name = name.clone();
+    let store = inline(move || stores.get(&store_name, Want::Existing)).await?;
     if opts.reverse {
         let stream = store.spool().stream(&opts)?;
         return Ok(ndjson_stream(Backwards {
@@ -155,6 +156,7 @@ pub(crate) async fn read(
     }
     let (start, end) = opts.range();
     let tail = Tail {
+        live: LiveCaller::new(st.guard.clone(), caller, &name, &[], Flags::READ),
         store,
         next: start,
         end,
@@ -203,6 +205,8 @@ impl Chunks for Backwards {
 
 /// A read in progress.
 struct Tail {
+    /// Checked before each chunk: a revoked or deleted user stops receiving.
+    live: LiveCaller,
     store: Arc<Store>,
     next: u64,
     /// First seq not to send (an upper bound of the read).
@@ -239,6 +243,7 @@ impl Chunks for Tail {
             .await?;
             self.reader = Some(reader);
             if count > 0 {
+                self.live.check().await?;
                 let m = &self.state.metrics;
                 m.sent
                     .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
@@ -309,7 +314,8 @@ pub(crate) async fn frames(
     caller.require(&name, &[], Flags::READ)?;
     let follow = flag(q.follow.as_deref(), "follow")?;
     let stores = st.stores.clone();
-    let store = inline(move || stores.get(&name, Want::Existing)).await?;
+    let store_name = name.clone();
+    let store = inline(move || stores.get(&store_name, Want::Existing)).await?;
     let next = q.from_seq.unwrap_or(0);
     let position = follow.then(|| {
         static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -328,6 +334,7 @@ pub(crate) async fn frames(
         }
     });
     let chunks = RawTail {
+        live: LiveCaller::new(st.guard.clone(), caller, &name, &[], Flags::READ),
         store,
         _position: position,
         next,
@@ -364,6 +371,7 @@ impl Drop for FollowerSlot {
 
 /// A frames read in progress.
 struct RawTail {
+    live: LiveCaller,
     store: Arc<Store>,
     _position: Option<FollowerSlot>,
     next: u64,
@@ -404,6 +412,7 @@ impl Chunks for RawTail {
                 p.at.store(resume, std::sync::atomic::Ordering::Relaxed);
             }
             if count > 0 {
+                self.live.check().await?;
                 self.left -= count;
                 let m = &self.state.metrics;
                 m.sent

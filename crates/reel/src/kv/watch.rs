@@ -122,56 +122,70 @@ impl Watch {
             if let Some(e) = self.queue.pop_front() {
                 return Ok(Some(e));
             }
-            let expected = self.reader.position();
-            let batch = self.reader.read_batch(1024)?;
-            if let Some(l) = batch.lost() {
-                return Err(Error::WatchBehind {
-                    from: l.start,
-                    to: l.end - 1,
+            if !self.read_more()? && !self.reader.wait(deadline) {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Reads the changes already in the log without waiting, so that a watch resumed
+    /// from a revision compaction removed fails now ([`Error::WatchBehind`]), before a
+    /// server has answered that the watch started.
+    pub fn check_start(&mut self) -> Result<()> {
+        if self.queue.is_empty() {
+            self.read_more()?;
+        }
+        Ok(())
+    }
+
+    /// Queues the events of the next records the log holds; false when it held none.
+    fn read_more(&mut self) -> Result<bool> {
+        let expected = self.reader.position();
+        let batch = self.reader.read_batch(1024)?;
+        if let Some(l) = batch.lost() {
+            return Err(Error::WatchBehind {
+                from: l.start,
+                to: l.end - 1,
+            });
+        }
+        if batch.is_empty() {
+            return Ok(false);
+        }
+        let mut next = expected;
+        let mut gap = None;
+        let mut events = Vec::new();
+        batch.for_each(|r| {
+            if r.seq > next && gap.is_none() {
+                gap = Some((next, r.seq - 1));
+            }
+            next = r.seq + 1;
+            let Some(k) = r.key else { return };
+            if !self.syntax.is_within(k, &self.key) {
+                return;
+            }
+            let syntax = self.syntax;
+            if r.encoding == TAG_TOMBSTONE {
+                events.push(WatchEvent::Deleted {
+                    path: shown(k, syntax),
+                    rev: r.seq,
+                });
+            } else if let Ok(enc) = Encoding::from_tag(r.encoding) {
+                events.push(WatchEvent::Put {
+                    path: shown(k, syntax),
+                    value: Value::from_parts(enc, r.value.to_vec()),
+                    rev: r.seq,
                 });
             }
-            if batch.is_empty() {
-                if !self.reader.wait(deadline) {
-                    return Ok(None);
-                }
-                continue;
-            }
-            let mut next = expected;
-            let mut gap = None;
-            let mut events = Vec::new();
-            batch.for_each(|r| {
-                if r.seq > next && gap.is_none() {
-                    gap = Some((next, r.seq - 1));
-                }
-                next = r.seq + 1;
-                let Some(k) = r.key else { return };
-                if !self.syntax.is_within(k, &self.key) {
-                    return;
-                }
-                let syntax = self.syntax;
-                if r.encoding == TAG_TOMBSTONE {
-                    events.push(WatchEvent::Deleted {
-                        path: shown(k, syntax),
-                        rev: r.seq,
-                    });
-                } else if let Ok(enc) = Encoding::from_tag(r.encoding) {
-                    events.push(WatchEvent::Put {
-                        path: shown(k, syntax),
-                        value: Value::from_parts(enc, r.value.to_vec()),
-                        rev: r.seq,
-                    });
-                }
-            });
-            if let Some((from, to)) = gap {
-                return Err(Error::WatchBehind { from, to });
-            }
-            debug_assert!(events.iter().all(|e| match e {
-                WatchEvent::Put { path, .. } | WatchEvent::Deleted { path, .. } =>
-                    self.matches(path),
-                WatchEvent::Synced => true,
-            }));
-            self.queue.extend(events);
+        });
+        if let Some((from, to)) = gap {
+            return Err(Error::WatchBehind { from, to });
         }
+        debug_assert!(events.iter().all(|e| match e {
+            WatchEvent::Put { path, .. } | WatchEvent::Deleted { path, .. } => self.matches(path),
+            WatchEvent::Synced => true,
+        }));
+        self.queue.extend(events);
+        Ok(true)
     }
 }
 
