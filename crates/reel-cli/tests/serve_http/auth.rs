@@ -354,6 +354,44 @@ fn subtree_requests_apply_the_rules_of_every_path_under_them() {
         "app.port",
         "the hidden change is left out"
     );
+    // erin may enter app (`x`) but read only under app.locked: a recursive get and a
+    // watch of app show exactly those values.
+    add_user(&root, "erin", "e", false);
+    ok(&["acl", "grant", &root, "erin", "x", "cfg", "app.#"]);
+    ok(&["acl", "grant", &root, "erin", "rx", "cfg", "app.locked.#"]);
+    let erin = basic("erin", "e");
+    let r = as_user(&s, &erin, "GET", "/v1/stores/cfg/kv/app?recursive=true", "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"locked": {"k1": {"_": "keep"}}})
+    );
+    let mut w = crate::client::stream_with(
+        s.addr,
+        "/v1/stores/cfg/watch/app?fetch=true",
+        &[("Authorization", &erin)],
+    );
+    assert_eq!(w.status, 200);
+    assert_eq!(w.next_json().unwrap()["path"], "app.locked.k1");
+    assert_eq!(w.next_json().unwrap()["synced"], true);
+    // Entering a subtree none of whose values may be read finds nothing in it; without
+    // `x` at the path, the request is refused.
+    let r = as_user(
+        &s,
+        &carol,
+        "GET",
+        "/v1/stores/cfg/kv/app.hidden?recursive=true",
+        "",
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = as_user(
+        &s,
+        &erin,
+        "GET",
+        "/v1/stores/cfg/kv/other?recursive=true",
+        "",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
     // dave may delete under app, but not under app.locked: nothing is deleted.
     let r = as_user(
         &s,
@@ -504,6 +542,13 @@ fn open_streams_end_when_their_user_loses_access() {
         "{last}"
     );
     assert_eq!(follow.next_line(), None, "the stream ended");
+    // Metrics name a store only to a user who may read it.
+    let m = as_user(&s, &gina, "GET", "/metrics", "").body;
+    assert!(m.contains("reel_next_seq{store=\"cfg\"}"), "{m}");
+    assert!(!m.contains("store=\"ev\""), "{m}");
+    assert!(m.contains("reel_requests_total"), "{m}");
+    let m = as_user(&s, &admin, "GET", "/metrics", "").body;
+    assert!(m.contains("reel_next_seq{store=\"ev\"}"), "{m}");
     // Deleted: the watch stops likewise, and never shows the change made after.
     ok(&["user", "del", &root, "gina"]);
     as_user(&s, &admin, "PUT", "/v1/stores/cfg/kv/app.port", "2");

@@ -387,6 +387,34 @@ fn a_named_reader_moves_only_when_acknowledged() {
 }
 
 #[test]
+fn a_group_ack_of_a_seq_never_appended_is_refused_like_a_readers() {
+    let s = Server::start(&[]);
+    ok(&["init", &s.dir("ev")]);
+    ok(&["write", &s.dir("ev"), "{\"n\":0}", "{\"n\":1}"]);
+    let group_ack = |body: &str| {
+        request(
+            s.addr,
+            "POST",
+            "/v1/stores/ev/groups/g/ack",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+    };
+    let r = group_ack(r#"{"seqs":[0,99999]}"#);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("seq 99999"), "{}", r.body);
+    assert_eq!(ack(&s, 99999).status, 400);
+    // Nothing of the refused ack was taken.
+    let r = group_ack(r#"{"seqs":[]}"#);
+    assert_eq!(
+        (r.status, r.json()["position"].clone()),
+        (200, 0.into()),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
 fn a_remote_read_into_head_consumes_only_what_head_took() {
     let s = Server::start(&[]);
     ok(&["init", &s.dir("ev")]);

@@ -244,6 +244,14 @@ pub(crate) async fn ack(
     inline(move || {
         let store = st.stores.get(&name, Want::Existing)?;
         let spool = store.spool();
+        // As a reader's ack: a seq never appended is a client's mistake, said so, not
+        // ignored (nothing of the ack is taken then).
+        let next = spool.next_seq();
+        if let Some(&bad) = a.seqs.iter().find(|&&s| s >= next) {
+            return Err(ApiError::bad_request(format!(
+                "cannot acknowledge seq {bad}: the next seq is {next}"
+            )));
+        }
         let mut groups = store.groups.lock().unwrap_or_else(|e| e.into_inner());
         let g = groups.entry(group.clone()).or_default();
         g.load(&store, &group)?;

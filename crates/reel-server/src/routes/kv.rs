@@ -66,11 +66,9 @@ async fn get_at(
     only(&q, &["recursive"])?;
     let recursive = flag(q.get("recursive").map(String::as_str), "recursive")?;
     let p = parse_path(&path)?;
-    let needed = if recursive {
-        Flags::READ.and(Flags::ENTER)
-    } else {
-        Flags::READ
-    };
+    // A recursive get enters the path (`x`); each value in it, the path's own too, is
+    // shown only where the caller may read it (`r`).
+    let needed = if recursive { Flags::ENTER } else { Flags::READ };
     caller.require(&name, p.elements(), needed)?;
     inline(move || {
         let kv = st.stores.get(&name, Want::Existing)?.kv()?;
@@ -360,8 +358,9 @@ async fn watch_at(
         (fetch, from_rev) = (false, Some(rev));
     }
     let p = parse_path(&path)?;
-    // A watch reads values below the path and reveals which paths exist.
-    let needed = Flags::READ.and(Flags::ENTER);
+    // A watch enters the path and reveals which paths below it change (`x`); each
+    // event's value is sent only where the caller may read it (`r`).
+    let needed = Flags::ENTER;
     caller.require(&name, p.elements(), needed)?;
     let watched = p.elements().to_vec();
     let stores = st.stores.clone();

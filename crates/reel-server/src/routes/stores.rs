@@ -102,8 +102,10 @@ pub(crate) async fn token(
     ))
 }
 
-/// `GET /metrics`: Prometheus text (any authenticated user once users exist).
-pub(crate) async fn metrics(State(st): State<AppState>, _caller: Caller) -> ApiResult<String> {
+/// `GET /metrics`: Prometheus text (any authenticated user once users exist). The series
+/// of a store (its name, its readers' and followers' names) are shown only to a caller
+/// with a grant on it, the stores `GET /v1/stores` lists.
+pub(crate) async fn metrics(State(st): State<AppState>, caller: Caller) -> ApiResult<String> {
     let stores = st.stores.clone();
     let extra = inline(move || {
         use std::fmt::Write as _;
@@ -117,6 +119,9 @@ pub(crate) async fn metrics(State(st): State<AppState>, _caller: Caller) -> ApiR
             "# HELP reel_follower_next_seq The next seq each follower reading frames will get.\n# TYPE reel_follower_next_seq gauge\n",
         );
         for s in stores.open_stores() {
+            if !caller.sees(s.name()) {
+                continue;
+            }
             let spool = s.spool();
             let _ = writeln!(out, "reel_next_seq{{store=\"{}\"}} {}", s.name(), spool.next_seq());
             for (who, at) in s.followers.lock().unwrap_or_else(|e| e.into_inner()).values() {
