@@ -522,6 +522,11 @@ fn open_streams_end_when_their_user_loses_access() {
         as_user(&s, &admin, "PUT", "/v1/stores/cfg/kv/app.port", "1").status,
         200
     );
+    // A user's status of a store shows paths below the server's root, not the root.
+    let st = as_user(&s, &gina, "GET", "/v1/stores/ev", "").json();
+    assert_eq!(st["dir"], "ev", "{st}");
+    let st = as_user(&s, &admin, "GET", "/v1/stores/ev", "").json();
+    assert_eq!(st["dir"].as_str().unwrap(), format!("{root}/ev"));
     let auth = [("Authorization", gina.as_str())];
     let mut follow = stream_with(
         s.addr,

@@ -43,11 +43,32 @@ async fn spool_json<T: serde::Serialize>(
     f: impl FnOnce(&reel::Spool) -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&name, &[], Flags::READ)?;
+    let admin = matches!(caller, Caller::Open | Caller::Admin { .. });
     crate::routes::engine(slow, move || {
         let spool = st.stores.get(&name, Want::Existing)?.spool();
-        json(f(&spool)?)
+        let mut v = json(f(&spool)?)?;
+        if !admin {
+            // Where the server keeps its files is the operator's business: a user sees
+            // paths below the server's root (`ev`, `ev/segments/...`), not the root.
+            relative_to(&mut v.0, st.stores.root());
+        }
+        Ok(v)
     })
     .await
+}
+
+/// Rewrites every string of `v` that is a path below `root` as relative to it.
+fn relative_to(v: &mut serde_json::Value, root: &std::path::Path) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Ok(rel) = std::path::Path::new(s.as_str()).strip_prefix(root) {
+                *s = rel.display().to_string();
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| relative_to(i, root)),
+        serde_json::Value::Object(m) => m.values_mut().for_each(|i| relative_to(i, root)),
+        _ => {}
+    }
 }
 
 /// `v` as a JSON answer.
