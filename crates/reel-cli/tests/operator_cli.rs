@@ -336,6 +336,42 @@ echo "rc=$?"
 }
 
 #[test]
+fn creating_a_store_on_a_nearly_full_disk_is_an_error_not_a_crash() {
+    // 12 KiB free: the segment files fit, the shared head's page did not get a block and
+    // the first store through its mapping killed the process (SIGBUS, exit 135), as did
+    // every later command on the directory, `status` included.
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let script = r#"mount -t tmpfs -o size=1m none "$M" || exit 77
+dd if=/dev/zero of="$M/filler" bs=1k count=1012 2>/dev/null || exit 78
+"$REEL" init "$M/n"; echo "init=$?"
+"$REEL" status "$M/n"; echo "status=$?"
+rm "$M/filler"
+"$REEL" status "$M/n" >/dev/null; echo "freed=$?"
+"#;
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", script])
+        .env("REEL", bin())
+        .env("M", &mnt)
+        .output();
+    let Ok(out) = out else {
+        eprintln!("skipped: no unshare");
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !stdout.contains("init=") {
+        eprintln!("skipped: cannot mount a small file system here");
+        return;
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("init=1"), "{stdout} {err}");
+    assert!(stdout.contains("status=1"), "{stdout} {err}");
+    assert!(err.contains("disk full"), "{err}");
+    assert!(stdout.contains("freed=0"), "{stdout} {err}");
+}
+
+#[test]
 fn sizes_accept_exact_decimals_and_explain_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("s");

@@ -74,9 +74,14 @@ impl Storage for DiskStorage {
                 .create(true)
                 .truncate(false)
                 .open(path)?;
-            if file.metadata()?.len() < len as u64 {
+            let old_len = file.metadata()?.len();
+            if old_len < len as u64 {
                 file.set_len(len as u64)?;
             }
+            // A page of the mapping that has no block yet gets one at the first store
+            // through it; on a full disk that is SIGBUS, not an error. So every block is
+            // allocated here, where a full disk is an error that can be reported.
+            reserve_blocks(&file, len as u64, old_len)?;
             // SAFETY: the head file is only ever accessed through atomics (see head.rs), so
             // concurrent modification by other processes is not a data race; its length is
             // never reduced by reel, and the mapping keeps its own reference to the inode.
@@ -181,4 +186,22 @@ impl FileLock for DiskLock {
     fn unlock(&self) -> io::Result<()> {
         self.0.unlock()
     }
+}
+
+/// Allocates disk blocks for the first `len` bytes of `file` (its content unchanged),
+/// whose bytes from `new_from` on are new (zero) and may be written instead where the
+/// file system cannot allocate without writing.
+fn reserve_blocks(file: &File, len: u64, new_from: u64) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
+        Ok(()) => return Ok(()),
+        Err(e) if e != rustix::io::Errno::OPNOTSUPP && e != rustix::io::Errno::NOSYS => {
+            return Err(e.into());
+        }
+        Err(_) => {}
+    }
+    if new_from < len {
+        file.write_all_at(&vec![0u8; (len - new_from) as usize], new_from)?;
+    }
+    Ok(())
 }
