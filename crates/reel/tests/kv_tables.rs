@@ -105,6 +105,22 @@ fn tables(dir: &std::path::Path) -> Vec<String> {
 }
 
 #[test]
+fn a_checkpoint_removes_the_temporary_file_of_one_killed_mid_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kv");
+    let kv = KvStore::open(&dir).unwrap();
+    kv.set(&p("a"), json!(1)).unwrap();
+    kv.view().checkpoint().unwrap();
+    // What a process killed while writing its checkpoint leaves (named by its pid).
+    let stale = dir.join("views/kv/checkpoint.tmp.4242424");
+    std::fs::write(&stale, b"partial").unwrap();
+    kv.set(&p("b"), json!(2)).unwrap();
+    kv.view().checkpoint().unwrap();
+    assert!(!stale.exists(), "left after a checkpoint");
+    assert_eq!(kv.get(&p("b")).unwrap().unwrap().json().unwrap(), json!(2));
+}
+
+#[test]
 fn a_new_handle_starts_from_the_tables_and_replays_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("kv");

@@ -132,7 +132,11 @@ pub(super) fn write_checkpoint<V: View>(
         let keep = st.view.files_in_use();
         if let Ok(names) = storage.list_dir(&files.dir) {
             for name in names.iter().filter_map(|n| n.to_str()) {
-                if name.ends_with(".tbl") && !keep.iter().any(|k| k == name) {
+                // Also a checkpoint's temporary file left by a process killed while
+                // writing one: every writer of this checkpoint holds the lock held here.
+                let stale = (name.ends_with(".tbl") && !keep.iter().any(|k| k == name))
+                    || name.starts_with("checkpoint.tmp.");
+                if stale {
                     let _ = storage.remove_file(&files.dir.join(name));
                 }
             }
