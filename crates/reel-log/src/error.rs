@@ -96,8 +96,12 @@ pub enum Error {
         policy: crate::WhenFull,
     },
 
-    /// The file system ran out of space; nothing of the failed append was stored.
-    #[error("disk full while writing {path}; the append was not stored and the spool is intact")]
+    /// The file system ran out of space; nothing of the failed write was stored (an
+    /// append, a checkpoint, a cursor, a configuration change: each is undone or
+    /// replaces its file whole), and what was stored before is intact.
+    #[error(
+        "disk full while writing {path}; nothing of this write was stored and what was stored before is intact"
+    )]
     DiskFull {
         /// The file being written.
         path: PathBuf,
