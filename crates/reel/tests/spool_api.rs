@@ -320,3 +320,36 @@ fn tee_copies_everything_and_a_restart_neither_duplicates_nor_skips() {
         "timestamps are kept"
     );
 }
+
+#[test]
+fn a_backwards_read_returns_every_record_after_damage_then_reports_it() {
+    let (tmp, s) = spool();
+    for n in 0..1000 {
+        s.append(json!({ "n": n, "pad": "x".repeat(40) })).unwrap();
+    }
+    let seg = tmp.path().join("s/segments/00000000000000000000.seg");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[40_000] ^= 0x20;
+    std::fs::write(&seg, bytes).unwrap();
+    let s = Spool::open(tmp.path().join("s")).unwrap();
+    // Forward: the records before the damage, then its error.
+    let forward: Vec<_> = s.iter(0..).collect();
+    let damaged = forward.iter().take_while(|r| r.is_ok()).count() as u64;
+    assert!(forward[damaged as usize].is_err());
+    let resume = s.resume_after_damage(damaged).unwrap();
+    assert!(resume > damaged && resume < 1000, "{damaged} {resume}");
+    // Backwards: every readable record after the damage, newest first, then the error
+    // (it stopped at the start of the index interval holding the damage).
+    let backward: Vec<_> = s.iter_rev(0..).collect();
+    let (ok, failed): (Vec<_>, Vec<_>) = backward.into_iter().partition(Result::is_ok);
+    let seqs: Vec<u64> = ok.into_iter().map(|r| r.unwrap().seq).collect();
+    assert_eq!(seqs, (resume..1000).rev().collect::<Vec<_>>());
+    assert_eq!(failed.len(), 1);
+    // A backwards read that starts inside the same interval, past the damage, too.
+    let part: Vec<u64> = s
+        .iter_rev(..resume + 3)
+        .take_while(Result::is_ok)
+        .map(|r| r.unwrap().seq)
+        .collect();
+    assert_eq!(part, (resume..resume + 3).rev().collect::<Vec<_>>());
+}

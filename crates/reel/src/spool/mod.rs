@@ -278,6 +278,7 @@ impl Spool {
             start,
             end,
             buf: Vec::new(),
+            damage: None,
         }
     }
 
@@ -398,6 +399,41 @@ pub struct RevIter {
     start: u64,
     end: u64,
     buf: Vec<Record>,
+    /// The damage met in the chunk being handed out, reported once the records after
+    /// it are.
+    damage: Option<Error>,
+}
+
+impl RevIter {
+    /// The records of `from..end` that follow the last damaged bytes in it, and the
+    /// error of that damage (none: all of them). Reading backwards meets the records
+    /// after the damage first: they are returned, then the damage is reported.
+    fn read_chunk(&self, from: u64) -> (Vec<Record>, Option<Error>) {
+        let (mut at, mut last_damage) = (from, None);
+        loop {
+            let mut records = Vec::new();
+            let mut damage = None;
+            for r in self.spool.iter(at..self.end) {
+                match r {
+                    Ok(r) => records.push(r),
+                    Err(e) => {
+                        damage = Some(e);
+                        break;
+                    }
+                }
+            }
+            let Some(e) = damage else {
+                return (records, last_damage);
+            };
+            let damaged = records.last().map_or(at, |r| r.seq + 1);
+            match self.spool.resume_after_damage(damaged) {
+                Ok(next) if next > damaged && next < self.end => {
+                    (at, last_damage) = (next, Some(e));
+                }
+                _ => return (Vec::new(), Some(e)),
+            }
+        }
+    }
 }
 
 impl Iterator for RevIter {
@@ -406,6 +442,9 @@ impl Iterator for RevIter {
         loop {
             if let Some(r) = self.buf.pop() {
                 return Some(Ok(r));
+            }
+            if let Some(e) = self.damage.take() {
+                return Some(Err(e));
             }
             let lo = self.start.max(self.spool.oldest_seq());
             if self.end <= lo {
@@ -419,15 +458,15 @@ impl Iterator for RevIter {
                     return Some(Err(e.into()));
                 }
             };
-            let chunk: Result<Vec<Record>> = self.spool.iter(from..self.end).collect();
-            match chunk {
-                Ok(v) => self.buf = v,
-                Err(e) => {
-                    self.end = lo;
-                    return Some(Err(e));
-                }
-            }
+            let (records, damage) = self.read_chunk(from);
+            self.buf = records;
             self.end = from;
+            if let Some(e) = damage {
+                // Nothing before the damage is read: a backwards read stops there, as
+                // a forward one does.
+                self.damage = Some(e);
+                self.end = lo;
+            }
         }
     }
 }
