@@ -516,8 +516,8 @@ pub(crate) fn max_frame_len(config: &Config) -> usize {
     frame::HEADER_LEN + frame::NONCE_LEN + frame::MAX_KEY_LEN + config.max_record_size as usize
 }
 
-/// Creates the directory structure, the first segment and, last, the metadata file
-/// (whose presence marks the log as complete).
+/// Creates the directory structure, the first segment, the head file and, last, the
+/// metadata file (whose presence marks the log as complete).
 fn initialize(
     storage: &dyn Storage,
     dir: &Path,
@@ -539,6 +539,12 @@ fn initialize(
     if segment::list_segments(storage, dir)?.is_empty() {
         segment::create(storage, dir, 0, true)?;
     }
+    // The head file with its disk blocks, before the metadata: on a disk too full for
+    // it, creation fails while it can still remove everything it made.
+    let head_path = dir.join(HEAD_FILE);
+    storage
+        .map_shared(&head_path, HEAD_LEN, true)
+        .ctx("create", &head_path)?;
     let log_id =
         log_id.unwrap_or_else(|| (u128::from(random_u64()) << 64) | u128::from(random_u64()));
     Meta {
