@@ -298,7 +298,10 @@ impl Guard {
 pub(crate) struct LiveCaller {
     guard: Arc<Guard>,
     caller: Caller,
-    seen: Option<u64>,
+    /// The auth store's generation at the last check; none before the first, which
+    /// re-reads the caller whatever the generation (a revoke between the request's
+    /// authentication and the stream's start must count too).
+    seen: Option<Option<u64>>,
     store: String,
     path: Vec<Element>,
     needed: Flags,
@@ -314,7 +317,7 @@ impl LiveCaller {
         needed: Flags,
     ) -> LiveCaller {
         LiveCaller {
-            seen: guard.generation(),
+            seen: None,
             guard,
             caller,
             store: store.to_string(),
@@ -331,7 +334,7 @@ impl LiveCaller {
     /// Fails (401 or 403) when the caller may no longer have what the stream sends.
     pub(crate) async fn check(&mut self) -> ApiResult<()> {
         let now = self.guard.generation();
-        if now == self.seen {
+        if self.seen == Some(now) {
             return Ok(());
         }
         let (guard, caller) = (self.guard.clone(), self.caller.clone());
@@ -342,7 +345,7 @@ impl LiveCaller {
             Ok(fresh)
         })
         .await?;
-        self.seen = now;
+        self.seen = Some(now);
         Ok(())
     }
 }
