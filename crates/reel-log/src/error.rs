@@ -82,7 +82,8 @@ pub enum Error {
          when-full policy is `{policy}` ({}); raise the capacity with `reel init --size`",
         match policy {
             crate::WhenFull::Compact => "compaction keeps every live value and found too little to drop",
-            _ => "records not yet consumed by every reader are kept; let readers advance",
+            _ => "it keeps every item of a lists store, and every record of a spool that \
+                  a reader has not consumed: let readers advance",
         }
     )]
     Full {

@@ -252,3 +252,69 @@ fn pages_stay_whole_while_retention_runs() {
         "{pages} pages, {rounds} rounds"
     );
 }
+
+/// `reject` keeps every item of a lists store: a reader that consumed the records (an
+/// audit tool, `reel tee`) must not free room as it does in a spool.
+#[test]
+fn reject_keeps_every_item_even_after_a_reader_consumed_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("l");
+    let l = ListStore::builder(&dir)
+        .capacity(SMALL)
+        .when_full(reel::WhenFull::Reject)
+        .open()
+        .unwrap();
+    let mut stored = 0;
+    while let Ok(a) = l.append("orders", &filler(20)) {
+        stored = a.next_offset;
+    }
+    let mut audit = l.spool().reader("audit").unwrap();
+    while !audit.next_batch(1000, None).unwrap().is_empty() {}
+    audit.commit().unwrap();
+    let e = l.append("orders", &filler(20)).unwrap_err();
+    assert!(e.to_string().contains("every item of a lists store"), "{e}");
+    let info = l.info("orders").unwrap().unwrap();
+    assert_eq!((info.first_offset, info.next_offset), (0, stored));
+}
+
+/// Shrinking a lists store drops its oldest records: the view is checkpointed through
+/// them first, as before an append's retention, so no list's next offset or last nonce
+/// goes back. Each append runs in a handle of its own, small enough that closing it
+/// writes no checkpoint (as `reel list append` processes).
+#[test]
+fn a_shrink_keeps_the_offsets_and_nonces_of_the_lists_it_empties() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("l");
+    let big = || ListStore::builder(&dir).capacity(1 << 20).open().unwrap();
+    let first = big();
+    first
+        .append("c", &[item(json!("c0"), Some(100), None)])
+        .unwrap();
+    first.view().checkpoint().unwrap();
+    drop(first);
+    let two = [json!("c1"), json!("c2")].map(|v| item(v, None, None));
+    let mut two = two.to_vec();
+    two[0].nonce = Some(101);
+    big().append("c", &two).unwrap();
+    // 600 records of 400 bytes: segments fill and roll, and fewer records than make a
+    // closing handle checkpoint (1,024 since the last checkpoint).
+    let wide: Vec<NewItem> = (0..100)
+        .map(|_| item(json!("x".repeat(400)), None, None))
+        .collect();
+    for _ in 0..6 {
+        big().append("other", &wide).unwrap();
+    }
+    let spool = reel::Spool::open(&dir).unwrap();
+    spool
+        .reconfigure(SMALL, reel::WhenFull::DropOldest)
+        .unwrap();
+    assert!(spool.oldest_seq() > 3, "c's items were dropped");
+    drop(spool);
+    let l = open(&dir);
+    let info = l.info("c").unwrap().unwrap();
+    assert_eq!((info.next_offset, info.last_nonce), (3, Some(101)));
+    let again = l
+        .append("c", &[item(json!("c1 again"), Some(101), None)])
+        .unwrap();
+    assert_eq!((again.duplicates, again.next_offset), (1, 3));
+}

@@ -4,7 +4,7 @@
 use super::TailState;
 use crate::error::{Error, IoContext, Result};
 use crate::log::Log;
-use crate::meta::{Config, WhenFull};
+use crate::meta::{Config, StoreKind, WhenFull};
 use crate::segment;
 use crate::storage::OpenMode;
 use std::sync::atomic::Ordering;
@@ -36,6 +36,9 @@ impl Log {
                 WhenFull::DropOldest => true,
                 // Handled above: compaction never drops a segment.
                 WhenFull::Compact => false,
+                // A lists store's records are its lists' items, whatever its readers
+                // consumed: `reject` keeps every one.
+                WhenFull::Reject if self.kind() == StoreKind::Lists => false,
                 WhenFull::Reject => {
                     if floor.is_none() {
                         let guard = self
