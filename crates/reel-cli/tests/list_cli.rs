@@ -438,6 +438,12 @@ fn list_info_and_keys() {
         text_lines(&ok(&["list", "keys", s(&d)])),
         ["alpha", "mid:dle key", "zeta"]
     );
+    // A key holding a line break reads as two lines of text; as JSON it is one key.
+    ok(&["list", "append", s(&d), "two\nlines", "1"]);
+    assert_eq!(
+        parse(&ok(&["list", "keys", "--json", s(&d)])),
+        json!(["alpha", "mid:dle key", "two\nlines", "zeta"])
+    );
     assert_eq!(
         parse(&ok(&["list", "info", "--json", s(&d), "zeta"])),
         json!({"key": "zeta", "count": 3, "first_offset": 0, "next_offset": 3,

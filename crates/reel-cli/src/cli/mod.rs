@@ -631,8 +631,14 @@ pub enum ListCommand {
         key: String,
     },
     /// List the keys that have lists, one per line, sorted.
-    #[command(after_help = "Examples:\n  reel list keys /tmp/lists")]
+    #[command(
+        after_help = "Examples:\n  reel list keys /tmp/lists\n  reel list keys --json /tmp/lists   # [\"a\",\"b\"]"
+    )]
     Keys {
+        /// One JSON array of the keys: unambiguous for a key holding a line break, which
+        /// the one-key-per-line text prints as two lines.
+        #[arg(long)]
+        json: bool,
         /// The directory.
         dir: PathBuf,
     },

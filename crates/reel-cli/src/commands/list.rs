@@ -54,7 +54,7 @@ pub fn run(cmd: ListCommand, out: &mut Output) -> CliResult {
     let (ListCommand::Append { dir, .. }
     | ListCommand::Read { dir, .. }
     | ListCommand::Info { dir, .. }
-    | ListCommand::Keys { dir }) = &cmd;
+    | ListCommand::Keys { dir, .. }) = &cmd;
     if let Some(r) = crate::remote::target(dir)? {
         let info = crate::remote::list(&r, &cmd, out)?;
         if let (Some(info), ListCommand::Info { json, .. }) = (info, &cmd) {
@@ -126,11 +126,9 @@ pub fn run(cmd: ListCommand, out: &mut Output) -> CliResult {
                 .ok_or_else(|| reel::Error::NotFound(format!("list {key}")))?;
             print_info(&serde_json::to_value(info)?, json, out)?;
         }
-        ListCommand::Keys { dir } => {
+        ListCommand::Keys { dir, json } => {
             let lists = open(&dir, false)?;
-            for k in lists.keys()? {
-                out.line(format_args!("{k}"))?;
-            }
+            print_keys(&lists.keys()?, json, out)?;
         }
     }
     Ok(())
@@ -169,5 +167,17 @@ fn print_info(info: &serde_json::Value, json: bool, out: &mut Output) -> CliResu
     out.line(format_args!("first time   {}", opt("first_ts")))?;
     out.line(format_args!("last time    {}", opt("last_ts")))?;
     out.line(format_args!("last nonce   {}", opt("last_nonce")))?;
+    Ok(())
+}
+
+/// The list keys, one per line or (`json`) as one JSON array.
+pub(crate) fn print_keys(keys: &[String], json: bool, out: &mut Output) -> CliResult {
+    if json {
+        out.json_line(&keys)?;
+    } else {
+        for k in keys {
+            out.line(format_args!("{k}"))?;
+        }
+    }
     Ok(())
 }

@@ -549,16 +549,20 @@ pub fn list(r: &Remote, cmd: &ListCommand, out: &mut Output) -> CliResult<Option
             idempotent: true,
             ..Default::default()
         })?)),
-        ListCommand::Keys { .. } => {
+        ListCommand::Keys { json, .. } => {
             let v = r.json(&Call {
                 method: "GET",
                 path: "/lists".into(),
                 idempotent: true,
                 ..Default::default()
             })?;
-            for k in v["keys"].as_array().cloned().unwrap_or_default() {
-                out.line(format_args!("{}", k.as_str().unwrap_or("")))?;
-            }
+            let keys: Vec<String> = v["keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect();
+            crate::commands::list::print_keys(&keys, *json, out)?;
             Ok(None)
         }
     }
