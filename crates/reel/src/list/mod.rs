@@ -305,7 +305,7 @@ impl ListStore {
         let reverse = match token {
             Some(t) if t.reverse != req.reverse && req.reverse => {
                 return Err(Error::InvalidArgument(
-                    "this continuation token pages forwards; drop --reverse".into(),
+                    "this continuation token pages forwards: read it without reverse (`--reverse`, `reverse=true`)".into(),
                 ));
             }
             Some(t) => t.reverse,
