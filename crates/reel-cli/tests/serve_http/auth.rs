@@ -563,4 +563,19 @@ fn open_streams_end_when_their_user_loses_access() {
         "{last}"
     );
     assert_eq!(watch.next_line(), None, "the stream ended");
+    // The last user deleted: its stream ends too (the server is open to loopback again,
+    // which is not what the stream was authorised as).
+    let admin_auth = [("Authorization", admin.as_str())];
+    let mut follow = stream_with(s.addr, "/v1/stores/ev/records?follow=true", &admin_auth);
+    ok(&["user", "del", &root, "ops"]);
+    request(s.addr, "POST", "/v1/stores/ev/records", &[], br#"{"n":3}"#);
+    // The records from before may come first; the one appended after never does.
+    loop {
+        let line = follow.next_json().expect("an error line before the end");
+        if line["error"].is_string() {
+            break;
+        }
+        assert_ne!(line["value"]["n"], 3, "sent after the user was deleted");
+    }
+    assert_eq!(follow.next_line(), None, "the stream ended");
 }

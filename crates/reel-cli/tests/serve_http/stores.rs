@@ -455,3 +455,42 @@ fn kv_keys_as_json_keep_a_path_with_a_line_break_whole() {
     let r = get(s.addr, "/v1/stores/cfg/keys?recursive=true&format=xml");
     assert_eq!(r.status, 400, "{}", r.body);
 }
+
+#[test]
+fn a_reverse_read_sends_the_records_after_damage_then_the_error() {
+    let s = Server::start(&[]);
+    ok(&["init", &s.dir("ev")]);
+    let lines: Vec<String> = (0..1000)
+        .map(|i| format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(40)))
+        .collect();
+    let r = request(
+        s.addr,
+        "POST",
+        "/v1/stores/ev/records",
+        &[],
+        lines.join("\n").as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seg = format!("{}/segments/00000000000000000000.seg", s.dir("ev"));
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[40_000] ^= 0x20;
+    std::fs::write(&seg, bytes).unwrap();
+    let r = request(
+        s.addr,
+        "GET",
+        "/v1/stores/ev/records?reverse=true",
+        &[],
+        b"",
+    );
+    let got: Vec<serde_json::Value> = r.lines();
+    let (last, records) = got.split_last().unwrap();
+    assert!(last["error"].is_string(), "{last}");
+    assert!(
+        records.len() > 400,
+        "{} records before the error",
+        records.len()
+    );
+    let seqs: Vec<u64> = records.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
+    let lowest = *seqs.last().unwrap();
+    assert_eq!(seqs, (lowest..1000).rev().collect::<Vec<_>>());
+}

@@ -74,14 +74,13 @@ impl Storage for DiskStorage {
                 .create(true)
                 .truncate(false)
                 .open(path)?;
-            let old_len = file.metadata()?.len();
-            if old_len < len as u64 {
+            if file.metadata()?.len() < len as u64 {
                 file.set_len(len as u64)?;
             }
             // A page of the mapping that has no block yet gets one at the first store
             // through it; on a full disk that is SIGBUS, not an error. So every block is
             // allocated here, where a full disk is an error that can be reported.
-            reserve_blocks(&file, len as u64, old_len)?;
+            reserve_blocks(&file, len as u64)?;
             // SAFETY: the head file is only ever accessed through atomics (see head.rs), so
             // concurrent modification by other processes is not a data race; its length is
             // never reduced by reel, and the mapping keeps its own reference to the inode.
@@ -188,20 +187,17 @@ impl FileLock for DiskLock {
     }
 }
 
-/// Allocates disk blocks for the first `len` bytes of `file` (its content unchanged),
-/// whose bytes from `new_from` on are new (zero) and may be written instead where the
-/// file system cannot allocate without writing.
-fn reserve_blocks(file: &File, len: u64, new_from: u64) -> io::Result<()> {
+/// Allocates disk blocks for the first `len` bytes of `file`, its content unchanged.
+/// Where the file system cannot (`fallocate` unsupported, or not Linux) the file stays
+/// as it is: writing zeros instead could wipe a head another process just wrote.
+fn reserve_blocks(file: &File, len: u64) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
-        Ok(()) => return Ok(()),
-        Err(e) if e != rustix::io::Errno::OPNOTSUPP && e != rustix::io::Errno::NOSYS => {
-            return Err(e.into());
-        }
-        Err(_) => {}
+        Ok(()) => {}
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => {}
+        Err(e) => return Err(e.into()),
     }
-    if new_from < len {
-        file.write_all_at(&vec![0u8; (len - new_from) as usize], new_from)?;
-    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, len);
     Ok(())
 }

@@ -217,9 +217,11 @@ impl Guard {
     /// `caller` as the auth store has it now: an error once the user was deleted or its
     /// password changed (or, for a caller let in because no user existed, once one does).
     pub fn recheck(&self, caller: &Caller) -> ApiResult<Caller> {
-        let store = match self.store()? {
-            Some(s) if s.any_user()? => s,
-            _ => return Ok(caller.clone()),
+        let store = match (self.store()?, caller) {
+            (Some(s), _) if s.any_user()? => s,
+            (_, Caller::Open) => return Ok(Caller::Open),
+            // The last user was deleted: no stream goes on under a name that is gone.
+            _ => return Err(login_failed("the user no longer exists")),
         };
         let (name, hash) = match caller {
             Caller::Open => {

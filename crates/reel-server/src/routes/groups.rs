@@ -8,7 +8,7 @@
 //! redeliveries there is no order.
 
 use super::{AppState, inline, ndjson};
-use crate::auth::{Caller, acl::Flags};
+use crate::auth::{Caller, LiveCaller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::{Store, Want};
 use axum::Json;
@@ -150,9 +150,16 @@ pub(crate) async fn next(
     let wait = secs(q.wait, 0.0, "wait")?.min(Duration::from_secs(300));
     let lease = secs(q.lease, 30.0, "lease")?;
     let stores = st.stores.clone();
+    // A long wait is checked again before it leases anything (see `LiveCaller`).
+    let mut live = LiveCaller::new(st.guard.clone(), caller, &name, &[], Flags::READ);
     let store = inline(move || stores.get(&name, Want::Existing)).await?;
     let deadline = tokio::time::Instant::now() + wait;
+    let mut waited = false;
     loop {
+        if waited {
+            live.check().await?;
+        }
+        waited = true;
         let (s, g, m) = (store.clone(), group.clone(), q.member.clone());
         let (lines, next, expiry) = inline(move || hand_out(&s, &g, &m, max, lease)).await?;
         if !lines.is_empty() || wait.is_zero() || st.is_stopping() {

@@ -3,7 +3,7 @@
 //! same records again (at-least-once, as `reel read` is locally).
 
 use super::{AppState, inline, ndjson};
-use crate::auth::{Caller, acl::Flags};
+use crate::auth::{Caller, LiveCaller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::{Store, Want};
 use axum::Json;
@@ -43,9 +43,16 @@ pub(crate) async fn next(
         Some(w) => return Err(ApiError::bad_request(format!("bad wait `{w}`"))),
     };
     let stores = st.stores.clone();
+    // A long wait is checked again before it answers (see `LiveCaller`).
+    let mut live = LiveCaller::new(st.guard.clone(), caller, &name, &[], Flags::READ);
     let store = inline(move || stores.get(&name, Want::Existing)).await?;
     let deadline = tokio::time::Instant::now() + wait;
+    let mut waited = false;
     loop {
+        if waited {
+            live.check().await?;
+        }
+        waited = true;
         let (s, r) = (store.clone(), reader.clone());
         let after = q.after;
         let (lines, position) = inline(move || read_unacknowledged(&s, &r, max, after)).await?;

@@ -152,6 +152,7 @@ pub(crate) async fn read(
         let stream = store.spool().stream(&opts)?;
         return Ok(ndjson_stream(Backwards {
             stream: Some(stream),
+            failed: None,
         }));
     }
     let (start, end) = opts.range();
@@ -176,25 +177,45 @@ pub(crate) async fn read(
 /// A read newest first (never followed).
 struct Backwards {
     stream: Option<reel::Stream>,
+    /// An error met after records of the same step: sent once those are.
+    failed: Option<ApiError>,
 }
 
 impl Chunks for Backwards {
     async fn step(&mut self) -> ApiResult<Option<Bytes>> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
         let Some(mut stream) = self.stream.take() else {
             return Ok(None);
         };
-        let (stream, buf) = inline(move || {
+        let (stream, buf, failed) = inline(move || {
             let mut buf = Vec::new();
+            let mut failed = None;
             for r in stream.by_ref().take(CHUNK as usize) {
-                let r = r?;
-                let line = r.to_json_meta()?;
+                // A backwards read returns the records after damaged bytes before the
+                // error: they go out first.
+                let line = match r.and_then(|r| r.to_json_meta()) {
+                    Ok(line) => line,
+                    Err(e) => {
+                        failed = Some(ApiError::from(e));
+                        break;
+                    }
+                };
                 serde_json::to_writer(&mut buf, &line)
                     .map_err(|e| ApiError::internal(e.to_string()))?;
                 buf.push(b'\n');
             }
-            Ok((stream, buf))
+            Ok((stream, buf, failed))
         })
         .await?;
+        if let Some(e) = failed {
+            if buf.is_empty() {
+                return Err(e);
+            }
+            self.failed = Some(e);
+            return Ok(Some(Bytes::from(buf)));
+        }
         if buf.is_empty() {
             return Ok(None);
         }
@@ -407,12 +428,14 @@ impl Chunks for RawTail {
             .await?;
             let resume = reader.position();
             self.reader = Some(reader);
+            if count > 0 {
+                self.live.check().await?;
+            }
             self.next = resume;
             if let Some(p) = &self._position {
                 p.at.store(resume, std::sync::atomic::Ordering::Relaxed);
             }
             if count > 0 {
-                self.live.check().await?;
                 self.left -= count;
                 let m = &self.state.metrics;
                 m.sent

@@ -312,11 +312,15 @@ impl Spool {
     /// (kv: compact; lists: not compact).
     pub fn reconfigure(&self, capacity: u64, when_full: WhenFull) -> Result<()> {
         self.log.kind().check_policy(when_full)?;
+        self.log.check_writable()?;
         // A lists store's next offsets and last nonces outlive their items only in its
         // view: with the lists open on this spool, the view is checkpointed through the
-        // records a shrink drops, as before an append's retention.
-        let _lists = match self.log.kind() {
-            StoreKind::Lists => Some(crate::list::ListStore::on_spool(self)?),
+        // records a drop-oldest resize drops, as before an append's retention. (Under
+        // `reject` a lists store drops nothing.)
+        let _lists = match (self.log.kind(), when_full) {
+            (StoreKind::Lists, WhenFull::DropOldest) => {
+                Some(crate::list::ListStore::on_spool(self)?)
+            }
             _ => None,
         };
         Ok(self.log.reconfigure(capacity, when_full)?)
