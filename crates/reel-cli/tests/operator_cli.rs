@@ -291,36 +291,42 @@ fn write_says_what_it_stored_when_the_spool_is_full() {
     );
 }
 
-#[test]
-fn write_says_what_it_stored_when_the_disk_is_full() {
-    // A 1 MiB file system in a private mount namespace (root only; skipped elsewhere).
+/// Runs `script` in a private mount namespace in which `$M` is a 1 MiB tmpfs (`$REEL`
+/// the binary, `$P` a 1000-byte pad); `None` where it cannot (not root, no `unshare`),
+/// the test then skips. The script must print `marker` once past its setup.
+fn on_a_small_disk(script: &str, marker: &str) -> Option<(String, String)> {
     let tmp = tempfile::tempdir().unwrap();
     let mnt = tmp.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
-    let script = r#"mount -t tmpfs -o size=1m none "$M" || exit 77
-"$REEL" init --size 64m "$M/s" >/dev/null || exit 78
+    let script = format!("mount -t tmpfs -o size=1m none \"$M\" || exit 77\n{script}");
+    let Ok(out) = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .env("REEL", bin())
+        .env("M", &mnt)
+        .env("P", "p".repeat(1000))
+        .output()
+    else {
+        eprintln!("skipped: no unshare");
+        return None;
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !stdout.contains(marker) {
+        eprintln!("skipped: cannot mount a small file system here");
+        return None;
+    }
+    Some((stdout, String::from_utf8_lossy(&out.stderr).into_owned()))
+}
+
+#[test]
+fn write_says_what_it_stored_when_the_disk_is_full() {
+    let script = r#""$REEL" init --size 64m "$M/s" >/dev/null || exit 78
 i=0; while [ $i -lt 3000 ]; do echo "{\"i\":$i,\"pad\":\"$P\"}"; i=$((i+1)); done | "$REEL" write "$M/s"
 echo "rc=$?"
 "$REEL" status --json "$M/s"
 "#;
-    let out = Command::new("unshare")
-        .args(["-m", "sh", "-c", script])
-        .env("REEL", bin())
-        .env("M", &mnt)
-        .env("P", "p".repeat(1000))
-        .output();
-    let Ok(out) = out else {
-        eprintln!("skipped: no unshare");
+    let Some((stdout, err)) = on_a_small_disk(script, "rc=") else {
         return;
     };
-    if matches!(out.status.code(), Some(77) | Some(1))
-        && !String::from_utf8_lossy(&out.stdout).contains("rc=")
-    {
-        eprintln!("skipped: cannot mount a small file system here");
-        return;
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(stdout.contains("rc=1"), "{stdout} {err}");
     let st: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     let next = st["next_seq"].as_u64().unwrap();
@@ -341,31 +347,15 @@ fn creating_a_store_on_a_nearly_full_disk_is_an_error_not_a_crash() {
     // the first store through its mapping killed the process (SIGBUS, exit 135), as did
     // every later command on the directory, `status` included. Now the head gets its
     // blocks before the metadata is written, so nothing is left behind.
-    let tmp = tempfile::tempdir().unwrap();
-    let mnt = tmp.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let script = r#"mount -t tmpfs -o size=1m none "$M" || exit 77
-dd if=/dev/zero of="$M/filler" bs=1k count=1012 2>/dev/null || exit 78
+    let script = r#"dd if=/dev/zero of="$M/filler" bs=1k count=1012 2>/dev/null || exit 78
 "$REEL" init "$M/n"; echo "init=$?"
 [ -e "$M/n" ] && echo "left behind"
 rm "$M/filler"
 "$REEL" init "$M/n" >/dev/null && "$REEL" status "$M/n" >/dev/null; echo "freed=$?"
 "#;
-    let out = Command::new("unshare")
-        .args(["-m", "sh", "-c", script])
-        .env("REEL", bin())
-        .env("M", &mnt)
-        .output();
-    let Ok(out) = out else {
-        eprintln!("skipped: no unshare");
+    let Some((stdout, err)) = on_a_small_disk(script, "init=") else {
         return;
     };
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !stdout.contains("init=") {
-        eprintln!("skipped: cannot mount a small file system here");
-        return;
-    }
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(stdout.contains("init=1"), "{stdout} {err}");
     assert!(!stdout.contains("left behind"), "{stdout} {err}");
     assert!(

@@ -23,27 +23,31 @@ impl Log {
                 self.start_flusher();
                 Ok(())
             }
-            Durability::Always => file
-                .sync_to(end)
-                .inspect_err(|e| self.poison(&e.to_string())),
+            Durability::Always => self.sync_written(file, end),
         }
     }
 
     /// Makes every record this handle appended durable.
     pub fn sync(&self) -> Result<()> {
-        let last = self
-            .inner
+        match self.last_written() {
+            Some((file, end)) => self.sync_written(&file, end),
+            None => Ok(()),
+        }
+    }
+
+    /// The tail file this handle last wrote and where its writes end.
+    fn last_written(&self) -> Option<(Arc<SyncedFile>, u64)> {
+        self.inner
             .last_written
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some((file, end)) = last
-            && let Err(e) = file.sync_to(end)
-        {
-            self.poison(&e.to_string());
-            return Err(e);
-        }
-        Ok(())
+            .clone()
+    }
+
+    /// Syncs `file` up to `end`; a failure poisons the handle.
+    fn sync_written(&self, file: &SyncedFile, end: u64) -> Result<()> {
+        file.sync_to(end)
+            .inspect_err(|e| self.poison(&e.to_string()))
     }
 
     fn start_flusher(&self) {
@@ -56,15 +60,9 @@ impl Log {
                         std::thread::sleep(BATCH_INTERVAL);
                         let Some(inner) = weak.upgrade() else { return };
                         let log = Log { inner };
-                        let pending = log
-                            .inner
-                            .last_written
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .clone();
-                        if let Some((file, end)) = pending
+                        if let Some((file, end)) = log.last_written()
                             && !file.is_synced(end)
-                            && log.sync().is_err()
+                            && log.sync_written(&file, end).is_err()
                         {
                             return;
                         }
