@@ -308,6 +308,12 @@ fn verify_reports_a_damaged_view_table_and_a_rebuild_repairs_it() {
 /// steps of 100): all items of every list but the last expired.
 fn lists_with_expired_lists(d: &Path, keys: &[&str]) {
     ok(&["init", "--kind", "lists", "--size", "64k", s(d)]);
+    fill_lists(d, keys, || {});
+}
+
+/// Appends 1,500 items with nonces 1 to 1500 to each list of `keys`, in batches of 100,
+/// calling `after_batch` after each.
+fn fill_lists(d: &Path, keys: &[&str], mut after_batch: impl FnMut()) {
     let pad = "y".repeat(60);
     for k in keys {
         for n in (0..1500).step_by(100) {
@@ -317,13 +323,14 @@ fn lists_with_expired_lists(d: &Path, keys: &[&str]) {
             let nonce = (n + 1).to_string();
             let out = reel_stdin(&["list", "append", "--nonce", &nonce, s(d), k], &input);
             assert!(out.status.success(), "{out:?}");
+            after_batch();
         }
     }
 }
 
-/// Appends to list `a` with its last nonce, 1500 (a retry): the output.
-fn retry_nonce_1500(d: &Path) -> String {
-    ok(&[
+/// The command line appending to list `a` with its last nonce, 1500 (a retry).
+fn retry_args(d: &Path) -> Vec<&str> {
+    vec![
         "list",
         "append",
         "--nonce",
@@ -331,7 +338,12 @@ fn retry_nonce_1500(d: &Path) -> String {
         s(d),
         "a",
         "{\"retry\":1}",
-    ])
+    ]
+}
+
+/// Appends to list `a` with its last nonce, 1500 (a retry): the output.
+fn retry_nonce_1500(d: &Path) -> String {
+    ok(&retry_args(d))
 }
 
 /// Flips `byte` (from the end when negative) of every table of the lists view.
@@ -386,15 +398,7 @@ fn an_unloadable_lists_view_refuses_appends_until_restored_or_forced() {
     let copy = tmp.path().join("copy");
     copy_dir(&d, &copy);
     for args in [
-        vec![
-            "list",
-            "append",
-            "--nonce",
-            "1500",
-            s(&d),
-            "a",
-            "{\"retry\":1}",
-        ],
+        retry_args(&d),
         vec!["list", "info", s(&d), "a"],
         vec!["view", "rebuild", s(&d), "lists"],
     ] {
@@ -419,6 +423,70 @@ fn an_unloadable_lists_view_refuses_appends_until_restored_or_forced() {
         out.contains("\"appended\":1"),
         "forced: the loss was accepted: {out}"
     );
+}
+
+/// A lists store whose view was deleted after retention dropped records used to open
+/// with a warning, give an expired list's offsets again from 0 and take its nonces
+/// again: it is refused as an unloadable view is.
+#[test]
+fn a_lists_store_without_its_view_refuses_appends_once_records_expired() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("lists");
+    lists_with_expired_lists(&d, &["a", "b"]);
+    std::fs::remove_dir_all(d.join("views/lists")).unwrap();
+    for args in [retry_args(&d), vec!["list", "info", s(&d), "a"]] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains("has no checkpoint"), "{args:?}: {err}");
+        assert!(err.contains("reel view rebuild --force"), "{args:?}: {err}");
+    }
+    ok(&["view", "rebuild", "--force", s(&d), "lists"]);
+    let out = retry_nonce_1500(&d);
+    assert!(out.contains("\"appended\":1"), "forced: {out}");
+}
+
+/// A follower of a lists store drops its oldest records as its source does. It kept no
+/// lists view, so once promoted it gave an expired list's offsets again from 0 and took
+/// its used nonces again. The replicator now keeps the follower's lists view, which its
+/// retention checkpoints before dropping records.
+#[test]
+fn a_promoted_lists_follower_still_knows_the_lists_its_retention_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let dst = tmp.path().join("dst");
+    ok(&["init", "--kind", "lists", "--size", "64k", s(&src)]);
+    // Each batch is copied before the source's retention can drop it: no gap.
+    fill_lists(&src, &["a", "b"], || {
+        ok(&["replicate", "--no-wait", s(&src), s(&dst)]);
+    });
+    let info = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&ok(&["list", "info", "--json", s(d), "a"])).unwrap()
+    };
+    assert_eq!(
+        info(&dst)["count"],
+        0,
+        "the follower dropped every item of a"
+    );
+    ok(&["promote", s(&dst)]);
+    assert_eq!(info(&dst)["next_offset"], 1500);
+    let out = retry_nonce_1500(&dst);
+    assert!(out.contains("\"duplicates\":1"), "{out}");
+}
+
+/// A follower started past the source's first records never had the state of the
+/// lists all of whose items were there: once promoted it refuses appends, as a store
+/// whose lists view was lost does.
+#[test]
+fn a_promoted_lists_follower_that_started_late_refuses_appends_until_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let dst = tmp.path().join("dst");
+    lists_with_expired_lists(&src, &["a", "b"]);
+    ok(&["replicate", "--no-wait", "--skip-gap", s(&src), s(&dst)]);
+    ok(&["promote", s(&dst)]);
+    let (code, _, err) = run(&retry_args(&dst));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("reel view rebuild --force"), "{err}");
 }
 
 /// A forced rebuild keeps what the readable blocks hold (it used to drop every expired

@@ -34,27 +34,27 @@ impl Log {
     /// Registers `barrier`, called before retention (in this process) deletes records;
     /// it stays registered while it is alive.
     pub fn add_retention_barrier(&self, barrier: std::sync::Weak<dyn RetentionBarrier>) {
-        self.live_barriers(Some(barrier));
+        self.inner
+            .barriers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(barrier);
     }
 
-    /// The barriers still alive (dead ones are forgotten), after adding `new`.
-    fn live_barriers(
-        &self,
-        new: Option<std::sync::Weak<dyn RetentionBarrier>>,
-    ) -> Vec<Arc<dyn RetentionBarrier>> {
+    /// The barriers still alive (dead ones are forgotten).
+    pub(crate) fn live_barriers(&self) -> Vec<Arc<dyn RetentionBarrier>> {
         let mut all = self
             .inner
             .barriers
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         all.retain(|b| b.strong_count() > 0);
-        all.extend(new);
         all.iter().filter_map(std::sync::Weak::upgrade).collect()
     }
 
     /// Calls every live barrier before records below `below` are deleted.
     pub(crate) fn before_drop(&self, below: u64) -> Result<()> {
-        let live = self.live_barriers(None);
+        let live = self.live_barriers();
         live.iter().try_for_each(|b| b.before_drop(below))
     }
 }

@@ -126,3 +126,50 @@ fn adopting_keeps_the_policy_when_check_says_none_and_changes_nothing_when_it_re
     ));
     assert_eq!(log.kind(), StoreKind::Untyped);
 }
+
+struct Saves(std::sync::atomic::AtomicU64);
+
+impl reel_log::RetentionBarrier for Saves {
+    fn before_drop(&self, below: u64) -> reel_log::Result<()> {
+        self.0.store(below, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A lists store's oldest records go only through a handle whose lists view saves what
+/// only it will know once they are gone (each list's next offset and last nonce): a
+/// handle without one (a follower's replicator used to be one) is refused, and nothing
+/// is dropped or appended.
+#[test]
+fn a_lists_store_drops_records_only_through_a_handle_that_keeps_its_view() {
+    let sim = SimStorage::new();
+    let log = create(&sim, StoreKind::Lists, WhenFull::DropOldest).unwrap();
+    let capacity = log.config().capacity;
+    let mut refused = None;
+    for _ in 0..capacity / 100 + 10 {
+        let oldest = log.oldest_seq();
+        let next = log.next_seq();
+        let v = vec![b'x'; 100];
+        match log.append(&[reel_log::Entry {
+            value: &v,
+            ..Default::default()
+        }]) {
+            Ok(_) => assert_eq!(log.oldest_seq(), 0, "nothing dropped"),
+            Err(e) => {
+                assert_eq!((log.oldest_seq(), log.next_seq()), (oldest, next));
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let e = refused.expect("a full lists store without a barrier refuses");
+    assert!(matches!(e, Error::RetentionBlocked { .. }), "{e}");
+    let barrier: Arc<dyn reel_log::RetentionBarrier> =
+        Arc::new(Saves(std::sync::atomic::AtomicU64::new(0)));
+    log.add_retention_barrier(Arc::downgrade(&barrier));
+    append_n(&log, 1, 100);
+    assert!(
+        log.oldest_seq() > 0,
+        "with the barrier the oldest segment goes"
+    );
+}

@@ -58,6 +58,18 @@ impl Log {
             if !may_drop {
                 break;
             }
+            if self.kind() == StoreKind::Lists && self.live_barriers().is_empty() {
+                // The lists view must save what only it will know once these records
+                // are gone (each list's next offset and last nonce): a handle that
+                // drops them without it would lose that state for good.
+                return Err(Error::RetentionBlocked {
+                    reason: format!(
+                        "{} is a lists store, and this handle does not keep its lists view \
+                         (open it as a lists store to append)",
+                        dir.display()
+                    ),
+                });
+            }
             self.drop_oldest_segment(t, oldest, next_first)?;
         }
         let over = t.used_bytes + needed > config.capacity;

@@ -181,6 +181,16 @@ impl Spool {
         Spool::builder(dir).create(false).open()
     }
 
+    /// A spool over a log opened with [`reel_log::LogOptions`] (such as a follower's
+    /// replica handle), with the same retention guard [`SpoolBuilder::open`] installs.
+    pub fn from_log(log: Log) -> Spool {
+        log.set_retention_guard(Arc::new(CursorFloor {
+            storage: log.storage().clone(),
+            dir: log.dir().to_path_buf(),
+        }));
+        Spool { log }
+    }
+
     /// The engine handle.
     pub fn log(&self) -> &Log {
         &self.log

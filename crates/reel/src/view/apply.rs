@@ -179,12 +179,14 @@ pub(super) fn unusable<V: View>(
     }
 }
 
-/// Why a view that outlives the log lacks state only its checkpoint held (it could not
-/// be used: `why`), after retention dropped records: the refusal its writes then get.
-pub(super) fn lost_state(view: &str, why: &str) -> String {
+/// Why a view that outlives the log lacks state only its checkpoint held (`problem`:
+/// what is wrong with the checkpoint), once the log starts at `oldest` (retention
+/// dropped the records before it, or a follower never got them): the refusal its writes
+/// then get.
+pub(super) fn lost_state(view: &str, problem: &str, oldest: u64) -> String {
     format!(
-        "the {view} view's checkpoint cannot be loaded ({why}), and retention has dropped \
-         records from the log, so state that only the checkpoint held is missing (for \
+        "the {view} view {problem}, and the log no longer holds its records before seq \
+         {oldest}, so state that only the checkpoint held is missing (for \
          lists: the next offset and last nonce of a list all of whose items were dropped; \
          appends are refused rather than give offsets again or take a used nonce again). \
          Restore views/{view} from a copy of the store, or rebuild without that state with \

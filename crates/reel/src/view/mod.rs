@@ -301,20 +301,28 @@ impl<V: View> ViewHandle<V> {
                 }
             }
         }
-        // A view that outlives the log lost what only its checkpoint held, once retention
-        // dropped records: refused writes when the checkpoint could not be used, a
-        // warning when there was none.
+        // A view that outlives the log lost what only its checkpoint held once retention
+        // dropped records, whether the checkpoint could not be used or there was none (a
+        // deleted view, or a follower that never held the first records): its writes
+        // are refused.
         let mut lost = None;
         if applied_to > 0 && view.outlives_log() {
-            match load_error {
-                Some(e) => lost = Some(lost_state(view.name(), &e)),
-                None if manifest.is_none() => tracing::warn!(
-                    dir = %spool.dir().display(),
-                    view = view.name(),
-                    "the view has no usable checkpoint and retention dropped the records before seq {applied_to}: it is built from the records left, without the state only it held (for lists: the next offset and last nonce of a list all of whose items were dropped)"
-                ),
-                None => {}
-            }
+            lost = match load_error {
+                Some(e) => Some(lost_state(
+                    view.name(),
+                    &format!("cannot load its checkpoint ({e})"),
+                    applied_to,
+                )),
+                None if manifest.is_none() => Some(lost_state(
+                    view.name(),
+                    &format!(
+                        "has no checkpoint ({} does not exist)",
+                        checkpoint::checkpoint_path(spool.dir(), view.name()).display()
+                    ),
+                    applied_to,
+                )),
+                None => None,
+            };
         }
         let reader = spool.log().reader(applied_to);
         let state = State {

@@ -64,6 +64,7 @@ fn run_once(a: &ReplicateArgs) -> CliResult {
         source: &source,
         skip_gap: a.skip_gap,
         state: &state,
+        lists: std::cell::RefCell::new(None),
     };
     if let Some(n) = a.from_seq {
         copier.start_at(n, &info)?;
@@ -324,6 +325,13 @@ struct Copier<'a> {
     source: &'a Source,
     skip_gap: bool,
     state: &'a watch::StateFile,
+    /// A lists follower's lists view, kept up to date by the replicator: its retention
+    /// then checkpoints the view before it drops records (as a lists store's writer
+    /// does), so that once promoted it still knows every list's next offset and last
+    /// nonce. Opened at the first append, after any gap at the start was skipped: a
+    /// follower that never held the source's first records has no such state, and
+    /// its view says so (appends refused once promoted, until `view rebuild --force`).
+    lists: std::cell::RefCell<Option<reel::list::ListStore>>,
 }
 
 impl Copier<'_> {
@@ -360,17 +368,34 @@ impl Copier<'_> {
     /// Appends one batch; frames that start past the follower's next seq mean the source
     /// dropped the seqs in between (it sends from its oldest record).
     fn append_batch(&self, frames: &[u8]) -> CliResult {
+        self.keep_lists_view()?;
         match self.dst.append_frames(frames, Durability::Batch) {
             Err(reel_log::Error::NotNext { expected, got }) if got > expected => {
                 self.skip(expected..got)?;
                 self.dst
                     .append_frames(frames, Durability::Batch)
                     .map_err(reel::Error::from)?;
-                Ok(())
             }
-            Err(e) => Err(reel::Error::from(e).into()),
-            Ok(_) => Ok(()),
+            Err(e) => return Err(reel::Error::from(e).into()),
+            Ok(_) => {}
         }
+        if let Some(lists) = &*self.lists.borrow() {
+            // Applies what was just copied (and checkpoints when due), so that the
+            // checkpoint retention asks for is a short step.
+            lists.view().read(|_| ())?;
+        }
+        Ok(())
+    }
+
+    /// Opens a lists follower's lists view (once), which registers it with the
+    /// follower's retention.
+    fn keep_lists_view(&self) -> CliResult {
+        if self.lists.borrow().is_some() || self.dst.kind() != reel::StoreKind::Lists {
+            return Ok(());
+        }
+        let spool = reel::Spool::from_log(self.dst.clone());
+        *self.lists.borrow_mut() = Some(reel::list::ListStore::on_spool(&spool)?);
+        Ok(())
     }
 
     /// The follower needs `missing`, which the source no longer has: stop, naming the
@@ -398,8 +423,14 @@ impl Copier<'_> {
         // Recorded (durably) before the skip: a skip is never left unrecorded.
         self.state.add_gap(missing.clone())?;
         self.dst.skip_to(missing.end).map_err(reel::Error::from)?;
+        let lists = if self.dst.kind() == reel::StoreKind::Lists && missing.start > 0 {
+            " (a list all of whose items were there is unknown to this follower: once \
+             promoted, appending to it starts again at offset 0 and takes its old nonces)"
+        } else {
+            ""
+        };
         note(format_args!(
-            "reel: {} no longer holds seqs {first} to {last}: skipped them (--skip-gap), continuing from seq {}",
+            "reel: {} no longer holds seqs {first} to {last}: skipped them (--skip-gap), continuing from seq {}{lists}",
             self.src, missing.end
         ));
         Ok(())
