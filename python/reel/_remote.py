@@ -263,6 +263,8 @@ class _Pump:
 
     def __init__(self, server: _Server, path: str, query: Dict[str, Any]) -> None:
         self._q: "queue.Queue[Tuple[str, Any]]" = queue.Queue(maxsize=10000)
+        # Taken from the queue by ``ready``, not yet by ``next``.
+        self._head: Optional[Tuple[str, Any]] = None
         self._conn, self._resp = server.open("GET", path, query=query, timeout=None)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -278,10 +280,13 @@ class _Pump:
 
     def next(self, timeout: Optional[float]) -> Tuple[Optional[Dict[str, Any]], bool]:
         """``(item, ended)``; ``(None, False)`` when nothing came within ``timeout``."""
-        try:
-            kind, item = self._q.get(timeout=timeout) if timeout != 0 else self._q.get_nowait()
-        except queue.Empty:
-            return None, False
+        if self._head is not None:
+            (kind, item), self._head = self._head, None
+        else:
+            try:
+                kind, item = self._q.get(timeout=timeout) if timeout != 0 else self._q.get_nowait()
+            except queue.Empty:
+                return None, False
         if kind == "item":
             if isinstance(item, dict) and set(item) == {"error"}:
                 raise _errors.Error(item["error"])
@@ -290,6 +295,14 @@ class _Pump:
             raise _errors.Error(f"the connection to the server broke: {item}")
         self._q.put(("end", None))  # stays ended
         return None, True
+
+    def ready(self, timeout: Optional[float]) -> None:
+        """Waits up to ``timeout`` until ``next(0)`` has something, taking nothing."""
+        if self._head is None:
+            try:
+                self._head = self._q.get(timeout=timeout)
+            except queue.Empty:
+                pass
 
     def close(self) -> None:
         # Shut the socket down first: the pump thread may be blocked reading it, and
@@ -433,8 +446,25 @@ class RemoteReader:
             self.commit()
             self._closed = True
 
+    def _take(self, timeout: Optional[float] = None) -> Optional[_reel.Record]:
+        """A record already fetched, or None (``aiter`` takes with it: no I/O)."""
+        with self._lock:
+            if self._closed or not self._buf:
+                return None
+            rec = self._buf.popleft()
+            self._delivered = rec.seq
+            return rec
+
+    def _ready(self, timeout: Optional[float]) -> None:
+        """Fetches records (up to ``timeout``), delivering none."""
+        if self._closed:
+            raise _errors.InvalidArgument("the reader is closed; open it again with spool.reader(name)")
+        with self._lock:
+            if not self._buf:
+                self._fill(timeout)
+
     def aiter(self):
-        return _aio.blocking_aiter(self.next)
+        return _aio.ready_aiter(self._take, self._ready)
 
     def __enter__(self) -> "RemoteReader":
         return self
@@ -503,16 +533,9 @@ class RemoteStream:
         else:
             if self._end is not None and self._last is not None and self._last + 1 >= self._end:
                 return None, True
-            if self._pump is None:
-                q = {k: v for k, v in self._bounds.items() if k in ("gt", "gte")}
-                start = 0
-                if q.get("gt") is not None:
-                    start = q["gt"] + 1
-                if q.get("gte") is not None:
-                    start = max(start, q["gte"])
-                self._pump = _Pump(self._s, "/records", {"from_seq": start, "follow": True})
+            pump = self._live_pump()
             try:
-                item, ended = self._pump.next(timeout)
+                item, ended = pump.next(timeout)
             except _errors.Error as e:
                 raise _errors.Error(f"{e}; {self._resume_hint()}") from None
             if item is None and ended:
@@ -523,12 +546,24 @@ class RemoteStream:
                 return None, ended
             rec = _record(item)
             if self._end is not None and rec.seq >= self._end:
-                self._pump.close()
+                pump.close()
                 return None, True
         self._last = rec.seq
         if self._left is not None:
             self._left -= 1
         return rec, False
+
+    def _live_pump(self) -> _Pump:
+        """The live stream's response, opened at the first use."""
+        if self._pump is None:
+            q = {k: v for k, v in self._bounds.items() if k in ("gt", "gte")}
+            start = 0
+            if q.get("gt") is not None:
+                start = q["gt"] + 1
+            if q.get("gte") is not None:
+                start = max(start, q["gte"])
+            self._pump = _Pump(self._s, "/records", {"from_seq": start, "follow": True})
+        return self._pump
 
     def _resume_hint(self) -> str:
         if self._last is None:
@@ -538,8 +573,22 @@ class RemoteStream:
     def next(self, timeout: Optional[float] = None) -> Optional[_reel.Record]:
         return self._next_or_end(timeout)[0]
 
+    def _take_or_end(self, timeout: Optional[float] = None) -> Tuple[Optional[_reel.Record], bool]:
+        """``_next_or_end(0)`` without I/O: ``(None, False)`` when a page must be fetched."""
+        if not self._live and not self._buf and not self._ended and self._left != 0:
+            return None, False
+        return self._next_or_end(0)
+
+    def _ready(self, timeout: Optional[float]) -> None:
+        """Fetches the next page, or waits for the live stream's next record, taking none."""
+        if not self._live:
+            if not self._buf and not self._ended and self._left != 0:
+                self._page()
+        elif not (self._end is not None and self._last is not None and self._last + 1 >= self._end):
+            self._live_pump().ready(timeout)
+
     def aiter(self):
-        return _aio.stream_aiter(self._next_or_end)
+        return _aio.ready_stream_aiter(self._take_or_end, self._ready)
 
     def __iter__(self) -> "RemoteStream":
         return self

@@ -127,8 +127,12 @@ class RemoteWatch:
                                 "was cut); watch again with from_rev to go on")
         return item
 
+    def _ready(self, timeout: Optional[float]) -> None:
+        """Waits up to ``timeout`` until ``next(0)`` has an event, taking none."""
+        self._pump.ready(timeout)
+
     def aiter(self):
-        return _aio.blocking_aiter(self.next)
+        return _aio.ready_aiter(self.next, self._ready)
 
     def __iter__(self) -> "RemoteWatch":
         return self

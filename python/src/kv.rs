@@ -2,7 +2,7 @@
 
 use crate::convert::{from_stored, from_value, to_path, to_value};
 use crate::spool::lock;
-use crate::{Owner, errors, options, wait_sliced};
+use crate::{Owner, Release, errors, options, wait_sliced};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use reel::kv::{Condition, Element, Path, WatchEvent, WatchOptions};
@@ -47,12 +47,12 @@ impl KvStore {
 
     fn entry(&self, py: Python<'_>, path: &Path) -> PyResult<Option<reel::kv::KvEntry>> {
         let kv = self.kv()?;
-        py.detach(|| kv.get(path)).map_err(errors::from_reel)
+        py.release(|| kv.get(path)).map_err(errors::from_reel)
     }
 
     fn remove(&self, py: Python<'_>, path: &Path, if_rev: Option<u64>) -> PyResult<u64> {
         let kv = self.writer()?;
-        py.detach(|| match if_rev {
+        py.release(|| match if_rev {
             Some(rev) => kv.delete_if(path, rev),
             None => kv.delete(path),
         })
@@ -63,7 +63,7 @@ impl KvStore {
     /// path itself out, so `len` and iteration used to miss a value stored at `:`).
     fn all_keys(&self, py: Python<'_>) -> PyResult<Vec<Path>> {
         let kv = self.kv()?;
-        py.detach(|| {
+        py.release(|| {
             let root = Path::default();
             let mut keys = Vec::new();
             if kv.contains(&root)? {
@@ -90,7 +90,7 @@ impl KvStore {
         if let Some(d) = durability {
             b = b.durability(options::durability(d)?);
         }
-        let kv = py.detach(|| b.open()).map_err(errors::from_reel)?;
+        let kv = py.release(|| b.open()).map_err(errors::from_reel)?;
         Ok(KvStore {
             tiered: errors::is_tiered(kv.spool().dir()),
             kv,
@@ -167,7 +167,7 @@ impl KvStore {
             (None, true) => Some(Condition::Absent),
             (None, false) => None,
         };
-        py.detach(|| match cond {
+        py.release(|| match cond {
             Some(c) => kv.compare_and_set(&p, v, c),
             None => kv.set(&p, v),
         })
@@ -197,7 +197,7 @@ impl KvStore {
     fn delete_tree(&self, py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<usize> {
         let kv = self.writer()?;
         let p = to_path(Some(path))?;
-        py.detach(|| kv.delete_tree(&p)).map_err(errors::from_reel)
+        py.release(|| kv.delete_tree(&p)).map_err(errors::from_reel)
     }
 
     /// keys(path=None, recursive=False, tuples=False) -> list
@@ -216,7 +216,7 @@ impl KvStore {
         let kv = self.kv()?;
         let p = to_path(path)?;
         let paths = py
-            .detach(|| {
+            .release(|| {
                 if recursive {
                     kv.descendants(&p)
                 } else {
@@ -241,7 +241,7 @@ impl KvStore {
     /// Deletes every value in one atomic write; returns how many.
     fn clear(&self, py: Python<'_>) -> PyResult<usize> {
         let kv = self.writer()?;
-        py.detach(|| kv.clear()).map_err(errors::from_reel)
+        py.release(|| kv.clear()).map_err(errors::from_reel)
     }
 
     /// tree(path=None) -> dict | None
@@ -253,7 +253,7 @@ impl KvStore {
     fn tree(&self, py: Python<'_>, path: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let kv = self.kv()?;
         let p = to_path(path)?;
-        let entries = py.detach(|| kv.entries(&p)).map_err(errors::from_reel)?;
+        let entries = py.release(|| kv.entries(&p)).map_err(errors::from_reel)?;
         if entries.is_empty() {
             return Ok(py.None());
         }
@@ -303,7 +303,7 @@ impl KvStore {
         let kv = self.kv()?;
         let p = to_path(path)?;
         let w = py
-            .detach(|| kv.watch(&p, WatchOptions { fetch, from_rev }))
+            .release(|| kv.watch(&p, WatchOptions { fetch, from_rev }))
             .map_err(errors::from_reel)?;
         Ok(Watch {
             watch: Mutex::new(Some(w)),
@@ -356,7 +356,8 @@ impl KvStore {
 /// A running watch of ``KvStore.watch``: iterate with ``for`` (never ends), or
 /// ``next(timeout)`` for one event (``None`` when none came in time); ``aiter()`` is the
 /// asyncio form.
-#[pyclass(module = "reel", frozen)]
+// weakref: reel._aio keeps a wait a cancelled asyncio iteration left running.
+#[pyclass(module = "reel", frozen, weakref)]
 #[derive(Debug)]
 pub struct Watch {
     /// `None` once closed.
@@ -417,13 +418,28 @@ impl Watch {
         ev.map(|e| event_dict(py, e)).transpose()
     }
 
+    /// _ready(timeout) -> bool: waits until ``next(0)`` has an event, taking none (what
+    /// ``aiter`` waits with: a cancelled wait loses nothing).
+    #[pyo3(signature = (timeout=None))]
+    fn _ready(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        self.owner.check("Watch")?;
+        let w = &self.watch;
+        let ready = wait_sliced(py, timeout, |slice| match lock(w).as_mut() {
+            Some(w) => Ok(w.ready(Some(slice))?.then_some(())),
+            None => Err(reel::Error::InvalidArgument(
+                "the watch is closed; start a new one with kv.watch(...)".into(),
+            )),
+        })?;
+        Ok(ready.is_some())
+    }
+
     /// close()
     ///
     /// Stops the watch and releases what it holds (as the remote watch's ``close``); a
     /// second close does nothing.
     fn close(&self, py: Python<'_>) {
         let w = &self.watch;
-        py.detach(|| drop(lock(w).take()));
+        py.release(|| drop(lock(w).take()));
     }
 
     fn __iter__(slf: Py<Self>) -> Py<Self> {
@@ -439,8 +455,8 @@ impl Watch {
     fn aiter<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         py.import("reel._aio")?
-            .getattr("blocking_aiter")?
-            .call1((slf.getattr("next")?,))
+            .getattr("ready_aiter")?
+            .call1((slf.getattr("next")?, slf.getattr("_ready")?))
     }
 }
 

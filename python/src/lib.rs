@@ -6,10 +6,11 @@
 //! module raises), asyncio iteration (`reel/_aio.py`) and the drop-in shims.
 //!
 //! Three rules hold for every method here:
-//! - engine work runs with the interpreter detached ([`Python::detach`]), so other
-//!   Python threads run meanwhile; state shared between threads sits behind a mutex
-//!   that is only ever taken while detached (taking it while attached could deadlock
-//!   against a thread that holds it and waits to re-attach);
+//! - engine work runs with the interpreter detached ([`Release::release`], never
+//!   [`Python::detach`] directly), so other Python threads run meanwhile; state shared
+//!   between threads sits behind a mutex that is only ever taken while detached (taking
+//!   it while attached could deadlock against a thread that holds it and waits to
+//!   re-attach);
 //! - a blocking wait is cut into slices of at most [`SLICE`], checking for signals in
 //!   between, so Ctrl-C interrupts it promptly with `KeyboardInterrupt`;
 //! - an object used in a process other than the one that opened it (after `fork`)
@@ -25,10 +26,80 @@ mod spool;
 mod stream;
 
 use pyo3::prelude::*;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Longest a blocking call stays detached before it checks for signals.
 const SLICE: Duration = Duration::from_millis(50);
+
+/// The thread that runs the interpreter's exit (its `atexit` callbacks), once it began.
+static EXITING: OnceLock<std::thread::ThreadId> = OnceLock::new();
+/// Threads past the check for [`EXITING`] that are taking the interpreter back.
+static REATTACHING: AtomicUsize = AtomicUsize::new(0);
+
+/// True when the interpreter began to exit and this is not the thread exiting it.
+fn exiting_elsewhere() -> bool {
+    EXITING
+        .get()
+        .is_some_and(|&t| t != std::thread::current().id())
+}
+
+/// `atexit` callback: the interpreter is about to finalize. Threads released by
+/// [`Release::release`] sleep for good from now on instead of re-attaching; those that
+/// were already re-attaching get the interpreter first (for at most a second), because
+/// one still waiting for it once finalization starts is ended by CPython (below 3.14)
+/// with `pthread_exit`, whose unwinding through Rust frames aborts the process
+/// ("FATAL: exception not rethrown", exit 134) after the program's own exit.
+#[pyfunction]
+fn _at_exit(py: Python<'_>) {
+    let _ = EXITING.set(std::thread::current().id());
+    if REATTACHING.load(Ordering::SeqCst) > 0 {
+        py.detach(|| {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while REATTACHING.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+    }
+}
+
+/// Sleeps for good: the interpreter is exiting and this thread must not re-attach.
+fn park_for_good() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Detaching from the interpreter for engine work, safely at exit.
+pub(crate) trait Release {
+    /// Runs `f` detached from the interpreter ([`Python::detach`]); a thread that
+    /// finishes `f` once the interpreter began to exit elsewhere (a daemon thread
+    /// blocked in a read, say) sleeps for good instead of re-attaching (see
+    /// [`_at_exit`]).
+    fn release<T: Send, F: Send + FnOnce() -> T>(self, f: F) -> T;
+}
+
+impl Release for Python<'_> {
+    fn release<T: Send, F: Send + FnOnce() -> T>(self, f: F) -> T {
+        let out = self.detach(|| {
+            let out = f();
+            if exiting_elsewhere() {
+                park_for_good();
+            }
+            REATTACHING.fetch_add(1, Ordering::SeqCst);
+            // Checked again after counting itself: either `_at_exit` sees the count
+            // and waits for this thread, or this thread sees that the exit began.
+            if exiting_elsewhere() {
+                REATTACHING.fetch_sub(1, Ordering::SeqCst);
+                park_for_good();
+            }
+            out
+        });
+        REATTACHING.fetch_sub(1, Ordering::SeqCst);
+        out
+    }
+}
 
 /// The process that opened an object; every call checks it is still this one.
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +156,7 @@ fn wait_sliced<T: Send>(
             Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
             None => SLICE,
         };
-        let got = py.detach(|| step(slice)).map_err(errors::from_reel)?;
+        let got = py.release(|| step(slice)).map_err(errors::from_reel)?;
         if got.is_some() {
             return Ok(got);
         }
@@ -99,6 +170,9 @@ fn wait_sliced<T: Send>(
 /// reel's native module; import `reel`, not this.
 #[pymodule]
 fn _reel(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (wrap_pyfunction!(_at_exit, m)?,))?;
     m.add_class::<spool::Spool>()?;
     m.add_class::<spool::Reader>()?;
     m.add_class::<spool::Record>()?;

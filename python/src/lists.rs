@@ -1,7 +1,7 @@
 //! `reel.ListStore`: keyed lists with per-key offsets, nonces and paging tokens.
 
 use crate::convert::{from_value, to_json};
-use crate::{Owner, errors, options};
+use crate::{Owner, Release, errors, options};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyString};
 use reel::list::{ListInfo, NewItem, Page, PageRequest, Start};
@@ -87,7 +87,7 @@ impl ListStore {
         if let Some(d) = durability {
             b = b.durability(options::durability(d)?);
         }
-        let lists = py.detach(|| b.open()).map_err(errors::from_reel)?;
+        let lists = py.release(|| b.open()).map_err(errors::from_reel)?;
         Ok(ListStore {
             tiered: errors::is_tiered(lists.spool().dir()),
             lists,
@@ -136,7 +136,7 @@ impl ListStore {
             });
         }
         let r = py
-            .detach(|| lists.append(key, &items))
+            .release(|| lists.append(key, &items))
             .map_err(errors::from_reel)?;
         let d = PyDict::new(py);
         d.set_item("appended", r.appended)?;
@@ -188,7 +188,7 @@ impl ListStore {
             continuation,
         };
         let page = py
-            .detach(|| lists.read(key, &req))
+            .release(|| lists.read(key, &req))
             .map_err(errors::from_reel)?;
         page_to_py(py, &page)
     }
@@ -199,7 +199,7 @@ impl ListStore {
     /// "last_nonce"}``; raises ``reel.NotFound`` for a key that never had a list.
     fn info(&self, py: Python<'_>, key: &str) -> PyResult<Py<PyAny>> {
         let lists = self.lists()?;
-        match py.detach(|| lists.info(key)).map_err(errors::from_reel)? {
+        match py.release(|| lists.info(key)).map_err(errors::from_reel)? {
             Some(i) => info_to_py(py, &i),
             None => Err(errors::not_found(format!("no list with key {key:?}"))),
         }
@@ -210,7 +210,7 @@ impl ListStore {
     /// Every key that has a list, sorted.
     fn keys(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         let lists = self.lists()?;
-        py.detach(|| lists.keys()).map_err(errors::from_reel)
+        py.release(|| lists.keys()).map_err(errors::from_reel)
     }
 
     fn __repr__(&self) -> String {

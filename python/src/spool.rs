@@ -2,10 +2,11 @@
 
 use crate::convert::{from_json, from_value, to_value};
 use crate::stream::{Stream, StreamState};
-use crate::{Owner, errors, options, wait_sliced};
+use crate::{Owner, Release, errors, options, wait_sliced};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyIterator, PyType};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// Locks `m`, taking the value even if a thread panicked while holding it: every
 /// method leaves the guarded value consistent between calls.
@@ -74,8 +75,8 @@ impl Spool {
         if let Some(d) = durability {
             b = b.durability(options::durability(d)?);
         }
-        let spool = py.detach(|| b.open()).map_err(errors::from_reel)?;
-        let status = py.detach(|| spool.status()).map_err(errors::from_reel)?;
+        let spool = py.release(|| b.open()).map_err(errors::from_reel)?;
+        let status = py.release(|| spool.status()).map_err(errors::from_reel)?;
         if capacity.is_some_and(|c| c != status.capacity)
             || when_full.is_some_and(|w| w != status.when_full)
         {
@@ -115,7 +116,7 @@ impl Spool {
         let spool = self.writer()?;
         let mut rec = reel::NewRecord::new(to_value(value)?);
         rec.key = key;
-        py.detach(|| spool.append(rec)).map_err(errors::from_reel)
+        py.release(|| spool.append(rec)).map_err(errors::from_reel)
     }
 
     /// append_many(values, key=None) -> int
@@ -141,7 +142,7 @@ impl Spool {
                 "append_many needs at least one value".into(),
             ));
         }
-        py.detach(|| spool.append_batch(&recs))
+        py.release(|| spool.append_batch(&recs))
             .map(|r| r.start)
             .map_err(errors::from_reel)
     }
@@ -155,7 +156,7 @@ impl Spool {
     fn reader(&self, py: Python<'_>, name: &str) -> PyResult<Reader> {
         let spool = self.get()?;
         let r = py
-            .detach(|| spool.reader(name))
+            .release(|| spool.reader(name))
             .map_err(errors::from_reel)?;
         Ok(Reader {
             committed: Mutex::new(r.position()),
@@ -170,7 +171,7 @@ impl Spool {
     /// What ``reel status --json`` prints: capacity, use, seqs, readers, ...
     fn status(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let spool = self.get()?;
-        let st = py.detach(|| spool.status()).map_err(errors::from_reel)?;
+        let st = py.release(|| spool.status()).map_err(errors::from_reel)?;
         let json = serde_json::to_value(&st).map_err(|e| errors::error(e.to_string()))?;
         from_json(py, &json)
     }
@@ -180,7 +181,7 @@ impl Spool {
     /// Makes every record this handle appended durable (survives a power cut).
     fn sync(&self, py: Python<'_>) -> PyResult<()> {
         let spool = self.get()?;
-        py.detach(|| spool.sync()).map_err(errors::from_reel)
+        py.release(|| spool.sync()).map_err(errors::from_reel)
     }
 
     /// stream(gt=None, gte=None, lt=None, lte=None, reverse=False, limit=None, live=False) -> Stream
@@ -328,7 +329,8 @@ impl Record {
 /// without committing, so the records of the failed block are delivered again. A reader
 /// dropped without ``commit()`` or ``close()`` persists nothing. ``aiter()`` is the
 /// asyncio form of ``next``.
-#[pyclass(module = "reel", frozen)]
+// weakref: reel._aio keeps a wait a cancelled asyncio iteration left running.
+#[pyclass(module = "reel", frozen, weakref)]
 #[derive(Debug)]
 pub struct Reader {
     inner: Arc<Mutex<Option<reel::Reader>>>,
@@ -355,7 +357,7 @@ impl Reader {
         self.owner.check("Reader")?;
         let inner = &self.inner;
         let rec = if timeout == Some(0.0) {
-            py.detach(|| with_reader(inner, |r| r.next()))
+            py.release(|| with_reader(inner, |r| r.next()))
                 .map_err(errors::from_reel)?
         } else {
             wait_sliced(py, timeout, |slice| {
@@ -378,7 +380,7 @@ impl Reader {
     #[getter]
     fn position(&self, py: Python<'_>) -> PyResult<u64> {
         let inner = &self.inner;
-        py.detach(|| with_reader(inner, |r| Ok(r.position())))
+        py.release(|| with_reader(inner, |r| Ok(r.position())))
             .map_err(errors::from_reel)
     }
 
@@ -392,13 +394,27 @@ impl Reader {
         self.next_record(py, timeout)
     }
 
+    /// _ready(timeout) -> bool: waits until ``next(0)`` has a record, taking none (what
+    /// ``aiter`` waits with: a cancelled wait loses nothing).
+    #[pyo3(signature = (timeout=None))]
+    fn _ready(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        self.owner.check("Reader")?;
+        let inner = &self.inner;
+        let ready = wait_sliced(py, timeout, |slice| {
+            with_reader(inner, |r| {
+                Ok(r.wait(Instant::now().checked_add(slice)).then_some(()))
+            })
+        })?;
+        Ok(ready.is_some())
+    }
+
     /// commit()
     ///
     /// Persists the position (after the last record delivered).
     fn commit(&self, py: Python<'_>) -> PyResult<()> {
         self.owner.check("Reader")?;
         let (inner, committed) = (&self.inner, &self.committed);
-        py.detach(|| {
+        py.release(|| {
             with_reader(inner, |r| {
                 r.commit()?;
                 *lock(committed) = r.position();
@@ -416,7 +432,7 @@ impl Reader {
     fn seek(&self, py: Python<'_>, seq: u64) -> PyResult<()> {
         self.owner.check("Reader")?;
         let inner = &self.inner;
-        py.detach(|| with_reader(inner, |r| r.seek_within(seq)))
+        py.release(|| with_reader(inner, |r| r.seek_within(seq)))
             .map_err(errors::from_reel)
     }
 
@@ -426,7 +442,7 @@ impl Reader {
     fn rewind(&self, py: Python<'_>) -> PyResult<()> {
         self.owner.check("Reader")?;
         let inner = &self.inner;
-        py.detach(|| {
+        py.release(|| {
             with_reader(inner, |r| {
                 r.rewind();
                 Ok(())
@@ -445,7 +461,7 @@ impl Reader {
         }
         self.commit(py)?;
         let inner = &self.inner;
-        py.detach(|| drop(lock(inner).take()));
+        py.release(|| drop(lock(inner).take()));
         Ok(())
     }
 
@@ -462,7 +478,7 @@ impl Reader {
         _tb: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
         if exc_type.is_some() {
-            py.detach(|| self.release_uncommitted());
+            py.release(|| self.release_uncommitted());
         } else {
             self.close(py)?;
         }
@@ -483,8 +499,8 @@ impl Reader {
     fn aiter<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         py.import("reel._aio")?
-            .getattr("blocking_aiter")?
-            .call1((slf.getattr("next")?,))
+            .getattr("ready_aiter")?
+            .call1((slf.getattr("next")?, slf.getattr("_ready")?))
     }
 
     fn __repr__(&self) -> String {

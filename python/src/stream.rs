@@ -19,6 +19,26 @@ pub(crate) enum StreamState {
 }
 
 impl StreamState {
+    /// Waits up to `wait` until [`StreamState::step`] would return a record or the end
+    /// without waiting; takes nothing.
+    fn ready(&mut self, wait: Duration) -> reel::Result<bool> {
+        match self {
+            StreamState::Done(_) => Ok(true),
+            StreamState::Live {
+                spool,
+                next,
+                end,
+                left,
+                buf,
+            } => {
+                if *left == Some(0) || end.is_some_and(|e| *next >= e) || !buf.is_empty() {
+                    return Ok(true);
+                }
+                Ok(spool.wait_for(*next, Some(wait)))
+            }
+        }
+    }
+
     /// The next record, waiting up to `wait` for one in a live stream; `Ok(None)` with
     /// `done` set when the stream has ended.
     fn step(&mut self, wait: Duration, done: &mut bool) -> reel::Result<Option<reel::Record>> {
@@ -65,7 +85,8 @@ impl StreamState {
 /// Records of ``Spool.stream``: iterate with ``for``, or ``next(timeout)`` for one
 /// record at a time (``None`` when none came within the timeout or the stream ended);
 /// ``aiter()`` is the asyncio form.
-#[pyclass(module = "reel", frozen)]
+// weakref: reel._aio keeps a wait a cancelled asyncio iteration left running.
+#[pyclass(module = "reel", frozen, weakref)]
 #[derive(Debug)]
 pub struct Stream {
     pub(crate) state: Arc<Mutex<StreamState>>,
@@ -118,8 +139,20 @@ impl Stream {
     fn aiter<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         py.import("reel._aio")?
-            .getattr("stream_aiter")?
-            .call1((slf.getattr("_next_or_end")?,))
+            .getattr("ready_stream_aiter")?
+            .call1((slf.getattr("_next_or_end")?, slf.getattr("_ready")?))
+    }
+
+    /// _ready(timeout) -> bool: waits until ``next(0)`` has a record or the stream's
+    /// end, taking nothing (what ``aiter`` waits with: a cancelled wait loses nothing).
+    #[pyo3(signature = (timeout=None))]
+    fn _ready(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        self.owner.check("Stream")?;
+        let state = &self.state;
+        let ready = wait_sliced(py, timeout, |slice| {
+            Ok(lock(state).ready(slice)?.then_some(()))
+        })?;
+        Ok(ready.is_some())
     }
 
     /// ``(record, ended)``: what ``aiter`` polls.

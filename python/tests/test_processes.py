@@ -192,3 +192,29 @@ def test_ctrl_c_interrupts_a_watch(tmp_path):
     time.sleep(0.3)
     os.kill(proc.pid, signal.SIGINT)
     assert proc.wait(10) == 7
+
+
+def test_exiting_with_a_daemon_thread_in_a_blocking_call_exits_cleanly(tmp_path):
+    """The interpreter used to abort at exit (SIGABRT, "FATAL: exception not
+    rethrown") when a daemon thread was inside a reel call: CPython ended the thread
+    with pthread_exit as it re-attached, unwinding through Rust frames."""
+    script = textwrap.dedent(
+        f"""
+        import threading, time, reel
+        spool = reel.Spool({str(tmp_path / "s")!r})
+        kv = reel.KvStore({str(tmp_path / "kv")!r})
+        reader = spool.reader("r")
+        threading.Thread(target=reader.next, daemon=True).start()
+        threading.Thread(target=kv.watch().next, daemon=True).start()
+        def appends():
+            while True:
+                spool.append(1)
+        threading.Thread(target=appends, daemon=True).start()
+        time.sleep(0.3)
+        print("done")
+        """
+    )
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             timeout=60)
+        assert (out.returncode, out.stdout.strip()) == (0, "done"), out.stderr

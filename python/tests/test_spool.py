@@ -263,3 +263,31 @@ def test_a_store_kept_in_object_storage_refuses_writes_from_python(tmp_path):
         (other / "reel.tier").write_text("")
         with pytest.raises(reel.InvalidArgument, match="object storage"):
             write(make(str(other)))
+
+
+def test_a_store_opened_by_a_relative_path_stays_put_when_the_process_changes_directory(
+        tmp_path, monkeypatch):
+    """A relative path used to follow ``os.chdir``: reads came from another store of
+    the same name, and a segment roll created files there and deleted its segment."""
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        monkeypatch.chdir(tmp_path / d)
+        reel.KvStore("cfg").set("who", d)
+        reel.Spool("sp", capacity="1MiB").append(d)
+    monkeypatch.chdir(tmp_path / "a")
+    kv, sp = reel.KvStore("cfg"), reel.Spool("sp")
+    monkeypatch.chdir(tmp_path / "b")
+    assert kv.get("who") == "a"
+    assert [r.value for r in sp.stream()] == ["a"]
+    for i in range(3000):
+        sp.append({"i": i, "pad": "x" * 200})  # rolls segments
+    monkeypatch.chdir(tmp_path)
+    assert [r.value for r in reel.Spool("b/sp").stream()] == ["b"]
+    assert reel.Spool("a/sp").status()["records"] > 1
+
+
+def test_an_empty_path_is_refused_and_creates_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(reel.InvalidArgument, match="empty path"):
+        reel.Spool("")
+    assert list(tmp_path.iterdir()) == []

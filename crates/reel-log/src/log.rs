@@ -147,6 +147,14 @@ impl Log {
 
     pub(crate) fn open_with(dir: &Path, opts: LogOptions) -> Result<Log> {
         let storage = opts.storage;
+        if dir.as_os_str().is_empty() {
+            return Err(Error::InvalidArgument(
+                "the store's directory is an empty path".into(),
+            ));
+        }
+        let dir = &storage
+            .absolute(dir)
+            .map_err(|e| Error::io("resolve", dir, e))?;
         let meta_path = Meta::path(dir);
         if let Some(config) = opts.create {
             config.validate()?;

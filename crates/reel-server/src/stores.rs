@@ -163,7 +163,9 @@ impl Stores {
     /// The stores under `root` (which must exist).
     pub fn new(root: &Path, durability: Durability) -> Stores {
         Stores {
-            root: root.to_path_buf(),
+            // Absolute, as the stores opened under it are (their paths in answers are
+            // shown relative to it).
+            root: std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
             durability,
             open: Mutex::new(HashMap::new()),
         }

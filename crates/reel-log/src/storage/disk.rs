@@ -13,6 +13,10 @@ use std::sync::{Arc, OnceLock};
 pub struct DiskStorage;
 
 impl Storage for DiskStorage {
+    fn absolute(&self, path: &Path) -> io::Result<std::path::PathBuf> {
+        std::path::absolute(path)
+    }
+
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         fs::create_dir_all(path)
     }

@@ -57,6 +57,13 @@ pub trait Storage: Send + Sync + Debug + 'static {
         let _ = path;
         Ok(None)
     }
+    /// The path a store is kept under: absolute on disk, so that a process that changes
+    /// its working directory goes on using the store it opened (a relative path would
+    /// follow it into another directory, and roll segments there). An empty path is an
+    /// error.
+    fn absolute(&self, path: &Path) -> io::Result<std::path::PathBuf> {
+        Ok(path.to_path_buf())
+    }
     /// Opens an advisory whole-file lock on `path` (creating the file when missing).
     fn lock_file(&self, path: &Path) -> io::Result<Box<dyn FileLock>>;
     /// Identifies the current boot of the machine: memory shared through

@@ -117,13 +117,25 @@ impl Watch {
 
     /// The next event, waiting up to `timeout` (forever with `None`); `None` on timeout.
     pub fn next(&mut self, timeout: Option<Duration>) -> Result<Option<WatchEvent>> {
+        Ok(if self.ready(timeout)? {
+            self.queue.pop_front()
+        } else {
+            None
+        })
+    }
+
+    /// Waits up to `timeout` (forever with `None`) until an event is ready, taking none:
+    /// true when the next [`Watch::next`] returns one without waiting. For a caller
+    /// that may give up while waiting (an asyncio task cancelled) and must not lose the
+    /// event its wait would have taken.
+    pub fn ready(&mut self, timeout: Option<Duration>) -> Result<bool> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            if let Some(e) = self.queue.pop_front() {
-                return Ok(Some(e));
+            if !self.queue.is_empty() {
+                return Ok(true);
             }
             if !self.read_more()? && !self.reader.wait(deadline) {
-                return Ok(None);
+                return Ok(false);
             }
         }
     }

@@ -124,30 +124,39 @@ impl SpoolBuilder {
         let kind = self.kind.unwrap_or(StoreKind::Spool);
         let disk = self.storage.is_none();
         let storage: Arc<dyn Storage> = self.storage.unwrap_or_else(|| Arc::new(DiskStorage));
+        if self.dir.as_os_str().is_empty() {
+            return Err(Error::InvalidArgument(
+                "the store's directory is an empty path".into(),
+            ));
+        }
+        // Absolute (on disk) before anything is created: see `Storage::absolute`.
+        let dir = storage
+            .absolute(&self.dir)
+            .map_err(|e| reel_log::Error::io("resolve", &self.dir, e))?;
         let mut opts = LogOptions::new()
             .durability(self.durability)
             .read_only(self.read_only)
             .storage(storage.clone())
             .kind(kind);
-        let creating = self.create && !self.read_only && !storage.exists(&Meta::path(&self.dir));
+        let creating = self.create && !self.read_only && !storage.exists(&Meta::path(&dir));
         let attempt = if creating {
             kind.check_policy(self.config.when_full)?;
             self.config.validate()?;
-            Some(create::Attempt::start(&*storage, &self.dir, disk)?)
+            Some(create::Attempt::start(&*storage, &dir, disk)?)
         } else {
             None
         };
         if self.create && !self.read_only {
             opts = opts.create(self.config);
         }
-        let log = match (opts.open(&self.dir), attempt) {
+        let log = match (opts.open(&dir), attempt) {
             (Ok(log), _) => log,
             (Err(e), Some(attempt)) => return Err(attempt.failed(e.into())),
             (Err(e), None) => return Err(e.into()),
         };
         log.set_retention_guard(Arc::new(CursorFloor {
             storage: log.storage().clone(),
-            dir: self.dir.clone(),
+            dir: dir.clone(),
         }));
         let spool = Spool { log };
         if let Some(kind) = self.kind {
