@@ -360,3 +360,16 @@ fn a_user_view_keeps_its_state_in_tables_across_checkpoints_and_reopens() {
     append(7);
     assert_eq!(view.read(|v| v.count("k6").unwrap()).unwrap(), 111);
 }
+
+/// A rebuild through a read-only handle claimed success and saved nothing.
+#[test]
+fn a_rebuild_through_a_read_only_handle_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::create(dir.path()).unwrap();
+    spool.append(json!(1)).unwrap();
+    drop(spool);
+    let ro = Spool::builder(dir.path()).read_only(true).open().unwrap();
+    let (view, _) = sum_view(&ro, 1);
+    let err = view.rebuild(|_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("cannot write to"), "{err}");
+}

@@ -5,7 +5,7 @@
 //! could not write and a later sync would report success over lost records.
 
 use super::BATCH_INTERVAL;
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::log::Log;
 use crate::sync::{Durability, SyncedFile};
 use std::sync::{Arc, Weak};
@@ -32,6 +32,25 @@ impl Log {
         match self.last_written() {
             Some((file, end)) => self.sync_written(&file, end),
             None => Ok(()),
+        }
+    }
+
+    /// Makes every record published so far durable, whichever process appended it:
+    /// sealed segments were synced when sealed, so this syncs the tail segment. For
+    /// state derived from the log (a view checkpoint) that must never get ahead of what
+    /// a power cut leaves of the log.
+    pub fn sync_published(&self) -> Result<()> {
+        let first = self.inner.head.tail().first_seq;
+        let path = crate::segment::segment_path(&self.inner.dir, first);
+        match self
+            .inner
+            .storage
+            .open(&path, crate::storage::OpenMode::Read)
+        {
+            Ok(f) => f.sync_data().ctx("sync", &path),
+            // Rolled and dropped meanwhile: a sealed segment was synced when sealed.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("open", path, e)),
         }
     }
 

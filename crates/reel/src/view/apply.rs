@@ -118,6 +118,10 @@ pub(super) fn write_checkpoint<V: View>(
     } else {
         None
     };
+    // The records it applied are made durable first: a power cut must not leave a
+    // checkpoint ahead of the log, whose seqs new records would then reuse, and which
+    // would be adopted again once the log grew past it (wrong values and list items).
+    spool.log().sync_published()?;
     let cp = Checkpoint {
         version: st.view.version(),
         applied_to: st.applied_to,
@@ -143,6 +147,31 @@ pub(super) fn write_checkpoint<V: View>(
         }
     }
     st.manifest = Some(cp.state);
+    Ok(())
+}
+
+/// Removes `name`'s checkpoint when it applied records beyond the log's end (the log
+/// lost its tail to damage, or views were restored apart from the segments), under the
+/// view's lock and only if it still is ahead: once new records reached its
+/// `applied_to` it would be taken as theirs (wrong values, another list's items).
+/// Nothing is removed through a read-only handle.
+pub(super) fn discard_if_ahead(spool: &Spool, files: &ViewFiles, name: &str) -> Result<()> {
+    if !spool.log().is_writable() {
+        return Ok(());
+    }
+    let storage = &*files.storage;
+    let lock_path = files.dir.join("lock");
+    let lock = storage
+        .lock_file(&lock_path)
+        .map_err(|e| reel_log::Error::io("open", &lock_path, e))?;
+    lock.lock()
+        .map_err(|e| reel_log::Error::io("lock", &lock_path, e))?;
+    if let Some(cp) = Checkpoint::read(storage, spool.dir(), name)?
+        && cp.applied_to > spool.next_seq()
+    {
+        tracing::warn!(dir = %spool.dir().display(), view = name, applied_to = cp.applied_to, next = spool.next_seq(), "the view checkpoint applied records the log no longer holds: removed");
+        Checkpoint::remove(storage, spool.dir(), name)?;
+    }
     Ok(())
 }
 

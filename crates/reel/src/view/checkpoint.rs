@@ -64,27 +64,41 @@ impl Checkpoint {
 
     /// Decodes a checkpoint, reusing the buffer for the state (no second copy of a
     /// possibly large state).
-    pub fn decode_owned(mut b: Vec<u8>) -> Option<Checkpoint> {
+    pub fn decode_owned(b: Vec<u8>) -> Option<Checkpoint> {
+        Self::decode_checked(b).ok()
+    }
+
+    /// Decodes a checkpoint, or says what is wrong with the bytes.
+    pub fn decode_checked(mut b: Vec<u8>) -> std::result::Result<Checkpoint, String> {
         if b.len() < HEADER + 4 || &b[..8] != MAGIC {
-            return None;
+            return Err("not a view checkpoint (bad magic or too short)".into());
         }
         let (body, crc) = b.split_at(b.len() - 4);
         if crc32c::crc32c(body).to_le_bytes() != crc {
-            return None;
+            return Err("view checkpoint checksum does not match".into());
         }
-        if u32::from_le_bytes(b[8..12].try_into().ok()?) != FORMAT {
-            return None;
+        let u32_at = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let u64_at = |at: usize| u64::from(u32_at(at)) | (u64::from(u32_at(at + 4)) << 32);
+        let format = u32_at(8);
+        if format != FORMAT {
+            return Err(format!(
+                "view checkpoint format {format} is not supported (this build reads {FORMAT})"
+            ));
         }
-        let len = u64::from_le_bytes(b[40..48].try_into().ok()?) as usize;
-        if HEADER + len + 4 != b.len() {
-            return None;
+        let len = u64_at(40);
+        if (HEADER as u64)
+            .checked_add(len)
+            .and_then(|n| n.checked_add(4))
+            != Some(b.len() as u64)
+        {
+            return Err("view checkpoint length does not match its file".into());
         }
-        let version = u32::from_le_bytes(b[12..16].try_into().ok()?);
-        let applied_to = u64::from_le_bytes(b[16..24].try_into().ok()?);
-        let log_id = u128::from_le_bytes(b[24..40].try_into().ok()?);
-        b.truncate(HEADER + len);
+        let version = u32_at(12);
+        let applied_to = u64_at(16);
+        let log_id = u128::from(u64_at(24)) | (u128::from(u64_at(32)) << 64);
+        b.truncate(HEADER + len as usize);
         b.drain(..HEADER);
-        Some(Checkpoint {
+        Ok(Checkpoint {
             version,
             applied_to,
             log_id,
@@ -95,6 +109,16 @@ impl Checkpoint {
     /// Reads a view's checkpoint: `Ok(None)` when there is none; a damaged one is
     /// reported as `None` too (the view is then rebuilt, losing nothing).
     pub fn read(storage: &dyn Storage, spool_dir: &Path, name: &str) -> Result<Option<Checkpoint>> {
+        Ok(Self::read_checked(storage, spool_dir, name)?.and_then(|c| c.ok()))
+    }
+
+    /// Reads a view's checkpoint: `Ok(None)` when there is none, `Ok(Some(Err(why)))`
+    /// when the file is damaged (`why` names the file and the problem).
+    pub fn read_checked(
+        storage: &dyn Storage,
+        spool_dir: &Path,
+        name: &str,
+    ) -> Result<Option<std::result::Result<Checkpoint, String>>> {
         let path = checkpoint_path(spool_dir, name);
         let file = match storage.open(&path, OpenMode::Read) {
             Ok(f) => f,
@@ -107,7 +131,9 @@ impl Checkpoint {
         let mut b = vec![0u8; len as usize];
         file.read_exact_at(&mut b, 0)
             .map_err(|e| reel_log::Error::io("read", &path, e))?;
-        Ok(Checkpoint::decode_owned(b))
+        Ok(Some(
+            Checkpoint::decode_checked(b).map_err(|why| format!("{}: {why}", path.display())),
+        ))
     }
 
     /// Reads only the header fields (version, applied_to), for listings.

@@ -14,11 +14,12 @@ mod apply;
 mod barrier;
 mod catalog;
 pub mod checkpoint;
+mod rebuild;
 mod reduce;
 pub mod table;
 pub mod tables;
 
-use apply::{apply_chunk, lost_state, try_adopt, unusable, write_checkpoint};
+use apply::{apply_chunk, discard_if_ahead, lost_state, try_adopt, unusable, write_checkpoint};
 
 pub use catalog::all_views;
 pub use checkpoint::Checkpoint;
@@ -272,14 +273,24 @@ impl<V: View> ViewHandle<V> {
         // A view in files may find a table gone that another process's checkpoint
         // replaced between reading the checkpoint and opening the table: read it again.
         for attempt in 0..3 {
-            let Some(cp) = Checkpoint::read(&*storage, spool.dir(), view.name())? else {
-                break;
+            let cp = match Checkpoint::read_checked(&*storage, spool.dir(), view.name())? {
+                None => break,
+                Some(Ok(cp)) => cp,
+                Some(Err(why)) => {
+                    tracing::warn!(dir = %spool.dir().display(), view = view.name(), "{why}: rebuilding the view from the log");
+                    load_error = Some(why);
+                    break;
+                }
             };
             if let Some(why) = unusable(&cp, &view, spool, horizon) {
                 tracing::info!(dir = %spool.dir().display(), view = view.name(), "view checkpoint not used ({why}): rebuilding from the log");
                 // A view of another version cannot carry over what only its checkpoint
-                // held: as for a checkpoint that cannot be loaded (below).
-                if cp.version != view.version() {
+                // held: as for a checkpoint that cannot be loaded (below); nor can one
+                // ahead of the log, which is also removed before the log reaches it.
+                if cp.applied_to > spool.next_seq() {
+                    discard_if_ahead(spool, &files, view.name())?;
+                    load_error = Some(why);
+                } else if cp.version != view.version() {
                     load_error = Some(why);
                 }
                 break;
@@ -519,51 +530,6 @@ impl<V: View> ViewHandle<V> {
     /// Every record below this seq is applied (without catching up).
     pub fn applied_to(&self) -> u64 {
         self.lock().applied_to
-    }
-
-    /// Forgets the state and applies the whole log again from the oldest record,
-    /// reporting progress as (records applied, records to apply); then checkpoints.
-    pub fn rebuild(&self, progress: impl FnMut(u64, u64)) -> Result<()> {
-        self.rebuild_with(false, progress)
-    }
-
-    /// [`ViewHandle::rebuild`]; with `force`, also when the view's damaged files held
-    /// state the log no longer does ([`crate::Error::RebuildLoses`] otherwise).
-    pub fn rebuild_with(&self, force: bool, mut progress: impl FnMut(u64, u64)) -> Result<()> {
-        let mut st = self.lock();
-        if let (Some(why), false) = (&st.lost_state, force) {
-            return Err(crate::Error::RebuildLoses(why.clone()));
-        }
-        let spool = &self.shared.spool;
-        let start = spool.oldest_seq();
-        st.view.reset_for_rebuild(start > 0, force)?;
-        st.lost_state = None;
-        st.applied_to = start;
-        st.checkpointed_at = start;
-        st.lost = 0;
-        st.base_horizon = spool.log().tombstone_horizon()?;
-        st.reader.seek(start);
-        // Another process's checkpoint is what this rebuild replaces: never adopt it.
-        st.rebuilding = true;
-        let end = spool.next_seq();
-        let total = end - start;
-        let mut outcome = Ok(());
-        while st.applied_to < end {
-            let step = (st.applied_to + 50_000).min(end);
-            if let Err(e) = self.apply_to(&mut st, step) {
-                outcome = Err(e);
-                break;
-            }
-            progress(st.applied_to - start, total);
-            if st.applied_to < step {
-                break;
-            }
-        }
-        if outcome.is_ok() && spool.log().is_writable() {
-            outcome = write_checkpoint(spool, &self.shared.files, &mut st);
-        }
-        st.rebuilding = false;
-        outcome
     }
 }
 

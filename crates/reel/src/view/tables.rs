@@ -415,8 +415,32 @@ fn verify_view(
     let views = crate::view::checkpoint::views_dir(spool.dir());
     let mut damage = Vec::new();
     {
-        let Some(cp) = crate::view::Checkpoint::read(&**storage, spool.dir(), view)? else {
-            return Ok((None, damage));
+        let cp = match crate::view::Checkpoint::read_checked(&**storage, spool.dir(), view)? {
+            None => return Ok((None, damage)),
+            Some(Ok(cp)) => cp,
+            Some(Err(why)) => {
+                let what = if view == crate::list::LISTS_VIEW && spool.oldest_seq() > 0 {
+                    format!(
+                        "{why} (the checkpoint of view `lists`: retention dropped records, \
+                         so the next offset and last nonce of a list all of whose items were \
+                         dropped lived only in this view, and appends are refused: restore \
+                         views/lists from a copy, or rebuild without them with `reel view \
+                         rebuild --force DIR lists`)"
+                    )
+                } else {
+                    format!(
+                        "{why} (the checkpoint of view `{view}`, a cache of the log: no \
+                         record is lost; the view is rebuilt from the log)"
+                    )
+                };
+                damage.push(reel_log::Damage {
+                    path: crate::view::checkpoint::checkpoint_path(spool.dir(), view),
+                    offset: 0,
+                    what,
+                    resume_seq: None,
+                });
+                return Ok((None, damage));
+            }
         };
         let Some(tables) = TableSet::manifest_names(&cp.state) else {
             return Ok((Some(cp.state), damage));
@@ -425,7 +449,8 @@ fn verify_view(
             let path = views.join(view).join(&name);
             let checked = Table::open(&**storage, &path).and_then(|t| {
                 let t = Arc::new(t);
-                t.iter_from(&[]).try_for_each(|row| row.map(|_| ()))
+                t.iter_from(&[]).try_for_each(|row| row.map(|_| ()))?;
+                t.verify_key_hash()
             });
             if let Err(e) = checked {
                 let (offset, what) = match e {
