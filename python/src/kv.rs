@@ -307,6 +307,7 @@ impl KvStore {
             .map_err(errors::from_reel)?;
         Ok(Watch {
             watch: Mutex::new(Some(w)),
+            spool: kv.spool().clone(),
             owner: self.owner,
         })
     }
@@ -362,7 +363,36 @@ impl KvStore {
 pub struct Watch {
     /// `None` once closed.
     watch: Mutex<Option<reel::kv::Watch>>,
+    /// What a wait for the next event waits on, without holding `watch`.
+    spool: reel::Spool,
     owner: Owner,
+}
+
+impl Watch {
+    /// Calls `f` on the open watch: `Ok(t)` when it has what is asked for, else
+    /// `Err(seq)` and this waits up to `slice` for the log to reach `seq`, holding no
+    /// lock of the watch (another thread's `next(0)` is never held up by the wait).
+    fn step<T>(
+        &self,
+        slice: std::time::Duration,
+        f: impl FnOnce(&mut reel::kv::Watch) -> reel::Result<Option<T>>,
+    ) -> reel::Result<Option<T>> {
+        let got = match lock(&self.watch).as_mut() {
+            Some(w) => f(w)?.ok_or(w.position()),
+            None => {
+                return Err(reel::Error::InvalidArgument(
+                    "the watch is closed; start a new one with kv.watch(...)".into(),
+                ));
+            }
+        };
+        match got {
+            Ok(t) => Ok(Some(t)),
+            Err(pos) => {
+                self.spool.wait_for(pos, Some(slice));
+                Ok(None)
+            }
+        }
+    }
 }
 
 /// A path as a tuple of its elements.
@@ -408,12 +438,8 @@ impl Watch {
     #[pyo3(signature = (timeout=None))]
     fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
         self.owner.check("Watch")?;
-        let w = &self.watch;
-        let ev = wait_sliced(py, timeout, |slice| match lock(w).as_mut() {
-            Some(w) => w.next(Some(slice)),
-            None => Err(reel::Error::InvalidArgument(
-                "the watch is closed; start a new one with kv.watch(...)".into(),
-            )),
+        let ev = wait_sliced(py, timeout, |slice| {
+            self.step(slice, |w| w.next(Some(std::time::Duration::ZERO)))
         })?;
         ev.map(|e| event_dict(py, e)).transpose()
     }
@@ -423,12 +449,10 @@ impl Watch {
     #[pyo3(signature = (timeout=None))]
     fn _ready(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
         self.owner.check("Watch")?;
-        let w = &self.watch;
-        let ready = wait_sliced(py, timeout, |slice| match lock(w).as_mut() {
-            Some(w) => Ok(w.ready(Some(slice))?.then_some(())),
-            None => Err(reel::Error::InvalidArgument(
-                "the watch is closed; start a new one with kv.watch(...)".into(),
-            )),
+        let ready = wait_sliced(py, timeout, |slice| {
+            self.step(slice, |w| {
+                Ok(w.ready(Some(std::time::Duration::ZERO))?.then_some(()))
+            })
         })?;
         Ok(ready.is_some())
     }

@@ -161,6 +161,7 @@ impl Spool {
         Ok(Reader {
             committed: Mutex::new(r.position()),
             inner: Arc::new(Mutex::new(Some(r))),
+            spool: spool.clone(),
             name: name.to_string(),
             owner: self.owner,
         })
@@ -334,6 +335,8 @@ impl Record {
 #[derive(Debug)]
 pub struct Reader {
     inner: Arc<Mutex<Option<reel::Reader>>>,
+    /// What a wait for the next record waits on, without holding `inner`.
+    spool: reel::Spool,
     /// The position last committed, to step back to when closing after an error.
     committed: Mutex<u64>,
     name: String,
@@ -361,10 +364,24 @@ impl Reader {
                 .map_err(errors::from_reel)?
         } else {
             wait_sliced(py, timeout, |slice| {
-                with_reader(inner, |r| r.next_timeout(slice))
+                let got = with_reader(inner, |r| Ok(r.next()?.ok_or(r.position())))?;
+                Ok(self.wait_outside(got, slice))
             })?
         };
         rec.map(|r| Record::new(py, r)).transpose()
+    }
+
+    /// `got` when it is a record; else waits up to `slice` for the log to reach `Err`'s
+    /// seq. The wait holds no lock of this reader, so another thread's `next(0)` (or a
+    /// short timeout) is never held up by it.
+    fn wait_outside<T>(&self, got: Result<T, u64>, slice: std::time::Duration) -> Option<T> {
+        match got {
+            Ok(t) => Some(t),
+            Err(pos) => {
+                self.spool.wait_for(pos, Some(slice));
+                None
+            }
+        }
     }
 }
 
@@ -401,9 +418,12 @@ impl Reader {
         self.owner.check("Reader")?;
         let inner = &self.inner;
         let ready = wait_sliced(py, timeout, |slice| {
-            with_reader(inner, |r| {
-                Ok(r.wait(Instant::now().checked_add(slice)).then_some(()))
-            })
+            let got = with_reader(inner, |r| {
+                Ok(r.wait(Some(Instant::now()))
+                    .then_some(())
+                    .ok_or(r.position()))
+            })?;
+            Ok(self.wait_outside(got, slice))
         })?;
         Ok(ready.is_some())
     }

@@ -2,6 +2,7 @@
 ../shared/prior-art/), run unchanged against the shims."""
 
 import os
+import subprocess
 import threading
 
 import pytest
@@ -92,3 +93,17 @@ def test_jk_read_only_and_identifiers(tmp_path):
         DirBasedKeyValueStore(d, identifier="bad id!")
     with pytest.raises(ValueError):
         DirBasedKeyValueStore(d, identifier=-1)
+
+
+def test_jk_takes_what_jk_takes_and_lists_only_keys_with_values(tmp_path, reel_bin):
+    """The shim refused identifiers and values jk_keyvaluestore accepts (its pattern
+    takes `,`; it stores values through JSON, int dict keys included), and listed a key
+    that only leads to a deeper path (written by `reel kv set`) as holding a value."""
+    from reel.compat.jk import DirBasedKeyValueStore
+
+    d = str(tmp_path / "store")
+    ds = DirBasedKeyValueStore(d, identifier="node,1")
+    ds.put("a", {1: "one", "t": (1, 2)})
+    assert ds.get("a") == {"1": "one", "t": [1, 2]}
+    subprocess.run([reel_bin, "kv", "set", d, "some.key", "v"], check=True)
+    assert ds.keys() == ["a"] and len(ds) == 1

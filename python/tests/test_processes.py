@@ -218,3 +218,22 @@ def test_exiting_with_a_daemon_thread_in_a_blocking_call_exits_cleanly(tmp_path)
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                              timeout=60)
         assert (out.returncode, out.stdout.strip()) == (0, "done"), out.stderr
+
+
+def test_a_short_timeout_is_kept_while_other_threads_wait_on_the_same_object(tmp_path):
+    """Each waiting thread held the reader's (or watch's) lock for a whole slice of its
+    wait and took it again at once: ``next(timeout=0)`` took up to a second."""
+    spool = reel.Spool(tmp_path / "s")
+    reader = spool.reader()
+    watch = reel.KvStore(tmp_path / "k").watch()
+    for obj in (reader, watch):
+        for _ in range(4):
+            threading.Thread(target=obj.next, args=(2,), daemon=True).start()
+        time.sleep(0.2)
+        worst = 0.0
+        for _ in range(10):
+            t0 = time.monotonic()
+            assert obj.next(timeout=0) is None
+            worst = max(worst, time.monotonic() - t0)
+        # Generous: a bound on the wait, not a speed target (it was 1.2 s).
+        assert worst < 0.5, f"{obj!r}: next(timeout=0) took {worst:.2f} s"

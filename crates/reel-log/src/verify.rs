@@ -108,6 +108,24 @@ impl Log {
                 resume_seq: None,
             });
         }
+        // Retention publishes the new oldest seq before it removes a segment, so the log
+        // never holds a first segment that starts past its oldest seq: one that does
+        // lost the files before it (deleted, or a copy that missed them).
+        let oldest = self.oldest_seq();
+        if let Some(&first) = segs.first()
+            && first > oldest
+        {
+            report.damage.push(Damage {
+                path: segment::segment_path(dir, oldest),
+                offset: 0,
+                what: format!(
+                    "missing: the log holds seqs from {oldest}, but its first segment starts \
+                     at seq {first} (the files of seqs {oldest} to {} were deleted or lost)",
+                    first - 1
+                ),
+                resume_seq: Some(first),
+            });
+        }
         let mut expected_first: Option<u64> = None;
         for (i, &first) in segs.iter().enumerate() {
             let is_tail = i + 1 == segs.len();

@@ -176,6 +176,28 @@ fn a_missing_middle_segment_is_an_error_not_a_hang() {
     assert!(!log.verify().unwrap().is_ok());
 }
 
+/// A lost first segment (its file deleted) left a log that `verify` called healthy
+/// while it claimed to hold the lost seqs.
+#[test]
+fn a_missing_first_segment_is_reported() {
+    use reel_log::storage::Storage;
+    let sim = SimStorage::new();
+    let mut cfg = small_config();
+    cfg.capacity = 1 << 20;
+    let log = open_sim(&sim, cfg);
+    append_n(&log, 200, 300);
+    let segs = log.segments().unwrap();
+    assert!(segs.len() >= 3);
+    sim.remove_file(&segs[0].path).unwrap();
+    let report = log.verify().unwrap();
+    let missing = report
+        .damage
+        .iter()
+        .find(|d| d.what.contains("missing"))
+        .expect("the lost first segment is reported");
+    assert_eq!(missing.resume_seq, Some(segs[1].first_seq));
+}
+
 /// A 1 MiB log whose records all sit in the tail, synced; returns the tail's path.
 fn tail_log(sim: &SimStorage) -> (reel_log::Log, std::path::PathBuf) {
     let mut cfg = small_config();

@@ -326,3 +326,29 @@ fn guarded_appends_decide_atomically_across_handles() {
         .unwrap();
     assert!(r.is_empty());
 }
+
+/// A record within the maximum record size but too large for the capacity was refused
+/// as "exceeds the maximum record size" of a larger number than its own size.
+#[test]
+fn a_record_too_large_for_the_capacity_names_the_largest_that_fits() {
+    let sim = reel_log::storage::sim::SimStorage::new();
+    let mut cfg = small_config();
+    cfg.max_record_size = cfg.capacity;
+    let log = open_sim(&sim, cfg);
+    let v = vec![b'x'; cfg.capacity as usize - 3];
+    let e = reel_log::Entry {
+        value: &v,
+        ..Default::default()
+    };
+    match log.append(&[e]) {
+        Err(reel_log::Error::RecordTooLarge { size, max }) => {
+            assert_eq!(size, v.len() as u64);
+            assert!(max < size, "{max} bytes would fit, not {size}");
+            assert!(
+                max + 20 <= cfg.capacity && max + 100 > cfg.capacity,
+                "{max}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -18,6 +18,7 @@ The directory holds a reel kv store (``reel kv get DIR PATH`` reads it); each ke
 one path element, so keys may contain dots and colons.
 """
 
+import json
 import os
 import re
 from typing import Any, List, Optional, Union
@@ -26,7 +27,9 @@ from .. import _errors, _reel
 
 __all__ = ["DirBasedKeyValueStore"]
 
-_IDENTIFIER = re.compile(r"[a-zA-Z0-9_+\-.]+")
+# jk_keyvaluestore's own pattern, read as Python reads it: `+-\.` is the range from `+`
+# to `.`, which also takes `,`.
+_IDENTIFIER = re.compile(r"[a-zA-Z0-9_+-\.]+")
 
 
 class DirBasedKeyValueStore:
@@ -78,7 +81,9 @@ class DirBasedKeyValueStore:
 
     def put(self, key: str, value: Any) -> None:
         """Stores ``value`` (anything JSON-compatible) under ``key``."""
-        self._writable().set((_key(key),), value)
+        # Through JSON, as jk_keyvaluestore stores it: int dict keys become strings and
+        # tuples lists (what a reader gets back from jk).
+        self._writable().set((_key(key),), json.loads(json.dumps(value)))
 
     def get(self, key: str) -> Any:
         """The value under ``key``, or ``None`` when there is none."""
@@ -110,7 +115,12 @@ class DirBasedKeyValueStore:
         kv = self._open_read_only()
         if kv is None:
             return []
-        return [p[0] for p in kv.keys(tuples=True) if len(p) == 1 and isinstance(p[0], str)]
+        # A child that only leads to deeper paths (written by `reel kv set`) holds no value.
+        return [
+            p[0]
+            for p in kv.keys(tuples=True)
+            if len(p) == 1 and isinstance(p[0], str) and p in kv
+        ]
 
     def synchronize(self) -> None:
         """Nothing to do: every read already sees every instance's writes."""

@@ -175,7 +175,14 @@ struct DiskLock(File);
 
 impl FileLock for DiskLock {
     fn lock(&self) -> io::Result<()> {
-        self.0.lock()
+        // A signal delivered to a process that handles it (Python installs handlers)
+        // interrupts the wait: that is not a failure of the write waiting for the lock.
+        loop {
+            match self.0.lock() {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
     }
 
     fn try_lock(&self) -> io::Result<bool> {

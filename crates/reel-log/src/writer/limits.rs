@@ -46,9 +46,14 @@ impl Extent {
     /// Checks the limits of `config`.
     pub(crate) fn check(&self, config: &crate::meta::Config) -> Result<()> {
         if self.max_payload > config.max_record_size || self.max_frame > config.capacity {
+            // The largest record that fits: the configured maximum, or the capacity less
+            // the record's framing (a record must fit in the log on its own).
+            let framing = self.max_frame.saturating_sub(self.max_payload);
             return Err(Error::RecordTooLarge {
                 size: self.max_payload,
-                max: config.max_record_size.min(config.capacity),
+                max: config
+                    .max_record_size
+                    .min(config.capacity.saturating_sub(framing)),
             });
         }
         // A batch is stored whole or not at all, so one that cannot fit even in an empty

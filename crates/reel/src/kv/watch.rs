@@ -124,6 +124,12 @@ impl Watch {
         })
     }
 
+    /// The seq of the next record this watch reads: a caller may wait for the log to
+    /// reach it ([`crate::Spool::wait_for`]) without holding the watch.
+    pub fn position(&self) -> u64 {
+        self.reader.position()
+    }
+
     /// Waits up to `timeout` (forever with `None`) until an event is ready, taking none:
     /// true when the next [`Watch::next`] returns one without waiting. For a caller
     /// that may give up while waiting (an asyncio task cancelled) and must not lose the
