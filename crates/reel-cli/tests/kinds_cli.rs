@@ -170,6 +170,9 @@ fn a_kv_store_always_compacts_and_takes_no_raw_records() {
         assert!(err.contains("always uses the compact"), "{err}");
     }
     assert_eq!(status(&d)["when_full"], "compact");
+    // The kind is shown (status used to call every store a spool).
+    assert_eq!(status(&d)["kind"], "kv");
+    assert!(ok(&["status", s(&d)]).contains("kind       kv"));
     let err = fails(&["write", s(&d), r#"{"raw":1}"#]);
     assert!(
         err.contains("is a kv store, not a spool (use reel kv on it; reel read, stream and status also read it)"),

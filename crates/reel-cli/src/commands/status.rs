@@ -47,6 +47,10 @@ fn render(st: &Value, out: &mut Output) -> CliResult {
         "spool      {}",
         st["dir"].as_str().unwrap_or("?")
     ))?;
+    // Absent from the answer of a server older than the field.
+    if let Some(kind) = st["kind"].as_str() {
+        out.line(format_args!("kind       {kind}"))?;
+    }
     if let Some(t) = st.get("object_store") {
         render_object_store(t, out)?;
     }

@@ -15,6 +15,8 @@ use std::path::PathBuf;
 pub struct Status {
     /// The spool directory.
     pub dir: PathBuf,
+    /// What the store holds: `spool`, `kv`, `lists` (or `untyped`, made before kinds).
+    pub kind: &'static str,
     /// Configured capacity in bytes.
     pub capacity: u64,
     /// Bytes used by segment files.
@@ -125,6 +127,7 @@ impl Spool {
             .collect();
         Ok(Status {
             dir: self.dir().to_path_buf(),
+            kind: log.kind().as_str(),
             capacity: config.capacity,
             used_bytes: segments.iter().map(|s| s.bytes).sum(),
             segments: segments.len(),
