@@ -103,6 +103,23 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .map_err(|_| format!("duration `{s}` is out of range"))
 }
 
+/// `--timeout SECS`: seconds, fractions allowed, 0 or more (a malformed value is a
+/// command line that does not parse: exit 2).
+pub fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(t) if t >= 0.0 => Ok(t),
+        _ => Err(format!("expected seconds, 0 or more, not {s:?}")),
+    }
+}
+
+/// A count that must be at least 1 (`list read --limit`).
+pub fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("expected a whole number of at least 1, not {s:?}")),
+    }
+}
+
 /// `1 record`, `2 records`.
 pub fn plural(n: u64, noun: &str) -> String {
     if n == 1 {

@@ -437,7 +437,7 @@ fn commands(kind: Kind, names: &[String]) -> Vec<Vec<String>> {
     for n in names {
         match kind {
             Kind::Spool => {}
-            Kind::Kv => out.push(v(&["kv", "get", "-r", "--meta", d, n])),
+            Kind::Kv => out.push(v(&["kv", "get", "-r", d, n])),
             Kind::Lists => {
                 out.push(v(&["list", "info", "--json", d, n]));
                 out.push(v(&["list", "read", "--limit", "100000", d, n]));

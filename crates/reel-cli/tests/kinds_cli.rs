@@ -334,3 +334,22 @@ fn meta_output_marks_a_kv_deletion_apart_from_a_null_value() {
         assert_eq!(got[2]["deleted"], true, "{cmd:?}: {:?}", got[2]);
     }
 }
+
+/// A store whose reel.meta was lost used to be taken over by `reel init` (or a first
+/// `kv set`): its records adopted under a new identity, another kind or capacity.
+#[test]
+fn init_refuses_a_directory_holding_records_without_reel_meta() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("kv");
+    kv_set(&d, "a", "1");
+    std::fs::remove_file(d.join("reel.meta")).unwrap();
+    for args in [
+        vec!["init", "--kind", "kv", s(&d)],
+        vec!["init", s(&d)],
+        vec!["kv", "set", s(&d), "b", "2"],
+    ] {
+        let err = fails(&args);
+        assert!(err.contains("holds records"), "{args:?}: {err}");
+    }
+    assert!(!d.join("reel.meta").exists());
+}

@@ -369,8 +369,9 @@ fn list_read_starts_at_an_offset_a_time_or_a_nonce() {
         "k",
     ]);
     assert_eq!(code, 2);
+    // A malformed option value: a command line that does not parse (it was exit 1).
     let (code, _, err) = run(&["list", "read", "--limit", "0", s(&d), "k"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("--limit"), "{err}");
 }
 

@@ -34,7 +34,11 @@ pub enum Error {
     },
 
     /// The directory exists but holds no log.
-    #[error("{path} is not a reel spool (no valid reel.meta); create one with `reel init`")]
+    #[error(
+        "{path} is not a reel spool (no valid reel.meta); create one with `reel init` (in an \
+         empty or new directory: if it held a store, its reel.meta was lost or damaged, and a \
+         copy of it restores the store)"
+    )]
     NotALog {
         /// The directory.
         path: PathBuf,

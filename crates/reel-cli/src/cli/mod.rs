@@ -226,7 +226,7 @@ pub struct ReadArgs {
     #[arg(long)]
     pub no_wait: bool,
     /// When caught up, wait at most SECS (fractions allowed) for the next record.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = crate::units::parse_secs)]
     pub timeout: Option<f64>,
     /// Print {"seq":..,"ts":..,"key":..,"value":..} instead of the value alone (with
     /// "nonce" when set, and "deleted": true on a kv deletion, whose value is null).
@@ -502,7 +502,7 @@ pub enum KvCommand {
     )]
     Get {
         /// Print {"value":..,"rev":..,"ts":..}.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "recursive")]
         meta: bool,
         /// The whole subtree as nested objects, each node's own value under "_".
         #[arg(short, long)]
@@ -598,7 +598,7 @@ pub enum ListCommand {
         #[arg(long)]
         reverse: bool,
         /// Items per page (default 100).
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = crate::units::parse_positive)]
         limit: Option<usize>,
         /// Start at this offset.
         #[arg(long, value_name = "N", group = "start")]

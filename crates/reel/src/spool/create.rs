@@ -62,6 +62,25 @@ impl<'a> Attempt<'a> {
             }
             let segments = dir.join("segments");
             if storage.exists(&segments) {
+                // A creation that crashed leaves at most an empty first segment; records
+                // mean a store whose reel.meta was lost, which a new one would take over
+                // with new settings (another kind, another capacity) and a new identity.
+                for seg in reel_log::segment::list_segments(storage, dir)? {
+                    let path = reel_log::segment::segment_path(dir, seg);
+                    let len = storage
+                        .open(&path, reel_log::storage::OpenMode::Read)
+                        .and_then(|f| f.len())
+                        .map_err(|e| reel_log::Error::io("read", &path, e))?;
+                    if len > reel_log::segment::SEGMENT_HEADER_LEN {
+                        return Err(Error::InvalidArgument(format!(
+                            "{} holds records ({}) but no reel.meta: it is a store whose \
+                             metadata was lost or damaged, not a new one; restore reel.meta \
+                             from a copy, or move the directory away to start a new store",
+                            dir.display(),
+                            path.display()
+                        )));
+                    }
+                }
                 before.extend(list(storage, &segments)?);
             }
             before.extend(names);
