@@ -181,6 +181,9 @@ class RemoteListStore:
 
     def read(self, key: str, limit=None, reverse=False, from_offset=None, from_time=None,
              from_nonce=None, continuation=None) -> Dict[str, Any]:
+        if continuation is not None and (from_offset, from_time, from_nonce) != (None, None, None):
+            raise _errors.InvalidArgument(
+                "give either continuation or one of from_offset, from_time and from_nonce")
         q = {"limit": limit, "reverse": reverse or None, "from_offset": from_offset,
              "from_time": from_time, "from_nonce": from_nonce, "continue": continuation}
         page = self._s.json("GET", f"/lists/{self._k(key)}", query=q)

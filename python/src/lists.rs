@@ -181,6 +181,12 @@ impl ListStore {
         if limit == Some(0) {
             return Err(errors::invalid("limit must be at least 1".into()));
         }
+        if continuation.is_some() && !matches!(start, Start::End) {
+            // The token says where the page starts: a start given with it was ignored.
+            return Err(errors::invalid(
+                "give either continuation or one of from_offset, from_time and from_nonce".into(),
+            ));
+        }
         let req = PageRequest {
             reverse,
             limit,

@@ -148,3 +148,12 @@ def test_tree_keeps_bytes_and_list_nonces_stay_ints(tmp_path):
     assert lists.info("n")["last_nonce"] == 2**64 + 1
     again = lists.read("n", from_nonce=page["items"][1]["nonce"])
     assert [i["value"] for i in again["items"]] == ["w"]
+
+
+def test_a_continuation_with_a_start_is_refused(tmp_path):
+    """A start given with a continuation token was ignored without a word."""
+    lists = reel.ListStore(tmp_path / "l")
+    lists.append("k", [1, 2, 3])
+    page = lists.read("k", limit=1, from_offset=0)
+    with pytest.raises(reel.InvalidArgument, match="continuation"):
+        lists.read("k", continuation=page["continuation"], from_offset=2)
