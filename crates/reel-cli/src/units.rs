@@ -212,7 +212,11 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
     let offset_secs = match b.get(i) {
         Some(b'Z' | b'z') if i + 1 == b.len() => 0,
         Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && b.get(i + 3) == Some(&b':') => {
-            let o = num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60;
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            if oh > 23 || om > 59 {
+                return Err(bad());
+            }
+            let o = oh * 3600 + om * 60;
             if *sign == b'+' { o } else { -o }
         }
         _ => return Err(bad()),
@@ -308,6 +312,8 @@ mod tests {
             "2026-13-01",
             "2026-11-21T18:30",
             "2026-11-21T18:30:00",
+            "2026-11-21T18:30:00+99:00",
+            "2026-11-21T18:30:00-01:60",
             "yesterday",
         ] {
             assert!(parse_rfc3339(bad).is_err(), "{bad}");

@@ -554,3 +554,18 @@ fn bench_reports_the_documented_json_keys() {
         "bench cleans up after itself"
     );
 }
+
+/// Lines were trimmed of any Unicode blank, so a line starting with a vertical tab or a
+/// form feed (not JSON whitespace) was stored as if it were JSON.
+#[test]
+fn write_takes_only_json_whitespace_around_a_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("s");
+    ok(&["init", s(&d)]);
+    let out = reel_stdin(&["write", s(&d)], " 1\t\r\n\u{b}2\n");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 2"),
+        "{out:?}"
+    );
+}

@@ -103,7 +103,8 @@ fn write_all(a: &WriteArgs, batch: &mut Batch<'_>) -> CliResult {
                 break;
             }
             lineno += 1;
-            let text = line.trim();
+            // JSON's whitespace only: a line of other blanks (\v, \f) is not JSON.
+            let text = line.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
             if text.is_empty() {
                 continue;
             }
