@@ -8,12 +8,14 @@
 //! Stores stay usable by local processes at the same time, as the engine allows.
 
 pub mod auth;
+mod conn;
 mod error;
 mod metrics;
 mod routes;
 mod stores;
 mod tls;
 
+pub use conn::{HEADER_READ, SHUTDOWN_GRACE};
 pub use error::{ApiError, ApiResult};
 pub use routes::stores::verify_json;
 pub use routes::{AppState, router};
@@ -110,7 +112,8 @@ impl Server {
 
     /// Serves until `shutdown` resolves; then refuses new writes (503), ends live
     /// streams, lets in-flight requests finish (appends complete and are acknowledged)
-    /// and returns.
+    /// for up to [`SHUTDOWN_GRACE`], drops the connections still open, syncs every
+    /// store and returns.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -130,7 +133,6 @@ impl Server {
         let stores = state.stores.clone();
         let app = router(state, self.config.max_body);
         let addr = self.local_addr()?;
-        let app = app.into_make_service_with_connect_info::<tls::Peer>();
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(%addr, scheme, root = %self.config.root.display(), "reel serve: listening");
         let stopping = async move {
@@ -141,15 +143,9 @@ impl Server {
         match self.tls {
             Some(config) => {
                 let listener = tls::TlsListener::new(self.listener, config)?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stopping)
-                    .await?;
+                conn::serve(listener, app, stopping).await;
             }
-            None => {
-                axum::serve(tls::PlainListener(self.listener), app)
-                    .with_graceful_shutdown(stopping)
-                    .await?;
-            }
+            None => conn::serve(tls::PlainListener(self.listener), app, stopping).await,
         }
         // Appends acknowledged with durability `batch` are synced before exiting.
         tokio::task::spawn_blocking(move || stores.sync_all())

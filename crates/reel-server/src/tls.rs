@@ -1,9 +1,8 @@
 //! `reel serve --tls-cert F --tls-key F`: HTTPS with rustls. Handshakes run in their own
 //! tasks (a slow or silent client holds up nobody), bounded in time; the finished
-//! connections are handed to axum through a [`Listener`].
+//! connections are handed to the accept loop (`conn::serve`) through a [`Listener`].
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::Listener;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -126,15 +125,3 @@ impl Listener for PlainListener {
 /// The peer address of a connection, whatever the listener (plain or TLS).
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, PlainListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, PlainListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}

@@ -29,10 +29,12 @@ pub fn run(a: ServeArgs) -> CliResult {
         .enable_all()
         .build()
         .map_err(|e| CliError::Input(format!("cannot start the server's runtime: {e}")))?;
-    runtime
-        .block_on(async {
-            let server = reel_server::Server::bind(config).await?;
-            server.run(reel_server::shutdown_signal()).await
-        })
-        .map_err(|e| CliError::Input(e.to_string()))
+    let result = runtime.block_on(async {
+        let server = reel_server::Server::bind(config).await?;
+        server.run(reel_server::shutdown_signal()).await
+    });
+    // The stores are synced by now; work still on the blocking pool (a request whose
+    // connection the shutdown dropped) must not hold up the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result.map_err(|e| CliError::Input(e.to_string()))
 }

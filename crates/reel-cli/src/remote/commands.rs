@@ -3,7 +3,7 @@
 //! by the same library functions).
 
 use super::{Call, Remote, encode};
-use crate::cli::{KvCommand, ListCommand, RewindArgs, StreamArgs, WriteArgs};
+use crate::cli::{ListCommand, RewindArgs, StreamArgs, WriteArgs};
 use crate::error::{CliError, CliResult};
 use crate::output::Output;
 use serde_json::Value;
@@ -47,6 +47,8 @@ pub fn verify(r: &Remote) -> CliResult<Value> {
         method: "GET",
         path: "/verify".into(),
         idempotent: true,
+        // The server reads every byte of the store before it answers.
+        waits: Duration::from_secs(600),
         ..Default::default()
     })
 }
@@ -114,7 +116,8 @@ impl Writer<'_> {
                 break;
             }
             lineno += 1;
-            let text = line.trim();
+            // JSON's whitespace only, as the local `write` (a line of \v is not JSON).
+            let text = line.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
             if text.is_empty() {
                 continue;
             }
@@ -222,10 +225,11 @@ pub fn rewind(r: &Remote, a: &RewindArgs, out: &mut Output) -> CliResult {
 }
 
 /// `reel stream URL`: the records route with the same bounds; `--live` follows and,
-/// after a dropped connection, resumes after the last seq printed.
+/// after a dropped connection or a server restart, resumes after the last seq printed.
 pub fn stream(r: &Remote, a: &StreamArgs, out: &mut Output) -> CliResult {
     let mut after: Option<u64> = None;
     let mut printed = 0u64;
+    let mut resumed = false;
     loop {
         let mut query = Vec::new();
         let push = |q: &mut Vec<(&'static str, String)>, k, v: Option<u64>| {
@@ -246,7 +250,8 @@ pub fn stream(r: &Remote, a: &StreamArgs, out: &mut Output) -> CliResult {
         }
         let mut body = r.lines("/records", query)?;
         let mut line = String::new();
-        let dropped = loop {
+        let mut printed_now = 0u64;
+        let cut = loop {
             line.clear();
             match body.read_line(&mut line) {
                 Ok(0) => break false,
@@ -269,204 +274,34 @@ pub fn stream(r: &Remote, a: &StreamArgs, out: &mut Output) -> CliResult {
             }
             after = rec["seq"].as_u64();
             printed += 1;
+            printed_now += 1;
         };
-        if !dropped {
+        if !cut && live_stream_done(a, after, printed, resumed && printed_now == 0) {
             return Ok(());
         }
-        crate::output::note(format_args!(
-            "reel: connection to {} lost; resuming",
-            r.url()
-        ));
+        // A followed stream also ends cleanly when the server stops (a restart): only
+        // its bounds end it for good.
+        let why = if cut {
+            "connection lost"
+        } else {
+            "stream ended by the server"
+        };
+        crate::output::note(format_args!("reel: {why} ({}); resuming", r.url()));
+        resumed = true;
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
-/// `reel kv ... URL ...`.
-pub fn kv(r: &Remote, cmd: &KvCommand, out: &mut Output) -> CliResult {
-    let kv_path = |p: &str| format!("/kv/{}", encode(p));
-    match cmd {
-        KvCommand::Set {
-            eval,
-            if_rev,
-            if_absent,
-            path,
-            value,
-            ..
-        } => {
-            let body = if *eval {
-                let v: Value = serde_json::from_str(value)
-                    .map_err(|e| CliError::Input(format!("VALUE is not valid JSON (-e): {e}")))?;
-                v.to_string()
-            } else {
-                Value::String(value.clone()).to_string()
-            };
-            let mut headers = Vec::new();
-            if let Some(rev) = if_rev {
-                headers.push(("If-Match", rev.to_string()));
-            } else if *if_absent {
-                headers.push(("If-None-Match", "*".to_string()));
-            }
-            let v = r.json(&Call {
-                method: "PUT",
-                path: kv_path(path),
-                headers,
-                body: Some(body.into_bytes()),
-                idempotent: if_rev.is_some() || *if_absent,
-                ..Default::default()
-            })?;
-            out.line(format_args!("{}", v["rev"]))?;
-        }
-        KvCommand::Get {
-            meta,
-            recursive,
-            path,
-            ..
-        } => {
-            let mut query = Vec::new();
-            if *recursive {
-                query.push(("recursive", "true".to_string()));
-            }
-            let v = r.json(&Call {
-                method: "GET",
-                path: kv_path(path),
-                query,
-                idempotent: true,
-                ..Default::default()
-            })?;
-            if *meta || *recursive {
-                out.json_line(&v)?;
-            } else {
-                out.json_line(&v["value"])?;
-            }
-        }
-        KvCommand::Del {
-            recursive,
-            if_rev,
-            path,
-            ..
-        } => {
-            let mut call = Call {
-                method: "DELETE",
-                path: kv_path(path),
-                idempotent: if_rev.is_some(),
-                ..Default::default()
-            };
-            if *recursive {
-                call.query.push(("recursive", "true".into()));
-            }
-            if let Some(rev) = if_rev {
-                call.headers.push(("If-Match", rev.to_string()));
-            }
-            let v = r.json(&call)?;
-            match v.get("deleted") {
-                Some(n) => out.line(format_args!("{n}"))?,
-                None => out.line(format_args!("{}", v["rev"]))?,
-            }
-        }
-        KvCommand::Keys {
-            recursive,
-            json,
-            path,
-            ..
-        } => {
-            let mut call = Call {
-                method: "GET",
-                path: format!("/keys/{}", encode(path)),
-                idempotent: true,
-                ..Default::default()
-            };
-            if *recursive {
-                call.query.push(("recursive", "true".into()));
-            }
-            if *json {
-                call.query.push(("format", "json".into()));
-                let keys = r.json(&call)?;
-                out.json_line(&keys["keys"])?;
-            } else {
-                let text = r.text(&call)?;
-                out.bytes(text.as_bytes())?;
-            }
-        }
-        KvCommand::Watch {
-            fetch,
-            from_rev,
-            count,
-            path,
-            ..
-        } => watch(
-            r,
-            &format!("/watch/{}", encode(path)),
-            *fetch,
-            *from_rev,
-            *count,
-            out,
-        )?,
-    }
-    Ok(())
-}
-
-/// A kv watch; after a dropped connection it resumes after the last revision printed
-/// (or, in the middle of a `--fetch` snapshot, fetches again and skips what it printed).
-fn watch(
-    r: &Remote,
-    path: &str,
-    fetch: bool,
-    from_rev: Option<u64>,
-    count: Option<u64>,
-    out: &mut Output,
-) -> CliResult {
-    let mut events = 0u64;
-    let mut last_rev = from_rev;
-    let mut synced = !fetch;
-    let mut snapshot_printed = 0u64;
-    loop {
-        let mut query = Vec::new();
-        if !synced {
-            query.push(("fetch", "true".to_string()));
-        } else if let Some(rev) = last_rev {
-            query.push(("from_rev", rev.to_string()));
-        }
-        let mut body = r.lines(path, query)?;
-        let mut line = String::new();
-        let mut skip = if synced { 0 } else { snapshot_printed };
-        loop {
-            if count.is_some_and(|c| events >= c) {
-                return Ok(());
-            }
-            line.clear();
-            match body.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-            let e: Value = serde_json::from_str(line.trim_end())
-                .map_err(|e| CliError::Input(format!("the server sent a bad event ({e})")))?;
-            if let Some(msg) = e.get("error").and_then(Value::as_str) {
-                return Err(CliError::Input(msg.to_string()));
-            }
-            if e.get("synced").is_some() {
-                synced = true;
-            } else {
-                if !synced && skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                if !synced {
-                    snapshot_printed += 1;
-                }
-                events += 1;
-                if let Some(rev) = e["rev"].as_u64() {
-                    last_rev = Some(last_rev.map_or(rev, |l| l.max(rev)));
-                }
-            }
-            out.json_line(&e)?;
-            out.flush()?;
-        }
-        crate::output::note(format_args!(
-            "reel: connection to {} lost; resuming",
-            r.url()
-        ));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// True when a stream whose body ended cleanly is over: it was not followed, or it
+/// printed its `--limit`, or its last record printed (`after`) reaches its upper bound.
+/// With an upper bound, a resumed stream that ended again with nothing printed is over
+/// too (`empty_resume`): the records up to the bound were dropped by retention.
+fn live_stream_done(a: &StreamArgs, after: Option<u64>, printed: u64, empty_resume: bool) -> bool {
+    let end = a.lt.or(a.lte.map(|l| l.saturating_add(1)));
+    !a.live
+        || a.reverse
+        || a.limit.is_some_and(|l| printed >= l)
+        || end.is_some_and(|e| after.is_some_and(|s| s.saturating_add(1) >= e) || empty_resume)
 }
 
 /// `reel list ... URL ...`.
@@ -502,7 +337,15 @@ pub fn list(r: &Remote, cmd: &ListCommand, out: &mut Output) -> CliResult<Option
                         .to_string()
                         .into_bytes(),
                 ),
-                idempotent: nonce.is_some(),
+                unsure: Some(if nonce.is_some() {
+                    format!(
+                        "run the same command again (its nonces keep it from appending twice) \
+                         or check with `reel list read {} {key}`",
+                        r.url()
+                    )
+                } else {
+                    format!("check with `reel list read {} {key}`", r.url())
+                }),
                 ..Default::default()
             })?;
             out.json_line(&v)?;

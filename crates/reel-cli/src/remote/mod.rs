@@ -5,9 +5,11 @@
 //! 3 for a failed condition, 4 for a refused login or a missing permission.
 
 mod commands;
+mod kv;
 mod read;
 
-pub use commands::{kind, kv, list, rewind, status, stream, verify, views, write};
+pub use commands::{kind, list, rewind, status, stream, verify, views, write};
+pub use kv::kv;
 pub use read::{member_name, read};
 
 use crate::error::{CliError, CliResult};
@@ -16,6 +18,15 @@ use std::time::{Duration, Instant};
 
 /// How long a command keeps trying to reach a server before it gives up.
 const REACH_FOR: Duration = Duration::from_secs(10);
+/// How long the server may take to answer, and to send each part of its answer, unless
+/// `REEL_TIMEOUT` (seconds) says otherwise. A server that accepted the connection but
+/// hangs (stopped, overloaded, a network path that drops packets) would otherwise hold
+/// the command forever. Long polls and live streams add their own waits to it.
+const ANSWER_WITHIN: Duration = Duration::from_secs(60);
+/// Connections idle longer are not reused: the server closes them after 10 s without a
+/// request (`reel_server::HEADER_READ`), and a request sent on a connection the server
+/// is closing could be lost.
+const IDLE_REUSE: Duration = Duration::from_secs(5);
 
 /// One store on a server.
 #[derive(Debug)]
@@ -30,6 +41,8 @@ pub struct Remote {
     /// NAME.
     name: String,
     auth: Option<String>,
+    /// See [`ANSWER_WITHIN`].
+    answer_within: Duration,
 }
 
 /// The store `dir` names when it is a server URL.
@@ -59,6 +72,7 @@ pub fn target(dir: &Path) -> CliResult<Option<Remote>> {
         ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(5)))
+            .max_idle_age(IDLE_REUSE)
             .tls_config(tls_config()?)
             .build(),
     );
@@ -69,7 +83,25 @@ pub fn target(dir: &Path) -> CliResult<Option<Remote>> {
         base_url: format!("{scheme}://{host}"),
         name: name.to_string(),
         auth: credentials()?,
+        answer_within: answer_within()?,
     }))
+}
+
+/// [`ANSWER_WITHIN`], or `REEL_TIMEOUT` seconds.
+fn answer_within() -> CliResult<Duration> {
+    let Some(text) = std::env::var("REEL_TIMEOUT").ok().filter(|t| !t.is_empty()) else {
+        return Ok(ANSWER_WITHIN);
+    };
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| {
+            CliError::Input(format!(
+                "REEL_TIMEOUT: expected seconds (more than 0), not `{text}`"
+            ))
+        })
 }
 
 /// Whom `https://` trusts: the certificates in the PEM file `REEL_CA_CERT` (a server with
@@ -144,9 +176,20 @@ pub struct Call<'a> {
     pub query: Vec<(&'a str, String)>,
     pub headers: Vec<(&'a str, String)>,
     pub body: Option<Vec<u8>>,
-    /// Sending it twice does no harm (reads; appends with nonces; compare-and-set), so
-    /// a request whose answer was lost may be sent again.
+    /// Sending it twice does no harm and gets the same answer (reads, acknowledgements,
+    /// rewinds), so a request whose answer was lost is sent again. Not so for a
+    /// compare-and-set or an append with nonces: sent again after it was applied, it
+    /// would answer "condition failed" or "duplicate" about its own write.
     pub idempotent: bool,
+    /// What a caller whose request may or may not have been applied (its answer was
+    /// lost) can do to find out, for the error message.
+    pub unsure: Option<String>,
+    /// How long the server waits by design before it answers (a long poll's `wait`), on
+    /// top of the usual time to answer.
+    pub waits: Duration,
+    /// A live stream: the answer's head is awaited as usual, but then the body may stay
+    /// silent as long as nothing happens.
+    pub follow: bool,
 }
 
 impl Remote {
@@ -166,7 +209,8 @@ impl Remote {
         let req = req
             .body(Vec::new())
             .map_err(|e| CliError::Input(e.to_string()))?;
-        let resp = self.agent.run(req).map_err(|e| {
+        let call = Call::default();
+        let resp = self.agent.run(self.bounded(req, &call)).map_err(|e| {
             CliError::Connection(format!("cannot reach the server for {}: {e}", self.url))
         })?;
         let mut resp = check(resp)?;
@@ -196,21 +240,55 @@ impl Remote {
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
-            let result = self.send_once(call, &url);
-            match result {
+            let e = match self.send_once(call, &url) {
                 Ok(resp) => return check(resp),
-                Err(e) if retryable(&e, call.idempotent) && started.elapsed() < REACH_FOR => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_secs(1));
-                }
-                Err(e) => {
-                    return Err(CliError::Connection(format!(
-                        "cannot reach the server for {}: {e}",
-                        self.url
-                    )));
-                }
+                Err(e) => e,
+            };
+            let reach = reach(&e);
+            let again = match reach {
+                Reach::NotSent => true,
+                Reach::MaybeArrived => call.idempotent,
+                Reach::Fatal => false,
+            };
+            if again && started.elapsed() < REACH_FOR {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+                continue;
             }
+            let why = match &e {
+                ureq::Error::Timeout(t)
+                    if !matches!(t, ureq::Timeout::Connect | ureq::Timeout::Resolve) =>
+                {
+                    format!(
+                        "the server did not answer within {} s (REEL_TIMEOUT sets how long to wait)",
+                        (self.answer_within + call.waits).as_secs_f64()
+                    )
+                }
+                e => e.to_string(),
+            };
+            return Err(CliError::Connection(match (reach, &call.unsure) {
+                (Reach::MaybeArrived, Some(how)) if !call.idempotent => format!(
+                    "{}: no answer came ({why}): whether the request was applied is unknown; {how}",
+                    self.url
+                ),
+                _ => format!("cannot reach the server for {}: {why}", self.url),
+            }));
         }
+    }
+
+    /// `req` with the time limits of `call` (see [`ANSWER_WITHIN`]).
+    fn bounded<S: ureq::AsSendBody>(
+        &self,
+        req: ureq::http::Request<S>,
+        call: &Call<'_>,
+    ) -> ureq::http::Request<S> {
+        let within = self.answer_within + call.waits;
+        self.agent
+            .configure_request(req)
+            .timeout_recv_response(Some(within))
+            // Each read of the answer, but not the silence of a live stream.
+            .timeout_per_read((!call.follow).then_some(within))
+            .build()
     }
 
     fn send_once(
@@ -228,7 +306,7 @@ impl Remote {
         let req = req
             .body(call.body.clone().unwrap_or_default())
             .map_err(ureq::Error::Http)?;
-        self.agent.run(req)
+        self.agent.run(self.bounded(req, call))
     }
 
     /// Sends a GET of `path` and returns its body to read line by line as it arrives.
@@ -242,6 +320,7 @@ impl Remote {
             path: path.to_string(),
             query,
             idempotent: true,
+            follow: true,
             ..Default::default()
         })?;
         Ok(std::io::BufReader::new(
@@ -271,30 +350,39 @@ impl Remote {
     }
 }
 
-/// Failures of the connection, not answers of the server. A request that may have
-/// reached the server is sent again only when that is harmless.
-fn retryable(e: &ureq::Error, idempotent: bool) -> bool {
+/// What a failed send says about the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// It was not sent: sending it again is harmless.
+    NotSent,
+    /// The connection failed after the request may have arrived: it may have been
+    /// applied, and only a request whose repeat is harmless may be sent again.
+    MaybeArrived,
+    /// Sending again changes nothing (a TLS failure, an untrusted certificate, a bad
+    /// URL).
+    Fatal,
+}
+
+/// Failures of the connection, not answers of the server.
+fn reach(e: &ureq::Error) -> Reach {
     match e {
-        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => Reach::NotSent,
         ureq::Error::Io(io) => {
             use std::io::ErrorKind as K;
             match io.kind() {
-                // Nothing was sent.
-                K::ConnectionRefused | K::NotFound => true,
-                // Cut off: the request may have arrived.
+                K::ConnectionRefused | K::NotFound => Reach::NotSent,
                 K::ConnectionReset
                 | K::ConnectionAborted
                 | K::BrokenPipe
                 | K::UnexpectedEof
                 | K::TimedOut
-                | K::Interrupted => idempotent,
-                // A TLS failure (an untrusted certificate) and the like: retrying changes
-                // nothing.
-                _ => false,
+                | K::Interrupted => Reach::MaybeArrived,
+                _ => Reach::Fatal,
             }
         }
-        ureq::Error::Timeout(_) | ureq::Error::Protocol(_) => idempotent,
-        _ => false,
+        ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => Reach::NotSent,
+        ureq::Error::Timeout(_) | ureq::Error::Protocol(_) => Reach::MaybeArrived,
+        _ => Reach::Fatal,
     }
 }
 

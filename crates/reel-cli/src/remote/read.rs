@@ -104,6 +104,7 @@ impl Session<'_> {
                 path: format!("/{}/next", self.base),
                 query,
                 idempotent: true,
+                waits: std::time::Duration::from_secs_f64(wait),
                 ..Default::default()
             })?;
             let start = self.out.pushed();

@@ -8,13 +8,16 @@ mod client;
 mod common;
 mod faults;
 mod groups;
+mod limits;
 mod live;
 mod parity;
 mod proxy;
+mod remote_faults;
 mod replica_status;
 mod replicate;
 mod replicate_group;
 mod replicate_stress;
+mod shutdown;
 mod stores;
 mod tls;
 
@@ -112,6 +115,25 @@ impl Server {
         let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(killed.success());
         self.child.wait().unwrap()
+    }
+
+    /// Sends SIGTERM; the exit status when the server exits within `limit`, else `None`
+    /// (and the server is killed).
+    pub fn terminate_within(
+        mut self,
+        limit: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
     }
 }
 

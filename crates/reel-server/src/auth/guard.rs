@@ -17,7 +17,7 @@ use axum::http::request::Parts;
 use reel::kv::Element;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Failed logins from one address within [`FAILURE_WINDOW`] before it is refused.
@@ -36,7 +36,9 @@ pub struct Guard {
     tokens: Mutex<HashMap<String, (String, String, Instant)>>,
     /// Authorization header → (user, hash it was checked against, expiry).
     basic: Mutex<HashMap<String, (String, String, Instant)>>,
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    failures: Mutex<HashMap<IpAddr, Failures>>,
+    /// Signalled when a password check ends (see [`Guard::begin_check`]).
+    check_ended: Condvar,
     /// How long a token is valid.
     pub token_ttl: Duration,
     /// Whether a store without users may be used from other machines.
@@ -72,6 +74,7 @@ impl Guard {
             tokens: Mutex::new(HashMap::new()),
             basic: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            check_ended: Condvar::new(),
             token_ttl,
             open_to_network,
         }
@@ -91,26 +94,49 @@ impl Guard {
     fn refuse_if_limited(&self, ip: Option<IpAddr>) -> ApiResult<()> {
         let Some(ip) = ip else { return Ok(()) };
         let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((n, since)) = f.get(&ip)
-            && *n >= MAX_FAILURES
-            && since.elapsed() < FAILURE_WINDOW
-        {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many failed logins from this address; try again in a minute",
-            ));
+        match f.get(&ip) {
+            Some(e) if e.limited() => Err(too_many()),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn note_failure(&self, ip: Option<IpAddr>) {
         let Some(ip) = ip else { return };
         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let e = f.entry(ip).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= FAILURE_WINDOW {
-            *e = (0, Instant::now());
+        f.entry(ip).or_insert_with(Failures::new).fail();
+    }
+
+    /// Reserves a password check for `ip`, counted as a failure until it succeeds. The
+    /// check takes tens of milliseconds: were failures counted only after it, a burst of
+    /// concurrent guesses would all be checked before the first one counted. So checks
+    /// under way count towards the limit: past it a request waits for them to end (a
+    /// burst of right passwords then finds the first one remembered) and is refused once
+    /// the failures alone reach the limit.
+    fn begin_check(&self, ip: Option<IpAddr>) -> ApiResult<Check<'_>> {
+        let Some(ip) = ip else {
+            return Ok(Check { guard: self, ip });
+        };
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let e = f.entry(ip).or_insert_with(Failures::new);
+            e.expire();
+            if e.limited() {
+                return Err(too_many());
+            }
+            if e.count + e.checking < MAX_FAILURES {
+                e.checking += 1;
+                return Ok(Check {
+                    guard: self,
+                    ip: Some(ip),
+                });
+            }
+            // Timed, so that a lost wake-up costs a second, not the request.
+            f = self
+                .check_ended
+                .wait_timeout(f, Duration::from_secs(1))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
-        e.0 += 1;
     }
 
     /// Authenticates `authorization`. A password not checked in the last minute needs
@@ -170,7 +196,15 @@ impl Guard {
             let ok = match &user {
                 Some(u) if self.basic_cached(header, &name, u) => true,
                 Some(_) if !allow_slow => return Ok(None),
-                Some(u) => self.basic_verify(header, &name, u, &pass),
+                Some(u) => {
+                    let check = self.begin_check(ip)?;
+                    let ok = self.basic_verify(header, &name, u, &pass);
+                    check.end(ok);
+                    if !ok {
+                        return Err(login_failed("login failed: wrong user name or password"));
+                    }
+                    true
+                }
                 None => false,
             };
             if !ok {
@@ -453,5 +487,82 @@ impl FromRequestParts<AppState> for Caller {
                 .ok_or_else(|| ApiError::internal("authentication did not finish"))
         })
         .await
+    }
+}
+
+/// Failed logins from one address in the current window, and password checks under way.
+#[derive(Debug)]
+struct Failures {
+    count: u32,
+    since: Instant,
+    checking: u32,
+}
+
+impl Failures {
+    fn new() -> Failures {
+        Failures {
+            count: 0,
+            since: Instant::now(),
+            checking: 0,
+        }
+    }
+
+    /// Starts a new window once the last one is over.
+    fn expire(&mut self) {
+        if self.since.elapsed() >= FAILURE_WINDOW {
+            self.count = 0;
+            self.since = Instant::now();
+        }
+    }
+
+    fn fail(&mut self) {
+        self.expire();
+        self.count += 1;
+    }
+
+    fn limited(&self) -> bool {
+        self.count >= MAX_FAILURES && self.since.elapsed() < FAILURE_WINDOW
+    }
+}
+
+fn too_many() -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many failed logins from this address; try again in a minute",
+    )
+}
+
+/// A password check under way (see [`Guard::begin_check`]); ends when dropped, as a
+/// failure unless [`Check::end`] said otherwise.
+struct Check<'a> {
+    guard: &'a Guard,
+    ip: Option<IpAddr>,
+}
+
+impl Check<'_> {
+    fn end(mut self, ok: bool) {
+        self.finish(ok);
+    }
+
+    fn finish(&mut self, ok: bool) {
+        let Some(ip) = self.ip.take() else { return };
+        let mut f = self
+            .guard
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let e = f.entry(ip).or_insert_with(Failures::new);
+        e.checking = e.checking.saturating_sub(1);
+        if !ok {
+            e.fail();
+        }
+        drop(f);
+        self.guard.check_ended.notify_all();
+    }
+}
+
+impl Drop for Check<'_> {
+    fn drop(&mut self) {
+        self.finish(false);
     }
 }

@@ -7,7 +7,7 @@
 //! Records handed to one member in one answer are in seq order; across members and
 //! redeliveries there is no order.
 
-use super::{AppState, inline, ndjson};
+use super::{AppState, NoQuery, inline, ndjson};
 use crate::auth::{Caller, LiveCaller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::{Store, Want};
@@ -234,6 +234,7 @@ fn hand_out(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Ack {
     seqs: Vec<u64>,
 }
@@ -244,6 +245,7 @@ pub(crate) async fn ack(
     State(st): State<AppState>,
     caller: Caller,
     Path((name, group)): Path<(String, String)>,
+    _: NoQuery,
     Json(a): Json<Ack>,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&name, &[], Flags::READ)?;

@@ -3,7 +3,8 @@
 //! PATH is DistKV's text form, percent-encoded; the routes without PATH are the root.
 
 use super::{
-    AppState, Chunks, engine, flag, inline, last_event_id, ndjson_stream, sse_body, wants_sse,
+    AppState, Chunks, Params, engine, flag, inline, last_event_id, ndjson_stream, only, sse_body,
+    wants_sse,
 };
 use crate::auth::{Caller, LiveCaller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
@@ -15,26 +16,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use reel::kv::{Condition, Path as KvPath, Watch, WatchEvent, WatchOptions};
-use std::collections::HashMap;
 use std::time::Duration;
 
 fn parse_path(text: &str) -> ApiResult<KvPath> {
     text.parse::<KvPath>()
         .map_err(|e| ApiError::bad_request(e.to_string()))
-}
-
-type Params = Query<HashMap<String, String>>;
-
-/// Refuses a query parameter the route does not take (a misspelled `recursiv=true` would
-/// otherwise be ignored: a one-path answer to a subtree question).
-fn only(q: &HashMap<String, String>, known: &[&str]) -> ApiResult<()> {
-    match q.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(ApiError::bad_request(format!(
-            "unknown query parameter `{k}` (this route takes: {})",
-            known.join(", ")
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// `GET .../kv/PATH`: `{"value","rev","ts"}`; `?recursive=true`: the subtree as JSON.
@@ -126,13 +112,19 @@ pub(crate) async fn put(
     State(st): State<AppState>,
     caller: Caller,
     Path((name, path)): Path<(String, String)>,
+    Query(q): Params,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
+    // The condition is a header: a query parameter (`?if_rev=3`) would otherwise be
+    // ignored and the write made unconditionally.
+    only(&q, &[])?;
     if st.is_stopping() {
         return Err(ApiError::shutting_down());
     }
     let p = parse_path(&path)?;
+    // Refused before the store is opened, so that a refused write creates no store.
+    p.check_depth()?;
     let cond = condition(&headers)?;
     let flags = caller.flags(&name, p.elements());
     let (may_write, may_create) = (flags.allows(Flags::WRITE), flags.allows(Flags::CREATE));

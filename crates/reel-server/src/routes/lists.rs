@@ -1,7 +1,7 @@
 //! `/v1/stores/NAME/lists[/KEY[/info]]`: keyed lists, with exactly-once appends through
 //! nonces and pages with continuation tokens, as `reel list` has them.
 
-use super::{AppState, engine, inline};
+use super::{AppState, NoQuery, engine, inline};
 use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::Want;
@@ -21,6 +21,7 @@ pub(crate) async fn keys(
     State(st): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
+    _: NoQuery,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&name, &[], Flags::ENTER)?;
     inline(move || {
@@ -70,6 +71,7 @@ pub(crate) async fn append(
     State(st): State<AppState>,
     caller: Caller,
     Path((name, key)): Path<(String, String)>,
+    _: NoQuery,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let path = key_path(&key);
@@ -176,6 +178,7 @@ pub(crate) async fn info(
     State(st): State<AppState>,
     caller: Caller,
     Path((name, key)): Path<(String, String)>,
+    _: NoQuery,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&name, &key_path(&key), Flags::READ)?;
     inline(move || {

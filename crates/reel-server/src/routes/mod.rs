@@ -39,6 +39,44 @@ impl AppState {
     }
 }
 
+/// A route's query parameters, checked with [`only`].
+pub(crate) type Params = axum::extract::Query<std::collections::HashMap<String, String>>;
+
+/// Refuses a query parameter the route does not take: a misspelled `recursiv=true` or a
+/// guessed `?if_rev=3` would otherwise be ignored, and the request do something else
+/// than asked (a one-path answer to a subtree question, an unconditional write).
+pub(crate) fn only(q: &std::collections::HashMap<String, String>, known: &[&str]) -> ApiResult<()> {
+    let Some(k) = q.keys().find(|k| !known.contains(&k.as_str())) else {
+        return Ok(());
+    };
+    Err(ApiError::bad_request(if known.is_empty() {
+        format!("unknown query parameter `{k}` (this route takes none)")
+    } else {
+        format!(
+            "unknown query parameter `{k}` (this route takes: {})",
+            known.join(", ")
+        )
+    }))
+}
+
+/// The query of a route that takes no parameters: any is refused (see [`only`]).
+#[derive(Debug)]
+pub(crate) struct NoQuery;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for NoQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        let axum::extract::Query(q) = Params::try_from_uri(&parts.uri)
+            .map_err(|e| ApiError::bad_request(format!("bad query string: {e}")))?;
+        only(&q, &[])?;
+        Ok(NoQuery)
+    }
+}
+
 /// Runs engine work that takes microseconds (reads of cached pages, appends that do not
 /// wait for a sync) right on this worker thread: handing it to another thread and back
 /// would cost two thread wake-ups per request, many times the work itself. A rare slow

@@ -2,7 +2,7 @@
 //! without moving it; `ack` moves it. A client that dies before acknowledging gets the
 //! same records again (at-least-once, as `reel read` is locally).
 
-use super::{AppState, inline, ndjson};
+use super::{AppState, NoQuery, inline, ndjson};
 use crate::auth::{Caller, LiveCaller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::{Store, Want};
@@ -39,7 +39,10 @@ pub(crate) async fn next(
     let max = super::max_records(q.max)?;
     let wait = match q.wait {
         None => Duration::ZERO,
-        Some(w) if w.is_finite() && w >= 0.0 => Duration::from_secs_f64(w).min(MAX_WAIT),
+        // Capped before the conversion, which panics on seconds beyond a Duration.
+        Some(w) if w.is_finite() && w >= 0.0 => {
+            Duration::from_secs_f64(w.min(MAX_WAIT.as_secs_f64()))
+        }
         Some(w) => return Err(ApiError::bad_request(format!("bad wait `{w}`"))),
     };
     let stores = st.stores.clone();
@@ -101,6 +104,7 @@ fn read_unacknowledged(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Ack {
     seq: u64,
 }
@@ -111,6 +115,7 @@ pub(crate) async fn ack(
     State(st): State<AppState>,
     caller: Caller,
     Path((name, reader)): Path<(String, String)>,
+    _: NoQuery,
     Json(a): Json<Ack>,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&name, &[], Flags::READ)?;
@@ -152,6 +157,7 @@ pub(crate) async fn rewind(
     State(st): State<AppState>,
     caller: Caller,
     Path((name, reader)): Path<(String, String)>,
+    _: NoQuery,
     Json(to): Json<Rewind>,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(&name, &[], Flags::ADMIN)?;

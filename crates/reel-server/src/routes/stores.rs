@@ -1,13 +1,13 @@
 //! `/healthz`, the list of stores and a store's status.
 
-use super::{AppState, inline};
+use super::{AppState, NoQuery, inline};
 use crate::auth::{Caller, acl::Flags};
 use crate::error::{ApiError, ApiResult};
 use crate::stores::Want;
 use axum::Json;
 use axum::extract::{Path, State};
 
-pub(crate) async fn healthz() -> &'static str {
+pub(crate) async fn healthz(_: NoQuery) -> &'static str {
     "ok\n"
 }
 
@@ -16,6 +16,7 @@ pub(crate) async fn healthz() -> &'static str {
 pub(crate) async fn list(
     State(st): State<AppState>,
     caller: Caller,
+    _: NoQuery,
 ) -> ApiResult<Json<serde_json::Value>> {
     inline(move || {
         let mut out = Vec::new();
@@ -83,6 +84,7 @@ pub(crate) async fn status(
     State(st): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
+    _: NoQuery,
 ) -> ApiResult<Json<serde_json::Value>> {
     spool_json(st, caller, name, false, |s| Ok(s.status()?)).await
 }
@@ -92,6 +94,7 @@ pub(crate) async fn views(
     State(st): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
+    _: NoQuery,
 ) -> ApiResult<Json<serde_json::Value>> {
     spool_json(st, caller, name, false, |s| Ok(reel::view::all_views(s)?)).await
 }
@@ -102,6 +105,7 @@ pub(crate) async fn verify(
     State(st): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
+    _: NoQuery,
 ) -> ApiResult<Json<serde_json::Value>> {
     spool_json(st, caller, name, true, |s| Ok(verify_json(&s.verify()?))).await
 }
@@ -111,6 +115,7 @@ pub(crate) async fn verify(
 pub(crate) async fn token(
     State(st): State<AppState>,
     caller: Caller,
+    _: NoQuery,
 ) -> ApiResult<Json<serde_json::Value>> {
     let Some(user) = caller.name() else {
         return Err(ApiError::bad_request(
@@ -126,7 +131,11 @@ pub(crate) async fn token(
 /// `GET /metrics`: Prometheus text (any authenticated user once users exist). The series
 /// of a store (its name, its readers' and followers' names) are shown only to a caller
 /// with a grant on it, the stores `GET /v1/stores` lists.
-pub(crate) async fn metrics(State(st): State<AppState>, caller: Caller) -> ApiResult<String> {
+pub(crate) async fn metrics(
+    State(st): State<AppState>,
+    caller: Caller,
+    _: NoQuery,
+) -> ApiResult<String> {
     let stores = st.stores.clone();
     let extra = inline(move || {
         use std::fmt::Write as _;

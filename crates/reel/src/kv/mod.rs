@@ -31,6 +31,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The path syntax new kv stores record their keys in (`reel.meta` byte 14).
 pub const PATH_SYNTAX: KvPathSyntax = KvPathSyntax::DistKv;
 
+/// The most elements a path written to a kv store may have. A recursive get answers
+/// with one JSON object per element, nested: JSON parsers bound nesting (serde_json at
+/// 128 levels, counting the value under the deepest path) and serialisers recurse, so
+/// an unbounded path would make its subtree unreadable, or crash the reader.
+pub const MAX_DEPTH: usize = 100;
+
+impl Path {
+    /// Fails when the path has more than [`MAX_DEPTH`] elements: writes refuse such
+    /// paths (reads and deletes still take them, so that a store written before the
+    /// limit can be cleaned up).
+    pub fn check_depth(&self) -> Result<()> {
+        if self.0.len() <= MAX_DEPTH {
+            return Ok(());
+        }
+        let mut shown = self.to_string();
+        if shown.len() > 60 {
+            let cut = (0..=60)
+                .rev()
+                .find(|&i| shown.is_char_boundary(i))
+                .unwrap_or(0);
+            shown.truncate(cut);
+            shown.push('…');
+        }
+        Err(Error::InvalidArgument(format!(
+            "path `{shown}` has {} elements: a kv path has at most {MAX_DEPTH}",
+            self.0.len()
+        )))
+    }
+}
+
 /// The condition of a compare-and-set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Condition {
@@ -235,6 +265,7 @@ impl KvStore {
 
     /// Stores `value` at `path`; returns the new revision.
     pub fn set(&self, path: &Path, value: impl Into<Value>) -> Result<u64> {
+        path.check_depth()?;
         let rec = NewRecord::new(value).key(self.key(path)?);
         Ok(self.spool.log().append(&[rec.as_entry()])?.start)
     }
@@ -247,7 +278,10 @@ impl KvStore {
     ) -> Result<std::ops::Range<u64>> {
         let records: Vec<NewRecord> = writes
             .into_iter()
-            .map(|(p, v)| Ok(NewRecord::new(v).key(self.key(p)?)))
+            .map(|(p, v)| {
+                p.check_depth()?;
+                Ok(NewRecord::new(v).key(self.key(p)?))
+            })
             .collect::<Result<_>>()?;
         let entries: Vec<reel_log::Entry<'_>> = records.iter().map(NewRecord::as_entry).collect();
         Ok(self.spool.log().append(&entries)?)
@@ -261,6 +295,7 @@ impl KvStore {
         value: impl Into<Value>,
         cond: Condition,
     ) -> Result<u64> {
+        path.check_depth()?;
         let key = self.key(path)?;
         let value = value.into();
         let entry = OwnedEntry {
@@ -444,6 +479,20 @@ impl KvStore {
             return Ok(None);
         }
         let depth = path.elements().len();
+        // Writes refuse paths deeper than MAX_DEPTH, but a store written before the limit
+        // may hold some: nesting them would take a recursion as deep as the path to print
+        // (and to drop) the answer, which overflows a thread's stack.
+        if let Some((deep, _)) = entries
+            .iter()
+            .find(|(p, _)| p.elements().len() - depth > MAX_DEPTH)
+        {
+            let below = deep.elements().len() - depth;
+            return Err(Error::InvalidArgument(format!(
+                "the subtree at {path} holds a path {below} elements below it, deeper than the \
+                 {MAX_DEPTH} a recursive get shows: list its paths with `kv keys -r` and get \
+                 them one by one"
+            )));
+        }
         let mut root = serde_json::Map::new();
         for (p, e) in entries {
             let mut node = &mut root;
@@ -481,5 +530,29 @@ fn tombstone(key: &str) -> OwnedEntry {
         key: Some(key.into()),
         encoding: TAG_TOMBSTONE,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subtree_deeper_than_the_limit_is_refused_not_nested() {
+        let tmp = tempfile::tempdir().unwrap();
+        let kv = KvStore::open(tmp.path()).unwrap();
+        let deep = Path(vec![Element::Str("a".into()); 5000]);
+        assert!(kv.set(&deep, serde_json::json!(1)).is_err());
+        // As a store written before the limit holds it.
+        let rec = NewRecord::new(serde_json::json!(1)).key(kv.key(&deep).unwrap());
+        kv.spool().log().append(&[rec.as_entry()]).unwrap();
+        let err = kv.tree_json(&Path(deep.0[..1].to_vec())).unwrap_err();
+        assert!(err.to_string().contains("deeper than the 100"), "{err}");
+        // Near its end the subtree is shallow enough to show.
+        let near = Path(deep.0[..4950].to_vec());
+        assert!(kv.tree_json(&near).unwrap().is_some());
+        // It can still be read and deleted.
+        assert!(kv.get(&deep).unwrap().is_some());
+        kv.delete(&deep).unwrap();
     }
 }
