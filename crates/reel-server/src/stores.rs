@@ -21,6 +21,17 @@ enum Handle {
 }
 
 impl Handle {
+    /// Brings the store's view (kv or lists) up to date and checkpoints it, so that the
+    /// next opener does not replay what this server wrote: its writes append without
+    /// applying, and a server that only wrote would leave every record to replay.
+    fn checkpoint_view(&self) -> reel::Result<()> {
+        match self {
+            Handle::Spool(_) => Ok(()),
+            Handle::Kv(k) => k.view().checkpoint(),
+            Handle::Lists(l) => l.view().checkpoint(),
+        }
+    }
+
     fn spool(&self) -> &Spool {
         match self {
             Handle::Spool(s) => s,
@@ -187,6 +198,11 @@ impl Stores {
         for s in self.open_stores() {
             if let Err(e) = s.spool().sync() {
                 tracing::error!(store = s.name(), "sync at shutdown failed: {e}");
+            }
+            if s.spool().log().is_writable()
+                && let Err(e) = s.current().checkpoint_view()
+            {
+                tracing::warn!(store = s.name(), "view checkpoint at shutdown failed: {e}");
             }
             // A tiered store: what was appended reaches object storage before exit (on a
             // thread of its own: the tier's client blocks on a runtime of its own).

@@ -64,3 +64,27 @@ fn a_shutdown_waits_for_a_stalled_request_at_most_its_grace_period() {
     assert_eq!(records, vec![serde_json::json!({"n": 1})]);
     drop((body, head));
 }
+
+/// A server's kv writes append without applying the view: one that only wrote left no
+/// checkpoint at all, and the next opener replayed everything it wrote.
+#[test]
+fn a_stopping_server_checkpoints_the_views_of_the_stores_it_wrote() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Server::start_in(root.path(), &[]);
+    for i in 0..50 {
+        let r =
+            crate::client::request(s.addr, "PUT", &format!("/v1/stores/cfg/kv/k{i}"), &[], b"1");
+        assert_eq!(r.status, 200);
+    }
+    let dir = s.dir("cfg");
+    let status = s.terminate_within(Duration::from_secs(40));
+    assert!(status.expect("stopped").success());
+    let views: serde_json::Value =
+        serde_json::from_str(&ok(&["view", "list", "--json", &dir])).unwrap();
+    let kv = views
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["name"] == "kv"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(kv["since"], 49, "{views}: the last seq applied");
+}
