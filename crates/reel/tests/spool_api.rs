@@ -353,3 +353,22 @@ fn a_backwards_read_returns_every_record_after_damage_then_reports_it() {
         .collect();
     assert_eq!(part, (resume..resume + 3).rev().collect::<Vec<_>>());
 }
+
+/// A store deleted (or deleted and created anew) while a handle had it open took that
+/// handle's appends into unlinked files and acknowledged them: they were lost.
+#[test]
+fn appends_to_a_store_deleted_or_replaced_while_open_fail() {
+    for replace in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("s");
+        let spool = Spool::create(&dir).unwrap();
+        spool.append(serde_json::json!(1)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        if replace {
+            Spool::create(&dir).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let err = spool.append(serde_json::json!(2)).unwrap_err();
+        assert!(err.to_string().contains("deleted or replaced"), "{err}");
+    }
+}

@@ -6,6 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The real file system: `pread`/`pwrite`, `fdatasync`, `flock` and `mmap`.
@@ -117,7 +118,10 @@ impl Storage for DiskStorage {
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => File::open(path)?,
             Err(e) => return Err(e),
         };
-        Ok(Box::new(DiskLock(file)))
+        Ok(Box::new(DiskLock {
+            file,
+            checked_at: AtomicU64::new(0),
+        }))
     }
 
     fn boot_id(&self) -> u64 {
@@ -170,31 +174,70 @@ impl StorageFile for DiskFile {
     }
 }
 
+/// How often a lock taken again checks that its file is still linked.
+const RELINK_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
 #[derive(Debug)]
-struct DiskLock(File);
+struct DiskLock {
+    file: File,
+    /// When the file was last found linked (nanoseconds since [`process_start`]; 0:
+    /// never checked).
+    checked_at: AtomicU64,
+}
+
+/// A fixed instant early in the process, for cheap elapsed times.
+fn process_start() -> std::time::Instant {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    *START.get_or_init(std::time::Instant::now)
+}
+
+impl DiskLock {
+    /// Fails once the lock file was unlinked: the store's directory was deleted or
+    /// replaced while this handle had it open, and whatever it wrote would go to files
+    /// nobody can open again (acknowledged, then lost). Checked at most every
+    /// [`RELINK_CHECK`] (one `fstat`), so at most that long of writes goes astray.
+    fn check_linked(&self) -> io::Result<()> {
+        let now = (process_start().elapsed().as_nanos() as u64).max(1);
+        let last = self.checked_at.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < RELINK_CHECK.as_nanos() as u64 {
+            return Ok(());
+        }
+        if self.file.metadata()?.nlink() == 0 {
+            let _ = self.file.unlock();
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the store's directory was deleted or replaced while this process had it \
+                 open (its lock file is gone); nothing more is written: open the store again",
+            ));
+        }
+        self.checked_at.store(now, Ordering::Relaxed);
+        Ok(())
+    }
+}
 
 impl FileLock for DiskLock {
     fn lock(&self) -> io::Result<()> {
         // A signal delivered to a process that handles it (Python installs handlers)
         // interrupts the wait: that is not a failure of the write waiting for the lock.
         loop {
-            match self.0.lock() {
+            match self.file.lock() {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
+                Err(e) => return Err(e),
+                Ok(()) => return self.check_linked(),
             }
         }
     }
 
     fn try_lock(&self) -> io::Result<bool> {
-        match self.0.try_lock() {
-            Ok(()) => Ok(true),
+        match self.file.try_lock() {
+            Ok(()) => self.check_linked().map(|()| true),
             Err(fs::TryLockError::WouldBlock) => Ok(false),
             Err(fs::TryLockError::Error(e)) => Err(e),
         }
     }
 
     fn unlock(&self) -> io::Result<()> {
-        self.0.unlock()
+        self.file.unlock()
     }
 }
 
