@@ -74,7 +74,21 @@ fn open_cache(tier: &Tier, m: &Manifest, cache: &Path) -> Result<Log> {
             });
         }
     }
-    Ok(LogOptions::new().replica(true).open(cache)?)
+    let log = LogOptions::new().replica(true).open(cache)?;
+    let store_id = m.store_log_id()?;
+    if log.log_id() != store_id {
+        // A cache of an earlier store at the same URL (deleted and created again): its
+        // records are not this store's, and continuing it would splice the two. It is
+        // our own copy (its marker names this URL): start it again.
+        tracing::info!(cache = %cache.display(), "the cache holds another store that was at {origin}: copying the store again");
+        drop(log);
+        std::fs::remove_dir_all(cache).map_err(|e| Error::Local {
+            path: cache.to_path_buf(),
+            why: format!("cannot clear the cache of the earlier store: {e}"),
+        })?;
+        return open_cache(tier, m, cache);
+    }
+    Ok(log)
 }
 
 /// Appends to `log` the records of `m`'s objects from `log`'s next seq on.
@@ -143,10 +157,30 @@ pub(crate) fn copy_into(
                 });
             }
             let from = skip_to(&bytes, log.next_seq(), log)?;
-            if from < bytes.len() {
-                log.append_frames(&bytes[from..], durability)?;
-            }
+            append_in_batches(log, &bytes[from..], durability)?;
         }
+    }
+    Ok(())
+}
+
+/// Appends whole `frames` in batches that fit `log`: an object holds up to 64 MiB of
+/// records, more than a small store's capacity, and a batch larger than the capacity
+/// is refused (every read and takeover of such a store failed).
+fn append_in_batches(log: &Log, frames: &[u8], durability: Durability) -> Result<()> {
+    let limit = (log.config().capacity / 4).max(1) as usize;
+    let mut rest = frames;
+    while !rest.is_empty() {
+        let mut cut = 0;
+        while let Some(len) = reel_log::frame::peek_len(&rest[cut..]) {
+            if len == 0 || cut + len > rest.len() || (cut > 0 && cut + len > limit) {
+                break;
+            }
+            cut += len;
+        }
+        // Not even one whole frame: append_frames says what is wrong with it.
+        let cut = if cut == 0 { rest.len() } else { cut };
+        log.append_frames(&rest[..cut], durability)?;
+        rest = &rest[cut..];
     }
     Ok(())
 }

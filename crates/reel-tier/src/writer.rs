@@ -485,6 +485,12 @@ impl TierWriter {
         };
         let retention = Retention::parse(text)?;
         let v = self.check()?;
+        if matches!(v.manifest.store_kind()?, reel_log::StoreKind::Kv(_)) {
+            // A kv store's records are its live values, however old (its log compacts,
+            // never drops): dropping objects would lose values (`reel init` refuses the
+            // option for kv; a store configured before that keeps everything).
+            return Ok(0);
+        }
         let objs = &v.manifest.objects;
         let mut drop_n = 0;
         match retention {

@@ -341,3 +341,84 @@ fn retention_drops_the_oldest_objects_and_copies_continue_after_them() {
     assert!(reel_tier::writer::Retention::parse("30d").is_ok());
     assert!(reel_tier::writer::Retention::parse("lots").is_err());
 }
+
+/// A cache of a store that was deleted and created again at the same URL was continued
+/// with the new store's records after the old one's: a read printed both, exit 0.
+#[test]
+fn a_cache_of_an_earlier_store_at_the_same_url_is_copied_again() {
+    let store = Arc::new(InMemory::new());
+    let tmp = tempfile::tempdir().unwrap();
+    let old_dir = tmp.path().join("old");
+    let old = new_log(&old_dir);
+    let w = TierWriter::create(tier(&store), &old_dir, &old, 2000, None).unwrap();
+    append(&old, 0, 3);
+    w.upload(&old).unwrap();
+    let cache = tmp.path().join("cache");
+    assert_eq!(sync_cache(&tier(&store), &cache).unwrap(), 3);
+    // The store is deleted and another created at the same URL.
+    let fresh_store = Arc::new(InMemory::new());
+    let new_dir = tmp.path().join("new");
+    let new = new_log(&new_dir);
+    let w = TierWriter::create(tier(&fresh_store), &new_dir, &new, 2000, None).unwrap();
+    append(&new, 100, 5);
+    w.upload(&new).unwrap();
+    assert_eq!(sync_cache(&tier(&fresh_store), &cache).unwrap(), 5);
+    let copy = LogOptions::new().read_only(true).open(&cache).unwrap();
+    assert_eq!(records(&copy), records(&new));
+}
+
+/// Objects hold up to 64 MiB of records, and a copy appended each as one batch: a
+/// store whose capacity is below an object's size could not be read or continued.
+#[test]
+fn a_copy_of_a_store_smaller_than_its_objects_takes_them_in_batches() {
+    let store = Arc::new(InMemory::new());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("w");
+    let log = LogOptions::new()
+        .create(Config::with_capacity(
+            256 << 10,
+            reel_log::WhenFull::DropOldest,
+        ))
+        .kind(StoreKind::Spool)
+        .open(&dir)
+        .unwrap();
+    let w = TierWriter::create(tier(&store), &dir, &log, 2000, None).unwrap();
+    let big = vec![b'x'; 2000];
+    for _ in 0..20 {
+        let entries: Vec<Entry<'_>> = (0..10)
+            .map(|_| Entry {
+                ts: None,
+                key: None,
+                nonce: None,
+                encoding: 0,
+                value: &big,
+            })
+            .collect();
+        log.append(&entries).unwrap();
+        w.upload(&log).unwrap();
+    }
+    w.maintain().unwrap();
+    let cache = tmp.path().join("cache");
+    assert_eq!(sync_cache(&tier(&store), &cache).unwrap(), 200);
+}
+
+/// Object retention on a kv store dropped the objects holding its oldest live values.
+#[test]
+fn object_retention_never_drops_a_kv_stores_values() {
+    let store = Arc::new(InMemory::new());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kv");
+    let log = LogOptions::new()
+        .create(Config::with_capacity(64 << 20, reel_log::WhenFull::Compact))
+        .kind(StoreKind::Kv(reel_log::KvPathSyntax::DistKv))
+        .open(&dir)
+        .unwrap();
+    let w = TierWriter::create(tier(&store), &dir, &log, 2000, Some("1".into())).unwrap();
+    for i in 0..5 {
+        append(&log, i * 10, 10);
+        w.upload(&log).unwrap();
+    }
+    assert_eq!(w.apply_retention().unwrap(), 0);
+    let m = tier(&store).require_manifest().unwrap().manifest;
+    assert_eq!(m.objects[0].first, 0);
+}

@@ -215,6 +215,22 @@ fn tiered(
     }
     let tier = reel_tier::Tier::connect(&tier_url)?;
     let existing = tier.manifest()?;
+    // A kv store's records are its live values however old: object retention would
+    // drop some of them.
+    let final_kind = match &existing {
+        Some(v) => Some(v.manifest.store_kind()?),
+        None if a.dir.join(reel::META_FILE).exists() => {
+            Some(reel::Log::open(&a.dir).map_err(reel::Error::from)?.kind())
+        }
+        None => kind,
+    };
+    if a.object_retention.is_some() && matches!(final_kind, Some(StoreKind::Kv(_))) {
+        return Err(CliError::Input(
+            "--object-retention does not apply to a kv store: its oldest records hold live \
+             values (its log compacts instead)"
+                .into(),
+        ));
+    }
     let log = match &existing {
         Some(v) => {
             // Continue the store: its kind and configuration come from object storage.
