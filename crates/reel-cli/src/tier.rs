@@ -4,17 +4,20 @@
 //!   a background thread keeps polling the manifest for while the command runs, so live
 //!   commands (`read`, `kv watch`) follow new uploads;
 //! - named readers of `reel read s3://...` keep their positions in object storage
-//!   (`readers/NAME.json`), so a reader on another machine continues where it stopped;
+//!   (`readers/NAME.json`), so a reader on another machine continues where it stopped,
+//!   and lock the name with a lease there (`readers/NAME.lease/`);
 //! - write commands on a tiered DIR check first that this directory is still the
 //!   store's writer (fenced otherwise) and upload what they appended before they exit.
 
 use crate::cli::Command;
 use crate::error::{CliError, CliResult};
 use crate::output::note;
+use crate::units::plural_phrase;
 use reel_tier::reader::sync_cache;
 use reel_tier::writer::TierWriter;
 use reel_tier::{Tier, TierUrl};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,7 +97,11 @@ pub fn open_cache(url: &str, cache: Option<&Path>) -> CliResult<Cache> {
                     note(format_args!("reel: following {url}: {e}"));
                 }
                 let reader = tracked.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if reader.is_some() {
+                    renew(&tier);
+                }
                 if let Some((_, name)) = reader
+                    && holds_lease()
                     && let Ok(Some(pos)) = committed_position(&dir, &name)
                     && saved != Some(pos)
                     && tier
@@ -200,10 +207,19 @@ fn position_object(reader: &str) -> String {
     format!("readers/{reader}.json")
 }
 
-/// Before `reel read s3://...`: moves the cache's reader to the position object storage
-/// keeps for it (a new reader starts at the oldest record).
+/// Before `reel read s3://...`: takes the reader's lease, then moves the cache's reader
+/// to the position object storage keeps for it (a new reader starts at the oldest record).
 pub fn restore_reader(url: &str, cache: &Path, reader: &str) -> CliResult {
     let tier = Tier::connect(&url.parse()?)?;
+    acquire(&tier, url, reader)?;
+    let restored = restore(&tier, url, cache, reader);
+    if restored.is_err() {
+        release(&tier);
+    }
+    restored
+}
+
+fn restore(tier: &Tier, url: &str, cache: &Path, reader: &str) -> CliResult {
     let spool = crate::commands::open_spool(cache, reel::Durability::None)?;
     let mut r = spool.reader(reader)?;
     match tier.get_small(&position_object(reader))? {
@@ -230,28 +246,232 @@ fn committed_position(cache: &Path, reader: &str) -> CliResult<Option<u64>> {
         .map(|c| c.position))
 }
 
-/// After `reel read s3://...`: keeps the cache's reader position in object storage.
+/// After `reel read s3://...`: keeps the cache's reader position in object storage and
+/// releases the reader's lease. A reader whose lease lapsed and was taken saves nothing:
+/// its position would move the new holder's back (or past what it delivered).
 pub fn save_reader(url: &str, cache: &Path, reader: &str) -> CliResult {
     let tier = Tier::connect(&url.parse()?)?;
-    if let Some(position) = committed_position(cache, reader)? {
-        tier.put_small(&position_object(reader), Position::encode(position))?;
+    let held = match LEASE.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        Some(l) => !l.lost && still_held(&tier, l)?,
+        None => false,
+    };
+    let saved = if held {
+        match committed_position(cache, reader)? {
+            Some(position) => tier
+                .put_small(&position_object(reader), Position::encode(position))
+                .map_err(CliError::from),
+            None => Ok(()),
+        }
+    } else {
+        Err(CliError::Input(format!(
+            "reader `{reader}` of {url} was taken by another reader while this one ran (it could not renew its lease for {} s): its position is not saved, and what it read since its last save may be read again",
+            LEASE_TTL.as_secs()
+        )))
+    };
+    release(&tier);
+    saved
+}
+
+/// How long a reader's lease in object storage outlives its last renewal: a reader that
+/// stopped without releasing it (killed) holds its name that long, unless it ran on this
+/// host and its process is gone. Clocks of reader and object store must agree to well
+/// within this.
+const LEASE_TTL: Duration = Duration::from_secs(10);
+/// How often a running reader renews its lease.
+const LEASE_RENEW: Duration = Duration::from_secs(2);
+
+/// Who holds a reader's lease: the contents of its lease object.
+#[derive(Debug, Serialize, Deserialize)]
+struct Holder {
+    host: String,
+    pid: u32,
+    /// When it was taken (µs since the epoch): makes every holder's bytes unique, so a
+    /// create-only put of the same generation by two readers cannot both succeed.
+    since: i64,
+}
+
+impl Holder {
+    /// A holder on this host whose process is gone (killed): its lease is free at once.
+    fn gone(&self) -> bool {
+        self.host == host_name()
+            && self.pid != std::process::id()
+            && Path::new("/proc/self").exists()
+            && !Path::new(&format!("/proc/{}", self.pid)).exists()
     }
-    Ok(())
+}
+
+/// The lease this process holds on a reader name of a store in object storage. Reader
+/// names there are locked as locally (README: a reader name is locked while in use), with
+/// the only conditional write object storage offers every server: create-only puts. Each
+/// taking of the lease creates the next generation `readers/NAME.lease/<gen>`, so of two
+/// readers taking it at once only one can create it; the holder renews it by rewriting
+/// it (its age is the time since the last renewal).
+#[derive(Debug)]
+struct Lease {
+    reader: String,
+    generation: u64,
+    bytes: Vec<u8>,
+    /// Another reader took it after it lapsed.
+    lost: bool,
+    renewed: std::time::Instant,
+}
+
+static LEASE: Mutex<Option<Lease>> = Mutex::new(None);
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn lease_dir(reader: &str) -> String {
+    format!("readers/{reader}.lease")
+}
+
+fn lease_object(reader: &str, generation: u64) -> String {
+    format!("{}/{generation:020}", lease_dir(reader))
+}
+
+/// The lease generations of `reader`, oldest first, with the time since each was written.
+fn generations(tier: &Tier, reader: &str) -> CliResult<Vec<(u64, Duration)>> {
+    let dir = format!("{}/", lease_dir(reader));
+    let mut g: Vec<(u64, Duration)> = tier
+        .list_aged(&lease_dir(reader))?
+        .into_iter()
+        .filter_map(|(name, age)| Some((name.strip_prefix(&dir)?.parse().ok()?, age)))
+        .collect();
+    g.sort_unstable();
+    Ok(g)
+}
+
+fn acquire(tier: &Tier, url: &str, reader: &str) -> CliResult {
+    let me = Holder {
+        host: host_name(),
+        pid: std::process::id(),
+        since: reel_log::now_micros(),
+    };
+    let bytes = serde_json::to_vec(&me)?;
+    let (mut holder, mut failed) = (None, None);
+    for _ in 0..5 {
+        let gens = generations(tier, reader)?;
+        let next = match gens.last() {
+            None => 0,
+            Some(&(g, age)) => {
+                let Some(b) = tier.get_small(&lease_object(reader, g))? else {
+                    continue; // released meanwhile
+                };
+                let h = serde_json::from_slice::<Holder>(&b).ok();
+                if age < LEASE_TTL && !h.as_ref().is_some_and(Holder::gone) {
+                    holder = h;
+                    break;
+                }
+                g + 1
+            }
+        };
+        // A failure is another reader creating this generation first, or object storage
+        // failing: the next round tells.
+        if let Err(e) = tier.put_object(&lease_object(reader, next), bytes.clone()) {
+            failed = Some(e);
+        } else {
+            // Older generations are lapsed leases: nobody holds them any more.
+            for (g, _) in gens {
+                let _ = tier.delete(&lease_object(reader, g));
+            }
+            *LEASE.lock().unwrap_or_else(|p| p.into_inner()) = Some(Lease {
+                reader: reader.to_string(),
+                generation: next,
+                bytes,
+                lost: false,
+                renewed: std::time::Instant::now(),
+            });
+            return Ok(());
+        }
+    }
+    if let (None, Some(e)) = (&holder, failed) {
+        return Err(e.into());
+    }
+    let by = holder.map_or_else(String::new, |h| format!(" (on {}, pid {})", h.host, h.pid));
+    Err(CliError::Input(format!(
+        "reader `{reader}` of {url} is in use by another reader{by}; a reader stopped without releasing it frees it {} s after its last renewal",
+        LEASE_TTL.as_secs()
+    )))
+}
+
+/// Whether `l` is still the newest lease of its reader, and still ours.
+fn still_held(tier: &Tier, l: &Lease) -> CliResult<bool> {
+    let newest = generations(tier, &l.reader)?.last().map(|&(g, _)| g);
+    Ok(newest == Some(l.generation)
+        && tier.get_small(&lease_object(&l.reader, l.generation))? == Some(l.bytes.clone()))
+}
+
+/// Renews this process's lease when due; notes when another reader took it. Failures
+/// to reach object storage are retried at the next poll.
+fn renew(tier: &Tier) {
+    let mut guard = LEASE.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(l) = guard.as_mut().filter(|l| !l.lost) else {
+        return;
+    };
+    if l.renewed.elapsed() < LEASE_RENEW {
+        return;
+    }
+    match still_held(tier, l) {
+        Ok(true) => {
+            if tier
+                .put_small(&lease_object(&l.reader, l.generation), l.bytes.clone())
+                .is_ok()
+            {
+                l.renewed = std::time::Instant::now();
+            }
+        }
+        Ok(false) => {
+            l.lost = true;
+            note(format_args!(
+                "reel: reader `{}` was taken by another reader (this one could not renew its lease in time); its position is no longer saved",
+                l.reader
+            ));
+        }
+        Err(_) => {}
+    }
+}
+
+/// Whether this process holds a reader lease it may save positions under.
+fn holds_lease() -> bool {
+    LEASE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .is_some_and(|l| !l.lost)
+}
+
+/// Gives up this process's lease (deleted only while it is still ours).
+fn release(tier: &Tier) {
+    let lease = LEASE.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(l) = lease
+        && !l.lost
+        && still_held(tier, &l).unwrap_or(false)
+    {
+        let _ = tier.delete(&lease_object(&l.reader, l.generation));
+    }
 }
 
 /// Uploads a tiered store's new records every interval on a thread of its own (with a
-/// client of its own), until dropped; failures are reported and retried next time.
+/// client of its own), until dropped; failures are reported and retried next time, except
+/// a fence: no later upload from this directory can succeed, so the thread stops and the
+/// command must stop appending ([`Periodic::check`]).
 #[derive(Debug)]
 pub struct Periodic {
     stop: Arc<AtomicBool>,
+    fenced: Arc<Mutex<Option<String>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Periodic {
-    /// Starts uploading `dir` every `every_ms` milliseconds.
-    pub fn start(dir: &Path, every_ms: u64) -> Periodic {
+    /// Starts uploading `dir` every `every_ms` milliseconds. On a fence, `on_fence` (if
+    /// any) is set, for commands that loop inside the library until a flag stops them.
+    pub fn start(dir: &Path, every_ms: u64, on_fence: Option<Arc<AtomicBool>>) -> Periodic {
         let stop = Arc::new(AtomicBool::new(false));
-        let (flag, dir) = (stop.clone(), dir.to_path_buf());
+        let fenced: Arc<Mutex<Option<String>>> = Default::default();
+        let (flag, dir, fence) = (stop.clone(), dir.to_path_buf(), fenced.clone());
         let thread = std::thread::spawn(move || {
             let every = Duration::from_millis(every_ms.max(50));
             let opened = TierWriter::open(&dir).and_then(|w| {
@@ -266,17 +486,39 @@ impl Periodic {
                     continue;
                 }
                 last = std::time::Instant::now();
-                if let Err(e) = w.upload(&log).and_then(|_| w.maintain()) {
-                    note(format_args!(
+                let done = w.upload(&log).and_then(|u| {
+                    saw_uploaded(&dir, u.seqs.end);
+                    w.maintain()
+                });
+                match done {
+                    Err(e @ reel_tier::Error::Fenced { .. }) => {
+                        *fence.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                        if let Some(f) = &on_fence {
+                            f.store(true, Ordering::Release);
+                        }
+                        return;
+                    }
+                    Err(e) => note(format_args!(
                         "reel: upload to {} failed (retried): {e}",
                         w.url()
-                    ));
+                    )),
+                    Ok(()) => {}
                 }
             }
         });
         Periodic {
             stop,
+            fenced,
             thread: Some(thread),
+        }
+    }
+
+    /// Fails once an upload found another writer: appending on would store records
+    /// locally that can never reach object storage.
+    pub fn check(&self) -> CliResult {
+        match &*self.fenced.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(msg) => Err(CliError::Input(format!("{msg}; stopped appending"))),
+            None => Ok(()),
         }
     }
 }
@@ -290,33 +532,20 @@ impl Drop for Periodic {
     }
 }
 
-/// For `reel status` on a tiered writer directory: where its objects are and how far
-/// uploads got (`None` when `dir` is not tiered). Object storage unreachable is shown,
-/// not an error: the local store's status still stands.
-pub fn status(dir: &Path, local_next: u64) -> CliResult<Option<serde_json::Value>> {
-    let Some(config) = reel_tier::TierConfig::read(dir)? else {
-        return Ok(None);
-    };
-    let manifest = config
-        .tier_url()
-        .and_then(|u| Tier::connect(&u))
-        .and_then(|t| t.require_manifest());
-    Ok(Some(match manifest {
-        Ok(v) => {
-            let m = v.manifest;
-            serde_json::json!({
-                "url": config.url,
-                "uploaded_next_seq": m.next_seq,
-                "pending_records": local_next.saturating_sub(m.next_seq),
-                "objects": m.objects.len(),
-                "bytes": m.objects.iter().map(|o| o.bytes).sum::<u64>(),
-                "epoch": m.epoch,
-                "writer": m.writer.describe(),
-                "fenced": m.writer.id != config.writer_id,
-            })
-        }
-        Err(e) => serde_json::json!({"url": config.url, "error": e.to_string()}),
-    }))
+/// Per writer directory, the manifest's end (`next_seq`) as this process last saw it. A
+/// failed upload counts what it left out from here: asking object storage again may fail
+/// the same way.
+static UPLOADED: Mutex<BTreeMap<PathBuf, u64>> = Mutex::new(BTreeMap::new());
+
+fn saw_uploaded(dir: &Path, next: u64) {
+    let mut m = UPLOADED.lock().unwrap_or_else(|p| p.into_inner());
+    let e = m.entry(dir.to_path_buf()).or_default();
+    *e = (*e).max(next);
+}
+
+fn uploaded(dir: &Path) -> u64 {
+    let m = UPLOADED.lock().unwrap_or_else(|p| p.into_inner());
+    m.get(dir).copied().unwrap_or(0)
 }
 
 /// The writer of the tiered store in `dir`, checked not to be fenced; `None` when `dir`
@@ -325,16 +554,19 @@ pub fn writer(dir: &Path) -> CliResult<Option<TierWriter>> {
     let Some(w) = TierWriter::open(dir)? else {
         return Ok(None);
     };
-    w.check()?;
+    let v = w.check()?;
+    saw_uploaded(dir, v.manifest.next_seq);
     Ok(Some(w))
 }
 
-/// After a write command on a tiered store: uploads what was appended. With `required`
-/// (durability `object`) a failure is the command's error; otherwise the records are
-/// stored locally and the failure is reported, for the next writer to upload.
-pub fn upload(w: &TierWriter, log: &reel_log::Log, required: bool) -> CliResult {
+/// After a write command on a tiered store: uploads what was appended. A failure is the
+/// command's error (README: what a write command appends is uploaded before it exits),
+/// saying how many records object storage lacks and whether a later command can upload
+/// them (not after a fence).
+pub fn upload(w: &TierWriter, log: &reel_log::Log) -> CliResult {
     match w.upload(log) {
-        Ok(_) => {
+        Ok(u) => {
+            saw_uploaded(log.dir(), u.seqs.end);
             // Keeps object storage from filling with one small object per command.
             if let Err(e) = w.maintain() {
                 note(format_args!(
@@ -344,14 +576,19 @@ pub fn upload(w: &TierWriter, log: &reel_log::Log, required: bool) -> CliResult 
             }
             Ok(())
         }
-        Err(e) if required => Err(e.into()),
         Err(e) => {
-            note(format_args!(
-                "reel: the records are stored in {} but not yet in {}: {e}",
-                log.dir().display(),
-                w.url()
-            ));
-            Ok(())
+            let pending = log.next_seq().saturating_sub(uploaded(log.dir()));
+            let records = plural_phrase(pending, "record is", "records are");
+            let dir = log.dir().display();
+            Err(CliError::Input(match e {
+                reel_tier::Error::Fenced { .. } => format!(
+                    "{e}; {records} stored only in {dir}, and no command there can upload them"
+                ),
+                _ => format!(
+                    "{e}; {records} stored in {dir} but not in {}: the next write command on {dir} uploads them",
+                    w.url()
+                ),
+            }))
         }
     }
 }

@@ -65,7 +65,7 @@ pub fn run(cmd: KvCommand, out: &mut Output) -> CliResult {
                 (None, false) => kv.set(&p, v)?,
             };
             if let Some(w) = &tier {
-                crate::tier::upload(w, kv.spool().log(), false)?;
+                crate::tier::upload(w, kv.spool().log())?;
             }
             out.line(format_args!("{rev}"))?;
         }
@@ -111,7 +111,7 @@ pub fn run(cmd: KvCommand, out: &mut Output) -> CliResult {
                 .to_string()
             };
             if let Some(w) = &tier {
-                crate::tier::upload(w, kv.spool().log(), false)?;
+                crate::tier::upload(w, kv.spool().log())?;
             }
             out.line(format_args!("{shown}"))?;
         }

@@ -84,7 +84,7 @@ pub fn run(cmd: ListCommand, out: &mut Output) -> CliResult {
             let lists = open(&dir, true)?;
             let r = lists.append(&key, &items)?;
             if let Some(w) = &tier {
-                crate::tier::upload(w, lists.spool().log(), false)?;
+                crate::tier::upload(w, lists.spool().log())?;
             }
             out.json_line(&r)?;
         }

@@ -5,6 +5,7 @@ use crate::error::{CliError, CliResult};
 use crate::output::Output;
 use crate::units::{fmt_bytes, plural};
 use serde_json::Value;
+use std::path::Path;
 
 pub fn run(a: StatusArgs, out: &mut Output) -> CliResult {
     let st = match crate::remote::target(&a.dir)? {
@@ -12,7 +13,7 @@ pub fn run(a: StatusArgs, out: &mut Output) -> CliResult {
         None => {
             let spool = super::open_spool_for_reading(&a.dir)?;
             let mut st = serde_json::to_value(spool.status()?)?;
-            if let Some(tier) = crate::tier::status(&a.dir, spool.next_seq())? {
+            if let Some(tier) = tier_status(&a.dir, spool.next_seq())? {
                 st["object_store"] = tier;
             }
             st
@@ -23,6 +24,35 @@ pub fn run(a: StatusArgs, out: &mut Output) -> CliResult {
         return Ok(());
     }
     render(&st, out)
+}
+
+/// For `reel status` on a tiered writer directory: where its objects are and how far
+/// uploads got (`None` when `dir` is not tiered). Object storage unreachable is shown,
+/// not an error: the local store's status still stands.
+fn tier_status(dir: &Path, local_next: u64) -> CliResult<Option<serde_json::Value>> {
+    let Some(config) = reel_tier::TierConfig::read(dir)? else {
+        return Ok(None);
+    };
+    let manifest = config
+        .tier_url()
+        .and_then(|u| reel_tier::Tier::connect(&u))
+        .and_then(|t| t.require_manifest());
+    Ok(Some(match manifest {
+        Ok(v) => {
+            let m = v.manifest;
+            serde_json::json!({
+                "url": config.url,
+                "uploaded_next_seq": m.next_seq,
+                "pending_records": local_next.saturating_sub(m.next_seq),
+                "objects": m.objects.len(),
+                "bytes": m.objects.iter().map(|o| o.bytes).sum::<u64>(),
+                "epoch": m.epoch,
+                "writer": m.writer.describe(),
+                "fenced": m.writer.id != config.writer_id,
+            })
+        }
+        Err(e) => serde_json::json!({"url": config.url, "error": e.to_string()}),
+    }))
 }
 
 /// The text form of `reel status --json`'s object (local or from a server: one printer).

@@ -6,18 +6,36 @@ use crate::output::note;
 use crate::units::{plural, plural_phrase};
 use reel::tee::Tee;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 pub fn run(a: TeeArgs) -> CliResult {
     check_distinct(&a.src, &a.dst)?;
     let src = super::open_spool(&a.src, Default::default())?;
+    // Tiered destinations are written as by `reel write`: refused when fenced, uploaded
+    // while following and before the command exits.
+    let tiers = a
+        .dst
+        .iter()
+        .map(|d| crate::tier::writer(d))
+        .collect::<Result<Vec<_>, _>>()?;
     let dsts = a
         .dst
         .iter()
         .map(|d| super::open_spool(d, Default::default()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut tee = Tee::new(&src, &a.reader, &dsts)?;
-    let stop = AtomicBool::new(false);
+    let stop = Arc::new(AtomicBool::new(false));
+    // A fence found while following stops the copy (through `stop`).
+    let uploaders: Vec<crate::tier::Periodic> = tiers
+        .iter()
+        .zip(&a.dst)
+        .filter(|_| !a.no_wait)
+        .filter_map(|(t, d)| {
+            let every = t.as_ref()?.config().seal_after_ms;
+            Some(crate::tier::Periodic::start(d, every, Some(stop.clone())))
+        })
+        .collect();
     let copied = tee.run(!a.no_wait, &stop)?;
     note(format_args!(
         "reel tee: copied {} into {}",
@@ -30,6 +48,15 @@ pub fn run(a: TeeArgs) -> CliResult {
             plural_phrase(tee.lost(), "record was", "records were"),
             a.src.display()
         ));
+    }
+    for u in &uploaders {
+        u.check()?;
+    }
+    drop(uploaders);
+    for (t, d) in tiers.iter().zip(&dsts) {
+        if let Some(w) = t {
+            crate::tier::upload(w, d.log())?;
+        }
     }
     Ok(())
 }

@@ -39,10 +39,10 @@ pub fn run(a: WriteArgs) -> CliResult {
     let spool = super::open_spool(&a.dir, durability)?;
     // While records stream in, upload at the store's interval, so object storage is never
     // far behind a long-running writer.
-    let _uploader = tier
+    let uploader = tier
         .as_ref()
         .filter(|_| a.json.is_empty())
-        .map(|w| crate::tier::Periodic::start(&a.dir, w.config().seal_after_ms));
+        .map(|w| crate::tier::Periodic::start(&a.dir, w.config().seal_after_ms, None));
     let config = spool.log().config();
     let mut batch = Batch {
         spool: &spool,
@@ -54,6 +54,7 @@ pub fn run(a: WriteArgs) -> CliResult {
         // capacity.
         max_bytes: MAX_BATCH_BYTES.min(usize::try_from(config.capacity / 8).unwrap_or(usize::MAX)),
         stored: None,
+        uploader: uploader.as_ref(),
     };
     let result = write_all(&a, &mut batch);
     let result = result.and_then(|()| {
@@ -61,7 +62,7 @@ pub fn run(a: WriteArgs) -> CliResult {
             spool.sync()?;
         }
         match &tier {
-            Some(w) => crate::tier::upload(w, spool.log(), to_object),
+            Some(w) => crate::tier::upload(w, spool.log()),
             None => Ok(()),
         }
     });
@@ -133,6 +134,9 @@ struct Batch<'a> {
     /// Seqs from the first to one past the last record this command stored, and how
     /// many it stored (fewer than the range when other writers appended in between).
     stored: Option<(Range<u64>, u64)>,
+    /// A streaming writer's uploads: once they find the store fenced, nothing more is
+    /// appended.
+    uploader: Option<&'a crate::tier::Periodic>,
 }
 
 impl Batch<'_> {
@@ -167,6 +171,9 @@ impl Batch<'_> {
     fn flush(&mut self) -> CliResult {
         if self.records.is_empty() {
             return Ok(());
+        }
+        if let Some(u) = self.uploader {
+            u.check()?;
         }
         match self.spool.append_batch(&self.records) {
             Ok(seqs) => self.stored(seqs),

@@ -3,6 +3,7 @@ mod broker;
 #[path = "../common/mod.rs"]
 mod common;
 mod crashes;
+mod gaps;
 
 use broker::{Broker, record};
 use common::*;

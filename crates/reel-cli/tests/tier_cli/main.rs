@@ -3,10 +3,15 @@
 //! `s3://` read commands on a machine that never saw the writer's directory, fencing of
 //! a second writer, continuing a store in a new directory, kill -9 during uploads.
 
+#[allow(dead_code)]
+#[path = "../kafka_cli/broker.rs"]
+mod broker;
 mod faulty;
 #[allow(dead_code)]
 #[path = "../serve_http/proxy.rs"]
 mod proxy;
+mod readers;
+mod uploads;
 mod weed;
 
 use std::process::{Command, Stdio};

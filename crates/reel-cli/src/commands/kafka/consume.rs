@@ -11,7 +11,7 @@
 //! that the fetchers keep reading while a batch is written.
 
 use super::checkpoint::{self, Checkpoint, now_us};
-use super::config::{Settings, StartAt};
+use super::config::Settings;
 use super::fetch::{self, Fetched};
 use super::group::{self, Membership};
 use super::pending::{Counted, Pending};
@@ -22,7 +22,7 @@ use crate::output::{Output, note};
 use reel::Durability;
 use reel::list::{ListBatch, ListStore};
 use rskafka::client::Client;
-use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
+use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -45,9 +45,16 @@ pub fn run(args: ConsumeArgs, out: &mut Output) -> CliResult {
         .durability
         .parse()
         .map_err(|e| CliError::Input(format!("{e}")))?;
+    // A tiered store is written as by `reel write`: refused when fenced, uploaded while
+    // the bridge runs and before it exits (its checkpoints say "stored" only locally).
+    let tier = crate::tier::writer(&args.dir)?;
     let lists = ListStore::builder(&args.dir)
         .durability(durability)
         .open()?;
+    let store = lists.clone();
+    let uploader = tier
+        .as_ref()
+        .map(|w| crate::tier::Periodic::start(&args.dir, w.config().seal_after_ms, None));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -55,12 +62,17 @@ pub fn run(args: ConsumeArgs, out: &mut Output) -> CliResult {
     let summary = rt.block_on(async {
         let client = connect(&settings.brokers).await?;
         let mut bridge = Bridge::new(settings, lists, client, &args).await?;
+        bridge.uploader = uploader;
         let result = bridge.run().await;
         bridge.stop();
         result.map(|()| bridge.summary())
-    })?;
-    out.json_line(&summary)?;
-    Ok(())
+    });
+    // Uploaded also when the bridge stopped on an error: what it stored stays stored.
+    let uploaded = tier
+        .as_ref()
+        .map_or(Ok(()), |w| crate::tier::upload(w, store.spool().log()));
+    out.json_line(&summary?)?;
+    uploaded
 }
 
 /// A partition this bridge holds.
@@ -108,6 +120,8 @@ struct Bridge {
     duplicates: u64,
     dead_lettered: u64,
     started: Instant,
+    /// A tiered store's uploads: a fence they find stops the bridge before its next batch.
+    uploader: Option<crate::tier::Periodic>,
 }
 
 impl Bridge {
@@ -160,6 +174,7 @@ impl Bridge {
             duplicates: 0,
             dead_lettered: 0,
             started: Instant::now(),
+            uploader: None,
         })
     }
 
@@ -304,6 +319,9 @@ impl Bridge {
         if self.pending.next.is_empty() {
             self.pending.since = None;
             return Ok(());
+        }
+        if let Some(u) = &self.uploader {
+            u.check()?;
         }
         loop {
             let mut p = std::mem::take(&mut self.pending);
@@ -477,7 +495,7 @@ impl Bridge {
         let client = self.partition_client(p).await?;
         let offset = match &stored.checkpoint {
             Some(cp) => cp.offset,
-            None => start_offset(&client, self.s.start).await?,
+            None => fetch::start_offset(&client, self.s.start).await?,
         };
         let cp = Checkpoint {
             offset,
@@ -562,25 +580,6 @@ impl Bridge {
             "dead_lettered": self.dead_lettered,
             "seconds": (secs * 1000.0).round() / 1000.0,
         })
-    }
-}
-
-/// Where a partition without a checkpoint starts. The end is the fetch high watermark:
-/// `OffsetAt::Latest` is off by one on some brokers (Tansu).
-async fn start_offset(client: &PartitionClient, start: StartAt) -> CliResult<i64> {
-    let earliest = client
-        .get_offset(OffsetAt::Earliest)
-        .await
-        .map_err(kafka_err("ask for the earliest offset"))?;
-    match start {
-        StartAt::Earliest => Ok(earliest),
-        StartAt::Latest => {
-            let (_, high_watermark) = client
-                .fetch_records(earliest, 1..2, 0)
-                .await
-                .map_err(kafka_err("ask for the high watermark"))?;
-            Ok(high_watermark)
-        }
     }
 }
 

@@ -3,11 +3,14 @@
 //! when the bridge loses the partition or stops, the task is aborted and whatever it
 //! fetched beyond the last checkpoint is simply fetched again by the next owner.
 
-use super::config::Settings;
+use super::config::{Settings, StartAt};
+use super::kafka_err;
 use super::pending::{Parsed, parse};
-use rskafka::client::partition::PartitionClient;
+use crate::error::CliResult;
+use rskafka::client::partition::{OffsetAt, PartitionClient};
 use rskafka::record::RecordAndOffset;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -15,6 +18,9 @@ use tokio::task::JoinSet;
 pub const FETCH_BYTES: i32 = 4 << 20;
 /// How long the broker may hold a fetch while the partition has nothing new.
 const FETCH_WAIT_MS: i32 = 250;
+/// How long a partition's high watermark may stay below the position before the bridge
+/// stops (see [`run`]).
+const BEHIND_GRACE: Duration = Duration::from_secs(3);
 
 /// What a fetcher sends to the bridge.
 #[derive(Debug)]
@@ -54,6 +60,7 @@ pub async fn run(
     let (claim, once) = (c.id, c.once);
     let partition = client.partition();
     let mut end: Option<i64> = None;
+    let mut behind_since: Option<Instant> = None;
     // The next fetch is in flight while the records of the last one are parsed and
     // handed over, so the broker's round trip overlaps the parsing. The set aborts it
     // when this task is aborted (the partition lost, or the bridge stopping).
@@ -68,6 +75,25 @@ pub async fn run(
                 return;
             }
         };
+        // Kafka answers OFFSET_OUT_OF_RANGE past the log's end; some brokers (Tansu) answer
+        // with no records, which would skip every record below the position without a
+        // word. A new leader's watermark can lag the old one's for a moment: only one that
+        // stays below is an error.
+        if high_watermark < offset {
+            let since = *behind_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < BEHIND_GRACE {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                fetching.spawn(fetch(client.clone(), offset));
+                continue;
+            }
+            let error = format!(
+                "topic {:?}: the checkpoint is at offset {offset} but the partition ends at offset {high_watermark} (its high watermark): the topic was recreated or lost records, and the records below the checkpoint would be skipped; nothing more is stored from it",
+                c.settings.topic
+            );
+            let _ = tx.send(Fetched::Failed { partition, error }).await;
+            return;
+        }
+        behind_since = None;
         if once && end.is_none() {
             end = Some(high_watermark);
         }
@@ -105,4 +131,23 @@ async fn fetch(
         .fetch_records(offset, 1..FETCH_BYTES, FETCH_WAIT_MS)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Where a partition without a checkpoint starts. The end is the fetch high watermark:
+/// `OffsetAt::Latest` is off by one on some brokers (Tansu).
+pub async fn start_offset(client: &PartitionClient, start: StartAt) -> CliResult<i64> {
+    let earliest = client
+        .get_offset(OffsetAt::Earliest)
+        .await
+        .map_err(kafka_err("ask for the earliest offset"))?;
+    match start {
+        StartAt::Earliest => Ok(earliest),
+        StartAt::Latest => {
+            let (_, high_watermark) = client
+                .fetch_records(earliest, 1..2, 0)
+                .await
+                .map_err(kafka_err("ask for the high watermark"))?;
+            Ok(high_watermark)
+        }
+    }
 }
