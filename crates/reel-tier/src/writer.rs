@@ -213,11 +213,30 @@ impl TierWriter {
                 w.tier.url()
             )));
         }
+        // Until the copy is whole and the directory names itself the writer, it is marked
+        // a follower of the store: a takeover killed half-way leaves a directory that
+        // refuses writes (they would take seqs the store already has, and never reach
+        // object storage) rather than a store of its own. `log` was opened before the
+        // mark, so it still appends the copy.
+        let storage = reel_log::storage::DiskStorage;
+        let unfinished = format!(
+            "{} (a takeover that did not finish: remove this directory and run `reel init \
+             --object-store` again)",
+            w.tier.url()
+        );
+        reel_log::follow::write_source(&storage, dir, &unfinished).map_err(|e| Error::Local {
+            path: dir.to_path_buf(),
+            why: format!("cannot mark the copy unfinished: {e}"),
+        })?;
         crate::reader::copy_into(&w.tier, existing, log, Durability::Always)?;
         let claimed = w.claim()?;
         // Records uploaded between the copy and the claim: copy those too.
         crate::reader::copy_into(&w.tier, &claimed.manifest, log, Durability::Always)?;
         w.config.write(dir)?;
+        reel_log::follow::remove(&storage, dir).map_err(|e| Error::Local {
+            path: dir.to_path_buf(),
+            why: format!("cannot mark the copy finished: {e}"),
+        })?;
         let _ = w.clean_orphans();
         Ok((w, claimed.manifest))
     }

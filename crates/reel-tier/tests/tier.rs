@@ -422,3 +422,43 @@ fn object_retention_never_drops_a_kv_stores_values() {
     let m = tier(&store).require_manifest().unwrap().manifest;
     assert_eq!(m.objects[0].first, 0);
 }
+
+/// A takeover that stopped half-way (killed, or here a damaged object) left a store of
+/// its own that took writes at seqs the store already has, never uploaded.
+#[test]
+fn a_takeover_that_did_not_finish_leaves_a_directory_that_refuses_writes() {
+    let store = Arc::new(InMemory::new());
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    let a_log = new_log(&a_dir);
+    let a = TierWriter::create(tier(&store), &a_dir, &a_log, 2000, None).unwrap();
+    for i in 0..3 {
+        append(&a_log, i * 10, 10);
+        a.upload(&a_log).unwrap();
+    }
+    let t = tier(&store);
+    let m = t.require_manifest().unwrap().manifest;
+    let last = m.objects.last().unwrap().name.clone();
+    let mut bytes = t.get_object(&last).unwrap();
+    bytes[40] ^= 1;
+    t.delete(&last).unwrap();
+    t.put_object(&last, bytes).unwrap();
+    let b_log = new_log(&b_dir);
+    let Err(err) = TierWriter::continue_store(tier(&store), &b_dir, &b_log, &m, 2000, None) else {
+        panic!("the damaged object stops the copy");
+    };
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    drop(b_log);
+    let again = Log::open(&b_dir).unwrap();
+    let refused = again.append(&[Entry {
+        ts: None,
+        key: None,
+        nonce: None,
+        encoding: 0,
+        value: b"x",
+    }]);
+    assert!(
+        matches!(refused, Err(reel_log::Error::Follower { .. })),
+        "{refused:?}"
+    );
+}
