@@ -283,6 +283,28 @@ impl Record {
         }
     }
 
+    /// Pickling (a record through a ``multiprocessing`` queue): the class and the
+    /// constructor's arguments.
+    #[allow(clippy::type_complexity)]
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> (
+        Bound<'py, PyType>,
+        (u64, i64, Py<PyAny>, Option<String>, Option<u128>),
+    ) {
+        let r = slf.get();
+        (
+            slf.get_type(),
+            (
+                r.seq,
+                r.ts,
+                r.value.clone_ref(slf.py()),
+                r.key.clone(),
+                r.nonce,
+            ),
+        )
+    }
+
     /// The record as a dict: ``{"seq", "ts", "key", "nonce", "value"}``.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);

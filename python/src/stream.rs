@@ -18,6 +18,11 @@ pub(crate) enum StreamState {
     },
 }
 
+/// A live stream ends at its `limit` (`left` reaches 0) or its `lt`/`lte` bound.
+fn live_ended(left: Option<u64>, end: Option<u64>, next: u64) -> bool {
+    left == Some(0) || end.is_some_and(|e| next >= e)
+}
+
 impl StreamState {
     /// Waits up to `wait` until [`StreamState::step`] would return a record or the end
     /// without waiting; takes nothing.
@@ -31,7 +36,7 @@ impl StreamState {
                 left,
                 buf,
             } => {
-                if *left == Some(0) || end.is_some_and(|e| *next >= e) || !buf.is_empty() {
+                if live_ended(*left, *end, *next) || !buf.is_empty() {
                     return Ok(true);
                 }
                 Ok(spool.wait_for(*next, Some(wait)))
@@ -55,7 +60,7 @@ impl StreamState {
                 left,
                 buf,
             } => {
-                if *left == Some(0) || end.is_some_and(|e| *next >= e) {
+                if live_ended(*left, *end, *next) {
                     *done = true;
                     return Ok(None);
                 }

@@ -291,3 +291,14 @@ def test_an_empty_path_is_refused_and_creates_nothing(tmp_path, monkeypatch):
     with pytest.raises(reel.InvalidArgument, match="empty path"):
         reel.Spool("")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_record_goes_through_pickle(tmp_path):
+    """Records could not be pickled, so not sent through multiprocessing queues."""
+    import pickle
+
+    spool = reel.Spool(tmp_path / "s")
+    spool.append({"a": [1, 2]}, key="k")
+    rec = next(iter(spool.stream()))
+    again = pickle.loads(pickle.dumps(rec))
+    assert again == rec and again.key == "k" and again.value == {"a": [1, 2]}
