@@ -82,13 +82,23 @@ class _Server:
              timeout: Optional[float] = 60.0) -> Tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """A response whose body is not read yet, on a connection of its own."""
         conn = self._connect(timeout)
-        self._send(conn, method, path, query, body, headers)
-        resp = conn.getresponse()
+        try:
+            self._send(conn, method, path, query, body, headers)
+            resp = conn.getresponse()
+        except OSError as e:
+            conn.close()
+            raise self._unreachable(method, path, e) from e
         if resp.status >= 400:
             data = resp.read()
             conn.close()
             raise _error(resp.status, data)
         return conn, resp
+
+    def _unreachable(self, method: str, path: str, e: OSError) -> _errors.Error:
+        """A connection that could not be made or broke: a ``reel.Error`` as every other
+        failure (the request's outcome is unknown unless it was never sent)."""
+        return _errors.Error(f"cannot reach the server {self.host}:{self.port} for "
+                             f"{method} {path or '/'}: {e}")
 
     def call(self, method: str, path: str, query=None, body=None, headers=None,
              timeout: float = 60.0, idempotent: Optional[bool] = None) -> bytes:
@@ -122,7 +132,7 @@ class _Server:
                 conn.close()
                 self._local.conn = None
                 if attempt:
-                    raise
+                    raise self._unreachable(method, path, e) from e
                 if not idempotent:
                     raise _errors.Error(
                         f"the connection to {self.host}:{self.port} broke before the answer to "
@@ -131,6 +141,10 @@ class _Server:
                         "is not the same as doing it once"
                     ) from e
                 continue
+            except OSError as e:
+                conn.close()
+                self._local.conn = None
+                raise self._unreachable(method, path, e) from e
             except BaseException:
                 conn.close()
                 self._local.conn = None

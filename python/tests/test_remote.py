@@ -254,10 +254,20 @@ def test_an_append_whose_answer_was_lost_is_not_sent_twice():
     with pytest.raises(reel.Error, match="may or may not"):
         kv.set("a", 1, if_rev=3)
     assert srv.requests.count("PUT") == 1
-    # A plain set is the same done twice: it is sent once more, then the error is raw.
-    with pytest.raises(OSError):
+    # A plain set is the same done twice: it is sent once more, then it fails.
+    with pytest.raises(reel.Error, match="cannot reach the server"):
         kv.set("a", 1)
     assert srv.requests.count("PUT") == 3
+
+
+def test_a_server_that_cannot_be_reached_is_a_reel_error():
+    """A refused connection surfaced as a raw ConnectionRefusedError, not a reel.Error."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with pytest.raises(reel.Error, match="cannot reach the server"):
+        reel.KvStore(f"http://127.0.0.1:{port}/s").get("a")
 
 
 def test_ints_beyond_64_bits_raise_the_same_error_everywhere(where):
