@@ -223,3 +223,18 @@ fn concurrent_password_guesses_are_counted_before_they_are_checked() {
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("too many failed logins"));
 }
+
+/// Error messages named the server's files by absolute path (where it keeps its data),
+/// while answers show paths relative to the root (docs/HTTP.md, "Stores").
+#[test]
+fn error_messages_name_paths_relative_to_the_root() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Server::start_in(root.path(), &[]);
+    ok(&["kv", "set", &s.dir("cfg"), "a", "1"]);
+    let r = request(s.addr, "POST", "/v1/stores/cfg/records", &[], b"1\n");
+    assert!(r.status >= 400, "{}", r.status);
+    let body = r.body;
+    let root_text = root.path().display().to_string();
+    assert!(!body.contains(&root_text), "{body}");
+    assert!(body.contains("cfg"), "{body}");
+}

@@ -162,7 +162,7 @@ async fn track(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let started = std::time::Instant::now();
-    let resp = json_error(next.run(req).await).await;
+    let resp = relative_paths(json_error(next.run(req).await).await, st.stores.root()).await;
     st.metrics
         .observe(resp.status().as_u16(), started.elapsed());
     resp
@@ -197,6 +197,30 @@ async fn json_error(resp: axum::response::Response) -> axum::response::Response 
     );
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     axum::response::Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// Error messages name paths relative to the server's root, as answers do for users
+/// that are not admins (docs/HTTP.md, "Stores"): an engine error names the file it
+/// concerns by its absolute path, which would show every caller where the server keeps
+/// its data.
+async fn relative_paths(
+    resp: axum::response::Response,
+    root: &std::path::Path,
+) -> axum::response::Response {
+    let json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(resp.status().is_client_error() || resp.status().is_server_error()) || !json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).replace(&format!("{}/", root.display()), "");
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(text))
 }
 
 /// The `max` of a `next` request: 1000 by default, at most 100,000; 0 is refused.
