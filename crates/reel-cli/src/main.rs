@@ -48,7 +48,7 @@ fn main() {
 /// Runs the command, on a local copy when it names a store in object storage.
 fn run(cli: cli::Cli, out: &mut Output) -> error::CliResult {
     let mut cmd = cli.command;
-    let tiered = tier::redirect(&mut cmd, cli.cache.as_deref())?;
+    let mut tiered = tier::redirect(&mut cmd, cli.cache.as_deref())?;
     // `reel read s3://...`: the reader's position lives in object storage.
     let reader = match (&cmd, &tiered) {
         (cli::Command::Read(a), Some((cache, url))) => {
@@ -60,6 +60,11 @@ fn run(cli: cli::Cli, out: &mut Output) -> error::CliResult {
     };
     let result = commands::run(cmd, out);
     if let Some((name, url, dir)) = reader {
+        // The poller saves positions too: stopped first, so that none of its saves can
+        // land after the last one (moving the position back).
+        if let Some((cache, _)) = tiered.as_mut() {
+            cache.stop_polling();
+        }
         let saved = tier::save_reader(&url, &dir, &name);
         result.as_ref().ok().map(|_| saved).transpose()?;
     }

@@ -36,7 +36,25 @@ pub fn run(a: TeeArgs) -> CliResult {
             Some(crate::tier::Periodic::start(d, every, Some(stop.clone())))
         })
         .collect();
-    let copied = tee.run(!a.no_wait, &stop)?;
+    let run = tee.run(!a.no_wait, &stop);
+    // Every tiered destination uploads what it stored, whatever stopped the copy (a
+    // failure, one destination taken over): the first error is reported after.
+    let fenced = uploaders.iter().find_map(|u| u.check().err());
+    drop(uploaders);
+    let mut uploads = Ok(());
+    for (t, d) in tiers.iter().zip(&dsts) {
+        if let Some(w) = t
+            && let Err(e) = crate::tier::upload(w, d.log())
+            && uploads.is_ok()
+        {
+            uploads = Err(e);
+        }
+    }
+    let copied = run?;
+    if let Some(e) = fenced {
+        return Err(e);
+    }
+    uploads?;
     note(format_args!(
         "reel tee: copied {} into {}",
         plural(copied, "record"),
@@ -48,15 +66,6 @@ pub fn run(a: TeeArgs) -> CliResult {
             plural_phrase(tee.lost(), "record was", "records were"),
             a.src.display()
         ));
-    }
-    for u in &uploaders {
-        u.check()?;
-    }
-    drop(uploaders);
-    for (t, d) in tiers.iter().zip(&dsts) {
-        if let Some(w) = t {
-            crate::tier::upload(w, d.log())?;
-        }
     }
     Ok(())
 }

@@ -47,8 +47,9 @@ pub fn verify(r: &Remote) -> CliResult<Value> {
         method: "GET",
         path: "/verify".into(),
         idempotent: true,
-        // The server reads every byte of the store before it answers.
-        waits: Duration::from_secs(600),
+        // The server reads every byte of the store before it answers: as long as a
+        // large store takes (a day at most; it was 10 minutes, too short for one).
+        waits: Duration::from_secs(86_400),
         ..Default::default()
     })
 }

@@ -96,7 +96,9 @@ fn answer_within() -> CliResult<Duration> {
         .parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s > 0.0)
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        // At most a day: the waits of long polls are added to it, and a deadline far
+        // enough out overflows the clock.
+        .and_then(|s| Duration::try_from_secs_f64(s.min(86_400.0)).ok())
         .ok_or_else(|| {
             CliError::Input(format!(
                 "REEL_TIMEOUT: expected seconds (more than 0), not `{text}`"

@@ -23,6 +23,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod lease;
+use lease::{LEASE_TTL, acquire, holds_lease, release, renew};
+
 /// How often a running command polls the manifest for new objects.
 pub const POLL: Duration = Duration::from_millis(500);
 
@@ -57,12 +60,19 @@ impl Cache {
     }
 }
 
-impl Drop for Cache {
-    fn drop(&mut self) {
+impl Cache {
+    /// Stops following the store (the copy stays until dropped).
+    pub fn stop_polling(&mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(h) = self.poller.take() {
             let _ = h.join();
         }
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        self.stop_polling();
     }
 }
 
@@ -93,12 +103,13 @@ pub fn open_cache(url: &str, cache: Option<&Path>) -> CliResult<Cache> {
                 if stop.load(Ordering::Acquire) {
                     break;
                 }
-                if let Err(e) = sync_cache(&tier, &dir) {
-                    note(format_args!("reel: following {url}: {e}"));
-                }
+                // The lease first: a slow copy must not make it lapse.
                 let reader = tracked.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 if reader.is_some() {
                     renew(&tier);
+                }
+                if let Err(e) = sync_cache(&tier, &dir) {
+                    note(format_args!("reel: following {url}: {e}"));
                 }
                 if let Some((_, name)) = reader
                     && holds_lease()
@@ -251,10 +262,7 @@ fn committed_position(cache: &Path, reader: &str) -> CliResult<Option<u64>> {
 /// its position would move the new holder's back (or past what it delivered).
 pub fn save_reader(url: &str, cache: &Path, reader: &str) -> CliResult {
     let tier = Tier::connect(&url.parse()?)?;
-    let held = match LEASE.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-        Some(l) => !l.lost && still_held(&tier, l)?,
-        None => false,
-    };
+    let held = lease::held(&tier)?;
     let saved = if held {
         match committed_position(cache, reader)? {
             Some(position) => tier
@@ -270,188 +278,6 @@ pub fn save_reader(url: &str, cache: &Path, reader: &str) -> CliResult {
     };
     release(&tier);
     saved
-}
-
-/// How long a reader's lease in object storage outlives its last renewal: a reader that
-/// stopped without releasing it (killed) holds its name that long, unless it ran on this
-/// host and its process is gone. Clocks of reader and object store must agree to well
-/// within this.
-const LEASE_TTL: Duration = Duration::from_secs(10);
-/// How often a running reader renews its lease.
-const LEASE_RENEW: Duration = Duration::from_secs(2);
-
-/// Who holds a reader's lease: the contents of its lease object.
-#[derive(Debug, Serialize, Deserialize)]
-struct Holder {
-    host: String,
-    pid: u32,
-    /// When it was taken (µs since the epoch): makes every holder's bytes unique, so a
-    /// create-only put of the same generation by two readers cannot both succeed.
-    since: i64,
-}
-
-impl Holder {
-    /// A holder on this host whose process is gone (killed): its lease is free at once.
-    fn gone(&self) -> bool {
-        self.host == host_name()
-            && self.pid != std::process::id()
-            && Path::new("/proc/self").exists()
-            && !Path::new(&format!("/proc/{}", self.pid)).exists()
-    }
-}
-
-/// The lease this process holds on a reader name of a store in object storage. Reader
-/// names there are locked as locally (README: a reader name is locked while in use), with
-/// the only conditional write object storage offers every server: create-only puts. Each
-/// taking of the lease creates the next generation `readers/NAME.lease/<gen>`, so of two
-/// readers taking it at once only one can create it; the holder renews it by rewriting
-/// it (its age is the time since the last renewal).
-#[derive(Debug)]
-struct Lease {
-    reader: String,
-    generation: u64,
-    bytes: Vec<u8>,
-    /// Another reader took it after it lapsed.
-    lost: bool,
-    renewed: std::time::Instant,
-}
-
-static LEASE: Mutex<Option<Lease>> = Mutex::new(None);
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
-fn lease_dir(reader: &str) -> String {
-    format!("readers/{reader}.lease")
-}
-
-fn lease_object(reader: &str, generation: u64) -> String {
-    format!("{}/{generation:020}", lease_dir(reader))
-}
-
-/// The lease generations of `reader`, oldest first, with the time since each was written.
-fn generations(tier: &Tier, reader: &str) -> CliResult<Vec<(u64, Duration)>> {
-    let dir = format!("{}/", lease_dir(reader));
-    let mut g: Vec<(u64, Duration)> = tier
-        .list_aged(&lease_dir(reader))?
-        .into_iter()
-        .filter_map(|(name, age)| Some((name.strip_prefix(&dir)?.parse().ok()?, age)))
-        .collect();
-    g.sort_unstable();
-    Ok(g)
-}
-
-fn acquire(tier: &Tier, url: &str, reader: &str) -> CliResult {
-    let me = Holder {
-        host: host_name(),
-        pid: std::process::id(),
-        since: reel_log::now_micros(),
-    };
-    let bytes = serde_json::to_vec(&me)?;
-    let (mut holder, mut failed) = (None, None);
-    for _ in 0..5 {
-        let gens = generations(tier, reader)?;
-        let next = match gens.last() {
-            None => 0,
-            Some(&(g, age)) => {
-                let Some(b) = tier.get_small(&lease_object(reader, g))? else {
-                    continue; // released meanwhile
-                };
-                let h = serde_json::from_slice::<Holder>(&b).ok();
-                if age < LEASE_TTL && !h.as_ref().is_some_and(Holder::gone) {
-                    holder = h;
-                    break;
-                }
-                g + 1
-            }
-        };
-        // A failure is another reader creating this generation first, or object storage
-        // failing: the next round tells.
-        if let Err(e) = tier.put_object(&lease_object(reader, next), bytes.clone()) {
-            failed = Some(e);
-        } else {
-            // Older generations are lapsed leases: nobody holds them any more.
-            for (g, _) in gens {
-                let _ = tier.delete(&lease_object(reader, g));
-            }
-            *LEASE.lock().unwrap_or_else(|p| p.into_inner()) = Some(Lease {
-                reader: reader.to_string(),
-                generation: next,
-                bytes,
-                lost: false,
-                renewed: std::time::Instant::now(),
-            });
-            return Ok(());
-        }
-    }
-    if let (None, Some(e)) = (&holder, failed) {
-        return Err(e.into());
-    }
-    let by = holder.map_or_else(String::new, |h| format!(" (on {}, pid {})", h.host, h.pid));
-    Err(CliError::Input(format!(
-        "reader `{reader}` of {url} is in use by another reader{by}; a reader stopped without releasing it frees it {} s after its last renewal",
-        LEASE_TTL.as_secs()
-    )))
-}
-
-/// Whether `l` is still the newest lease of its reader, and still ours.
-fn still_held(tier: &Tier, l: &Lease) -> CliResult<bool> {
-    let newest = generations(tier, &l.reader)?.last().map(|&(g, _)| g);
-    Ok(newest == Some(l.generation)
-        && tier.get_small(&lease_object(&l.reader, l.generation))? == Some(l.bytes.clone()))
-}
-
-/// Renews this process's lease when due; notes when another reader took it. Failures
-/// to reach object storage are retried at the next poll.
-fn renew(tier: &Tier) {
-    let mut guard = LEASE.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(l) = guard.as_mut().filter(|l| !l.lost) else {
-        return;
-    };
-    if l.renewed.elapsed() < LEASE_RENEW {
-        return;
-    }
-    match still_held(tier, l) {
-        Ok(true) => {
-            if tier
-                .put_small(&lease_object(&l.reader, l.generation), l.bytes.clone())
-                .is_ok()
-            {
-                l.renewed = std::time::Instant::now();
-            }
-        }
-        Ok(false) => {
-            l.lost = true;
-            note(format_args!(
-                "reel: reader `{}` was taken by another reader (this one could not renew its lease in time); its position is no longer saved",
-                l.reader
-            ));
-        }
-        Err(_) => {}
-    }
-}
-
-/// Whether this process holds a reader lease it may save positions under.
-fn holds_lease() -> bool {
-    LEASE
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-        .is_some_and(|l| !l.lost)
-}
-
-/// Gives up this process's lease (deleted only while it is still ours).
-fn release(tier: &Tier) {
-    let lease = LEASE.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(l) = lease
-        && !l.lost
-        && still_held(tier, &l).unwrap_or(false)
-    {
-        let _ = tier.delete(&lease_object(&l.reader, l.generation));
-    }
 }
 
 /// Uploads a tiered store's new records every interval on a thread of its own (with a
@@ -478,7 +304,21 @@ impl Periodic {
                 let log = reel_log::Log::open(&dir)?;
                 Ok(w.map(|w| (w, log)))
             });
-            let Ok(Some((w, log))) = opened else { return };
+            let (w, log) = match opened {
+                Ok(Some(opened)) => opened,
+                // Not tiered (any more): nothing to upload.
+                Ok(None) => return,
+                Err(e) => {
+                    // Without this thread nothing is uploaded until the command ends,
+                    // and a takeover goes unnoticed: say so, and stop the command.
+                    *fence.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(format!("cannot start uploading {}: {e}", dir.display()));
+                    if let Some(f) = &on_fence {
+                        f.store(true, Ordering::Release);
+                    }
+                    return;
+                }
+            };
             let mut last = std::time::Instant::now();
             while !flag.load(Ordering::Acquire) {
                 std::thread::sleep(Duration::from_millis(50));
