@@ -277,7 +277,20 @@ pub fn stream(r: &Remote, a: &StreamArgs, out: &mut Output) -> CliResult {
             printed += 1;
             printed_now += 1;
         };
-        if !cut && live_stream_done(a, after, printed, resumed && printed_now == 0) {
+        // A resumed stream that ended with nothing printed: over only if the log
+        // reached the bound (retention dropped the rest of the range), not when the
+        // server merely stopped again (a second restart).
+        let empty_resume = resumed
+            && printed_now == 0
+            && !cut
+            && status(r)
+                .ok()
+                .and_then(|st| st["next_seq"].as_u64())
+                .is_some_and(|next| {
+                    a.lt.or(a.lte.map(|l| l.saturating_add(1)))
+                        .is_some_and(|end| next >= end)
+                });
+        if !cut && live_stream_done(a, after, printed, empty_resume) {
             return Ok(());
         }
         // A followed stream also ends cleanly when the server stops (a restart): only
@@ -295,8 +308,9 @@ pub fn stream(r: &Remote, a: &StreamArgs, out: &mut Output) -> CliResult {
 
 /// True when a stream whose body ended cleanly is over: it was not followed, or it
 /// printed its `--limit`, or its last record printed (`after`) reaches its upper bound.
-/// With an upper bound, a resumed stream that ended again with nothing printed is over
-/// too (`empty_resume`): the records up to the bound were dropped by retention.
+/// With an upper bound, a resumed stream that ended again with nothing printed while
+/// the log reaches the bound is over too (`empty_resume`): the records up to the bound
+/// were dropped by retention.
 fn live_stream_done(a: &StreamArgs, after: Option<u64>, printed: u64, empty_resume: bool) -> bool {
     let end = a.lt.or(a.lte.map(|l| l.saturating_add(1)));
     !a.live

@@ -109,16 +109,7 @@ fn a_live_stream_resumes_after_a_server_restart() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = lines_of(&mut child);
     let first = rx.recv_timeout(Duration::from_secs(20)).unwrap();
     assert_eq!(first, "{\"n\":0}");
     assert!(s.terminate().success());
@@ -130,6 +121,62 @@ fn a_live_stream_resumes_after_a_server_restart() {
     let _ = child.wait();
     assert_eq!(next.as_deref(), Ok("{\"n\":1}"), "still running: {running}");
     assert!(running);
+}
+
+/// A bounded live stream that the server ended twice with nothing new (two restarts
+/// in a quiet moment) took the second end for "retention dropped the rest of my range"
+/// and exited 0 before its bound.
+#[test]
+fn a_bounded_live_stream_outlives_two_quiet_restarts() {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(root.path(), &[]);
+    let addr = s.addr.to_string();
+    ok(&["init", &s.dir("ev")]);
+    ok(&["write", &s.dir("ev"), "{\"n\":0}"]);
+    let mut child = Command::new(bin())
+        .args([
+            "stream",
+            "--live",
+            "--lt",
+            "2",
+            &format!("http://{addr}/ev"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(&mut child);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(20)).unwrap(),
+        "{\"n\":0}"
+    );
+    for _ in 0..2 {
+        assert!(s.terminate().success());
+        s = Server::start_at(root.path(), &addr, &[]);
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    ok(&["write", &s.dir("ev"), "{\"n\":1}"]);
+    let next = rx.recv_timeout(Duration::from_secs(20));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(running, "the stream ended before its bound");
+    assert_eq!(next.as_deref(), Ok("{\"n\":1}"));
+}
+
+/// The lines `child` prints, as they come.
+fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// Runs `reel ARGS` with `REEL_TIMEOUT=1`; fails the test if it runs over `limit`.
