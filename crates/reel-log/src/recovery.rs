@@ -143,6 +143,20 @@ pub(crate) fn recover(
     }
     let max_frame = max_frame_len(config);
     let mut segs = segment::list_segments(storage, dir)?;
+    // A log always keeps its tail segment (retention never drops it, and creation makes
+    // the first before `reel.meta`): none at all, while the head says records were
+    // written, is a deleted or lost `segments/`, not a log to start over.
+    if segs.is_empty() && head.next_seq() > 0 {
+        return Err(Error::corrupt(
+            &segs_dir,
+            0,
+            format!(
+                "the log has no segment files, but it held records up to seq {}: segments/ \
+                 was deleted or lost (restore it from a copy of the store)",
+                head.next_seq() - 1
+            ),
+        ));
+    }
     // A trusted head is the published truth: what a writer wrote after it (and died
     // before publishing) was never visible and never acknowledged, so it is dropped
     // rather than resurrected. After a power cut nothing says what was published, so

@@ -198,6 +198,39 @@ fn a_missing_first_segment_is_reported() {
     assert_eq!(missing.resume_seq, Some(segs[1].first_seq));
 }
 
+/// A log whose segment files were all deleted used to start over, empty, at its old
+/// next seq when opened for writing: it read as healthy and empty.
+#[test]
+fn a_log_whose_segments_are_all_gone_is_an_error_not_an_empty_log() {
+    use reel_log::storage::Storage;
+    let sim = SimStorage::new();
+    let mut cfg = small_config();
+    cfg.capacity = 1 << 20;
+    let log = open_sim(&sim, cfg);
+    append_n(&log, 100, 300);
+    let segs = log.segments().unwrap();
+    drop(log);
+    for s in &segs {
+        sim.remove_file(&s.path).unwrap();
+    }
+    let log = LogOptions::new()
+        .storage(Arc::new(sim.clone()))
+        .open(DIR)
+        .unwrap();
+    let err = log
+        .append(&[reel_log::Entry {
+            value: b"x",
+            ..Default::default()
+        }])
+        .unwrap_err();
+    assert!(err.to_string().contains("no segment files"), "{err}");
+    assert!(
+        sim.files()
+            .iter()
+            .all(|f| !f.to_string_lossy().ends_with(".seg"))
+    );
+}
+
 /// A 1 MiB log whose records all sit in the tail, synced; returns the tail's path.
 fn tail_log(sim: &SimStorage) -> (reel_log::Log, std::path::PathBuf) {
     let mut cfg = small_config();

@@ -123,8 +123,12 @@ fn a_torn_record_whose_value_holds_a_frame_is_cut_not_resynced_into() {
     }
 }
 
+/// Every segment file deleted (the tail included, which retention never drops): the
+/// records up to the published end are gone, which no open may hide. A writer used to
+/// start over there, and the store read as healthy and empty; it is now refused, and
+/// nothing is created.
 #[test]
-fn when_every_segment_is_gone_a_writer_starts_over_at_the_published_end() {
+fn when_every_segment_is_gone_a_writer_is_refused_and_creates_nothing() {
     let sim = SimStorage::new();
     let (log, tail_first, next) = two_segments(&sim);
     drop(log);
@@ -145,13 +149,20 @@ fn when_every_segment_is_gone_a_writer_starts_over_at_the_published_end() {
         other => panic!("{other:?}"),
     }
     assert!(segment::list_segments(&image, dir).unwrap().is_empty());
-    // A writer under the trusted head (same boot) creates the segment named after the
-    // last seq anyone was told of, and goes on from there.
+    // A writer under the trusted head (same boot) knows records were written.
     let log = open_sim(&sim, small_config());
-    assert_eq!(append_n(&log, 1, LEN), next..next + 1);
-    assert_eq!(segment::list_segments(&sim, dir).unwrap(), vec![next]);
-    assert_eq!(log.oldest_seq(), next);
-    assert_goes_on(&log, next, next + 1, "started over");
+    let err = log
+        .append(&[reel_log::Entry {
+            value: b"x",
+            ..Default::default()
+        }])
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("held records up to seq {}", next - 1)),
+        "{err}"
+    );
+    assert!(segment::list_segments(&sim, dir).unwrap().is_empty());
 }
 
 #[test]
