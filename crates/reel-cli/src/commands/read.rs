@@ -86,6 +86,9 @@ impl Session<'_> {
         let mut printed = 0u64;
         let mut line = Vec::with_capacity(4096);
         loop {
+            // A reader of a store in object storage whose name another reader took (its
+            // lease lapsed) stops: both would hand out the same records.
+            crate::tier::check_reader_lease()?;
             let left = a.count.map_or(u64::MAX, |c| c.saturating_sub(printed));
             let want = left.min(BATCH).min(self.window.unwrap_or(u64::MAX));
             if want == 0 {
@@ -138,6 +141,7 @@ impl Session<'_> {
                     break;
                 }
                 self.commit_consumed()?;
+                crate::tier::check_reader_lease()?;
                 if self.out.consumer_gone() {
                     return Err(broken_pipe());
                 }

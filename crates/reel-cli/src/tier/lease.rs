@@ -200,6 +200,19 @@ pub(super) fn held(tier: &Tier) -> CliResult<bool> {
     }
 }
 
+/// Fails once this process's reader lease was taken by another reader (a `reel read`
+/// of a store in object storage then stops); Ok without a lease (a local reader).
+pub fn check_reader_lease() -> CliResult {
+    match LEASE.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        Some(l) if l.lost => Err(CliError::Input(format!(
+            "reader `{}` was taken by another reader (this one could not renew its lease in \
+             time): stopped, so that the two do not hand out the same records",
+            l.reader
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Whether this process holds a reader lease it may save positions under.
 pub(super) fn holds_lease() -> bool {
     LEASE

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod lease;
+pub use lease::check_reader_lease;
 use lease::{LEASE_TTL, acquire, holds_lease, release, renew};
 
 /// How often a running command polls the manifest for new objects.
