@@ -198,7 +198,10 @@ impl Guard {
                 Some(_) if !allow_slow => return Ok(None),
                 Some(u) => {
                     let check = self.begin_check(ip)?;
-                    let ok = self.basic_verify(header, &name, u, &pass);
+                    // A burst of the same right credentials: the first check done while
+                    // this one waited for its turn is remembered, and spares the hash.
+                    let ok = self.basic_cached(header, &name, u)
+                        || self.basic_verify(header, &name, u, &pass);
                     check.end(ok);
                     if !ok {
                         return Err(login_failed("login failed: wrong user name or password"));
