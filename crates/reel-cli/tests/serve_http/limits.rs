@@ -148,11 +148,8 @@ fn every_route_refuses_a_query_parameter_it_does_not_take() {
         &json,
         b"{\"seq\":4,\"x\":1}",
     );
-    assert!(
-        matches!(r.status, 400 | 422),
-        "an unknown body field too: {}",
-        r.body
-    );
+    // axum's 422 for a body of the wrong shape is 400, as every malformed request.
+    assert_eq!(r.status, 400, "an unknown body field too: {}", r.body);
     let r = request(s.addr, "POST", "/v1/stores/ev/readers/r/next", &[], b"");
     assert_eq!(
         r.lines()[0]["seq"],

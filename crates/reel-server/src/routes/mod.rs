@@ -182,6 +182,11 @@ async fn json_error(resp: axum::response::Response) -> axum::response::Response 
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
+    // axum refuses a JSON body of the wrong shape (an unknown field, a wrong type) with
+    // 422; every malformed request is 400 here (docs/HTTP.md, "Errors").
+    if parts.status == axum::http::StatusCode::UNPROCESSABLE_ENTITY {
+        parts.status = axum::http::StatusCode::BAD_REQUEST;
+    }
     let text = axum::body::to_bytes(body, 64 << 10)
         .await
         .unwrap_or_default();
