@@ -170,7 +170,7 @@ impl Guard {
         };
         self.refuse_if_limited(ip)?;
         let mut issued_under = None;
-        let name = if let Some(token) = header.strip_prefix("Bearer ") {
+        let name = if let Some(token) = strip_scheme(header, "Bearer") {
             let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
             match tokens.get(token.trim()) {
                 Some((user, hash, until)) if *until > Instant::now() => {
@@ -184,7 +184,7 @@ impl Guard {
                     return Err(login_failed("unknown token"));
                 }
             }
-        } else if let Some(b64) = header.strip_prefix("Basic ") {
+        } else if let Some(b64) = strip_scheme(header, "Basic") {
             let Some((name, pass)) = decode_basic(b64.trim()) else {
                 // A login that failed, as HTTP has it (clients ask for credentials again).
                 self.note_failure(ip);
@@ -567,5 +567,24 @@ impl Check<'_> {
 impl Drop for Check<'_> {
     fn drop(&mut self) {
         self.finish(false);
+    }
+}
+
+/// The credentials after `scheme` in an Authorization header: the scheme is
+/// case-insensitive (RFC 9110 §11.1), so `bearer` and `BASIC` are taken too.
+fn strip_scheme<'h>(header: &'h str, scheme: &str) -> Option<&'h str> {
+    let (given, rest) = header.split_once(' ')?;
+    given.eq_ignore_ascii_case(scheme).then_some(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    /// `bearer` and `basic` in lower case were refused as unsupported schemes (401).
+    #[test]
+    fn the_authorization_scheme_is_case_insensitive() {
+        assert_eq!(super::strip_scheme("bearer abc", "Bearer"), Some("abc"));
+        assert_eq!(super::strip_scheme("BASIC eA==", "Basic"), Some("eA=="));
+        assert_eq!(super::strip_scheme("Bearerabc", "Bearer"), None);
+        assert_eq!(super::strip_scheme("Basic x", "Bearer"), None);
     }
 }
