@@ -235,3 +235,21 @@ fn error_messages_name_paths_relative_to_the_root() {
     assert!(!body.contains(&root_text), "{body}");
     assert!(body.contains("cfg"), "{body}");
 }
+
+/// `?key=%FF` and `?key=%FE` were both stored under U+FFFD: two keys became one.
+#[test]
+fn a_query_that_is_not_utf8_is_refused() {
+    let s = Server::start(&[]);
+    ok(&["init", &s.dir("ev")]);
+    let r = request(s.addr, "POST", "/v1/stores/ev/records?key=%FF", &[], b"1\n");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("UTF-8"), "{}", r.body);
+    let r = request(
+        s.addr,
+        "POST",
+        "/v1/stores/ev/records?key=%C3%A9",
+        &[],
+        b"1\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
