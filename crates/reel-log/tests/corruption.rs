@@ -157,12 +157,7 @@ fn frames_a_dead_writer_never_published_do_not_come_back_even_past_an_index_entr
 fn a_missing_middle_segment_is_an_error_not_a_hang() {
     use reel_log::storage::Storage;
     let sim = SimStorage::new();
-    let mut cfg = small_config();
-    cfg.capacity = 1 << 20;
-    let log = open_sim(&sim, cfg);
-    append_n(&log, 200, 300);
-    let segs = log.segments().unwrap();
-    assert!(segs.len() >= 3);
+    let (log, segs) = segmented_log(&sim);
     sim.remove_file(&segs[1].path).unwrap();
     let mut r = log.reader(0);
     let err = loop {
@@ -182,12 +177,7 @@ fn a_missing_middle_segment_is_an_error_not_a_hang() {
 fn a_missing_first_segment_is_reported() {
     use reel_log::storage::Storage;
     let sim = SimStorage::new();
-    let mut cfg = small_config();
-    cfg.capacity = 1 << 20;
-    let log = open_sim(&sim, cfg);
-    append_n(&log, 200, 300);
-    let segs = log.segments().unwrap();
-    assert!(segs.len() >= 3);
+    let (log, segs) = segmented_log(&sim);
     sim.remove_file(&segs[0].path).unwrap();
     let report = log.verify().unwrap();
     let missing = report
@@ -204,11 +194,7 @@ fn a_missing_first_segment_is_reported() {
 fn a_log_whose_segments_are_all_gone_is_an_error_not_an_empty_log() {
     use reel_log::storage::Storage;
     let sim = SimStorage::new();
-    let mut cfg = small_config();
-    cfg.capacity = 1 << 20;
-    let log = open_sim(&sim, cfg);
-    append_n(&log, 100, 300);
-    let segs = log.segments().unwrap();
+    let (log, segs) = segmented_log(&sim);
     drop(log);
     for s in &segs {
         sim.remove_file(&s.path).unwrap();
@@ -229,6 +215,17 @@ fn a_log_whose_segments_are_all_gone_is_an_error_not_an_empty_log() {
             .iter()
             .all(|f| !f.to_string_lossy().ends_with(".seg"))
     );
+}
+
+/// A 1 MiB log of 200 records over three segments or more, and its segments.
+fn segmented_log(sim: &SimStorage) -> (reel_log::Log, Vec<reel_log::SegmentInfo>) {
+    let mut cfg = small_config();
+    cfg.capacity = 1 << 20;
+    let log = open_sim(sim, cfg);
+    append_n(&log, 200, 300);
+    let segs = log.segments().unwrap();
+    assert!(segs.len() >= 3);
+    (log, segs)
 }
 
 /// A 1 MiB log whose records all sit in the tail, synced; returns the tail's path.

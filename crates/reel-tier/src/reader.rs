@@ -168,19 +168,8 @@ pub(crate) fn copy_into(
 /// is refused (every read and takeover of such a store failed).
 fn append_in_batches(log: &Log, frames: &[u8], durability: Durability) -> Result<()> {
     let limit = (log.config().capacity / 4).max(1) as usize;
-    let mut rest = frames;
-    while !rest.is_empty() {
-        let mut cut = 0;
-        while let Some(len) = reel_log::frame::peek_len(&rest[cut..]) {
-            if len == 0 || cut + len > rest.len() || (cut > 0 && cut + len > limit) {
-                break;
-            }
-            cut += len;
-        }
-        // Not even one whole frame: append_frames says what is wrong with it.
-        let cut = if cut == 0 { rest.len() } else { cut };
-        log.append_frames(&rest[..cut], durability)?;
-        rest = &rest[cut..];
+    for batch in reel_log::frame::batches(frames, limit) {
+        log.append_frames(batch, durability)?;
     }
     Ok(())
 }

@@ -195,6 +195,41 @@ pub fn peek_len(buf: &[u8]) -> Option<usize> {
     Some(u32::from_le_bytes(buf.get(4..8)?.try_into().ok()?) as usize)
 }
 
+/// Splits whole record frames (as a replica or a copy from object storage receives
+/// them) into batches for [`crate::Log::append_frames`]: each at most `limit` bytes
+/// (or one frame), and ending before a jump in the seqs (records a compacting source
+/// removed), where the next batch starts past the log's next seq. Bytes that do not form
+/// a whole frame end up in a batch of their own, which `append_frames` refuses, saying
+/// what is wrong with them.
+pub fn batches(frames: &[u8], limit: usize) -> impl Iterator<Item = &[u8]> {
+    let seq_of = |frame: &[u8]| match decode(frame, frame.len()) {
+        Ok((Frame::Record(r), _)) => Some(r.seq),
+        _ => None,
+    };
+    let mut rest = frames;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (mut cut, mut last_seq) = (0, None);
+        while let Some(len) = peek_len(&rest[cut..]) {
+            if len == 0 || cut + len > rest.len() || (cut > 0 && cut + len > limit) {
+                break;
+            }
+            let seq = seq_of(&rest[cut..cut + len]);
+            if cut > 0 && seq.is_some() && seq != last_seq.map(|s: u64| s + 1) {
+                break;
+            }
+            last_seq = seq;
+            cut += len;
+        }
+        let cut = if cut == 0 { rest.len() } else { cut };
+        let (batch, after) = rest.split_at(cut);
+        rest = after;
+        Some(batch)
+    })
+}
+
 /// Decodes the frame at the start of `buf`. `max_len` bounds the frame length: a larger
 /// length is corruption, never an allocation. Returns the frame and its length.
 pub fn decode(buf: &[u8], max_len: usize) -> Result<(Frame<'_>, usize), DecodeError> {

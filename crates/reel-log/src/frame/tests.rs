@@ -399,3 +399,33 @@ proptest! {
         let _ = decode(&bytes, 1 << 16);
     }
 }
+
+#[test]
+fn batches_end_at_the_limit_and_before_a_jump_in_the_seqs() {
+    let e = Entry {
+        value: b"value",
+        ..Default::default()
+    };
+    let mut frames = Vec::new();
+    for seq in [0, 1, 2, 5, 6] {
+        encode_record(&mut frames, seq, 1, &e);
+    }
+    let one = peek_len(&frames).unwrap();
+    let seqs = |b: &[u8]| {
+        let mut at = 0;
+        let mut out = Vec::new();
+        while at < b.len() {
+            let (f, len) = decode(&b[at..], b.len()).unwrap();
+            if let Frame::Record(r) = f {
+                out.push(r.seq);
+            }
+            at += len;
+        }
+        out
+    };
+    let got: Vec<Vec<u64>> = batches(&frames, 2 * one).map(seqs).collect();
+    assert_eq!(got, vec![vec![0, 1], vec![2], vec![5, 6]]);
+    // A torn last frame is a batch of its own (append_frames refuses it).
+    let torn = &frames[..frames.len() - 1];
+    assert_eq!(batches(torn, usize::MAX).count(), 3);
+}

@@ -154,11 +154,7 @@ impl SpoolBuilder {
             (Err(e), Some(attempt)) => return Err(attempt.failed(e.into())),
             (Err(e), None) => return Err(e.into()),
         };
-        log.set_retention_guard(Arc::new(CursorFloor {
-            storage: log.storage().clone(),
-            dir: dir.clone(),
-        }));
-        let spool = Spool { log };
+        let spool = Spool::from_log(log);
         if let Some(kind) = self.kind {
             spool.ensure_kind(kind)?;
         }

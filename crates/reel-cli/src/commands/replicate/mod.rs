@@ -104,14 +104,6 @@ fn run_once(a: &ReplicateArgs) -> CliResult {
     Ok(())
 }
 
-/// The seq of a whole record frame, if it is one.
-fn frame_seq(frame: &[u8]) -> Option<u64> {
-    match reel_log::frame::decode(frame, frame.len()) {
-        Ok((reel_log::frame::Frame::Record(r), _)) => Some(r.seq),
-        _ => None,
-    }
-}
-
 /// Records of the follower a check looks back over for one a compacting source still
 /// holds.
 const COMPARE_BACK: u32 = 64;
@@ -339,28 +331,8 @@ impl Copier<'_> {
     /// capacity would be refused, and a small store's source sends more at once).
     fn append(&self, frames: &[u8]) -> CliResult {
         let limit = (self.dst.config().capacity / 4).clamp(1, BATCH_BYTES as u64) as usize;
-        let mut rest = frames;
-        while !rest.is_empty() {
-            let mut cut = 0;
-            let mut last_seq = None;
-            while let Some(len) = reel_log::frame::peek_len(&rest[cut..]) {
-                if cut > 0 && cut + len > limit || cut + len > rest.len() {
-                    break;
-                }
-                // A batch ends before a jump in the seqs (records a compacting source
-                // removed): the next batch then starts past the follower's next seq,
-                // which is a gap like any other.
-                let seq = frame_seq(&rest[cut..cut + len]);
-                if cut > 0 && seq.is_some() && seq != last_seq.map(|s: u64| s + 1) {
-                    break;
-                }
-                last_seq = seq;
-                cut += len;
-            }
-            // Not even one whole frame: append_frames says what is wrong with it.
-            let cut = if cut == 0 { rest.len() } else { cut };
-            self.append_batch(&rest[..cut])?;
-            rest = &rest[cut..];
+        for batch in reel_log::frame::batches(frames, limit) {
+            self.append_batch(batch)?;
         }
         Ok(())
     }
